@@ -1,0 +1,9 @@
+//! Developer tooling: the local runner (every route of template.yaml and the
+//! queue workers in one process), moto's server as the local AWS, resource
+//! provisioning, and the admin command's logic.
+
+pub mod emulator;
+pub mod provision;
+pub mod registry;
+pub mod runner;
+pub mod template;

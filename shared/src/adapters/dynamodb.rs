@@ -1,0 +1,589 @@
+//! The DynamoDB adapter: one table, every access a GetItem, a Query or a
+//! conditional write (never a Scan).
+//!
+//! | item | PK | SK | GSI1PK / GSI1SK |
+//! |---|---|---|---|
+//! | conversation | `CONV#<id>` | `CONV` | `DESKCH#<desk>#<desk channel>` / `<created ms>#<id>` |
+//! | open-conversation pointer | `OPEN#<channel>#<customer>` | `OPEN` | |
+//! | message | `MSG#<id>` | `MSG` | `CONVMSG#<conversation>` / `<created ms>#<id>` |
+//! | context entry | `CTX#<user>` | `<timestamp ms>#<source id>` | |
+//! | idempotency record | `IDEM#<key>` | `IDEM` | |
+//! | API user | `USER#<username>` | `USER` | |
+//!
+//! `expires_at` (epoch seconds) is the table's TTL attribute. DynamoDB
+//! deletes expired items lazily, so reads filter them out themselves.
+
+use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem};
+use aws_sdk_dynamodb::Client;
+use base64::Engine;
+use serde::{de::DeserializeOwned, Serialize};
+use std::collections::HashMap;
+use std::time::Duration;
+
+use super::aws_error;
+use crate::model::{
+    now_millis, ChannelKind, ContextEntry, Conversation, ConversationId, ConversationStatus, DeskKind, EpochMillis,
+    Message, MessageId, MessageStatus, Page,
+};
+use crate::ports::{
+    Claim, ContextStore, ConversationStore, IdempotencyStore, MessageStore, Recorded, StatusDetail, UserStore,
+};
+use crate::services::auth::ApiUser;
+use crate::{Error, Result};
+
+type Item = HashMap<String, AttributeValue>;
+
+pub const GSI1: &str = "GSI1";
+pub const TTL_ATTRIBUTE: &str = "expires_at";
+
+/// The single-table store.
+#[derive(Clone, Debug)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: i64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+/// A sort key that orders by time: zero-padded epoch milliseconds, then an id.
+fn time_key(ms: EpochMillis, id: &str) -> String {
+    format!("{ms:013}#{id}")
+}
+
+fn to_item<T: Serialize>(value: &T, keys: &[(&str, String)]) -> Result<Item> {
+    let mut item: Item = serde_dynamo::to_item(value)
+        .map_err(|e| Error::permanent("encoding an item for DynamoDB failed", Some(Box::new(e))))?;
+    for (k, v) in keys {
+        item.insert((*k).to_owned(), s(v.clone()));
+    }
+    Ok(item)
+}
+
+fn from_item<T: DeserializeOwned>(item: Item) -> Result<T> {
+    serde_dynamo::from_item(item).map_err(|e| Error::permanent("decoding a DynamoDB item failed", Some(Box::new(e))))
+}
+
+fn key(pk: String, sk: &str) -> Item {
+    HashMap::from([("PK".to_owned(), s(pk)), ("SK".to_owned(), s(sk))])
+}
+
+/// Cursors are the key of the last item returned, base64url-encoded JSON.
+/// They are opaque to callers and checked to belong to the same listing.
+fn encode_cursor(item: &Item, names: &[&str]) -> String {
+    let map: HashMap<&str, &str> =
+        names.iter().filter_map(|n| item.get(*n).and_then(|v| v.as_s().ok()).map(|v| (*n, v.as_str()))).collect();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::to_vec(&map).unwrap_or_default())
+}
+
+fn decode_cursor(cursor: &str, names: &[&str], partition: (&str, &str)) -> Result<Item> {
+    let bad = || Error::invalid("cursor", "is not a cursor of this listing");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
+    let map: HashMap<String, String> = serde_json::from_slice(&bytes).map_err(|_| bad())?;
+    if map.len() != names.len() || names.iter().any(|n| !map.contains_key(*n)) || map[partition.0] != partition.1 {
+        return Err(bad());
+    }
+    Ok(map.into_iter().map(|(k, v)| (k, s(v))).collect())
+}
+
+fn is_condition_failure<E: aws_sdk_dynamodb::error::ProvideErrorMetadata>(e: &E) -> bool {
+    matches!(e.code(), Some("ConditionalCheckFailedException") | Some("TransactionCanceledException"))
+}
+
+const INDEX_KEYS: [&str; 4] = ["PK", "SK", "GSI1PK", "GSI1SK"];
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        DynamoStore { client, table: table.into() }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    async fn get(&self, pk: String, sk: &str) -> Result<Option<Item>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, sk)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| aws_error("DynamoDB GetItem", e))?;
+        Ok(out.item)
+    }
+
+    /// One page of a GSI1 partition: asks for one item more than `limit` so
+    /// that a cursor is returned only while more items remain.
+    async fn query_index<T: DeserializeOwned>(
+        &self,
+        partition: String,
+        limit: u32,
+        cursor: Option<&str>,
+        newest_first: bool,
+    ) -> Result<Page<T>> {
+        if !(1..=1000).contains(&limit) {
+            return Err(Error::invalid("limit", "must be between 1 and 1000"));
+        }
+        let start = cursor.map(|c| decode_cursor(c, &INDEX_KEYS, ("GSI1PK", &partition))).transpose()?;
+        let mut items: Vec<Item> = Vec::with_capacity(limit as usize + 1);
+        let mut exclusive_start = start;
+        // A Query page can stop short of Limit (1 MB); keep going until we have enough or the partition ends.
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(GSI1)
+                .key_condition_expression("GSI1PK = :pk")
+                .expression_attribute_values(":pk", s(partition.clone()))
+                .scan_index_forward(!newest_first)
+                .limit((limit + 1 - items.len() as u32) as i32)
+                .set_exclusive_start_key(exclusive_start.take())
+                .send()
+                .await
+                .map_err(|e| aws_error("DynamoDB Query", e))?;
+            items.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(k) if items.len() <= limit as usize => exclusive_start = Some(k),
+                _ => break,
+            }
+        }
+        let next = if items.len() > limit as usize {
+            items.truncate(limit as usize);
+            items.last().map(|last| encode_cursor(last, &INDEX_KEYS))
+        } else {
+            None
+        };
+        let items = items.into_iter().map(from_item).collect::<Result<Vec<T>>>()?;
+        Ok(Page { items, next })
+    }
+
+    /// Writes the conversation and the customer's pointer together; `false`
+    /// when a condition failed (the customer already has an open conversation).
+    async fn put_conversation_with_pointer(&self, c: &Conversation) -> Result<bool> {
+        let conv_item = to_item(
+            c,
+            &[
+                ("PK", format!("CONV#{}", c.id)),
+                ("SK", "CONV".into()),
+                ("GSI1PK", format!("DESKCH#{}#{}", c.desk, c.desk_channel)),
+                ("GSI1SK", time_key(c.created_at, c.id.as_str())),
+            ],
+        )?;
+        let mut pointer = key(open_pk(c.channel, &c.customer.id), "OPEN");
+        pointer.insert("conversation_id".into(), s(c.id.as_str()));
+        let put = |item: Item| {
+            Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(PK)")
+                .build()
+                .map(|p| TransactWriteItem::builder().put(p).build())
+                .map_err(|e| Error::permanent("building a DynamoDB write failed", Some(Box::new(e))))
+        };
+        let res = self
+            .client
+            .transact_write_items()
+            .transact_items(put(pointer)?)
+            .transact_items(put(conv_item)?)
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(is_condition_failure) => Ok(false),
+            Err(e) => Err(aws_error("DynamoDB TransactWriteItems", e)),
+        }
+    }
+
+    async fn open_pointer(&self, channel: ChannelKind, customer_id: &str) -> Result<Option<ConversationId>> {
+        let Some(item) = self.get(open_pk(channel, customer_id), "OPEN").await? else { return Ok(None) };
+        let id = item.get("conversation_id").and_then(|v| v.as_s().ok()).ok_or_else(|| {
+            Error::permanent("open-conversation pointer without conversation_id", None)
+        })?;
+        Ok(Some(ConversationId::parse(id)?))
+    }
+
+    /// Removes the customer's pointer if it still names `id`.
+    async fn drop_pointer(&self, channel: ChannelKind, customer_id: &str, id: &ConversationId) -> Result<()> {
+        let res = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(open_pk(channel, customer_id), "OPEN")))
+            .condition_expression("conversation_id = :id")
+            .expression_attribute_values(":id", s(id.as_str()))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(is_condition_failure) => Ok(()),
+            Err(e) => Err(aws_error("DynamoDB DeleteItem", e)),
+        }
+    }
+}
+
+fn open_pk(channel: ChannelKind, customer_id: &str) -> String {
+    format!("OPEN#{channel}#{customer_id}")
+}
+
+impl ConversationStore for DynamoStore {
+    async fn open_conversation(&self, conversation: &Conversation) -> Result<Recorded<Conversation>> {
+        // Two rounds at most: the second after clearing a pointer left behind
+        // by a close that stopped half way.
+        for _ in 0..2 {
+            if self.put_conversation_with_pointer(conversation).await? {
+                return Ok(Recorded::Created);
+            }
+            if let Some(existing) = self.find_open_conversation(conversation.channel, &conversation.customer.id).await? {
+                return Ok(Recorded::Existing(existing));
+            }
+        }
+        Err(Error::Retryable {
+            what: "opening the conversation raced with another change; try again".into(),
+            retry_after: None,
+            source: None,
+        })
+    }
+
+    async fn get_conversation(&self, id: &ConversationId) -> Result<Option<Conversation>> {
+        self.get(format!("CONV#{id}"), "CONV").await?.map(from_item).transpose()
+    }
+
+    async fn find_open_conversation(&self, channel: ChannelKind, customer_id: &str) -> Result<Option<Conversation>> {
+        let Some(id) = self.open_pointer(channel, customer_id).await? else { return Ok(None) };
+        match self.get_conversation(&id).await? {
+            Some(c) if c.status != ConversationStatus::Closed => Ok(Some(c)),
+            _ => {
+                self.drop_pointer(channel, customer_id, &id).await?;
+                Ok(None)
+            }
+        }
+    }
+
+    async fn set_conversation_status(
+        &self,
+        id: &ConversationId,
+        to: ConversationStatus,
+        now: EpochMillis,
+    ) -> Result<Conversation> {
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("CONV#{id}"), "CONV")))
+            .update_expression("SET #status = :to, updated_at = :now")
+            .condition_expression("attribute_exists(PK) AND #status <> :closed")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":to", s(to.as_str()))
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":closed", s(ConversationStatus::Closed.as_str()))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        let conversation: Conversation = match res {
+            Ok(out) => from_item(out.attributes.unwrap_or_default())?,
+            Err(e) if e.as_service_error().is_some_and(is_condition_failure) => {
+                return match self.get_conversation(id).await? {
+                    None => Err(Error::NotFound(format!("conversation {id}"))),
+                    Some(c) if c.status == to => Ok(c),
+                    Some(c) => Err(Error::Conflict(format!("conversation {id} is {}", c.status))),
+                };
+            }
+            Err(e) => return Err(aws_error("DynamoDB UpdateItem", e)),
+        };
+        if to == ConversationStatus::Closed {
+            self.drop_pointer(conversation.channel, &conversation.customer.id, id).await?;
+        }
+        Ok(conversation)
+    }
+
+    async fn list_conversations(
+        &self,
+        desk: DeskKind,
+        desk_channel: &str,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<Page<Conversation>> {
+        self.query_index(format!("DESKCH#{desk}#{desk_channel}"), limit, cursor, true).await
+    }
+}
+
+impl MessageStore for DynamoStore {
+    async fn append_message(&self, message: &Message) -> Result<Recorded<Message>> {
+        let item = to_item(
+            message,
+            &[
+                ("PK", format!("MSG#{}", message.id)),
+                ("SK", "MSG".into()),
+                ("GSI1PK", format!("CONVMSG#{}", message.conversation_id)),
+                ("GSI1SK", time_key(message.created_at, message.id.as_str())),
+            ],
+        )?;
+        let res = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(PK)")
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(Recorded::Created),
+            Err(e) if e.as_service_error().is_some_and(is_condition_failure) => {
+                let existing = self
+                    .get_message(&message.id)
+                    .await?
+                    .ok_or_else(|| Error::permanent("message vanished after a duplicate append", None))?;
+                Ok(Recorded::Existing(existing))
+            }
+            Err(e) => Err(aws_error("DynamoDB PutItem", e)),
+        }
+    }
+
+    async fn get_message(&self, id: &MessageId) -> Result<Option<Message>> {
+        self.get(format!("MSG#{id}"), "MSG").await?.map(from_item).transpose()
+    }
+
+    async fn list_messages(
+        &self,
+        conversation: &ConversationId,
+        limit: u32,
+        cursor: Option<&str>,
+        newest_first: bool,
+    ) -> Result<Page<Message>> {
+        self.query_index(format!("CONVMSG#{conversation}"), limit, cursor, newest_first).await
+    }
+
+    async fn set_message_status(&self, id: &MessageId, status: MessageStatus, detail: StatusDetail) -> Result<()> {
+        let mut update = String::from("SET #status = :status, updated_at = :now");
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("MSG#{id}"), "MSG")))
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":status", s(status.as_str()))
+            .expression_attribute_values(":now", n(now_millis()));
+        if let Some(d) = detail.delivered_id {
+            update.push_str(", delivered_id = :did");
+            req = req.expression_attribute_values(":did", s(d));
+        }
+        if let Some(r) = detail.failure_reason {
+            update.push_str(", failure_reason = :why");
+            req = req.expression_attribute_values(":why", s(r));
+        }
+        match req.update_expression(update).send().await {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(is_condition_failure) => {
+                Err(Error::NotFound(format!("message {id}")))
+            }
+            Err(e) => Err(aws_error("DynamoDB UpdateItem", e)),
+        }
+    }
+}
+
+impl ContextStore for DynamoStore {
+    async fn append_context(&self, entry: &ContextEntry) -> Result<()> {
+        let item = to_item(
+            entry,
+            &[("PK", format!("CTX#{}", entry.user_id)), ("SK", time_key(entry.timestamp, &entry.source_id))],
+        )?;
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| aws_error("DynamoDB PutItem", e))?;
+        Ok(())
+    }
+
+    async fn list_context(&self, user_id: &str, now: EpochMillis) -> Result<Vec<ContextEntry>> {
+        let mut entries = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("PK = :pk")
+                .filter_expression("expires_at > :now")
+                .expression_attribute_values(":pk", s(format!("CTX#{user_id}")))
+                .expression_attribute_values(":now", n(now / 1000))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| aws_error("DynamoDB Query", e))?;
+            for item in out.items.unwrap_or_default() {
+                let entry: ContextEntry = from_item(item)?;
+                // DynamoDB's TTL deletes lazily and emulators may not filter: check here too.
+                if !entry.is_expired(now) {
+                    entries.push(entry);
+                }
+            }
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                break;
+            }
+        }
+        Ok(entries)
+    }
+}
+
+const IN_PROGRESS: &str = "in_progress";
+const COMPLETED: &str = "completed";
+
+impl DynamoStore {
+    fn idempotency_ttl_secs(&self, ttl: Duration) -> i64 {
+        now_millis() / 1000 + ttl.as_secs() as i64
+    }
+
+    /// Like [`IdempotencyStore::claim`] with an explicit retention (tests use short ones).
+    pub async fn claim_for(&self, key_: &str, fingerprint: &str, lease: Duration, keep: Duration) -> Result<Claim> {
+        let now = now_millis();
+        let mut item = key(format!("IDEM#{key_}"), "IDEM");
+        item.insert("state".into(), s(IN_PROGRESS));
+        item.insert("fingerprint".into(), s(fingerprint));
+        item.insert("lease_until".into(), n(now + lease.as_millis() as i64));
+        item.insert(TTL_ATTRIBUTE.into(), n(self.idempotency_ttl_secs(keep)));
+        let res = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(
+                "attribute_not_exists(PK) OR (#state = :in_progress AND lease_until < :now AND fingerprint = :fp)",
+            )
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":in_progress", s(IN_PROGRESS))
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":fp", s(fingerprint))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(Claim::Acquired),
+            Err(e) if e.as_service_error().is_some_and(is_condition_failure) => {
+                let Some(existing) = self.get(format!("IDEM#{key_}"), "IDEM").await? else {
+                    return Ok(Claim::InProgress);
+                };
+                let text = |k: &str| existing.get(k).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+                if text("fingerprint") != fingerprint {
+                    Ok(Claim::Conflict)
+                } else if text("state") == COMPLETED {
+                    Ok(Claim::Completed(text("outcome")))
+                } else {
+                    Ok(Claim::InProgress)
+                }
+            }
+            Err(e) => Err(aws_error("DynamoDB PutItem", e)),
+        }
+    }
+}
+
+/// Idempotency records are kept 7 days unless a store is built with another retention.
+pub const IDEMPOTENCY_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
+
+impl IdempotencyStore for DynamoStore {
+    async fn claim(&self, key_: &str, fingerprint: &str, lease: Duration) -> Result<Claim> {
+        self.claim_for(key_, fingerprint, lease, IDEMPOTENCY_RETENTION).await
+    }
+
+    async fn complete(&self, key_: &str, outcome: &str) -> Result<()> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("IDEM#{key_}"), "IDEM")))
+            .update_expression("SET #state = :done, outcome = :outcome REMOVE lease_until")
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":done", s(COMPLETED))
+            .expression_attribute_values(":outcome", s(outcome))
+            .send()
+            .await
+            .map_err(|e| aws_error("DynamoDB UpdateItem", e))?;
+        Ok(())
+    }
+
+    async fn release(&self, key_: &str) -> Result<()> {
+        let res = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("IDEM#{key_}"), "IDEM")))
+            .condition_expression("#state = :in_progress")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":in_progress", s(IN_PROGRESS))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(is_condition_failure) => Ok(()),
+            Err(e) => Err(aws_error("DynamoDB DeleteItem", e)),
+        }
+    }
+}
+
+impl UserStore for DynamoStore {
+    async fn put_user(&self, user: &ApiUser, replace: bool) -> Result<bool> {
+        let item = to_item(user, &[("PK", format!("USER#{}", user.username)), ("SK", "USER".into())])?;
+        let mut req = self.client.put_item().table_name(&self.table).set_item(Some(item));
+        if !replace {
+            req = req.condition_expression("attribute_not_exists(PK)");
+        }
+        match req.return_values(ReturnValue::AllOld).send().await {
+            Ok(out) => Ok(out.attributes.is_none()),
+            Err(e) if e.as_service_error().is_some_and(is_condition_failure) => {
+                Err(Error::Conflict(format!("user {} exists", user.username)))
+            }
+            Err(e) => Err(aws_error("DynamoDB PutItem", e)),
+        }
+    }
+
+    async fn get_user(&self, username: &str) -> Result<Option<ApiUser>> {
+        self.get(format!("USER#{username}"), "USER").await?.map(from_item).transpose()
+    }
+
+    async fn delete_user(&self, username: &str) -> Result<bool> {
+        let out = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("USER#{username}"), "USER")))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(|e| aws_error("DynamoDB DeleteItem", e))?;
+        Ok(out.attributes.is_some())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn when_cursor_is_from_another_listing_should_be_refused() {
+        let item: Item = INDEX_KEYS.iter().map(|k| (k.to_string(), s(format!("{k}-v")))).collect();
+        let c = encode_cursor(&item, &INDEX_KEYS);
+        assert!(decode_cursor(&c, &INDEX_KEYS, ("GSI1PK", "GSI1PK-v")).is_ok());
+        assert!(decode_cursor(&c, &INDEX_KEYS, ("GSI1PK", "other")).is_err());
+        assert!(decode_cursor("not base64!", &INDEX_KEYS, ("GSI1PK", "x")).is_err());
+    }
+
+    #[test]
+    fn when_times_differ_in_digits_should_still_sort_in_time_order() {
+        assert!(time_key(999, "b") < time_key(1_000, "a"));
+    }
+}

@@ -1,0 +1,45 @@
+//! Adapters: the AWS services and, one module each, the peers.
+
+pub mod dynamodb;
+pub mod s3;
+pub mod sqs;
+
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+
+use crate::Error;
+
+/// Error codes AWS services use for throttling and transient trouble.
+const TRANSIENT_CODES: &[&str] = &[
+    "ThrottlingException",
+    "Throttling",
+    "ProvisionedThroughputExceededException",
+    "RequestLimitExceeded",
+    "InternalServerError",
+    "InternalFailure",
+    "ServiceUnavailable",
+    "SlowDown",
+    "TransactionConflictException",
+    "RequestThrottled",
+];
+
+/// Turns an AWS SDK error into ours, keeping the cause and classifying it.
+pub(crate) fn aws_error<E, R>(op: &'static str, err: SdkError<E, R>) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    let retryable = match &err {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
+        SdkError::ServiceError(e) => e.err().code().is_some_and(|c| TRANSIENT_CODES.contains(&c)),
+        _ => false,
+    };
+    let what = match err.code() {
+        Some(code) => format!("{op} failed ({code})"),
+        None => format!("{op} failed"),
+    };
+    if retryable {
+        Error::Retryable { what, retry_after: None, source: Some(Box::new(err)) }
+    } else {
+        Error::Permanent { what, source: Some(Box::new(err)) }
+    }
+}

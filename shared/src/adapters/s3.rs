@@ -1,0 +1,79 @@
+//! The S3 adapter: attachments in a private bucket, read through presigned GETs.
+
+use aws_sdk_s3::presigning::PresigningConfig;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::Client;
+use std::time::Duration;
+
+use super::aws_error;
+use crate::ports::{BlobStore, StoredBlob};
+use crate::{Error, Result};
+
+#[derive(Clone, Debug)]
+pub struct S3Blobs {
+    client: Client,
+    bucket: String,
+}
+
+impl S3Blobs {
+    pub fn new(client: Client, bucket: impl Into<String>) -> Self {
+        S3Blobs { client, bucket: bucket.into() }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+}
+
+impl BlobStore for S3Blobs {
+    async fn put_blob(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<()> {
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .content_length(bytes.len() as i64)
+            .body(ByteStream::from(bytes))
+            .send()
+            .await
+            .map_err(|e| aws_error("S3 PutObject", e))?;
+        Ok(())
+    }
+
+    async fn presign_get(&self, key: &str, ttl: Duration) -> Result<String> {
+        let config = PresigningConfig::expires_in(ttl)
+            .map_err(|e| Error::invalid("presign lifetime", e.to_string()))?;
+        let req = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .presigned(config)
+            .await
+            .map_err(|e| aws_error("S3 presign GetObject", e))?;
+        Ok(req.uri().to_string())
+    }
+
+    async fn get_blob(&self, key: &str) -> Result<StoredBlob> {
+        let out = self.client.get_object().bucket(&self.bucket).key(key).send().await.map_err(|e| {
+            if e.as_service_error().is_some_and(|se| se.is_no_such_key()) {
+                Error::NotFound(format!("attachment {key}"))
+            } else {
+                aws_error("S3 GetObject", e)
+            }
+        })?;
+        let content_type = out.content_type.clone().unwrap_or_else(|| "application/octet-stream".into());
+        let bytes = out
+            .body
+            .collect()
+            .await
+            .map_err(|e| Error::retryable("reading an S3 object failed", e))?
+            .into_bytes()
+            .to_vec();
+        Ok(StoredBlob { key: key.to_owned(), size: bytes.len() as u64, content_type, bytes })
+    }
+}

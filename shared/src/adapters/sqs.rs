@@ -1,0 +1,93 @@
+//! The SQS adapter: two FIFO queues (`to-desk`, `to-customer`), each with a
+//! dead-letter queue. Message group = conversation (order), deduplication id =
+//! message id (a job enqueued twice within SQS's 5-minute window is one job).
+
+use aws_sdk_sqs::types::MessageAttributeValue;
+use aws_sdk_sqs::Client;
+use std::time::Duration;
+
+use super::aws_error;
+use crate::config::Settings;
+use crate::ports::{Queue, QueueJob, QueueName};
+use crate::{Error, Result};
+
+#[derive(Clone, Debug)]
+pub struct SqsQueue {
+    client: Client,
+    to_desk: Option<String>,
+    to_customer: Option<String>,
+}
+
+impl SqsQueue {
+    pub fn new(client: Client, settings: &Settings) -> Self {
+        SqsQueue {
+            client,
+            to_desk: settings.to_desk_queue_url.clone(),
+            to_customer: settings.to_customer_queue_url.clone(),
+        }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    fn url(&self, queue: QueueName) -> Result<&str> {
+        match queue {
+            QueueName::ToDesk => self.to_desk.as_deref(),
+            QueueName::ToCustomer => self.to_customer.as_deref(),
+        }
+        .ok_or_else(|| Error::Config(format!("no URL configured for the {} queue", queue.as_str())))
+    }
+
+    /// Sends a raw body to a FIFO queue, with an optional `reason` attribute.
+    pub async fn send_raw(&self, url: &str, body: &str, group: &str, dedup: &str, reason: Option<&str>) -> Result<()> {
+        let mut req = self
+            .client
+            .send_message()
+            .queue_url(url)
+            .message_body(body)
+            .message_group_id(group)
+            .message_deduplication_id(dedup);
+        if let Some(reason) = reason {
+            let attr = MessageAttributeValue::builder()
+                .data_type("String")
+                .string_value(truncate(reason, 1024))
+                .build()
+                .map_err(|e| Error::permanent("building an SQS attribute failed", Some(Box::new(e))))?;
+            req = req.message_attributes("reason", attr);
+        }
+        req.send().await.map_err(|e| aws_error("SQS SendMessage", e))?;
+        Ok(())
+    }
+
+    /// Makes a received message visible again after `delay` (the retry backoff).
+    pub async fn retry_after(&self, url: &str, receipt_handle: &str, delay: Duration) -> Result<()> {
+        self.client
+            .change_message_visibility()
+            .queue_url(url)
+            .receipt_handle(receipt_handle)
+            .visibility_timeout(delay.as_secs().min(12 * 3600) as i32)
+            .send()
+            .await
+            .map_err(|e| aws_error("SQS ChangeMessageVisibility", e))?;
+        Ok(())
+    }
+}
+
+fn truncate(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+impl Queue for SqsQueue {
+    async fn enqueue(&self, queue: QueueName, job: &QueueJob) -> Result<()> {
+        let body = serde_json::to_string(job).map_err(|e| Error::permanent("encoding a job failed", Some(Box::new(e))))?;
+        self.send_raw(self.url(queue)?, &body, job.conversation_id.as_str(), job.message_id.as_str(), None).await
+    }
+}

@@ -1,0 +1,46 @@
+//! `GET /v1/context/{userID}`: the customer's bot transcript of the last 24
+//! hours, oldest first, in the seed's shape.
+
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Request, Response};
+
+use crate::adapters::dynamodb::DynamoStore;
+use crate::bootstrap::{Endpoint as EndpointTrait, Runtime};
+use crate::http::{self, yalo};
+use crate::model::{now_millis, validate_id};
+use crate::ports::ContextStore;
+use crate::services::auth::{Role, TokenKeys};
+use crate::services::context::ContextItem;
+use crate::Result;
+
+pub struct Endpoint {
+    store: DynamoStore,
+    keys: TokenKeys,
+}
+
+impl Endpoint {
+    pub fn new(store: DynamoStore, keys: TokenKeys) -> Self {
+        Endpoint { store, keys }
+    }
+}
+
+impl EndpointTrait for Endpoint {
+    async fn build(rt: &Runtime) -> Result<Self> {
+        Ok(Endpoint::new(rt.dynamo(), super::token_keys(rt).await?))
+    }
+
+    async fn handle(&self, req: Request) -> Response<Body> {
+        if let Err(denied) = super::authorize(&self.keys, &req, &[Role::Yalo]) {
+            return denied;
+        }
+        let user_id = http::path(&req, "userID").unwrap_or_default();
+        if validate_id("userID", &user_id).is_err() {
+            return yalo::error(StatusCode::BAD_REQUEST, "Missing param : userID");
+        }
+        match self.store.list_context(&user_id, now_millis()).await {
+            // An empty transcript is `[]` (the predecessor answered `null`, which clients had to special-case).
+            Ok(entries) => http::json(StatusCode::OK, &entries.iter().map(ContextItem::from).collect::<Vec<_>>()),
+            Err(e) => yalo::failure(&e),
+        }
+    }
+}

@@ -1,0 +1,33 @@
+//! One module per HTTP endpoint. Each Lambda binary in `functions/` wires
+//! exactly one of them; the local runner serves them all.
+//!
+//! | route | module | function |
+//! |---|---|---|
+//! | `POST /v1/authenticate` | [`authenticate`] | `functions/authenticate` |
+//! | `GET /v1/tokens/check` | [`tokens_check`] | `functions/tokens-check` |
+//! | `GET /v1/context/{userID}` | [`context_get`] | `functions/context-get` |
+
+pub mod authenticate;
+pub mod context_get;
+pub mod tokens_check;
+
+use crate::bootstrap::Runtime;
+use crate::services::auth::TokenKeys;
+use crate::Result;
+
+/// The token keys of the JWT-protected endpoints, from the settings.
+pub(crate) async fn token_keys(rt: &Runtime) -> Result<TokenKeys> {
+    let secret = rt.secret(&rt.settings.jwt_secret, "OMNIBRIDGE_JWT_SECRET").await?;
+    TokenKeys::new(&secret, rt.settings.jwt_ttl)
+}
+
+/// Checks the request's token (header or `?token=`) for one of `roles`.
+pub(crate) fn authorize(
+    keys: &TokenKeys,
+    req: &lambda_http::Request,
+    roles: &[crate::services::auth::Role],
+) -> std::result::Result<crate::services::auth::Claims, lambda_http::Response<lambda_http::Body>> {
+    let query_token = crate::http::query(req, "token");
+    crate::services::auth::authorize(keys, crate::http::header(req, "authorization"), query_token.as_deref(), roles)
+        .map_err(crate::http::yalo::denied)
+}

@@ -1,0 +1,39 @@
+//! `GET /v1/tokens/check`: who the token belongs to and its role.
+
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Request, Response};
+use serde::Serialize;
+
+use crate::bootstrap::{Endpoint as EndpointTrait, Runtime};
+use crate::http;
+use crate::services::auth::{Role, TokenKeys};
+use crate::Result;
+
+#[derive(Serialize)]
+struct Identity<'a> {
+    username: &'a str,
+    role: Role,
+}
+
+pub struct Endpoint {
+    keys: TokenKeys,
+}
+
+impl Endpoint {
+    pub fn new(keys: TokenKeys) -> Self {
+        Endpoint { keys }
+    }
+}
+
+impl EndpointTrait for Endpoint {
+    async fn build(rt: &Runtime) -> Result<Self> {
+        Ok(Endpoint::new(super::token_keys(rt).await?))
+    }
+
+    async fn handle(&self, req: Request) -> Response<Body> {
+        match super::authorize(&self.keys, &req, &[Role::Yalo, Role::Salesforce]) {
+            Ok(claims) => http::json(StatusCode::OK, &Identity { username: &claims.username, role: claims.role }),
+            Err(denied) => denied,
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! One bootstrap for every function: tracing (honouring Lambda's log level and
+//! format controls), settings, AWS clients, and the Lambda run loops. A
+//! function's `main.rs` names its endpoint or worker and calls [`run_http`] or
+//! [`run_worker`]; the local runner builds the same endpoints and workers.
+
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use lambda_http::{Body, Request, Response};
+use secrecy::SecretString;
+use std::future::Future;
+
+use crate::adapters::{dynamodb::DynamoStore, s3::S3Blobs, sqs::SqsQueue};
+use crate::config::{SecretSource, Settings};
+use crate::ports::{QueueJob, QueueName};
+use crate::worker::{process_batch, RetryPolicy};
+use crate::{Error, Result};
+
+pub use crate::error::BoxError;
+
+/// Settings and AWS configuration of one process, built once per cold start.
+#[derive(Clone, Debug)]
+pub struct Runtime {
+    pub settings: Settings,
+    aws: SdkConfig,
+}
+
+impl Runtime {
+    /// Settings from the environment and the default AWS configuration chain
+    /// (which honours `AWS_ENDPOINT_URL`).
+    pub async fn load() -> Result<Self> {
+        let settings = Settings::from_env()?;
+        let aws = aws_config::defaults(BehaviorVersion::latest()).load().await;
+        Ok(Runtime { settings, aws })
+    }
+
+    /// A runtime with explicit settings and AWS configuration (local runner, tests).
+    pub fn with(settings: Settings, aws: SdkConfig) -> Self {
+        Runtime { settings, aws }
+    }
+
+    pub fn aws(&self) -> &SdkConfig {
+        &self.aws
+    }
+
+    pub fn dynamo(&self) -> DynamoStore {
+        DynamoStore::new(aws_sdk_dynamodb::Client::new(&self.aws), &self.settings.table)
+    }
+
+    pub fn blobs(&self) -> S3Blobs {
+        // Emulators serve buckets by path, not by virtual host.
+        let path_style = self.aws.endpoint_url().is_some();
+        let config = aws_sdk_s3::config::Builder::from(&self.aws).force_path_style(path_style).build();
+        S3Blobs::new(aws_sdk_s3::Client::from_conf(config), &self.settings.bucket)
+    }
+
+    pub fn queue(&self) -> SqsQueue {
+        SqsQueue::new(aws_sdk_sqs::Client::new(&self.aws), &self.settings)
+    }
+
+    /// The value of a secret setting; `name` is the variable, for the error.
+    pub async fn secret(&self, source: &SecretSource, name: &str) -> Result<SecretString> {
+        match source {
+            SecretSource::Value(v) => Ok(v.clone()),
+            SecretSource::SecretsManager { arn } => {
+                let client = aws_sdk_secretsmanager::Client::new(&self.aws);
+                let out = client
+                    .get_secret_value()
+                    .secret_id(arn)
+                    .send()
+                    .await
+                    .map_err(|e| Error::Config(format!("reading {name}_ARN from Secrets Manager failed: {}", e.into_service_error())))?;
+                out.secret_string.map(SecretString::from).ok_or_else(|| Error::Config(format!("{name}_ARN has no string value")))
+            }
+            SecretSource::Unset => Err(Error::Config(format!("set {name} or {name}_ARN"))),
+        }
+    }
+
+    /// The retry policy of a worker: backoff on its queue, dead letters to its DLQ.
+    pub fn retry_policy(&self, queue: QueueName) -> Result<RetryPolicy> {
+        Ok(RetryPolicy::new(
+            self.queue(),
+            self.settings.queue_url(queue)?.to_owned(),
+            self.settings.dlq_url(queue).map(str::to_owned),
+        ))
+    }
+}
+
+/// An HTTP endpoint: built once per cold start, then serving requests.
+pub trait Endpoint: Sized + Send + Sync + 'static {
+    fn build(rt: &Runtime) -> impl Future<Output = Result<Self>> + Send;
+    /// Answers a request. Every failure is already an HTTP answer in the
+    /// envelope of the endpoint's API family.
+    fn handle(&self, req: Request) -> impl Future<Output = Response<Body>> + Send;
+}
+
+/// A queue worker: built once per cold start, then processing jobs.
+pub trait Worker: Sized + Send + Sync + 'static {
+    const QUEUE: QueueName;
+    fn build(rt: &Runtime) -> impl Future<Output = Result<Self>> + Send;
+    /// Processes one job. A retryable error redelivers the job (and holds its
+    /// conversation back); a permanent one dead-letters it.
+    fn process(&self, job: QueueJob) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// Processes one SQS batch with `worker`.
+pub async fn handle_batch<W: Worker>(worker: &W, retry: Option<&RetryPolicy>, event: SqsEvent) -> SqsBatchResponse {
+    process_batch(event, retry, |job| worker.process(job)).await
+}
+
+fn init_tracing() {
+    lambda_runtime::tracing::init_default_subscriber();
+}
+
+/// Cold start, then serve API Gateway requests with `E`.
+pub async fn run_http<E: Endpoint>() -> Result<(), BoxError> {
+    init_tracing();
+    let rt = Runtime::load().await?;
+    let endpoint = E::build(&rt).await?;
+    let endpoint = &endpoint;
+    lambda_http::run(lambda_http::service_fn(move |req: Request| async move {
+        Ok::<_, std::convert::Infallible>(endpoint.handle(req).await)
+    }))
+    .await
+}
+
+/// Cold start, then process SQS batches with `W`, reporting partial batch failures.
+pub async fn run_worker<W: Worker>() -> Result<(), BoxError> {
+    init_tracing();
+    let rt = Runtime::load().await?;
+    let worker = W::build(&rt).await?;
+    let retry = rt.retry_policy(W::QUEUE)?;
+    let (worker, retry) = (&worker, &retry);
+    lambda_runtime::run(lambda_runtime::service_fn(move |event: lambda_runtime::LambdaEvent<SqsEvent>| async move {
+        Ok::<_, std::convert::Infallible>(handle_batch(worker, Some(retry), event.payload).await)
+    }))
+    .await
+}

@@ -1,0 +1,155 @@
+//! Typed settings, read once per cold start from environment variables.
+//! Secret values are wrapped so that they never reach a log line.
+
+use secrecy::SecretString;
+use std::time::Duration;
+
+use crate::{Error, Result};
+
+/// A secret given directly or by the ARN of an AWS Secrets Manager secret.
+#[derive(Clone, Debug)]
+pub enum SecretSource {
+    Value(SecretString),
+    SecretsManager { arn: String },
+    Unset,
+}
+
+/// Every setting omnibridge reads. See the README for each variable.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// DynamoDB table (single-table design).
+    pub table: String,
+    /// S3 bucket for attachments.
+    pub bucket: String,
+    pub to_desk_queue_url: Option<String>,
+    pub to_desk_dlq_url: Option<String>,
+    pub to_customer_queue_url: Option<String>,
+    pub to_customer_dlq_url: Option<String>,
+    /// HMAC key that signs the API's JWTs (at least 32 bytes).
+    pub jwt_secret: SecretSource,
+    pub jwt_ttl: Duration,
+    /// Lifetime of presigned attachment URLs.
+    pub presign_ttl: Duration,
+    /// How long the bot transcript is kept for handoff.
+    pub context_ttl: Duration,
+    /// How long idempotency records are kept (at least 7 days).
+    pub idempotency_ttl: Duration,
+    /// The `client` name written into context entries.
+    pub client_name: String,
+}
+
+/// Reads settings through a lookup function, so tests need not touch the process environment.
+pub struct Env<F: Fn(&str) -> Option<String>>(pub F);
+
+impl<F: Fn(&str) -> Option<String>> Env<F> {
+    fn text(&self, name: &str) -> Option<String> {
+        (self.0)(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+    }
+
+    fn text_or(&self, name: &str, default: &str) -> String {
+        self.text(name).unwrap_or_else(|| default.to_owned())
+    }
+
+    fn seconds(&self, name: &str, default: u64, min: u64, max: u64) -> Result<Duration> {
+        let Some(raw) = self.text(name) else { return Ok(Duration::from_secs(default)) };
+        let secs: u64 = raw.parse().map_err(|_| Error::Config(format!("{name} must be a whole number of seconds, got {raw:?}")))?;
+        if !(min..=max).contains(&secs) {
+            return Err(Error::Config(format!("{name} must be between {min} and {max} seconds, got {secs}")));
+        }
+        Ok(Duration::from_secs(secs))
+    }
+
+    fn secret(&self, name: &str) -> SecretSource {
+        if let Some(v) = self.text(name) {
+            SecretSource::Value(SecretString::from(v))
+        } else if let Some(arn) = self.text(&format!("{name}_ARN")) {
+            SecretSource::SecretsManager { arn }
+        } else {
+            SecretSource::Unset
+        }
+    }
+}
+
+const DAY: u64 = 24 * 3600;
+
+impl Settings {
+    /// Settings from the process environment.
+    pub fn from_env() -> Result<Self> {
+        Self::from_lookup(Env(|k: &str| std::env::var(k).ok()))
+    }
+
+    pub fn from_lookup<F: Fn(&str) -> Option<String>>(env: Env<F>) -> Result<Self> {
+        Ok(Settings {
+            table: env.text_or("OMNIBRIDGE_TABLE", "omnibridge"),
+            bucket: env.text_or("OMNIBRIDGE_BUCKET", "omnibridge-attachments"),
+            to_desk_queue_url: env.text("OMNIBRIDGE_TO_DESK_QUEUE_URL"),
+            to_desk_dlq_url: env.text("OMNIBRIDGE_TO_DESK_DLQ_URL"),
+            to_customer_queue_url: env.text("OMNIBRIDGE_TO_CUSTOMER_QUEUE_URL"),
+            to_customer_dlq_url: env.text("OMNIBRIDGE_TO_CUSTOMER_DLQ_URL"),
+            jwt_secret: env.secret("OMNIBRIDGE_JWT_SECRET"),
+            jwt_ttl: env.seconds("OMNIBRIDGE_JWT_TTL_SECONDS", 3600, 60, 7 * DAY)?,
+            presign_ttl: env.seconds("OMNIBRIDGE_PRESIGN_TTL_SECONDS", 900, 60, 7 * DAY)?,
+            context_ttl: env.seconds("OMNIBRIDGE_CONTEXT_TTL_SECONDS", DAY, 60, 7 * DAY)?,
+            idempotency_ttl: env.seconds("OMNIBRIDGE_IDEMPOTENCY_TTL_SECONDS", 7 * DAY, 7 * DAY, 90 * DAY)?,
+            client_name: env.text_or("OMNIBRIDGE_CLIENT_NAME", "omnibridge"),
+        })
+    }
+
+    /// The URL of a queue, or a configuration error naming the variable to set.
+    pub fn queue_url(&self, queue: crate::ports::QueueName) -> Result<&str> {
+        use crate::ports::QueueName::*;
+        let (url, var) = match queue {
+            ToDesk => (&self.to_desk_queue_url, "OMNIBRIDGE_TO_DESK_QUEUE_URL"),
+            ToCustomer => (&self.to_customer_queue_url, "OMNIBRIDGE_TO_CUSTOMER_QUEUE_URL"),
+        };
+        url.as_deref().ok_or_else(|| Error::Config(format!("{var} is not set")))
+    }
+
+    /// The URL of a queue's dead-letter queue, if configured.
+    pub fn dlq_url(&self, queue: crate::ports::QueueName) -> Option<&str> {
+        use crate::ports::QueueName::*;
+        match queue {
+            ToDesk => self.to_desk_dlq_url.as_deref(),
+            ToCustomer => self.to_customer_dlq_url.as_deref(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn settings(pairs: &[(&str, &str)]) -> Result<Settings> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Settings::from_lookup(Env(move |k: &str| map.get(k).cloned()))
+    }
+
+    #[test]
+    fn when_nothing_is_set_should_use_the_documented_defaults() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(s.table, "omnibridge");
+        assert_eq!(s.jwt_ttl, Duration::from_secs(3600));
+        assert_eq!(s.context_ttl, Duration::from_secs(DAY));
+        assert_eq!(s.idempotency_ttl, Duration::from_secs(7 * DAY));
+        assert!(matches!(s.jwt_secret, SecretSource::Unset));
+    }
+
+    #[test]
+    fn when_idempotency_ttl_is_under_seven_days_should_be_refused() {
+        let err = settings(&[("OMNIBRIDGE_IDEMPOTENCY_TTL_SECONDS", "3600")]).unwrap_err();
+        assert!(err.to_string().contains("OMNIBRIDGE_IDEMPOTENCY_TTL_SECONDS"));
+    }
+
+    #[test]
+    fn when_secret_is_set_should_never_print_it() {
+        let s = settings(&[("OMNIBRIDGE_JWT_SECRET", "super-secret-value-that-is-long-enough")]).unwrap();
+        assert!(!format!("{s:?}").contains("super-secret"));
+    }
+
+    #[test]
+    fn when_secret_arn_is_set_should_read_it_from_secrets_manager() {
+        let s = settings(&[("OMNIBRIDGE_JWT_SECRET_ARN", "arn:aws:secretsmanager:us-east-1:1:secret:x")]).unwrap();
+        assert!(matches!(s.jwt_secret, SecretSource::SecretsManager { .. }));
+    }
+}

@@ -1,0 +1,109 @@
+//! Request and response helpers, and the error envelope of each API family.
+
+use lambda_http::http::{header, HeaderValue, StatusCode};
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde::Serialize;
+
+use crate::Error;
+
+/// A JSON answer.
+pub fn json<T: Serialize>(status: StatusCode, body: &T) -> Response<Body> {
+    let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
+    let mut res = Response::new(Body::from(bytes));
+    *res.status_mut() = status;
+    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    res
+}
+
+/// A header as text, if present and printable.
+pub fn header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
+    req.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+/// A query string parameter.
+pub fn query(req: &Request, name: &str) -> Option<String> {
+    req.query_string_parameters_ref().and_then(|q| q.first(name)).map(str::to_owned)
+}
+
+/// A path parameter (`{name}` in the route).
+pub fn path(req: &Request, name: &str) -> Option<String> {
+    req.path_parameters_ref().and_then(|p| p.first(name)).map(str::to_owned)
+}
+
+/// The raw body bytes.
+pub fn body(req: &Request) -> &[u8] {
+    req.body().as_ref()
+}
+
+/// The Yalo-facing API of the seed (`/v1/...`): `{"Message": ...}` on
+/// success, `{"ErrorDescription": ...}` on failure.
+pub mod yalo {
+    use super::*;
+    use crate::services::auth::Denied;
+
+    #[derive(Serialize)]
+    struct ErrorBody<'a> {
+        #[serde(rename = "ErrorDescription")]
+        error_description: &'a str,
+    }
+
+    #[derive(Serialize)]
+    struct MessageBody<'a> {
+        #[serde(rename = "Message")]
+        message: &'a str,
+    }
+
+    pub fn error(status: StatusCode, description: &str) -> Response<Body> {
+        json(status, &ErrorBody { error_description: description })
+    }
+
+    pub fn message(text: &str) -> Response<Body> {
+        json(StatusCode::OK, &MessageBody { message: text })
+    }
+
+    /// A body that is not the JSON the endpoint takes.
+    pub fn bad_payload(cause: &dyn std::fmt::Display) -> Response<Body> {
+        error(StatusCode::BAD_REQUEST, &format!("Invalid payload received : {cause}"))
+    }
+
+    /// Required fields that are missing or empty, in the seed's validator wording:
+    /// `Error validating payload : Key: 'ChatPayload.Email' Error:Field validation for 'Email' failed on the 'required' tag`.
+    pub fn missing_fields(payload: &str, fields: &[&str]) -> Response<Body> {
+        let lines: Vec<String> = fields
+            .iter()
+            .map(|f| format!("Key: '{payload}.{f}' Error:Field validation for '{f}' failed on the 'required' tag"))
+            .collect();
+        error(StatusCode::BAD_REQUEST, &format!("Error validating payload : {}", lines.join("\n")))
+    }
+
+    /// The seed's answers for a refused token.
+    pub fn denied(reason: Denied) -> Response<Body> {
+        match reason {
+            Denied::Missing => error(
+                StatusCode::UNAUTHORIZED,
+                "An Authorization header or an Query Param with name token is required.",
+            ),
+            Denied::MalformedHeader => error(StatusCode::UNAUTHORIZED, "Invalid Authorization token, header invalid."),
+            Denied::InvalidToken | Denied::WrongRole => error(StatusCode::FORBIDDEN, "Invalid Authorization token."),
+        }
+    }
+
+    /// A failure of ours or of a dependency, logged with its cause; the caller
+    /// gets no internals. Dependencies that may recover answer 503 so the
+    /// caller retries.
+    pub fn failure(err: &Error) -> Response<Body> {
+        match err {
+            Error::Invalid { .. } => error(StatusCode::BAD_REQUEST, &format!("Error validating payload : {err}")),
+            Error::NotFound(_) => error(StatusCode::NOT_FOUND, &err.to_string()),
+            Error::Conflict(_) => error(StatusCode::CONFLICT, &err.to_string()),
+            Error::Retryable { .. } => {
+                tracing::warn!(error = %err.chain(), "dependency unavailable");
+                error(StatusCode::SERVICE_UNAVAILABLE, "Service temporarily unavailable, retry later.")
+            }
+            Error::Permanent { .. } | Error::Config(_) => {
+                tracing::error!(error = %err.chain(), "request failed");
+                error(StatusCode::INTERNAL_SERVER_ERROR, "Internal error.")
+            }
+        }
+    }
+}

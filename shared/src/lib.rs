@@ -1,0 +1,23 @@
+//! omnibridge's domain crate: every Lambda function and the local runner link it.
+//!
+//! - [`model`]: the canonical types, validated on construction, no I/O.
+//! - [`ports`]: the small traits the services depend on.
+//! - [`services`]: the use cases (authentication, context, queue workers).
+//! - [`adapters`]: DynamoDB, S3 and SQS (and, later, one module per peer).
+//! - [`api`]: one module per HTTP endpoint; each Lambda binary wires one of them.
+//! - [`http`]: request/response helpers and each API family's error envelope.
+//! - [`config`]: typed settings read once per cold start.
+//! - [`bootstrap`]: tracing, AWS clients and the Lambda run loops.
+
+pub mod adapters;
+pub mod api;
+pub mod bootstrap;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod model;
+pub mod ports;
+pub mod services;
+pub mod worker;
+
+pub use error::{Error, Result};

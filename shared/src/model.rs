@@ -1,0 +1,432 @@
+//! The canonical model: what a conversation, a message and a context entry
+//! are, whatever channel or desk they came from. Constructors validate; no I/O.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+use crate::{Error, Result};
+
+/// Milliseconds since the Unix epoch, the unit every platform here uses.
+pub type EpochMillis = i64;
+
+/// The current time in epoch milliseconds.
+pub fn now_millis() -> EpochMillis {
+    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+macro_rules! string_enum {
+    ($(#[$m:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        pub enum $name { $(#[serde(rename = $text)] $variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result { f.write_str(self.as_str()) }
+        }
+
+        impl FromStr for $name {
+            type Err = Error;
+            fn from_str(s: &str) -> Result<Self> {
+                match s {
+                    $($text => Ok($name::$variant),)+
+                    other => Err(Error::invalid(stringify!($name), format!("unknown value {other:?}"))),
+                }
+            }
+        }
+    };
+}
+
+string_enum!(
+    /// Where the customer writes.
+    ChannelKind { Whatsapp = "whatsapp", Facebook = "facebook", Custom = "custom" }
+);
+string_enum!(
+    /// Where the agent answers.
+    DeskKind { Salesforce = "salesforce", Pipedrive = "pipedrive", Yeahdesk = "yeahdesk" }
+);
+string_enum!(
+    /// Where a conversation stands: with the bot, waiting for an agent, with an agent, over.
+    ConversationStatus { Bot = "bot", Queued = "queued", Active = "active", Closed = "closed" }
+);
+string_enum!(
+    /// `inbound` = customer → desk, `outbound` = agent → customer.
+    Direction { Inbound = "inbound", Outbound = "outbound" }
+);
+string_enum!(
+    /// Delivery status of one message.
+    MessageStatus { Received = "received", Sent = "sent", Delivered = "delivered", Read = "read", Failed = "failed" }
+);
+string_enum!(
+    /// Who wrote a context entry: the customer or the bot.
+    Author { User = "user", Bot = "bot" }
+);
+
+impl ConversationStatus {
+    /// Whether customer messages of this conversation go to the desk.
+    pub fn reaches_desk(self) -> bool {
+        matches!(self, ConversationStatus::Queued | ConversationStatus::Active)
+    }
+}
+
+impl MessageStatus {
+    /// Whether the message has left omnibridge for good (success or failure).
+    pub fn is_final(self) -> bool {
+        !matches!(self, MessageStatus::Received)
+    }
+}
+
+/// Checks an identifier coming from a platform: non-empty, bounded, printable.
+pub fn validate_id(field: &'static str, value: &str) -> Result<()> {
+    if value.trim().is_empty() {
+        return Err(Error::invalid(field, "must not be empty"));
+    }
+    if value.len() > 256 {
+        return Err(Error::invalid(field, "must be at most 256 bytes"));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(Error::invalid(field, "must not contain control characters"));
+    }
+    Ok(())
+}
+
+/// omnibridge's own conversation id (a UUID).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ConversationId(String);
+
+impl ConversationId {
+    pub fn new() -> Self {
+        ConversationId(uuid::Uuid::new_v4().to_string())
+    }
+    pub fn parse(s: &str) -> Result<Self> {
+        uuid::Uuid::parse_str(s).map_err(|e| Error::invalid("conversation id", e.to_string()))?;
+        Ok(ConversationId(s.to_owned()))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Default for ConversationId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Display for ConversationId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// omnibridge's own message id. It is derived from where the message came
+/// from and the platform's id for it, so a redelivered webhook maps to the
+/// same id and is recognised by one conditional write.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct MessageId(String);
+
+impl MessageId {
+    /// The id of the message that `source` (e.g. `whatsapp`, `salesforce`) calls `source_id`.
+    pub fn from_source(source: &str, source_id: &str) -> Result<Self> {
+        validate_id("source message id", source_id)?;
+        let name = format!("{source}:{source_id}");
+        Ok(MessageId(uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, name.as_bytes()).to_string()))
+    }
+    pub fn parse(s: &str) -> Result<Self> {
+        uuid::Uuid::parse_str(s).map_err(|e| Error::invalid("message id", e.to_string()))?;
+        Ok(MessageId(s.to_owned()))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for MessageId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// One person in a conversation: the customer or an agent.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Participant {
+    /// The id the channel (for a customer) or the desk (for an agent) knows them by.
+    pub id: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+}
+
+impl Participant {
+    pub fn new(id: &str, name: &str) -> Result<Self> {
+        validate_id("participant id", id)?;
+        if name.len() > 512 {
+            return Err(Error::invalid("participant name", "must be at most 512 bytes"));
+        }
+        Ok(Participant { id: id.to_owned(), name: name.to_owned(), email: None, phone: None })
+    }
+}
+
+/// One customer on one channel talking to one desk.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Conversation {
+    pub id: ConversationId,
+    pub channel: ChannelKind,
+    /// The bot (tenant) the customer was talking to, e.g. Yalo's `botSlug`.
+    pub bot: String,
+    pub customer: Participant,
+    pub desk: DeskKind,
+    /// The desk-side channel this conversation belongs to (Pipedrive channel,
+    /// Salesforce channel address, Yeahdesk channel); used to list conversations.
+    pub desk_channel: String,
+    /// The desk's own id for the conversation, once it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub desk_conversation_id: Option<String>,
+    pub status: ConversationStatus,
+    pub created_at: EpochMillis,
+    pub updated_at: EpochMillis,
+}
+
+impl Conversation {
+    /// A new conversation, waiting for an agent.
+    pub fn open(
+        channel: ChannelKind,
+        bot: &str,
+        customer: Participant,
+        desk: DeskKind,
+        desk_channel: &str,
+        now: EpochMillis,
+    ) -> Result<Self> {
+        validate_id("bot", bot)?;
+        validate_id("desk channel", desk_channel)?;
+        Ok(Conversation {
+            id: ConversationId::new(),
+            channel,
+            bot: bot.to_owned(),
+            customer,
+            desk,
+            desk_channel: desk_channel.to_owned(),
+            desk_conversation_id: None,
+            status: ConversationStatus::Queued,
+            created_at: now,
+            updated_at: now,
+        })
+    }
+}
+
+/// A file attached to a message. `key` is set once the bytes are in our bucket.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attachment {
+    pub content_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    /// Object key in the attachments bucket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// Where the platform said the file is (may expire within minutes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_url: Option<String>,
+}
+
+impl Attachment {
+    pub fn new(content_type: &str) -> Result<Self> {
+        let ct = content_type.trim();
+        if ct.is_empty() || !ct.contains('/') || ct.len() > 255 {
+            return Err(Error::invalid("attachment content type", format!("{content_type:?} is not a MIME type")));
+        }
+        Ok(Attachment { content_type: ct.to_ascii_lowercase(), name: None, size: None, key: None, source_url: None })
+    }
+}
+
+/// The longest text a message may carry (WhatsApp's limit is 4096 characters;
+/// desks accept more, so this only stops abuse).
+pub const MAX_TEXT_BYTES: usize = 64 * 1024;
+
+/// One entry of a conversation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    pub id: MessageId,
+    pub conversation_id: ConversationId,
+    pub direction: Direction,
+    /// Who produced it and their id for it (`whatsapp` + wamid, `pipedrive` + …).
+    pub source: String,
+    pub source_id: String,
+    /// The participant who wrote it.
+    pub sender_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<Attachment>,
+    pub status: MessageStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_reason: Option<String>,
+    /// The id the receiving side gave it, once delivered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivered_id: Option<String>,
+    /// When the platform produced it; orders the conversation.
+    pub created_at: EpochMillis,
+}
+
+impl Message {
+    /// A message as received, before delivery. It must carry text or at least one attachment.
+    #[allow(clippy::too_many_arguments)]
+    pub fn received(
+        conversation_id: ConversationId,
+        direction: Direction,
+        source: &str,
+        source_id: &str,
+        sender_id: &str,
+        text: Option<String>,
+        attachments: Vec<Attachment>,
+        created_at: EpochMillis,
+    ) -> Result<Self> {
+        validate_id("sender id", sender_id)?;
+        let text = text.filter(|t| !t.is_empty());
+        if text.is_none() && attachments.is_empty() {
+            return Err(Error::invalid("message", "needs text or an attachment"));
+        }
+        if text.as_ref().is_some_and(|t| t.len() > MAX_TEXT_BYTES) {
+            return Err(Error::invalid("message text", format!("must be at most {MAX_TEXT_BYTES} bytes")));
+        }
+        if created_at <= 0 {
+            return Err(Error::invalid("message timestamp", "must be positive epoch milliseconds"));
+        }
+        Ok(Message {
+            id: MessageId::from_source(source, source_id)?,
+            conversation_id,
+            direction,
+            source: source.to_owned(),
+            source_id: source_id.to_owned(),
+            sender_id: sender_id.to_owned(),
+            text,
+            attachments,
+            status: MessageStatus::Received,
+            failure_reason: None,
+            delivered_id: None,
+            created_at,
+        })
+    }
+}
+
+/// One line of the customer↔bot transcript of the last 24 hours.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContextEntry {
+    /// The customer (phone number with prefix for WhatsApp, PSID for Facebook).
+    pub user_id: String,
+    /// The tenant name shown as `client`.
+    pub client: String,
+    /// The platform's id for the message; with `timestamp` it keys the entry,
+    /// so a redelivered webhook overwrites rather than duplicates.
+    pub source_id: String,
+    pub timestamp: EpochMillis,
+    pub from: Author,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mime_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caption: Option<String>,
+    /// When the entry stops counting (epoch seconds); also DynamoDB's TTL.
+    pub expires_at: i64,
+}
+
+impl ContextEntry {
+    /// A new entry that expires `ttl` after `now_ms`.
+    pub fn new(
+        user_id: &str,
+        client: &str,
+        source_id: &str,
+        timestamp: EpochMillis,
+        from: Author,
+        now_ms: EpochMillis,
+        ttl: std::time::Duration,
+    ) -> Result<Self> {
+        validate_id("userID", user_id)?;
+        validate_id("source message id", source_id)?;
+        if timestamp <= 0 {
+            return Err(Error::invalid("timestamp", "must be positive epoch milliseconds"));
+        }
+        Ok(ContextEntry {
+            user_id: user_id.to_owned(),
+            client: client.to_owned(),
+            source_id: source_id.to_owned(),
+            timestamp,
+            from,
+            text: None,
+            url: None,
+            mime_type: None,
+            caption: None,
+            expires_at: now_ms / 1000 + ttl.as_secs() as i64,
+        })
+    }
+
+    pub fn is_expired(&self, now_ms: EpochMillis) -> bool {
+        self.expires_at * 1000 <= now_ms
+    }
+}
+
+/// One page of a listing and the opaque cursor of the next one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn when_same_source_id_is_seen_twice_should_map_to_one_message_id() {
+        let a = MessageId::from_source("whatsapp", "wamid.1").unwrap();
+        let b = MessageId::from_source("whatsapp", "wamid.1").unwrap();
+        let c = MessageId::from_source("facebook", "wamid.1").unwrap();
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+    }
+
+    #[test]
+    fn when_message_has_neither_text_nor_attachment_should_be_refused() {
+        let err = Message::received(
+            ConversationId::new(), Direction::Inbound, "whatsapp", "id1", "521", Some(String::new()), vec![], 1,
+        )
+        .unwrap_err();
+        assert!(matches!(err, Error::Invalid { field: "message", .. }));
+    }
+
+    #[test]
+    fn when_enum_text_is_unknown_should_be_refused() {
+        assert_eq!("pipedrive".parse::<DeskKind>().unwrap(), DeskKind::Pipedrive);
+        assert!("telegram".parse::<ChannelKind>().is_err());
+    }
+
+    #[test]
+    fn when_id_has_control_characters_should_be_refused() {
+        assert!(validate_id("x", "a\nb").is_err());
+        assert!(validate_id("x", " ").is_err());
+        assert!(validate_id("x", &"a".repeat(257)).is_err());
+        assert!(validate_id("x", "5217331175599").is_ok());
+    }
+
+    #[test]
+    fn when_context_entry_is_past_its_ttl_should_be_expired() {
+        let e = ContextEntry::new("u", "c", "m", 1_000, Author::User, 10_000, std::time::Duration::from_secs(60)).unwrap();
+        assert!(!e.is_expired(10_000 + 59_000));
+        assert!(e.is_expired(10_000 + 60_000));
+    }
+}

@@ -1,0 +1,190 @@
+//! The ports: small traits the services depend on. The adapters implement
+//! them (DynamoDB, S3, SQS, one module per peer); handlers and workers are
+//! generic over them.
+
+use serde::{Deserialize, Serialize};
+use std::future::Future;
+use std::time::Duration;
+
+use crate::model::{
+    ChannelKind, ContextEntry, Conversation, ConversationId, ConversationStatus, DeskKind, EpochMillis, Message,
+    MessageId, MessageStatus, Page,
+};
+use crate::services::auth::ApiUser;
+use crate::Result;
+
+/// The result of recording something that may already be recorded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Recorded<T> {
+    /// This call recorded it.
+    Created,
+    /// It was recorded before (a redelivery, a retry, a racing twin); here is what is stored.
+    Existing(T),
+}
+
+/// Conversations and the per-customer pointer to the open one.
+pub trait ConversationStore: Send + Sync {
+    /// Records a new conversation unless the customer already has an open one
+    /// on that channel, in which case that one is returned. Two racing calls
+    /// open one conversation.
+    fn open_conversation(&self, conversation: &Conversation) -> impl Future<Output = Result<Recorded<Conversation>>> + Send;
+    fn get_conversation(&self, id: &ConversationId) -> impl Future<Output = Result<Option<Conversation>>> + Send;
+    /// The customer's conversation that is not closed, if any.
+    fn find_open_conversation(
+        &self,
+        channel: ChannelKind,
+        customer_id: &str,
+    ) -> impl Future<Output = Result<Option<Conversation>>> + Send;
+    /// Moves a conversation to `to`; closing it frees the customer for a new one.
+    fn set_conversation_status(
+        &self,
+        id: &ConversationId,
+        to: ConversationStatus,
+        now: EpochMillis,
+    ) -> impl Future<Output = Result<Conversation>> + Send;
+    /// The conversations of one desk channel, newest first.
+    fn list_conversations(
+        &self,
+        desk: DeskKind,
+        desk_channel: &str,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> impl Future<Output = Result<Page<Conversation>>> + Send;
+}
+
+/// What to record with a status change.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StatusDetail {
+    pub delivered_id: Option<String>,
+    pub failure_reason: Option<String>,
+}
+
+/// The messages of conversations.
+pub trait MessageStore: Send + Sync {
+    /// Records a message once: a second append of the same id (a redelivered
+    /// webhook, even racing the first) returns the stored message instead.
+    fn append_message(&self, message: &Message) -> impl Future<Output = Result<Recorded<Message>>> + Send;
+    fn get_message(&self, id: &MessageId) -> impl Future<Output = Result<Option<Message>>> + Send;
+    /// A conversation's messages in the order they were produced (or newest first).
+    fn list_messages(
+        &self,
+        conversation: &ConversationId,
+        limit: u32,
+        cursor: Option<&str>,
+        newest_first: bool,
+    ) -> impl Future<Output = Result<Page<Message>>> + Send;
+    fn set_message_status(
+        &self,
+        id: &MessageId,
+        status: MessageStatus,
+        detail: StatusDetail,
+    ) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// The 24-hour customer↔bot transcript.
+pub trait ContextStore: Send + Sync {
+    /// Appends an entry; the same (timestamp, source id) again is a no-op.
+    fn append_context(&self, entry: &ContextEntry) -> impl Future<Output = Result<()>> + Send;
+    /// The customer's unexpired entries, oldest first.
+    fn list_context(&self, user_id: &str, now: EpochMillis) -> impl Future<Output = Result<Vec<ContextEntry>>> + Send;
+}
+
+/// The state of an idempotency key after a claim.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Claim {
+    /// The caller owns the key until the lease ends; it must complete or release it.
+    Acquired,
+    /// Another attempt holds the key and its lease has not ended.
+    InProgress,
+    /// The side effect already happened; here is the outcome recorded with it.
+    Completed(String),
+    /// The key was used with a different request.
+    Conflict,
+}
+
+/// Records for side effects that must happen once, kept at least 7 days.
+pub trait IdempotencyStore: Send + Sync {
+    /// Claims `key` with one conditional write. A claim whose lease has ended
+    /// (its holder crashed) can be claimed again.
+    fn claim(&self, key: &str, fingerprint: &str, lease: Duration) -> impl Future<Output = Result<Claim>> + Send;
+    /// Marks the key done and remembers the outcome.
+    fn complete(&self, key: &str, outcome: &str) -> impl Future<Output = Result<()>> + Send;
+    /// Gives the key up after a failed attempt, so a retry may claim it.
+    fn release(&self, key: &str) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// The users of the JWT-protected API.
+pub trait UserStore: Send + Sync {
+    /// Stores a user; refuses to overwrite unless `replace`. Returns whether it was new.
+    fn put_user(&self, user: &ApiUser, replace: bool) -> impl Future<Output = Result<bool>> + Send;
+    fn get_user(&self, username: &str) -> impl Future<Output = Result<Option<ApiUser>>> + Send;
+    /// Returns whether a user was deleted.
+    fn delete_user(&self, username: &str) -> impl Future<Output = Result<bool>> + Send;
+}
+
+/// A stored attachment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredBlob {
+    pub key: String,
+    pub size: u64,
+    pub content_type: String,
+    pub bytes: Vec<u8>,
+}
+
+/// Attachment bytes (S3).
+pub trait BlobStore: Send + Sync {
+    fn put_blob(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> impl Future<Output = Result<()>> + Send;
+    /// A URL anyone holding it can GET until `ttl` passes.
+    fn presign_get(&self, key: &str, ttl: Duration) -> impl Future<Output = Result<String>> + Send;
+    fn get_blob(&self, key: &str) -> impl Future<Output = Result<StoredBlob>> + Send;
+}
+
+/// The two delivery queues.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum QueueName {
+    /// Customer messages on their way to the desk.
+    ToDesk,
+    /// Agent messages on their way to the customer.
+    ToCustomer,
+}
+
+impl QueueName {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QueueName::ToDesk => "to-desk",
+            QueueName::ToCustomer => "to-customer",
+        }
+    }
+}
+
+/// What a queue message carries: a pointer to a recorded message. The
+/// message group is the conversation (order), the deduplication id the message id.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueJob {
+    pub conversation_id: ConversationId,
+    pub message_id: MessageId,
+}
+
+/// Sends jobs to a FIFO queue.
+pub trait Queue: Send + Sync {
+    fn enqueue(&self, queue: QueueName, job: &QueueJob) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// What the other side said when it took a message.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Receipt {
+    /// The receiver's id for the message, when it gives one.
+    pub id: Option<String>,
+}
+
+/// A desk where agents answer (Salesforce, Pipedrive, Yeahdesk).
+pub trait Desk: Send + Sync {
+    /// Delivers a customer message into the conversation on the desk.
+    fn deliver(&self, conversation: &Conversation, message: &Message) -> impl Future<Output = Result<Receipt>> + Send;
+}
+
+/// A channel where customers write (Yalo WhatsApp/Facebook, a custom source).
+pub trait Channel: Send + Sync {
+    /// Sends an agent message to the customer.
+    fn send(&self, conversation: &Conversation, message: &Message) -> impl Future<Output = Result<Receipt>> + Send;
+}

@@ -1,0 +1,46 @@
+//! Delivering one queued message to the other side, once.
+
+use std::future::Future;
+
+use crate::model::{Conversation, Direction, Message, MessageStatus};
+use crate::ports::{ConversationStore, MessageStore, QueueJob, Receipt, StatusDetail};
+use crate::{Error, Result};
+
+/// Loads the job's message and conversation, hands them to `send`, and
+/// records the outcome: `sent` with the receiver's id, or `failed` with the
+/// reason when the failure is permanent. A message already past `received`
+/// (a redelivered job) is not sent again.
+pub async fn deliver<S, F, Fut>(store: &S, job: &QueueJob, direction: Direction, send: F) -> Result<()>
+where
+    S: MessageStore + ConversationStore,
+    F: FnOnce(Conversation, Message) -> Fut,
+    Fut: Future<Output = Result<Receipt>>,
+{
+    let message = store
+        .get_message(&job.message_id)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("message {}", job.message_id)))?;
+    if message.direction != direction || message.conversation_id != job.conversation_id {
+        return Err(Error::invalid("queue job", "does not match the recorded message"));
+    }
+    if message.status.is_final() {
+        tracing::info!(message_id = %message.id, status = %message.status, "already handled; not sending again");
+        return Ok(());
+    }
+    let conversation = store
+        .get_conversation(&job.conversation_id)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("conversation {}", job.conversation_id)))?;
+    let id = message.id.clone();
+    match send(conversation, message).await {
+        Ok(receipt) => {
+            store.set_message_status(&id, MessageStatus::Sent, StatusDetail { delivered_id: receipt.id, failure_reason: None }).await
+        }
+        Err(e) if e.is_retryable() => Err(e),
+        Err(e) => {
+            let detail = StatusDetail { delivered_id: None, failure_reason: Some(e.chain()) };
+            store.set_message_status(&id, MessageStatus::Failed, detail).await?;
+            Err(e)
+        }
+    }
+}

@@ -1,0 +1,7 @@
+//! The use cases, generic over the ports.
+
+pub mod auth;
+pub mod context;
+pub mod delivery;
+pub mod to_customer;
+pub mod to_desk;

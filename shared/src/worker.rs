@@ -1,0 +1,144 @@
+//! Turns an SQS batch into per-message work and answers with partial batch
+//! failures. Records of one message group (one conversation) run in order;
+//! the first retryable failure stops its group, and that record and the later
+//! ones of the group come back for redelivery, so order is kept. Other groups
+//! proceed. A permanent failure is moved to the dead-letter queue at once and
+//! does not hold its group back.
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use std::future::Future;
+use std::time::Duration;
+use tracing::Instrument;
+
+use crate::adapters::sqs::SqsQueue;
+use crate::ports::QueueJob;
+use crate::{Error, Result};
+
+/// What the helper needs to back off and dead-letter; without it failures
+/// simply come back after the queue's visibility timeout.
+#[derive(Clone, Debug)]
+pub struct RetryPolicy {
+    pub sqs: SqsQueue,
+    pub queue_url: String,
+    pub dlq_url: Option<String>,
+    pub base: Duration,
+    pub cap: Duration,
+}
+
+impl RetryPolicy {
+    pub fn new(sqs: SqsQueue, queue_url: String, dlq_url: Option<String>) -> Self {
+        RetryPolicy { sqs, queue_url, dlq_url, base: Duration::from_secs(2), cap: Duration::from_secs(900) }
+    }
+
+    /// Exponential backoff with jitter for the `attempt`-th receive, at least what the peer asked.
+    pub fn delay(&self, attempt: u32, asked: Option<Duration>) -> Duration {
+        let exp = self.base.saturating_mul(1u32 << attempt.saturating_sub(1).min(16)).min(self.cap);
+        let jittered = exp / 2 + Duration::from_millis(fastrand::u64(0..=exp.as_millis() as u64 / 2));
+        asked.map_or(jittered, |a| a.max(jittered))
+    }
+}
+
+fn group_of(record: &SqsMessage) -> String {
+    record
+        .attributes
+        .get("MessageGroupId")
+        .cloned()
+        .or_else(|| record.message_id.clone())
+        .unwrap_or_default()
+}
+
+fn parse_job(record: &SqsMessage) -> Result<QueueJob> {
+    let body = record.body.as_deref().ok_or_else(|| Error::invalid("queue message", "has no body"))?;
+    serde_json::from_str(body).map_err(|e| Error::invalid("queue message", e.to_string()))
+}
+
+/// Processes `event` with `handle`, returning the records to redeliver.
+pub async fn process_batch<F, Fut>(event: SqsEvent, retry: Option<&RetryPolicy>, handle: F) -> SqsBatchResponse
+where
+    F: Fn(QueueJob) -> Fut,
+    Fut: Future<Output = Result<()>>,
+{
+    let mut groups: Vec<(String, Vec<SqsMessage>)> = Vec::new();
+    for record in event.records {
+        let g = group_of(&record);
+        match groups.iter_mut().find(|(name, _)| *name == g) {
+            Some((_, records)) => records.push(record),
+            None => groups.push((g, vec![record])),
+        }
+    }
+    let handle = &handle;
+    let results = futures::future::join_all(groups.into_iter().map(|(group, records)| async move {
+        run_group(&group, records, retry, handle).await
+    }))
+    .await;
+    let mut response = SqsBatchResponse::default();
+    for id in results.into_iter().flatten() {
+        let mut failure = BatchItemFailure::default();
+        failure.item_identifier = id;
+        response.batch_item_failures.push(failure);
+    }
+    response
+}
+
+/// Runs one group in order; returns the message ids to redeliver.
+async fn run_group<F, Fut>(group: &str, records: Vec<SqsMessage>, retry: Option<&RetryPolicy>, handle: &F) -> Vec<String>
+where
+    F: Fn(QueueJob) -> Fut,
+    Fut: Future<Output = Result<()>>,
+{
+    for (i, record) in records.iter().enumerate() {
+        let sqs_id = record.message_id.clone().unwrap_or_default();
+        let attempt: u32 = record.attributes.get("ApproximateReceiveCount").and_then(|c| c.parse().ok()).unwrap_or(1);
+        let span = tracing::info_span!(
+            "queue_message",
+            conversation_id = %group,
+            sqs_message_id = %sqs_id,
+            attempt,
+            message_id = tracing::field::Empty
+        );
+        let outcome = async {
+            let job = parse_job(record)?;
+            tracing::Span::current().record("message_id", job.message_id.as_str());
+            handle(job).await
+        }
+        .instrument(span.clone())
+        .await;
+        let _enter = span.enter();
+        let err = match outcome {
+            Ok(()) => continue,
+            Err(e) => e,
+        };
+        if !err.is_retryable() {
+            tracing::error!(error = %err.chain(), "permanent failure");
+            match dead_letter(retry, group, record, &err).await {
+                Ok(true) => continue,
+                Ok(false) => {}
+                Err(dlq_err) => tracing::error!(error = %dlq_err.chain(), "could not dead-letter; will retry"),
+            }
+        } else {
+            tracing::warn!(error = %err.chain(), "retryable failure; holding back the rest of the conversation");
+        }
+        let failed: Vec<&SqsMessage> = records[i..].iter().collect();
+        if let Some(policy) = retry {
+            let delay = policy.delay(attempt, err.retry_after());
+            for r in &failed {
+                if let Some(handle) = r.receipt_handle.as_deref() {
+                    if let Err(e) = policy.sqs.retry_after(&policy.queue_url, handle, delay).await {
+                        tracing::warn!(error = %e.chain(), "could not set the retry delay");
+                    }
+                }
+            }
+        }
+        return failed.iter().filter_map(|r| r.message_id.clone()).collect();
+    }
+    Vec::new()
+}
+
+/// Moves a record that can never succeed to the DLQ; `false` when no DLQ is configured.
+async fn dead_letter(retry: Option<&RetryPolicy>, group: &str, record: &SqsMessage, err: &Error) -> Result<bool> {
+    let Some((policy, dlq)) = retry.and_then(|p| p.dlq_url.as_deref().map(|d| (p, d))) else { return Ok(false) };
+    let body = record.body.as_deref().unwrap_or("");
+    let dedup = record.message_id.as_deref().unwrap_or(group);
+    policy.sqs.send_raw(dlq, body, group, dedup, Some(&err.chain())).await?;
+    Ok(true)
+}
