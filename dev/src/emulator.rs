@@ -5,10 +5,9 @@
 
 use anyhow::{bail, Context};
 use aws_config::{BehaviorVersion, Region, SdkConfig};
-use std::process::Stdio;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
 
 const SERVER: &str = r#"
 import sys
@@ -20,10 +19,17 @@ sys.stdin.read()
 server.stop()
 "#;
 
-/// A running moto server; stopped when dropped.
+/// A running moto server; stopped when dropped (or when this process exits).
 pub struct Moto {
     pub endpoint: String,
-    _child: Child,
+    child: Child,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 /// A free TCP port on 127.0.0.1.
@@ -32,8 +38,9 @@ pub fn free_port() -> anyhow::Result<u16> {
 }
 
 impl Moto {
-    /// Starts moto's server on 127.0.0.1 (`port` 0 picks a free one).
-    pub async fn start(port: u16) -> anyhow::Result<Moto> {
+    /// Starts moto's server on 127.0.0.1 (`port` 0 picks a free one) and
+    /// waits until it serves (about a second).
+    pub fn start(port: u16) -> anyhow::Result<Moto> {
         let port = if port == 0 { free_port()? } else { port };
         let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
         let mut child = Command::new(&python)
@@ -43,17 +50,23 @@ impl Moto {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
-            .kill_on_drop(true)
             .spawn()
             .with_context(|| format!("starting moto's server with {python} (pip install 'moto[server]')"))?;
         let stdout = child.stdout.take().context("moto's stdout")?;
-        let mut lines = BufReader::new(stdout).lines();
-        let ready = tokio::time::timeout(Duration::from_secs(30), lines.next_line()).await;
-        match ready {
-            Ok(Ok(Some(line))) if line.trim() == "ready" => {}
-            _ => bail!("moto's server did not start on 127.0.0.1:{port}; is moto[server] installed?"),
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line)?;
+        let moto = Moto { endpoint: format!("http://127.0.0.1:{port}"), child };
+        if line.trim() != "ready" {
+            bail!("moto's server did not start on 127.0.0.1:{port}; is moto[server] installed?");
         }
-        Ok(Moto { endpoint: format!("http://127.0.0.1:{port}"), _child: child })
+        // The server thread may take a moment to accept connections.
+        for _ in 0..50 {
+            if std::net::TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(200)).is_ok() {
+                return Ok(moto);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        bail!("moto's server on 127.0.0.1:{port} does not accept connections")
     }
 }
 

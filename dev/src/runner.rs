@@ -143,7 +143,8 @@ async fn serve(State(app): State<Arc<App>>, req: axum::extract::Request) -> axum
     axum::response::Response::from_parts(parts, axum::body::Body::from(body.to_vec()))
 }
 
-fn to_event(messages: Vec<aws_sdk_sqs::types::Message>) -> SqsEvent {
+/// SQS messages as the Lambda SQS event carries them.
+pub fn to_event(messages: Vec<aws_sdk_sqs::types::Message>) -> SqsEvent {
     let mut event = SqsEvent::default();
     for m in messages {
         let mut record = SqsMessage::default();

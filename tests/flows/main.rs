@@ -1,1 +1,7 @@
+//! Whole-flow tests against moto's server through the real AWS SDK.
 
+mod api;
+mod blobs;
+mod queues;
+mod runner;
+mod store;

@@ -36,7 +36,7 @@ async fn main() -> anyhow::Result<()> {
     let (_moto, endpoint) = match std::env::var("AWS_ENDPOINT_URL").ok().filter(|v| !v.is_empty()) {
         Some(url) => (None, url),
         None => {
-            let moto = emulator::Moto::start(args.moto_port).await?;
+            let moto = emulator::Moto::start(args.moto_port)?;
             let url = moto.endpoint.clone();
             (Some(moto), url)
         }

@@ -1,0 +1,30 @@
+//! The S3 adapter against moto.
+
+use omnibridge::ports::BlobStore;
+use omnibridge_tests::runtime;
+use std::time::Duration;
+
+#[tokio::test]
+async fn when_attachment_is_stored_should_be_fetched_back_and_over_a_presigned_url() {
+    let blobs = runtime().await.blobs();
+    let bytes: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
+    blobs.put_blob("conv-1/att-1/photo.jpg", bytes.clone(), "image/jpeg").await.unwrap();
+
+    let got = blobs.get_blob("conv-1/att-1/photo.jpg").await.unwrap();
+    assert_eq!((got.size, got.content_type.as_str()), (70_000, "image/jpeg"));
+    assert_eq!(got.bytes, bytes);
+
+    let url = blobs.presign_get("conv-1/att-1/photo.jpg", Duration::from_secs(300)).await.unwrap();
+    assert!(url.contains("X-Amz-Signature="), "{url}");
+    assert!(url.contains("X-Amz-Expires=300"), "{url}");
+    let res = reqwest::get(&url).await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "image/jpeg");
+    assert_eq!(res.bytes().await.unwrap().to_vec(), bytes);
+}
+
+#[tokio::test]
+async fn when_attachment_is_missing_should_be_not_found() {
+    let blobs = runtime().await.blobs();
+    assert!(matches!(blobs.get_blob("nope").await, Err(omnibridge::Error::NotFound(_))));
+}

@@ -1,0 +1,180 @@
+//! The SQS adapter and the worker helper against moto.
+
+use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+use omnibridge::bootstrap::Runtime;
+use omnibridge::model::{ConversationId, MessageId};
+use omnibridge::ports::{Queue, QueueJob, QueueName};
+use omnibridge::worker::process_batch;
+use omnibridge::Error;
+use omnibridge_dev::runner::to_event;
+use omnibridge_tests::runtime;
+use std::sync::Mutex;
+use std::time::Duration;
+
+fn job(conv: &ConversationId, n: &str) -> QueueJob {
+    QueueJob { conversation_id: conv.clone(), message_id: MessageId::from_source("test", n).unwrap() }
+}
+
+async fn receive_all(rt: &Runtime, url: &str) -> Vec<aws_sdk_sqs::types::Message> {
+    let sqs = rt.queue();
+    let mut all = Vec::new();
+    for _ in 0..5 {
+        let out = sqs
+            .client()
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .message_attribute_names("All")
+            .send()
+            .await
+            .unwrap();
+        let got = out.messages.unwrap_or_default();
+        if got.is_empty() && !all.is_empty() {
+            break;
+        }
+        all.extend(got);
+    }
+    all
+}
+
+fn job_of(m: &aws_sdk_sqs::types::Message) -> QueueJob {
+    serde_json::from_str(m.body.as_deref().unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn when_job_is_enqueued_twice_should_be_received_once_in_its_conversation_group() {
+    let rt = runtime().await;
+    let q = rt.queue();
+    let conv = ConversationId::new();
+    let j = job(&conv, "dup");
+    q.enqueue(QueueName::ToDesk, &j).await.unwrap();
+    q.enqueue(QueueName::ToDesk, &j).await.unwrap();
+    let got = receive_all(&rt, rt.settings.to_desk_queue_url.as_deref().unwrap()).await;
+    assert_eq!(got.len(), 1);
+    assert_eq!(job_of(&got[0]), j);
+    let attrs = got[0].attributes.as_ref().unwrap();
+    assert_eq!(attrs[&MessageSystemAttributeName::MessageGroupId], conv.as_str());
+    assert_eq!(attrs[&MessageSystemAttributeName::MessageDeduplicationId], j.message_id.as_str());
+}
+
+#[tokio::test]
+async fn when_queue_url_is_not_configured_should_say_which_setting_is_missing() {
+    let rt = runtime().await;
+    let mut settings = rt.settings.clone();
+    settings.to_customer_queue_url = None;
+    let q = omnibridge::adapters::sqs::SqsQueue::new(rt.queue().client().clone(), &settings);
+    let err = q.enqueue(QueueName::ToCustomer, &job(&ConversationId::new(), "x")).await.unwrap_err();
+    assert!(matches!(err, Error::Config(_)), "{err}");
+}
+
+#[tokio::test]
+async fn when_a_message_fails_should_redeliver_it_and_the_rest_of_its_group_only() {
+    let rt = runtime().await;
+    let url = rt.settings.to_desk_queue_url.clone().unwrap();
+    let (a, b) = (ConversationId::new(), ConversationId::new());
+    let jobs = [job(&a, "a1"), job(&b, "b1"), job(&a, "a2"), job(&b, "b2"), job(&a, "a3")];
+    for j in &jobs {
+        rt.queue().enqueue(QueueName::ToDesk, j).await.unwrap();
+    }
+    let received = receive_all(&rt, &url).await;
+    assert_eq!(received.len(), 5);
+    let event = to_event(received.clone());
+
+    let mut policy = rt.retry_policy(QueueName::ToDesk).unwrap();
+    policy.base = Duration::from_millis(500);
+    let processed = Mutex::new(Vec::new());
+    let failing = jobs[2].message_id.clone(); // a2
+    let response = process_batch(event, Some(&policy), |j: QueueJob| {
+        let processed = &processed;
+        let failing = failing.clone();
+        async move {
+            processed.lock().unwrap().push(j.message_id.clone());
+            if j.message_id == failing {
+                Err(Error::Retryable { what: "desk said 503".into(), retry_after: None, source: None })
+            } else {
+                Ok(())
+            }
+        }
+    })
+    .await;
+
+    let sqs_id = |n: usize| {
+        received.iter().find(|m| job_of(m) == jobs[n]).and_then(|m| m.message_id.clone()).unwrap()
+    };
+    let failed: Vec<String> = response.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect();
+    assert_eq!(failed, vec![sqs_id(2), sqs_id(4)], "a2 and the later a3 come back; b proceeds");
+    let processed = processed.into_inner().unwrap();
+    assert!(!processed.contains(&jobs[4].message_id), "a3 must not run before a2 succeeds");
+    assert!(processed.contains(&jobs[3].message_id), "b2 ran");
+
+    // Delete what succeeded, as Lambda does; a2 then a3 come back, in order.
+    for m in &received {
+        if !failed.contains(m.message_id.as_ref().unwrap()) {
+            rt.queue().client().delete_message().queue_url(&url).receipt_handle(m.receipt_handle.clone().unwrap()).send().await.unwrap();
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let again = receive_all(&rt, &url).await;
+    let again: Vec<QueueJob> = again.iter().map(job_of).collect();
+    assert_eq!(again, vec![jobs[2].clone(), jobs[4].clone()]);
+}
+
+#[tokio::test]
+async fn when_a_message_fails_for_good_should_dead_letter_it_and_go_on_with_its_group() {
+    let rt = runtime().await;
+    let url = rt.settings.to_desk_queue_url.clone().unwrap();
+    let dlq = rt.settings.to_desk_dlq_url.clone().unwrap();
+    let a = ConversationId::new();
+    let jobs = [job(&a, "p1"), job(&a, "p2")];
+    for j in &jobs {
+        rt.queue().enqueue(QueueName::ToDesk, j).await.unwrap();
+    }
+    let received = receive_all(&rt, &url).await;
+    let policy = rt.retry_policy(QueueName::ToDesk).unwrap();
+    let first = jobs[0].message_id.clone();
+    let response = process_batch(to_event(received), Some(&policy), |j: QueueJob| {
+        let first = first.clone();
+        async move {
+            if j.message_id == first {
+                Err(Error::permanent("desk refused the message: 400 INVALID_BODY", None))
+            } else {
+                Ok(())
+            }
+        }
+    })
+    .await;
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    let dead = receive_all(&rt, &dlq).await;
+    assert_eq!(dead.len(), 1);
+    assert_eq!(job_of(&dead[0]), jobs[0]);
+    let reason = dead[0].message_attributes.as_ref().unwrap()["reason"].string_value().unwrap().to_owned();
+    assert!(reason.contains("INVALID_BODY"), "{reason}");
+    // The DLQ is wired as the queue's redrive target too.
+    let attrs = rt
+        .queue()
+        .client()
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(QueueAttributeName::RedrivePolicy)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap();
+    assert!(attrs[&QueueAttributeName::RedrivePolicy].contains("\"maxReceiveCount\""));
+}
+
+#[tokio::test]
+async fn when_body_is_not_a_job_should_fail_for_good_without_a_dlq_configured() {
+    use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+    let mut record = SqsMessage::default();
+    record.message_id = Some("m-1".into());
+    record.body = Some("not json".into());
+    let mut event = SqsEvent::default();
+    event.records.push(record);
+    let response = process_batch(event, None, |_j: QueueJob| async { Ok(()) }).await;
+    // With nowhere to dead-letter, it is left to the queue's own redrive policy.
+    assert_eq!(response.batch_item_failures.len(), 1);
+}

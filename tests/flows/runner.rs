@@ -1,0 +1,73 @@
+//! The local runner: serves every route of template.yaml and runs the
+//! queue workers in-process against the same queues.
+
+use omnibridge::model::*;
+use omnibridge::ports::*;
+use omnibridge_dev::template::Template;
+use omnibridge_tests::{eventually, runtime, start_runner};
+use std::time::Duration;
+
+#[tokio::test]
+async fn when_runner_starts_should_serve_every_route_of_the_template() {
+    let rt = runtime().await;
+    let running = start_runner(&rt, true).await;
+    let template = Template::read(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml")).unwrap();
+    assert_eq!(running.routes, template.routes);
+    assert!(!running.routes.is_empty());
+    assert_eq!(running.workers.len(), 2);
+    // Every function directory is in the template, and every template function has a directory.
+    let dirs: std::collections::BTreeSet<String> = std::fs::read_dir(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../functions"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    let declared: std::collections::BTreeSet<String> =
+        template.routes.iter().map(|r| r.function.clone()).chain(template.queues.iter().map(|q| q.function.clone())).collect();
+    assert_eq!(dirs, declared);
+
+    let http = reqwest::Client::new();
+    let res = http.get(format!("{}/v1/tokens/check", running.base_url)).send().await.unwrap();
+    assert_eq!(res.status(), 401);
+    let res = http.get(format!("{}/v1/nothing-here", running.base_url)).send().await.unwrap();
+    assert_eq!(res.status(), 404);
+    // A route exists only for its declared method.
+    let res = http.delete(format!("{}/v1/authenticate", running.base_url)).send().await.unwrap();
+    assert_eq!(res.status(), 404);
+    running.shutdown().await;
+}
+
+#[tokio::test]
+async fn when_job_is_enqueued_should_be_processed_by_the_in_process_worker() {
+    let rt = runtime().await;
+    let store = rt.dynamo();
+    let running = start_runner(&rt, true).await;
+
+    // This deployment has no desk adapter yet: the worker marks the message
+    // failed with the reason and dead-letters it, without blocking the queue.
+    let customer = Participant::new("5217331175599", "Eduardo").unwrap();
+    let conv = Conversation::open(ChannelKind::Whatsapp, "coppel-bot", customer, DeskKind::Salesforce, "sf-channel", now_millis()).unwrap();
+    store.open_conversation(&conv).await.unwrap();
+    let msg = Message::received(conv.id.clone(), Direction::Inbound, "whatsapp", "wamid.w1", "5217331175599", Some("Hola".into()), vec![], now_millis()).unwrap();
+    store.append_message(&msg).await.unwrap();
+    rt.queue().enqueue(QueueName::ToDesk, &QueueJob { conversation_id: conv.id.clone(), message_id: msg.id.clone() }).await.unwrap();
+
+    let failed = eventually(Duration::from_secs(20), || async {
+        store.get_message(&msg.id).await.unwrap().filter(|m| m.status == MessageStatus::Failed)
+    })
+    .await
+    .expect("the worker handled the job");
+    assert!(failed.failure_reason.unwrap().contains("no salesforce desk adapter"));
+
+    let dlq = rt.settings.to_desk_dlq_url.clone().unwrap();
+    let dead = eventually(Duration::from_secs(10), || async {
+        let out = rt.queue().client().receive_message().queue_url(&dlq).wait_time_seconds(1).send().await.unwrap();
+        out.messages.filter(|m| !m.is_empty())
+    })
+    .await
+    .expect("dead-lettered");
+    let job: QueueJob = serde_json::from_str(dead[0].body.as_deref().unwrap()).unwrap();
+    assert_eq!(job.message_id, msg.id);
+    // The source queue is empty: the worker deleted what it handled.
+    let left = rt.queue().client().receive_message().queue_url(rt.settings.to_desk_queue_url.as_deref().unwrap()).wait_time_seconds(1).send().await.unwrap();
+    assert!(left.messages.unwrap_or_default().is_empty());
+    running.shutdown().await;
+}
