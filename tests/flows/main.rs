@@ -2,6 +2,7 @@
 
 mod api;
 mod blobs;
+mod events;
 mod queues;
 mod runner;
 mod store;

@@ -1,0 +1,51 @@
+# Shared by dev/run, dev/test and dev/admin: install what is missing, start moto.
+# shellcheck shell=bash
+
+PYTHON=${PYTHON:-python3}
+
+# moto's server (local DynamoDB, S3, SQS) and cfn-lint, from PyPI, when missing.
+ensure_python_tools() {
+  local missing=()
+  "$PYTHON" -c "import moto.server, flask, werkzeug" 2>/dev/null || missing+=("moto[server]>=5,<6")
+  command -v cfn-lint >/dev/null 2>&1 || missing+=("cfn-lint>=1,<2")
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "installing ${missing[*]} with pip" >&2
+    "$PYTHON" -m pip install --quiet --disable-pip-version-check "${missing[@]}" >&2
+    hash -r
+  fi
+}
+
+free_port() {
+  "$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# Starts moto's server on 127.0.0.1:$1 in the background; sets MOTO_PID.
+start_moto() {
+  local port=$1 log=${2:-/dev/null}
+  "$PYTHON" -m moto.server -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
+  MOTO_PID=$!
+  for _ in $(seq 1 100); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+    if ! kill -0 "$MOTO_PID" 2>/dev/null; then echo "moto's server exited; see $log" >&2; return 1; fi
+    sleep 0.1
+  done
+  echo "moto's server did not answer on 127.0.0.1:$port" >&2
+  return 1
+}
+
+stop_moto() {
+  [ -n "${MOTO_PID:-}" ] || return 0
+  kill "$MOTO_PID" 2>/dev/null || true
+  wait "$MOTO_PID" 2>/dev/null || true
+  # Interpreter shims may sit between us and the server process.
+  pkill -f "moto.server -H 127.0.0.1 -p $MOTO_PORT" 2>/dev/null || true
+  MOTO_PID=
+}
+
+# Static credentials for the local emulator (never real ones).
+use_local_aws() {
+  export AWS_ENDPOINT_URL=$1
+  export AWS_ACCESS_KEY_ID=${AWS_ACCESS_KEY_ID:-test}
+  export AWS_SECRET_ACCESS_KEY=${AWS_SECRET_ACCESS_KEY:-test}
+  export AWS_REGION=${AWS_REGION:-us-east-1}
+}
