@@ -73,7 +73,9 @@ impl Moto {
 /// AWS configuration for an emulator at `endpoint`, with static test credentials.
 pub async fn sdk_config(endpoint: &str) -> SdkConfig {
     let region = std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into());
+    omnibridge::bootstrap::install_crypto_provider();
     aws_config::defaults(BehaviorVersion::latest())
+        .http_client(omnibridge::bootstrap::aws_http_client())
         .endpoint_url(endpoint)
         .region(Region::new(region))
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "omnibridge-local"))

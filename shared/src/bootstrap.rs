@@ -17,6 +17,21 @@ use crate::{Error, Result};
 
 pub use crate::error::BoxError;
 
+/// The HTTPS client of the AWS SDK: rustls with ring, like every other HTTPS
+/// call omnibridge makes.
+pub fn aws_http_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
+    use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+    aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https()
+}
+
+/// Makes ring the process's TLS crypto provider (for reqwest). Idempotent.
+pub fn install_crypto_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
 /// Settings and AWS configuration of one process, built once per cold start.
 #[derive(Clone, Debug)]
 pub struct Runtime {
@@ -29,12 +44,14 @@ impl Runtime {
     /// (which honours `AWS_ENDPOINT_URL`).
     pub async fn load() -> Result<Self> {
         let settings = Settings::from_env()?;
-        let aws = aws_config::defaults(BehaviorVersion::latest()).load().await;
+        install_crypto_provider();
+        let aws = aws_config::defaults(BehaviorVersion::latest()).http_client(aws_http_client()).load().await;
         Ok(Runtime { settings, aws })
     }
 
     /// A runtime with explicit settings and AWS configuration (local runner, tests).
     pub fn with(settings: Settings, aws: SdkConfig) -> Self {
+        install_crypto_provider();
         Runtime { settings, aws }
     }
 
