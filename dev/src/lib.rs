@@ -6,4 +6,5 @@ pub mod emulator;
 pub mod provision;
 pub mod registry;
 pub mod runner;
+pub mod sandbox;
 pub mod template;

@@ -36,6 +36,22 @@ pub struct Settings {
     pub idempotency_ttl: Duration,
     /// The `client` name written into context entries.
     pub client_name: String,
+    /// Where the peers are.
+    pub peers: PeerUrls,
+}
+
+/// Base URLs of the platforms omnibridge calls. The local runner points them
+/// at the peer sandboxes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerUrls {
+    /// Yalo's integrations API (per account; no default).
+    pub yalo: Option<String>,
+    /// Salesforce's login URL, for the OAuth JWT bearer flow (also the assertion's `aud`).
+    pub salesforce_login: String,
+    /// The org's Interaction Service, `https://{my-domain}.my.salesforce-scrt.com` (no default).
+    pub salesforce_api: Option<String>,
+    pub pipedrive: String,
+    pub yeahdesk: String,
 }
 
 /// Reads settings through a lookup function, so tests need not touch the process environment.
@@ -92,6 +108,13 @@ impl Settings {
             context_ttl: env.seconds("OMNIBRIDGE_CONTEXT_TTL_SECONDS", DAY, 60, 7 * DAY)?,
             idempotency_ttl: env.seconds("OMNIBRIDGE_IDEMPOTENCY_TTL_SECONDS", 7 * DAY, 7 * DAY, 90 * DAY)?,
             client_name: env.text_or("OMNIBRIDGE_CLIENT_NAME", "omnibridge"),
+            peers: PeerUrls {
+                yalo: env.text("OMNIBRIDGE_YALO_API_URL"),
+                salesforce_login: env.text_or("OMNIBRIDGE_SALESFORCE_LOGIN_URL", "https://login.salesforce.com"),
+                salesforce_api: env.text("OMNIBRIDGE_SALESFORCE_API_URL"),
+                pipedrive: env.text_or("OMNIBRIDGE_PIPEDRIVE_API_URL", "https://api.pipedrive.com/v1"),
+                yeahdesk: env.text_or("OMNIBRIDGE_YEAHDESK_API_URL", "https://api.yeahdesk.ru"),
+            },
         })
     }
 
@@ -133,6 +156,9 @@ mod tests {
         assert_eq!(s.context_ttl, Duration::from_secs(DAY));
         assert_eq!(s.idempotency_ttl, Duration::from_secs(7 * DAY));
         assert!(matches!(s.jwt_secret, SecretSource::Unset));
+        assert_eq!(s.peers.salesforce_login, "https://login.salesforce.com");
+        assert_eq!(s.peers.pipedrive, "https://api.pipedrive.com/v1");
+        assert_eq!(s.peers.yalo, None);
     }
 
     #[test]

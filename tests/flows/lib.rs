@@ -72,3 +72,87 @@ where
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// A request a [`Capture`] server received.
+#[derive(Clone, Debug)]
+pub struct Captured {
+    pub method: String,
+    pub path: String,
+    pub headers: http::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Captured {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).expect("a JSON body")
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// A local HTTP server that records what it receives and answers with the
+/// statuses it is told (200 once they run out): a stand-in for a webhook receiver.
+pub struct Capture {
+    pub url: String,
+    received: std::sync::Arc<std::sync::Mutex<Vec<Captured>>>,
+    statuses: std::sync::Arc<std::sync::Mutex<std::collections::VecDeque<u16>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Capture {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Capture {
+    pub async fn start() -> Capture {
+        use std::sync::{Arc, Mutex};
+        let received: Arc<Mutex<Vec<Captured>>> = Arc::default();
+        let statuses: Arc<Mutex<std::collections::VecDeque<u16>>> = Arc::default();
+        let (r, s) = (received.clone(), statuses.clone());
+        let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
+            let (r, s) = (r.clone(), s.clone());
+            async move {
+                let (parts, body) = req.into_parts();
+                let body = axum::body::to_bytes(body, 64 * 1024 * 1024).await.unwrap_or_default().to_vec();
+                r.lock().unwrap().push(Captured {
+                    method: parts.method.to_string(),
+                    path: parts.uri.to_string(),
+                    headers: parts.headers,
+                    body,
+                });
+                let status = s.lock().unwrap().pop_front().unwrap_or(200);
+                (http::StatusCode::from_u16(status).unwrap(), "{}")
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Capture { url, received, statuses, task }
+    }
+
+    /// The next answers, in order.
+    pub fn respond_with(&self, statuses: &[u16]) {
+        self.statuses.lock().unwrap().extend(statuses.iter().copied());
+    }
+
+    pub fn received(&self) -> Vec<Captured> {
+        self.received.lock().unwrap().clone()
+    }
+}
+
+/// The peer sandboxes on a free port, writing to `omnibridge_url`.
+pub async fn start_sandbox(
+    omnibridge_url: Option<&str>,
+    adjust: impl FnOnce(&mut omnibridge_dev::sandbox::SandboxConfig),
+) -> omnibridge_dev::sandbox::RunningSandbox {
+    let mut config = omnibridge_dev::sandbox::SandboxConfig::local("127.0.0.1:0".parse().unwrap());
+    config.omnibridge_url = omnibridge_url.map(str::to_owned);
+    adjust(&mut config);
+    omnibridge_dev::sandbox::start(config).await.expect("starting the sandbox")
+}

@@ -6,6 +6,7 @@ use anyhow::Context;
 use clap::Parser;
 use omnibridge::bootstrap::Runtime;
 use omnibridge::config::{SecretSource, Settings};
+use omnibridge_dev::sandbox::{self, SandboxConfig};
 use omnibridge_dev::{emulator, provision, runner};
 use secrecy::SecretString;
 use std::net::SocketAddr;
@@ -27,6 +28,12 @@ struct Args {
     /// Serve the HTTP API only.
     #[arg(long)]
     no_workers: bool,
+    /// Where the peer sandboxes listen.
+    #[arg(long, env = "OMNIBRIDGE_SANDBOX_ADDR", default_value = "127.0.0.1:4000")]
+    sandbox_addr: SocketAddr,
+    /// Use the peer URLs of the environment (the real platforms) instead of starting the sandboxes.
+    #[arg(long)]
+    no_sandbox: bool,
 }
 
 #[tokio::main]
@@ -48,6 +55,15 @@ async fn main() -> anyhow::Result<()> {
         settings.jwt_secret = SecretSource::Value(SecretString::from(format!("{}{}", uuid::Uuid::new_v4(), uuid::Uuid::new_v4())));
     }
     provision::ensure(&aws, &mut settings, 30).await.context("creating the local table, bucket and queues")?;
+    let sandbox = if args.no_sandbox {
+        None
+    } else {
+        let mut config = SandboxConfig::local(args.sandbox_addr);
+        config.omnibridge_url = Some(format!("http://{}", args.addr));
+        let sandbox = sandbox::start(config).await.context("starting the peer sandboxes")?;
+        settings.peers = sandbox.peer_urls();
+        Some(sandbox)
+    };
     let rt = Runtime::with(settings.clone(), aws);
     let running = runner::start(
         rt,
@@ -62,6 +78,10 @@ async fn main() -> anyhow::Result<()> {
     }
     for w in &running.workers {
         println!("  worker  {w}");
+    }
+    match &sandbox {
+        Some(s) => println!("peer sandboxes at {} (control API: {}/_sandbox)", s.base_url, s.base_url),
+        None => println!("peers: the real platforms ({:?})", settings.peers),
     }
     println!("create an API user: dev/admin user create --username NAME --role YALO_ROLE");
     println!("Ctrl-C stops everything.");

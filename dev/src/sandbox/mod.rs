@@ -95,7 +95,7 @@ pub struct SandboxConfig {
 }
 
 pub use pipedrive::PipedriveConfig;
-pub use salesforce::SalesforceConfig;
+pub use salesforce::{SalesforceConfig, SANDBOX_PRIVATE_KEY, SANDBOX_PUBLIC_KEY};
 pub use yalo::YaloConfig;
 pub use yeahdesk::YeahdeskConfig;
 
@@ -210,6 +210,20 @@ impl Handled {
     /// Refused for breaking the contract: recorded as a violation.
     pub fn violation(reply: Reply, what: impl Into<String>) -> Self {
         Handled { reply, violations: vec![what.into()] }
+    }
+}
+
+impl RunningSandbox {
+    /// omnibridge's peer URLs pointing at this sandbox.
+    pub fn peer_urls(&self) -> omnibridge::config::PeerUrls {
+        let b = &self.base_url;
+        omnibridge::config::PeerUrls {
+            yalo: Some(format!("{b}/yalo")),
+            salesforce_login: format!("{b}/salesforce"),
+            salesforce_api: Some(format!("{b}/salesforce")),
+            pipedrive: format!("{b}/pipedrive/v1"),
+            yeahdesk: format!("{b}/yeahdesk"),
+        }
     }
 }
 
