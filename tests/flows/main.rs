@@ -5,4 +5,5 @@ mod blobs;
 mod events;
 mod queues;
 mod runner;
+mod sandbox;
 mod store;

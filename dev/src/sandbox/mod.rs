@@ -253,6 +253,7 @@ impl Drop for RunningSandbox {
 
 /// Starts the sandbox on `config.addr`.
 pub async fn start(config: SandboxConfig) -> anyhow::Result<RunningSandbox> {
+    omnibridge::bootstrap::install_crypto_provider();
     let listener = tokio::net::TcpListener::bind(config.addr).await?;
     let base_url = format!("http://{}", listener.local_addr()?);
     let sandbox = Arc::new(Sandbox {

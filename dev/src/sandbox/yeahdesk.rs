@@ -316,7 +316,8 @@ pub struct AgentReplies {
 
 /// The agent replies: the webhook is POSTed until a 200, at most 5 attempts per delivery.
 pub async fn agent_replies(sb: &Sandbox, a: AgentReplies) -> Reply {
-    let (payload, target) = {
+    let target = a.target.clone().or_else(|| sb.config.yeahdesk.webhook_url.clone()).or_else(|| sb.omnibridge_url().map(|u| format!("{u}/v1/yeahdesk/webhook")));
+    let payload = {
         let mut st = sb.lock();
         let Some(dialog) = st.yeahdesk.dialogs.iter().find(|d| d.id == a.dialog_id).cloned() else {
             return Reply::json(404, &json!({"error": "no such dialog in the sandbox"}));
@@ -344,8 +345,7 @@ pub async fn agent_replies(sb: &Sandbox, a: AgentReplies) -> Reply {
                             "timestamp": omnibridge::model::now_millis()},
             },
         });
-        let target = a.target.clone().or_else(|| sb.config.yeahdesk.webhook_url.clone()).or_else(|| sb.omnibridge_url().map(|u| format!("{u}/v1/yeahdesk/webhook")));
-        (payload, target)
+        payload
     };
     let Some(target) = target else { return Reply::json(400, &json!({"error": "no webhook URL configured"})) };
     let mut deliveries = Vec::new();
