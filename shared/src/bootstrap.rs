@@ -124,8 +124,22 @@ pub async fn handle_batch<W: Worker>(worker: &W, retry: Option<&RetryPolicy>, ev
     process_batch(event, retry, |job| worker.process(job)).await
 }
 
-fn init_tracing() {
-    lambda_runtime::tracing::init_default_subscriber();
+/// Logs to stdout with the level and format of Lambda's logging controls
+/// (`AWS_LAMBDA_LOG_LEVEL`, else `RUST_LOG` as a plain level, else INFO;
+/// `AWS_LAMBDA_LOG_FORMAT=JSON` for JSON lines). Unlike the runtime's own
+/// helper it takes a level, not filter directives, which keeps the regex
+/// engine out of every function.
+pub fn init_tracing() {
+    use std::str::FromStr;
+    use tracing_subscriber::filter::LevelFilter;
+    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .ok()
+        .and_then(|l| LevelFilter::from_str(l.trim()).ok())
+        .unwrap_or(LevelFilter::INFO);
+    let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    let builder = tracing_subscriber::fmt().with_max_level(level).with_target(false).without_time();
+    let _ = if json { builder.json().try_init() } else { builder.try_init() };
 }
 
 /// Cold start, then serve API Gateway requests with `E`.

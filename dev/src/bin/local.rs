@@ -38,7 +38,7 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    lambda_http::tracing::init_default_subscriber();
+    omnibridge::bootstrap::init_tracing();
     let args = Args::parse();
     let (_moto, endpoint) = match std::env::var("AWS_ENDPOINT_URL").ok().filter(|v| !v.is_empty()) {
         Some(url) => (None, url),

@@ -20,7 +20,7 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    lambda_http::tracing::init_default_subscriber();
+    omnibridge::bootstrap::init_tracing();
     let args = Args::parse();
     let mut config = SandboxConfig::local(args.addr);
     config.omnibridge_url = Some(args.omnibridge_url);
