@@ -3,6 +3,7 @@
 //! provisioning, and the admin command's logic.
 
 pub mod emulator;
+pub mod local;
 pub mod provision;
 pub mod registry;
 pub mod runner;

@@ -71,3 +71,41 @@ async fn when_job_is_enqueued_should_be_processed_by_the_in_process_worker() {
     assert!(left.messages.unwrap_or_default().is_empty());
     running.shutdown().await;
 }
+
+#[tokio::test]
+async fn when_the_local_system_starts_should_serve_routes_and_wire_the_peers_to_the_sandboxes() {
+    use omnibridge::config::{Env, Settings};
+    use omnibridge_dev::local::{self, LocalOptions};
+    let mut settings = Settings::from_lookup(Env(|_: &str| None)).unwrap();
+    settings.table = format!("local-{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+    settings.bucket = format!("{}-attachments", settings.table);
+    let local = local::start(LocalOptions {
+        addr: "127.0.0.1:0".parse().unwrap(),
+        aws_endpoint: Some(omnibridge_tests::endpoint()),
+        moto_port: 0,
+        template: std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml"),
+        workers: true,
+        sandbox_addr: Some("127.0.0.1:0".parse().unwrap()),
+        settings,
+    })
+    .await
+    .unwrap();
+    let sandbox = local.sandbox.as_ref().unwrap();
+    assert_eq!(local.settings.peers.pipedrive, format!("{}/pipedrive/v1", sandbox.base_url));
+    assert_eq!(local.settings.peers.salesforce_login, format!("{}/salesforce", sandbox.base_url));
+    let res = reqwest::Client::new()
+        .post(format!("{}/v1/authenticate", local.runner.base_url))
+        .json(&serde_json::json!({"username": "nobody", "password": "nothing-at-all"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    assert_eq!(res.json::<serde_json::Value>().await.unwrap(), serde_json::json!({"ErrorDescription": "Invalid credentials."}));
+    // The sandbox writes to this omnibridge.
+    let control = sandbox.client();
+    let out = control
+        .customer_writes(&serde_json::json!({"provider": "whatsapp", "botId": "b", "userId": "521", "type": "text", "text": "Hola"}))
+        .await
+        .unwrap();
+    assert_eq!(out["target"], format!("{}/v1/integrations/whatsapp/webhook", local.runner.base_url));
+}

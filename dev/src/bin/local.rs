@@ -1,20 +1,16 @@
 //! `omnibridge-local`: the whole product on one machine. Serves every route
-//! of template.yaml on one port, runs the queue workers in-process, and
-//! starts moto's server as the local AWS unless AWS_ENDPOINT_URL is given.
+//! of template.yaml on one port, runs the queue workers in-process, starts
+//! the peer sandboxes, and starts moto's server as the local AWS unless
+//! AWS_ENDPOINT_URL is given.
 
-use anyhow::Context;
 use clap::Parser;
-use omnibridge::bootstrap::Runtime;
 use omnibridge::config::{SecretSource, Settings};
-use omnibridge_dev::sandbox::{self, SandboxConfig};
-use omnibridge_dev::{emulator, provision, runner};
-use secrecy::SecretString;
+use omnibridge_dev::local::{self, LocalOptions};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::Duration;
 
 #[derive(Parser)]
-#[command(about = "Run omnibridge locally: every route, the workers, local AWS")]
+#[command(about = "Run omnibridge locally: every route, the workers, the peer sandboxes, local AWS")]
 struct Args {
     /// Where to serve the HTTP API.
     #[arg(long, env = "OMNIBRIDGE_LOCAL_ADDR", default_value = "127.0.0.1:3000")]
@@ -40,52 +36,40 @@ struct Args {
 async fn main() -> anyhow::Result<()> {
     omnibridge::bootstrap::init_tracing();
     let args = Args::parse();
-    let (_moto, endpoint) = match std::env::var("AWS_ENDPOINT_URL").ok().filter(|v| !v.is_empty()) {
-        Some(url) => (None, url),
-        None => {
-            let moto = emulator::Moto::start(args.moto_port)?;
-            let url = moto.endpoint.clone();
-            (Some(moto), url)
-        }
-    };
-    let aws = emulator::sdk_config(&endpoint).await;
-    let mut settings = Settings::from_env()?;
+    let settings = Settings::from_env()?;
     if matches!(settings.jwt_secret, SecretSource::Unset) {
         println!("OMNIBRIDGE_JWT_SECRET is not set: using a random key for this run (tokens end with it).");
-        settings.jwt_secret = SecretSource::Value(SecretString::from(format!("{}{}", uuid::Uuid::new_v4(), uuid::Uuid::new_v4())));
     }
-    provision::ensure(&aws, &mut settings, 30).await.context("creating the local table, bucket and queues")?;
-    let sandbox = if args.no_sandbox {
-        None
-    } else {
-        let mut config = SandboxConfig::local(args.sandbox_addr);
-        config.omnibridge_url = Some(format!("http://{}", args.addr));
-        let sandbox = sandbox::start(config).await.context("starting the peer sandboxes")?;
-        settings.peers = sandbox.peer_urls();
-        Some(sandbox)
-    };
-    let rt = Runtime::with(settings.clone(), aws);
-    let running = runner::start(
-        rt,
-        runner::RunnerConfig { template: args.template, addr: args.addr, workers: !args.no_workers, poll_wait: Duration::from_secs(1) },
-    )
+    let local = local::start(LocalOptions {
+        addr: args.addr,
+        aws_endpoint: std::env::var("AWS_ENDPOINT_URL").ok().filter(|v| !v.is_empty()),
+        moto_port: args.moto_port,
+        template: args.template,
+        workers: !args.no_workers,
+        sandbox_addr: (!args.no_sandbox).then_some(args.sandbox_addr),
+        settings,
+    })
     .await?;
 
-    println!("omnibridge is running at {}", running.base_url);
-    println!("local AWS (moto) at {endpoint}; table {}, bucket {}", settings.table, settings.bucket);
-    for r in &running.routes {
-        println!("  {:<7} {}{}  -> functions/{}", r.method, running.base_url, r.path, r.function);
+    let base = &local.runner.base_url;
+    println!("omnibridge is running at {base}");
+    println!("local AWS (moto) at {}; table {}, bucket {}", local.endpoint, local.settings.table, local.settings.bucket);
+    for r in &local.runner.routes {
+        println!("  {:<7} {base}{}  -> functions/{}", r.method, r.path, r.function);
     }
-    for w in &running.workers {
+    for w in &local.runner.workers {
         println!("  worker  {w}");
     }
-    match &sandbox {
-        Some(s) => println!("peer sandboxes at {} (control API: {}/_sandbox)", s.base_url, s.base_url),
-        None => println!("peers: the real platforms ({:?})", settings.peers),
+    match &local.sandbox {
+        Some(s) => {
+            println!("peer sandboxes at {} (Yalo /yalo, Salesforce /salesforce, Pipedrive /pipedrive/v1, Yeahdesk /yeahdesk)", s.base_url);
+            println!("  control API: {}/_sandbox (requests, violations, faults, simulated customers and agents)", s.base_url);
+        }
+        None => println!("peers: {:?}", local.settings.peers),
     }
     println!("create an API user: dev/admin user create --username NAME --role YALO_ROLE");
     println!("Ctrl-C stops everything.");
     tokio::signal::ctrl_c().await?;
-    running.shutdown().await;
+    local.runner.shutdown().await;
     Ok(())
 }
