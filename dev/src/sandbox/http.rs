@@ -44,6 +44,11 @@ impl Incoming {
     }
 }
 
+/// A non-empty string field of a JSON object.
+pub fn text<'a>(v: &'a serde_json::Value, key: &str) -> Option<&'a str> {
+    v.get(key).and_then(serde_json::Value::as_str).filter(|s| !s.trim().is_empty())
+}
+
 /// A reply.
 #[derive(Clone, Debug)]
 pub struct Reply {

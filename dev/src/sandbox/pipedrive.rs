@@ -6,6 +6,7 @@ use base64::Engine;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
+use super::http::text;
 use super::{Handled, Incoming, Reply, Sandbox};
 
 #[derive(Clone, Debug)]
@@ -64,9 +65,6 @@ fn refuse(status: u16, code: &str, message: &str) -> Handled {
     Handled::violation(error(status, code, message), format!("pipedrive {code}: {message}"))
 }
 
-fn text<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
-    v.get(key).and_then(Value::as_str).filter(|s| !s.is_empty())
-}
 
 /// `YYYY-MM-DD HH:MM`, UTC, as the Channels API wants `created_at`.
 pub fn is_pipedrive_time(s: &str) -> bool {

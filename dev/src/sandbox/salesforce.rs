@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
+use super::http::text;
 use super::{Handled, Incoming, Reply, Sandbox};
 use omnibridge::model::now_millis;
 
@@ -290,9 +291,6 @@ fn int(v: &Value, key: &str) -> Option<i64> {
     v.get(key).and_then(Value::as_i64)
 }
 
-fn text<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
-    v.get(key).and_then(Value::as_str).filter(|s| !s.is_empty())
-}
 
 async fn interactions(sb: &Sandbox, req: &Incoming) -> Handled {
     let parts = match parts(req).await {

@@ -5,6 +5,7 @@
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
+use super::http::text;
 use super::{Handled, Incoming, Reply, Sandbox};
 
 #[derive(Clone, Debug)]
@@ -75,9 +76,6 @@ fn refuse(status: u16, what: &str) -> Handled {
     Handled::violation(error(status, what), format!("yalo: {what}"))
 }
 
-fn text<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
-    v.get(key).and_then(Value::as_str).filter(|s| !s.is_empty())
-}
 
 fn is_url(s: &str) -> bool {
     s.starts_with("https://") || s.starts_with("http://")

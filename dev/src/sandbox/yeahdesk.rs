@@ -10,6 +10,7 @@
 use serde_json::{json, Value};
 use std::time::Duration;
 
+use super::http::text;
 use super::{Handled, Incoming, Reply, Sandbox};
 
 #[derive(Clone, Debug)]
@@ -105,9 +106,6 @@ fn is_object_id(s: &str) -> bool {
     s.len() == 24 && s.chars().all(|c| c.is_ascii_hexdigit())
 }
 
-fn text<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
-    v.get(key).and_then(Value::as_str).filter(|s| !s.trim().is_empty())
-}
 
 /// A contact-data item of a request; every field but `id` must be filled.
 fn contact_data(v: &Value) -> Result<(Option<String>, String, String, String, String), Handled> {
