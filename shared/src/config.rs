@@ -27,6 +27,8 @@ pub struct Settings {
     pub to_customer_dlq_url: Option<String>,
     /// HMAC key that signs the API's JWTs (at least 32 bytes).
     pub jwt_secret: SecretSource,
+    /// When set, Yalo webhooks must carry `X-Hub-Signature-256` made with it.
+    pub yalo_webhook_secret: SecretSource,
     pub jwt_ttl: Duration,
     /// Lifetime of presigned attachment URLs.
     pub presign_ttl: Duration,
@@ -103,6 +105,7 @@ impl Settings {
             to_customer_queue_url: env.text("OMNIBRIDGE_TO_CUSTOMER_QUEUE_URL"),
             to_customer_dlq_url: env.text("OMNIBRIDGE_TO_CUSTOMER_DLQ_URL"),
             jwt_secret: env.secret("OMNIBRIDGE_JWT_SECRET"),
+            yalo_webhook_secret: env.secret("OMNIBRIDGE_YALO_WEBHOOK_SECRET"),
             jwt_ttl: env.seconds("OMNIBRIDGE_JWT_TTL_SECONDS", 3600, 60, 7 * DAY)?,
             presign_ttl: env.seconds("OMNIBRIDGE_PRESIGN_TTL_SECONDS", 900, 60, 7 * DAY)?,
             context_ttl: env.seconds("OMNIBRIDGE_CONTEXT_TTL_SECONDS", DAY, 60, 7 * DAY)?,

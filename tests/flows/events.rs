@@ -28,17 +28,24 @@ async fn when_a_function_exists_should_have_a_sample_event_that_it_answers() {
     assert_eq!(samples, functions, "one sample event per function");
 
     let rt = runtime().await;
-    // No user and placeholder tokens: each endpoint answers with the seed's refusal, never a 5xx.
-    let expected = [("authenticate", 401), ("tokens-check", 403), ("context-get", 403)];
+    // No user and placeholder tokens: the JWT endpoints answer with the seed's
+    // refusal; the webhooks take the seed's example messages. Never a 5xx.
+    let expected = [
+        ("authenticate", 401, "ErrorDescription"),
+        ("tokens-check", 403, "ErrorDescription"),
+        ("context-get", 403, "ErrorDescription"),
+        ("whatsapp-webhook", 200, "Message"),
+        ("facebook-webhook", 200, "Message"),
+    ];
     for route in &template.routes {
         let req = lambda_http::request::from_str(&event(&route.function)).unwrap();
         assert_eq!(req.method().as_str(), route.method, "{}", route.function);
         let handler = registry::http_function(&route.function, &rt).await.unwrap();
         let res = handler(req).await;
-        let want = expected.iter().find(|(f, _)| *f == route.function).map(|(_, s)| *s).expect("an expectation per endpoint");
-        assert_eq!(res.status().as_u16(), want, "{}", route.function);
+        let (_, status, key) = expected.iter().find(|(f, _, _)| *f == route.function).expect("an expectation per endpoint");
+        assert_eq!(res.status().as_u16(), *status, "{}", route.function);
         let body: serde_json::Value = serde_json::from_slice(res.body().as_ref()).unwrap();
-        assert!(body["ErrorDescription"].is_string(), "{}: {body}", route.function);
+        assert!(body[*key].is_string(), "{}: {body}", route.function);
     }
     for source in &template.queues {
         let event: SqsEvent = serde_json::from_str(&event(&source.function)).unwrap();

@@ -7,3 +7,4 @@ mod queues;
 mod runner;
 mod sandbox;
 mod store;
+mod webhooks;

@@ -3,6 +3,7 @@
 pub mod dynamodb;
 pub mod s3;
 pub mod sqs;
+pub mod yalo;
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 

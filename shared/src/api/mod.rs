@@ -6,10 +6,15 @@
 //! | `POST /v1/authenticate` | [`authenticate`] | `functions/authenticate` |
 //! | `GET /v1/tokens/check` | [`tokens_check`] | `functions/tokens-check` |
 //! | `GET /v1/context/{userID}` | [`context_get`] | `functions/context-get` |
+//! | `POST /v1/integrations/whatsapp/webhook` | [`whatsapp_webhook`] | `functions/whatsapp-webhook` |
+//! | `POST /v1/integrations/facebook/webhook` | [`facebook_webhook`] | `functions/facebook-webhook` |
 
 pub mod authenticate;
 pub mod context_get;
+pub mod facebook_webhook;
 pub mod tokens_check;
+pub mod whatsapp_webhook;
+mod yalo_webhook;
 
 use crate::bootstrap::Runtime;
 use crate::services::auth::TokenKeys;

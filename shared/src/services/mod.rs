@@ -3,5 +3,6 @@
 pub mod auth;
 pub mod context;
 pub mod delivery;
+pub mod inbound;
 pub mod to_customer;
 pub mod to_desk;

@@ -1,0 +1,5 @@
+//! `facebook-webhook` Lambda: wires [`omnibridge::api::facebook_webhook`] to API Gateway.
+#[tokio::main]
+async fn main() -> Result<(), omnibridge::bootstrap::BoxError> {
+    omnibridge::bootstrap::run_http::<omnibridge::api::facebook_webhook::Endpoint>().await
+}

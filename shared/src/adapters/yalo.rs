@@ -1,0 +1,363 @@
+//! Yalo (WhatsApp `outgoing_webhook` and Facebook `passthrough` channels):
+//! the webhook payloads of the seed, parsed into canonical inbound events,
+//! and their signature check.
+
+use hmac::{Hmac, Mac};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::model::{Author, ChannelKind, EpochMillis};
+
+/// Media carried by a webhook message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Media {
+    pub url: String,
+    pub mime_type: Option<String>,
+    pub caption: Option<String>,
+}
+
+/// One message of a webhook, whoever wrote it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct YaloInbound {
+    pub channel: ChannelKind,
+    /// The customer, whoever wrote the message.
+    pub user_id: String,
+    pub author: Author,
+    /// The platform's message id (WhatsApp `id`, Messenger `mid`).
+    pub source_id: String,
+    pub timestamp: EpochMillis,
+    /// `text`, `image`, `document`, `audio`, `voice`, `video`, `location`, `file`, ...
+    pub kind: String,
+    pub text: Option<String>,
+    pub media: Option<Media>,
+}
+
+/// Why a webhook body was refused, in the seed's words.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Refused {
+    /// Not the JSON the webhook takes: `Invalid payload received : <cause>`.
+    Decode(String),
+    /// Required fields missing: `(payload struct, [Go field names])`.
+    Missing(&'static str, Vec<&'static str>),
+}
+
+/// What a webhook body holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Parsed {
+    Messages(Vec<YaloInbound>),
+    /// A platform notice (delivery status and the like) that is not a message.
+    Skipped(String),
+}
+
+/// Message types that are notices, not messages (the predecessor's `IGNORE_MESSAGE_TYPES`, matched exactly).
+const NOTICE_TYPES: &[&str] = &["status", "notification-status"];
+
+#[derive(Deserialize)]
+struct WaMedia {
+    url: Option<String>,
+    #[serde(rename = "mimeType")]
+    mime_type: Option<String>,
+    caption: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct WaRequest {
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    timestamp: Value,
+    #[serde(rename = "type", default)]
+    kind: String,
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    to: String,
+    text: Option<WaText>,
+    image: Option<WaMedia>,
+    audio: Option<WaMedia>,
+    voice: Option<WaMedia>,
+    document: Option<WaMedia>,
+    video: Option<WaMedia>,
+    sticker: Option<WaMedia>,
+    location: Option<WaLocation>,
+}
+
+#[derive(Deserialize)]
+struct WaText {
+    body: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct WaLocation {
+    latitude: Option<f64>,
+    longitude: Option<f64>,
+    name: Option<String>,
+    address: Option<String>,
+}
+
+/// Epoch ms from a string (the seed's WhatsApp shape) or a number.
+fn millis(v: &Value) -> Option<EpochMillis> {
+    match v {
+        Value::String(s) => s.trim().parse().ok(),
+        Value::Number(n) => n.as_i64(),
+        _ => None,
+    }
+    .filter(|ms: &i64| *ms > 0)
+}
+
+fn location_text(l: &WaLocation) -> Option<String> {
+    let (lat, lon) = (l.latitude?, l.longitude?);
+    let mut t = format!("📍 {lat},{lon}");
+    for extra in [&l.name, &l.address].into_iter().flatten() {
+        t.push_str(&format!(" {extra}"));
+    }
+    Some(t)
+}
+
+/// Parses a WhatsApp webhook (`outgoing_webhook` channel).
+pub fn parse_whatsapp(body: &[u8]) -> Result<Parsed, Refused> {
+    let req: WaRequest = serde_json::from_slice(body).map_err(|e| Refused::Decode(e.to_string()))?;
+    if NOTICE_TYPES.contains(&req.kind.as_str()) {
+        return Ok(Parsed::Skipped(req.kind));
+    }
+    let ts = millis(&req.timestamp);
+    let mut missing = Vec::new();
+    if req.id.trim().is_empty() {
+        missing.push("ID");
+    }
+    if ts.is_none() {
+        missing.push("Timestamp");
+    }
+    if req.kind.trim().is_empty() {
+        missing.push("Type");
+    }
+    // The message is the bot's when it is addressed `to` the customer.
+    let (author, user_id) = if req.to.trim().is_empty() { (Author::User, req.from.clone()) } else { (Author::Bot, req.to.clone()) };
+    if user_id.trim().is_empty() {
+        missing.push("From");
+    }
+    if !missing.is_empty() {
+        return Err(Refused::Missing("IntegrationsRequest", missing));
+    }
+    let media = |m: &Option<WaMedia>| {
+        m.as_ref().and_then(|m| {
+            m.url.clone().filter(|u| !u.is_empty()).map(|url| Media {
+                url,
+                mime_type: m.mime_type.clone().filter(|s| !s.is_empty()),
+                caption: m.caption.clone().filter(|s| !s.is_empty()),
+            })
+        })
+    };
+    let (text, media) = match req.kind.as_str() {
+        "text" => (req.text.and_then(|t| t.body), None),
+        "image" => (None, media(&req.image)),
+        "audio" => (None, media(&req.audio)),
+        "voice" => (None, media(&req.voice)),
+        "document" => (None, media(&req.document)),
+        "video" => (None, media(&req.video)),
+        "sticker" => (None, media(&req.sticker)),
+        "location" => (req.location.as_ref().and_then(location_text), None),
+        _ => (None, None),
+    };
+    Ok(Parsed::Messages(vec![YaloInbound {
+        channel: ChannelKind::Whatsapp,
+        user_id,
+        author,
+        source_id: req.id,
+        timestamp: ts.unwrap_or_default(),
+        kind: req.kind,
+        text: text.filter(|t| !t.is_empty()),
+        media,
+    }]))
+}
+
+#[derive(Deserialize)]
+struct FbRequest {
+    #[serde(rename = "authorRole", default)]
+    author_role: String,
+    #[serde(rename = "botId", default)]
+    bot_id: String,
+    message: Option<FbMessageEnvelope>,
+}
+
+#[derive(Deserialize)]
+struct FbMessageEnvelope {
+    #[serde(default)]
+    entry: Vec<FbEntry>,
+}
+
+#[derive(Deserialize)]
+struct FbEntry {
+    #[serde(default)]
+    messaging: Vec<FbMessaging>,
+}
+
+#[derive(Deserialize)]
+struct FbMessaging {
+    sender: Option<FbId>,
+    recipient: Option<FbId>,
+    #[serde(default)]
+    timestamp: Value,
+    message: Option<FbMessage>,
+}
+
+#[derive(Deserialize)]
+struct FbId {
+    id: Value,
+}
+
+#[derive(Deserialize)]
+struct FbMessage {
+    mid: Option<String>,
+    text: Option<String>,
+    #[serde(default)]
+    attachments: Vec<FbAttachment>,
+}
+
+#[derive(Deserialize)]
+struct FbAttachment {
+    #[serde(rename = "type", default)]
+    kind: String,
+    payload: Option<FbPayload>,
+}
+
+#[derive(Deserialize)]
+struct FbPayload {
+    url: Option<String>,
+    coordinates: Option<FbCoordinates>,
+}
+
+#[derive(Deserialize)]
+struct FbCoordinates {
+    lat: f64,
+    long: f64,
+}
+
+fn id_text(id: &Option<FbId>) -> Option<String> {
+    match id.as_ref().map(|i| &i.id) {
+        Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// Parses a Facebook webhook (`passthrough` channel: the Messenger webhook
+/// wrapped with `authorRole` and `botId`). One webhook may carry several
+/// messages; each attachment becomes its own message.
+pub fn parse_facebook(body: &[u8]) -> Result<Parsed, Refused> {
+    let req: FbRequest = serde_json::from_slice(body).map_err(|e| Refused::Decode(e.to_string()))?;
+    let mut missing = Vec::new();
+    if req.author_role.trim().is_empty() {
+        missing.push("AuthorRole");
+    }
+    if req.bot_id.trim().is_empty() {
+        missing.push("BotID");
+    }
+    if req.message.is_none() {
+        missing.push("Message");
+    }
+    if !missing.is_empty() {
+        return Err(Refused::Missing("IntegrationsFacebook", missing));
+    }
+    let from_user = req.author_role == "user";
+    let mut out = Vec::new();
+    for messaging in req.message.into_iter().flat_map(|m| m.entry).flat_map(|e| e.messaging) {
+        let Some(message) = messaging.message else { continue };
+        let user = if from_user { id_text(&messaging.sender) } else { id_text(&messaging.recipient) };
+        let (Some(user_id), Some(mid), Some(ts)) = (user, message.mid.filter(|m| !m.is_empty()), millis(&messaging.timestamp)) else {
+            return Err(Refused::Missing("IntegrationsFacebook", vec!["Message.Entry.Messaging"]));
+        };
+        let author = if from_user { Author::User } else { Author::Bot };
+        let base = |kind: &str, source_id: String| YaloInbound {
+            channel: ChannelKind::Facebook,
+            user_id: user_id.clone(),
+            author,
+            source_id,
+            timestamp: ts,
+            kind: kind.to_owned(),
+            text: None,
+            media: None,
+        };
+        if let Some(text) = message.text.filter(|t| !t.is_empty()) {
+            out.push(YaloInbound { text: Some(text), ..base("text", mid.clone()) });
+        }
+        let many = message.attachments.len() > 1;
+        for (i, att) in message.attachments.into_iter().enumerate() {
+            // Each attachment is its own message; its id is the mid plus its place.
+            let source_id = if many { format!("{mid}#{i}") } else { mid.clone() };
+            let payload = att.payload;
+            if let Some(c) = payload.as_ref().and_then(|p| p.coordinates.as_ref()) {
+                out.push(YaloInbound { text: Some(format!("📍 {},{}", c.lat, c.long)), ..base("location", source_id) });
+            } else if let Some(url) = payload.and_then(|p| p.url).filter(|u| !u.is_empty()) {
+                out.push(YaloInbound { media: Some(Media { url, mime_type: None, caption: None }), ..base(&att.kind, source_id) });
+            }
+        }
+    }
+    Ok(Parsed::Messages(out))
+}
+
+/// Checks `X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the raw body>` in constant time.
+pub fn signature_is_valid(secret: &[u8], body: &[u8], header: Option<&str>) -> bool {
+    let Some(hex_sig) = header.and_then(|h| h.trim().strip_prefix("sha256=")) else { return false };
+    let Ok(sig) = hex::decode(hex_sig) else { return false };
+    let Ok(mut mac) = Hmac::<sha2::Sha256>::new_from_slice(secret) else { return false };
+    mac.update(body);
+    mac.verify_slice(&sig).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const WA_TEXT: &str = r#"{"from":"5215573735001","id":"ABGHUhVXNzUALwIQZWnmjBi7IBmfp2EfNrYbRQ","text":{"body":"Hola"},"timestamp":"1632367928574","type":"text"}"#;
+    const WA_IMAGE: &str = r#"{"from":"5215514732842","id":"ABGHUhVRRzKEPwIKOo4a1mKpR_2KoA","image":{"caption":"","mimeType":"image/jpeg","url":"https://api-staging2.yalochat.com/hooks-proxy/whatsapp/coppel-wa-staging/media/a97f26b7"},"timestamp":"1630107882351","type":"image"}"#;
+    const FB_TEXT: &str = r#"{"authorRole":"user","botId":"messeger-staging-bot","message":{"entry":[{"id":"233726951928054","messaging":[{"message":{"mid":"m_rhq1","text":"Hola"},"recipient":{"id":"233726951928054"},"sender":{"id":"5018811078134037"},"timestamp":1632348042261}],"time":1632348042540}],"object":"page"},"msgTracking":{},"provider":"facebook","timestamp":1632348042540}"#;
+
+    #[test]
+    fn when_seed_whatsapp_examples_arrive_should_parse_text_and_image() {
+        let Parsed::Messages(m) = parse_whatsapp(WA_TEXT.as_bytes()).unwrap() else { panic!() };
+        assert_eq!((m[0].user_id.as_str(), m[0].author, m[0].text.as_deref(), m[0].timestamp), ("5215573735001", Author::User, Some("Hola"), 1632367928574));
+        let Parsed::Messages(m) = parse_whatsapp(WA_IMAGE.as_bytes()).unwrap() else { panic!() };
+        let media = m[0].media.as_ref().unwrap();
+        assert_eq!((media.mime_type.as_deref(), media.caption.as_deref()), (Some("image/jpeg"), None));
+    }
+
+    #[test]
+    fn when_whatsapp_message_is_addressed_to_the_customer_should_be_the_bots() {
+        let body = r#"{"from":"bot-number","to":"5215573735001","id":"x","text":{"body":"Menu"},"timestamp":"1632367928574","type":"text"}"#;
+        let Parsed::Messages(m) = parse_whatsapp(body.as_bytes()).unwrap() else { panic!() };
+        assert_eq!((m[0].author, m[0].user_id.as_str()), (Author::Bot, "5215573735001"));
+    }
+
+    #[test]
+    fn when_whatsapp_fields_are_missing_or_body_is_not_json_should_be_refused() {
+        assert_eq!(parse_whatsapp(br#"{"from":"1","type":"text"}"#), Err(Refused::Missing("IntegrationsRequest", vec!["ID", "Timestamp"])));
+        assert_eq!(parse_whatsapp(br#"{"from":"1","id":"x","timestamp":"abc","type":"text"}"#), Err(Refused::Missing("IntegrationsRequest", vec!["Timestamp"])));
+        assert!(matches!(parse_whatsapp(b"{nope"), Err(Refused::Decode(_))));
+        // A missing type is a refusal, not a skip (the predecessor's substring match skipped it).
+        assert!(matches!(parse_whatsapp(br#"{"from":"1","id":"x","timestamp":"1"}"#), Err(Refused::Missing(_, _))));
+        assert_eq!(parse_whatsapp(br#"{"type":"status"}"#), Ok(Parsed::Skipped("status".into())));
+    }
+
+    #[test]
+    fn when_seed_facebook_example_arrives_should_parse_the_users_message() {
+        let Parsed::Messages(m) = parse_facebook(FB_TEXT.as_bytes()).unwrap() else { panic!() };
+        assert_eq!(m.len(), 1);
+        assert_eq!((m[0].user_id.as_str(), m[0].author, m[0].source_id.as_str()), ("5018811078134037", Author::User, "m_rhq1"));
+        let bot = FB_TEXT.replace(r#""authorRole":"user""#, r#""authorRole":"bot""#);
+        let Parsed::Messages(m) = parse_facebook(bot.as_bytes()).unwrap() else { panic!() };
+        assert_eq!((m[0].user_id.as_str(), m[0].author), ("233726951928054", Author::Bot));
+        assert!(matches!(parse_facebook(br#"{"botId":"b","message":{}}"#), Err(Refused::Missing(_, _))));
+    }
+
+    #[test]
+    fn when_signature_is_checked_should_accept_only_the_hmac_of_the_exact_body() {
+        let sig = "sha256=f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8";
+        let body = b"The quick brown fox jumps over the lazy dog";
+        assert!(signature_is_valid(b"key", body, Some(sig)));
+        assert!(!signature_is_valid(b"key", b"The quick brown fox jumps over the lazy cog", Some(sig)));
+        assert!(!signature_is_valid(b"other", body, Some(sig)));
+        assert!(!signature_is_valid(b"key", body, None));
+        assert!(!signature_is_valid(b"key", body, Some("sha1=abc")));
+    }
+}

@@ -1,0 +1,99 @@
+//! Customer → desk: a channel's message is kept in the 24-hour context and,
+//! when the customer has a chat with an agent, recorded once and queued for
+//! the desk.
+
+use std::time::Duration;
+
+use crate::adapters::yalo::YaloInbound;
+use crate::model::{Attachment, Author, ContextEntry, Direction, EpochMillis, Message};
+use crate::ports::{ContextStore, ConversationStore, MessageStore, Queue, QueueJob, QueueName, Recorded};
+use crate::Result;
+
+/// What happened to one inbound message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Kept in the context only (no chat with an agent, or the bot wrote it).
+    Context,
+    /// Recorded and queued for the desk.
+    Queued,
+    /// Seen before and already past the queue.
+    Duplicate,
+}
+
+pub struct Inbound<S, Q> {
+    store: S,
+    queue: Q,
+    client_name: String,
+    context_ttl: Duration,
+}
+
+impl<S, Q> Inbound<S, Q>
+where
+    S: ContextStore + ConversationStore + MessageStore,
+    Q: Queue,
+{
+    pub fn new(store: S, queue: Q, client_name: String, context_ttl: Duration) -> Self {
+        Inbound { store, queue, client_name, context_ttl }
+    }
+
+    /// Handles one message. Redelivered webhooks change nothing: the context
+    /// entry and the message are keyed on the platform's id, and a message
+    /// already queued is not queued again once handled.
+    pub async fn receive(&self, m: &YaloInbound, now: EpochMillis) -> Result<Outcome> {
+        let mut entry = ContextEntry::new(&m.user_id, &self.client_name, &m.source_id, m.timestamp, m.author, now, self.context_ttl)?;
+        entry.text = m.text.clone();
+        if let Some(media) = &m.media {
+            entry.url = Some(media.url.clone());
+            entry.mime_type = media.mime_type.clone();
+            entry.caption = media.caption.clone();
+        }
+        if entry.text.is_some() || entry.url.is_some() {
+            self.store.append_context(&entry).await?;
+        }
+        if m.author == Author::Bot {
+            return Ok(Outcome::Context);
+        }
+        let Some(conversation) = self.store.find_open_conversation(m.channel, &m.user_id).await? else {
+            return Ok(Outcome::Context);
+        };
+        if !conversation.status.reaches_desk() {
+            return Ok(Outcome::Context);
+        }
+        let attachments = match &m.media {
+            Some(media) => {
+                let mut a = Attachment::new(media.mime_type.as_deref().unwrap_or("application/octet-stream"))?;
+                a.source_url = Some(media.url.clone());
+                a.name = media.caption.clone();
+                vec![a]
+            }
+            None => vec![],
+        };
+        let text = m.text.clone().or_else(|| m.media.as_ref().and_then(|x| x.caption.clone()));
+        if text.is_none() && attachments.is_empty() {
+            return Ok(Outcome::Context);
+        }
+        let message = Message::received(
+            conversation.id.clone(),
+            Direction::Inbound,
+            m.channel.as_str(),
+            &m.source_id,
+            &m.user_id,
+            text,
+            attachments,
+            m.timestamp,
+        )?;
+        let pending = match self.store.append_message(&message).await? {
+            Recorded::Created => true,
+            // A redelivery while the first copy may not have reached the queue
+            // (a crash between the write and the send): queue again; SQS's
+            // deduplication and the worker's status check keep it single.
+            Recorded::Existing(stored) => !stored.status.is_final(),
+        };
+        if !pending {
+            return Ok(Outcome::Duplicate);
+        }
+        let job = QueueJob { conversation_id: conversation.id, message_id: message.id };
+        self.queue.enqueue(QueueName::ToDesk, &job).await?;
+        Ok(Outcome::Queued)
+    }
+}
