@@ -59,7 +59,7 @@ pub async fn start(mut opts: LocalOptions) -> anyhow::Result<Local> {
             config.omnibridge_url = Some(format!("http://{addr}"));
             config.salesforce.sqs = Some(aws_sdk_sqs::Client::new(&aws));
             let sandbox = sandbox::start(config).await.context("starting the peer sandboxes")?;
-            settings.peers = sandbox.peer_urls();
+            sandbox.configure(&mut settings);
             Some(sandbox)
         }
         None => None,

@@ -38,6 +38,8 @@ pub async fn http_function(name: &str, rt: &Runtime) -> anyhow::Result<HttpHandl
         "context-get" => endpoint::<api::context_get::Endpoint>(rt).await,
         "whatsapp-webhook" => endpoint::<api::whatsapp_webhook::Endpoint>(rt).await,
         "facebook-webhook" => endpoint::<api::facebook_webhook::Endpoint>(rt).await,
+        "webhook-register" => endpoint::<api::webhook_register::Endpoint>(rt).await,
+        "webhook-remove" => endpoint::<api::webhook_remove::Endpoint>(rt).await,
         other => bail!("the local runner does not know the HTTP function {other}"),
     }
 }

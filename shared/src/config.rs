@@ -40,6 +40,24 @@ pub struct Settings {
     pub client_name: String,
     /// Where the peers are.
     pub peers: PeerUrls,
+    pub yalo: YaloSettings,
+    /// omnibridge's own public base URL (what webhooks are registered with).
+    pub public_url: Option<String>,
+}
+
+/// The Yalo bots omnibridge serves.
+#[derive(Clone, Debug)]
+pub struct YaloSettings {
+    /// Bearer token of Yalo's integrations API.
+    pub token: SecretSource,
+    pub whatsapp_bot_id: Option<String>,
+    /// The WhatsApp number registered with the webhook.
+    pub whatsapp_phone: Option<String>,
+    pub facebook_bot_id: Option<String>,
+    /// The Facebook page id registered with the webhook.
+    pub facebook_page_id: Option<String>,
+    /// Path after `/api/{channel}/bots/{botId}/` that removes a webhook.
+    pub remove_path: String,
 }
 
 /// Base URLs of the platforms omnibridge calls. The local runner points them
@@ -118,6 +136,15 @@ impl Settings {
                 pipedrive: env.text_or("OMNIBRIDGE_PIPEDRIVE_API_URL", "https://api.pipedrive.com/v1"),
                 yeahdesk: env.text_or("OMNIBRIDGE_YEAHDESK_API_URL", "https://api.yeahdesk.ru"),
             },
+            yalo: YaloSettings {
+                token: env.secret("OMNIBRIDGE_YALO_TOKEN"),
+                whatsapp_bot_id: env.text("OMNIBRIDGE_YALO_WHATSAPP_BOT_ID"),
+                whatsapp_phone: env.text("OMNIBRIDGE_YALO_WHATSAPP_PHONE"),
+                facebook_bot_id: env.text("OMNIBRIDGE_YALO_FACEBOOK_BOT_ID"),
+                facebook_page_id: env.text("OMNIBRIDGE_YALO_FACEBOOK_PAGE_ID"),
+                remove_path: env.text_or("OMNIBRIDGE_YALO_REMOVE_PATH", "healthcheck/remove"),
+            },
+            public_url: env.text("OMNIBRIDGE_PUBLIC_URL").map(|u| u.trim_end_matches('/').to_owned()),
         })
     }
 

@@ -30,6 +30,22 @@ pub fn path(req: &Request, name: &str) -> Option<String> {
     req.path_parameters_ref().and_then(|p| p.first(name)).map(str::to_owned)
 }
 
+/// The public base URL the request came to: `https://{domain}/{stage}` behind
+/// API Gateway, else `http://{Host}` (the local runner).
+pub fn public_base_url(req: &Request) -> Option<String> {
+    use lambda_http::request::RequestContext;
+    match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => {
+            let domain = ctx.domain_name.as_deref()?;
+            match ctx.stage.as_deref() {
+                Some(stage) if stage != "$default" => Some(format!("https://{domain}/{stage}")),
+                _ => Some(format!("https://{domain}")),
+            }
+        }
+        _ => header(req, "host").map(|h| format!("http://{h}")),
+    }
+}
+
 /// The raw body bytes.
 pub fn body(req: &Request) -> &[u8] {
     req.body().as_ref()

@@ -8,3 +8,4 @@ mod runner;
 mod sandbox;
 mod store;
 mod webhooks;
+mod yalo_channel;

@@ -214,6 +214,21 @@ impl Handled {
 }
 
 impl RunningSandbox {
+    /// Points `settings` at this sandbox: the peer URLs, and the sandbox's
+    /// credentials and bot ids wherever the settings leave them unset.
+    pub fn configure(&self, settings: &mut omnibridge::config::Settings) {
+        use omnibridge::config::SecretSource;
+        settings.peers = self.peer_urls();
+        let y = &mut settings.yalo;
+        if matches!(y.token, SecretSource::Unset) {
+            y.token = SecretSource::Value(secrecy::SecretString::from(YaloConfig::default().token));
+        }
+        y.whatsapp_bot_id.get_or_insert_with(|| "omnibridge-wa".into());
+        y.whatsapp_phone.get_or_insert_with(|| "+5215511223344".into());
+        y.facebook_bot_id.get_or_insert_with(|| "omnibridge-fb".into());
+        y.facebook_page_id.get_or_insert_with(|| "233726951928054".into());
+    }
+
     /// omnibridge's peer URLs pointing at this sandbox.
     pub fn peer_urls(&self) -> omnibridge::config::PeerUrls {
         let b = &self.base_url;

@@ -361,3 +361,142 @@ mod tests {
         assert!(!signature_is_valid(b"key", body, Some("sha1=abc")));
     }
 }
+
+// ------------------------------------------------------------------ the integrations API
+
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::json;
+
+use super::http_client;
+use crate::config::YaloSettings;
+use crate::ports::Receipt;
+use crate::{Error, Result};
+
+/// One bot on one Yalo channel.
+#[derive(Clone, Debug)]
+pub struct YaloBot {
+    /// `outgoing_webhook` (WhatsApp) or `passthrough` (Facebook).
+    pub channel: &'static str,
+    pub bot_id: String,
+    /// The WhatsApp number or the Facebook page id.
+    pub phone: Option<String>,
+}
+
+/// What to send to a customer: a text or one file by URL.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outgoing {
+    Text(String),
+    Media { content_type: String, url: String, caption: Option<String> },
+}
+
+/// Yalo's integrations API.
+#[derive(Clone)]
+pub struct YaloClient {
+    http: reqwest::Client,
+    base_url: String,
+    token: SecretString,
+    whatsapp: Option<YaloBot>,
+    facebook: Option<YaloBot>,
+    remove_path: String,
+}
+
+impl YaloClient {
+    pub fn new(http: reqwest::Client, base_url: &str, token: SecretString, settings: &YaloSettings) -> Self {
+        let bot = |channel, id: &Option<String>, phone: &Option<String>| {
+            id.clone().map(|bot_id| YaloBot { channel, bot_id, phone: phone.clone() })
+        };
+        YaloClient {
+            http,
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            token,
+            whatsapp: bot("outgoing_webhook", &settings.whatsapp_bot_id, &settings.whatsapp_phone),
+            facebook: bot("passthrough", &settings.facebook_bot_id, &settings.facebook_page_id),
+            remove_path: settings.remove_path.trim_matches('/').to_owned(),
+        }
+    }
+
+    fn bot(&self, channel: ChannelKind) -> Result<&YaloBot> {
+        let (bot, var) = match channel {
+            ChannelKind::Whatsapp => (&self.whatsapp, "OMNIBRIDGE_YALO_WHATSAPP_BOT_ID"),
+            ChannelKind::Facebook => (&self.facebook, "OMNIBRIDGE_YALO_FACEBOOK_BOT_ID"),
+            ChannelKind::Custom => return Err(Error::invalid("channel", "custom channels do not go through Yalo")),
+        };
+        bot.as_ref().ok_or_else(|| Error::Config(format!("{var} is not set")))
+    }
+
+    fn url(&self, bot: &YaloBot, tail: &str) -> String {
+        format!("{}/api/{}/bots/{}/{tail}", self.base_url, bot.channel, bot.bot_id)
+    }
+
+    /// Registers `webhook` as the bot's webhook on `channel`.
+    pub async fn register(&self, channel: ChannelKind, webhook: &str) -> Result<()> {
+        let bot = self.bot(channel)?;
+        let phone = bot.phone.clone().ok_or_else(|| Error::Config(format!("the {channel} number or page id is not set")))?;
+        // Facebook's passthrough channel needs version 3 (the seed's note), WhatsApp version 0.
+        let version = if channel == ChannelKind::Facebook { 3 } else { 0 };
+        let body = json!({"phone": phone, "webhook": webhook, "provider": channel.as_str(), "version": version});
+        let req = self.http.post(self.url(bot, "healthcheck")).bearer_auth(self.token.expose_secret()).json(&body);
+        http_client::send("Yalo", req).await.map(|_| ())
+    }
+
+    /// Removes the bot's webhook on `channel`.
+    pub async fn remove(&self, channel: ChannelKind) -> Result<()> {
+        let bot = self.bot(channel)?;
+        let phone = bot.phone.clone().unwrap_or_default();
+        let body = json!({"phone": phone, "provider": channel.as_str()});
+        let req = self.http.post(self.url(bot, &self.remove_path)).bearer_auth(self.token.expose_secret()).json(&body);
+        http_client::send("Yalo", req).await.map(|_| ())
+    }
+
+    /// Sends one message to `user_id`; `id` is ours, so a retried send can be recognised.
+    pub async fn send(&self, channel: ChannelKind, user_id: &str, id: &str, out: &Outgoing) -> Result<Receipt> {
+        let bot = self.bot(channel)?;
+        let body = match channel {
+            ChannelKind::Facebook => facebook_body(user_id, out),
+            _ => whatsapp_body(user_id, id, out),
+        };
+        let req = self.http.post(self.url(bot, "messages")).bearer_auth(self.token.expose_secret()).json(&body);
+        let res = http_client::send("Yalo", req).await?;
+        let answer: Value = res.json().await.unwrap_or(Value::Null);
+        let id = answer.pointer("/messages/0/id").and_then(Value::as_str).map(str::to_owned);
+        Ok(Receipt { id })
+    }
+}
+
+/// WhatsApp's kind for a MIME type.
+fn media_kind(content_type: &str) -> &'static str {
+    match content_type.split('/').next() {
+        Some("image") => "image",
+        Some("video") => "video",
+        Some("audio") => "audio",
+        _ => "document",
+    }
+}
+
+pub fn whatsapp_body(user_id: &str, id: &str, out: &Outgoing) -> Value {
+    match out {
+        Outgoing::Text(text) => json!({"id": id, "type": "text", "userId": user_id, "text": {"body": text}}),
+        Outgoing::Media { content_type, url, caption } => {
+            let kind = media_kind(content_type);
+            let mut media = json!({"url": url});
+            if let (Some(c), false) = (caption, kind == "audio") {
+                media["caption"] = json!(c);
+            }
+            json!({"id": id, "type": kind, "userId": user_id, kind: media})
+        }
+    }
+}
+
+pub fn facebook_body(user_id: &str, out: &Outgoing) -> Value {
+    let message = match out {
+        Outgoing::Text(text) => json!({"text": text}),
+        Outgoing::Media { content_type, url, .. } => {
+            let kind = match media_kind(content_type) {
+                "document" => "file",
+                k => k,
+            };
+            json!({"attachment": {"type": kind, "payload": {"url": url}}})
+        }
+    };
+    json!({"messaging_type": "RESPONSE", "recipient": {"id": user_id}, "message": message, "metadata": "YALOSOURCE:FIREHOSE"})
+}

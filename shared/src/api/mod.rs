@@ -8,12 +8,17 @@
 //! | `GET /v1/context/{userID}` | [`context_get`] | `functions/context-get` |
 //! | `POST /v1/integrations/whatsapp/webhook` | [`whatsapp_webhook`] | `functions/whatsapp-webhook` |
 //! | `POST /v1/integrations/facebook/webhook` | [`facebook_webhook`] | `functions/facebook-webhook` |
+//! | `POST /v1/integrations/webhook/register/{provider}` | [`webhook_register`] | `functions/webhook-register` |
+//! | `DELETE /v1/integrations/webhook/remove/{provider}` | [`webhook_remove`] | `functions/webhook-remove` |
 
 pub mod authenticate;
 pub mod context_get;
 pub mod facebook_webhook;
 pub mod tokens_check;
+pub mod webhook_register;
+pub mod webhook_remove;
 pub mod whatsapp_webhook;
+mod yalo_registration;
 mod yalo_webhook;
 
 use crate::bootstrap::Runtime;

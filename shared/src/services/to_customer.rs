@@ -1,26 +1,108 @@
 //! The `to-customer` worker: agent messages from the `to-customer` queue to
 //! the customer's channel.
 
+use std::time::Duration;
+
 use crate::adapters::dynamodb::DynamoStore;
+use crate::adapters::s3::S3Blobs;
+use crate::adapters::yalo::{Outgoing, YaloClient};
 use crate::bootstrap::{Runtime, Worker as WorkerTrait};
-use crate::model::{Conversation, Direction, Message};
-use crate::ports::{QueueJob, QueueName, Receipt};
+use crate::config::SecretSource;
+use crate::model::{ChannelKind, Conversation, Direction, Message};
+use crate::ports::{BlobStore, Claim, IdempotencyStore, QueueJob, QueueName, Receipt};
 use crate::services::delivery::deliver;
 use crate::{Error, Result};
 
 /// The channel adapters of this deployment, chosen by each conversation's channel.
-#[derive(Clone, Debug, Default)]
-pub struct Channels {}
+pub struct Channels {
+    yalo: Option<YaloClient>,
+    blobs: S3Blobs,
+    presign_ttl: Duration,
+    sends: DynamoStore,
+}
+
+/// How long one attempt may hold a send before another may take over.
+const SEND_LEASE: Duration = Duration::from_secs(60);
 
 impl Channels {
-    pub fn from_runtime(_rt: &Runtime) -> Result<Self> {
-        Ok(Channels {})
+    pub async fn from_runtime(rt: &Runtime) -> Result<Self> {
+        let s = &rt.settings;
+        let yalo = match (&s.peers.yalo, &s.yalo.token) {
+            (Some(url), token) if !matches!(token, SecretSource::Unset) => {
+                let token = rt.secret(token, "OMNIBRIDGE_YALO_TOKEN").await?;
+                Some(YaloClient::new(crate::adapters::http_client::client()?, url, token, &s.yalo))
+            }
+            _ => None,
+        };
+        Ok(Channels { yalo, blobs: rt.blobs(), presign_ttl: s.presign_ttl, sends: rt.dynamo() })
     }
 
-    /// Sends to the customer's channel. A channel without an adapter in this
-    /// deployment is a permanent failure (marked failed, dead-lettered).
-    pub async fn send(&self, conversation: &Conversation, _message: &Message) -> Result<Receipt> {
-        Err(Error::permanent(format!("no {} channel adapter is configured in this deployment", conversation.channel), None))
+    /// The message as the pieces a channel sends: each file by URL (the first
+    /// with the text as its caption on WhatsApp), or the text alone.
+    async fn parts(&self, channel: ChannelKind, message: &Message) -> Result<Vec<Outgoing>> {
+        let mut files = Vec::new();
+        for a in &message.attachments {
+            let url = match (&a.key, &a.source_url) {
+                (Some(key), _) => self.blobs.presign_get(key, self.presign_ttl).await?,
+                (None, Some(url)) => url.clone(),
+                (None, None) => return Err(Error::permanent("an attachment has neither a stored copy nor a URL", None)),
+            };
+            files.push((a.content_type.clone(), url));
+        }
+        let text = message.text.clone();
+        let mut parts = Vec::new();
+        match (channel, files.is_empty()) {
+            (ChannelKind::Whatsapp, false) => {
+                for (i, (content_type, url)) in files.into_iter().enumerate() {
+                    let caption = if i == 0 { text.clone() } else { None };
+                    parts.push(Outgoing::Media { content_type, url, caption });
+                }
+            }
+            _ => {
+                parts.extend(text.map(Outgoing::Text));
+                parts.extend(files.into_iter().map(|(content_type, url)| Outgoing::Media { content_type, url, caption: None }));
+            }
+        }
+        Ok(parts)
+    }
+
+    /// Sends to the customer's channel. Each piece is sent once: a retry after
+    /// a partial failure skips the pieces already accepted.
+    pub async fn send(&self, conversation: &Conversation, message: &Message) -> Result<Receipt> {
+        let channel = conversation.channel;
+        let yalo = match channel {
+            ChannelKind::Whatsapp | ChannelKind::Facebook => self
+                .yalo
+                .as_ref()
+                .ok_or_else(|| Error::permanent("no Yalo adapter is configured (OMNIBRIDGE_YALO_API_URL, OMNIBRIDGE_YALO_TOKEN)", None))?,
+            ChannelKind::Custom => {
+                return Err(Error::permanent("no custom channel adapter is configured in this deployment", None))
+            }
+        };
+        let mut first: Option<String> = None;
+        for (i, part) in self.parts(channel, message).await?.iter().enumerate() {
+            let key = format!("yalo-send:{}:{i}", message.id);
+            let id = match self.sends.claim(&key, message.id.as_str(), SEND_LEASE).await? {
+                Claim::Completed(id) => id,
+                Claim::InProgress => {
+                    return Err(Error::Retryable { what: "another attempt is sending this message".into(), retry_after: Some(SEND_LEASE), source: None })
+                }
+                Claim::Conflict => return Err(Error::Conflict(format!("send record {key} belongs to another message"))),
+                Claim::Acquired => match yalo.send(channel, &conversation.customer.id, &format!("{}-{i}", message.id), part).await {
+                    Ok(receipt) => {
+                        let id = receipt.id.unwrap_or_default();
+                        self.sends.complete(&key, &id).await?;
+                        id
+                    }
+                    Err(e) => {
+                        self.sends.release(&key).await?;
+                        return Err(e);
+                    }
+                },
+            };
+            first.get_or_insert(id);
+        }
+        Ok(Receipt { id: first.filter(|id| !id.is_empty()) })
     }
 }
 
@@ -39,7 +121,7 @@ impl WorkerTrait for Worker {
     const QUEUE: QueueName = QueueName::ToCustomer;
 
     async fn build(rt: &Runtime) -> Result<Self> {
-        Ok(Worker::new(rt.dynamo(), Channels::from_runtime(rt)?))
+        Ok(Worker::new(rt.dynamo(), Channels::from_runtime(rt).await?))
     }
 
     async fn process(&self, job: QueueJob) -> Result<()> {

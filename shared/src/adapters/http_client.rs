@@ -1,0 +1,48 @@
+//! The HTTP client every peer adapter uses, and how a peer's HTTP answer is
+//! classified: 429, 5xx and transport failures may pass; other 4xx do not.
+
+use std::time::Duration;
+
+use crate::{Error, Result};
+
+/// A client with connect and overall timeouts, built once per cold start.
+pub fn client() -> Result<reqwest::Client> {
+    crate::bootstrap::install_crypto_provider();
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(20))
+        .build()
+        .map_err(|e| Error::Config(format!("building the HTTP client: {e}")))
+}
+
+/// `Retry-After` in seconds (the HTTP-date form is treated as absent).
+pub fn retry_after(res: &reqwest::Response) -> Option<Duration> {
+    res.headers().get("retry-after")?.to_str().ok()?.trim().parse().ok().map(Duration::from_secs)
+}
+
+/// A transport failure (timeout, refused or dropped connection): may pass.
+pub fn transport(peer: &str, e: reqwest::Error) -> Error {
+    Error::Retryable { what: format!("{peer} unreachable"), retry_after: None, source: Some(Box::new(e)) }
+}
+
+/// Classifies a non-success answer by its status; `body` is kept as the cause.
+pub fn refused(peer: &str, status: u16, retry_after: Option<Duration>, body: String) -> Error {
+    let what = format!("{peer} answered {status}");
+    if status == 429 || status >= 500 || status == 408 {
+        Error::Retryable { what, retry_after, source: Some(body.into()) }
+    } else {
+        Error::Permanent { what, source: Some(body.into()) }
+    }
+}
+
+/// Sends `req`; a 2xx answer is returned, anything else classified.
+pub async fn send(peer: &str, req: reqwest::RequestBuilder) -> Result<reqwest::Response> {
+    let res = req.send().await.map_err(|e| transport(peer, e))?;
+    if res.status().is_success() {
+        return Ok(res);
+    }
+    let status = res.status().as_u16();
+    let wait = retry_after(&res);
+    let body = res.text().await.unwrap_or_default();
+    Err(refused(peer, status, wait, body))
+}

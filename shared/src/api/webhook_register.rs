@@ -1,0 +1,20 @@
+//! `POST /v1/integrations/webhook/register/{provider}`: registers omnibridge's
+//! webhook with Yalo for `whatsapp` or `facebook`.
+
+use lambda_http::{Body, Request, Response};
+
+use super::yalo_registration::{Action, Registration};
+use crate::bootstrap::{Endpoint as EndpointTrait, Runtime};
+use crate::Result;
+
+pub struct Endpoint(Registration);
+
+impl EndpointTrait for Endpoint {
+    async fn build(rt: &Runtime) -> Result<Self> {
+        Ok(Endpoint(Registration::build(rt, Action::Register).await?))
+    }
+
+    async fn handle(&self, req: Request) -> Response<Body> {
+        self.0.handle(req).await
+    }
+}
