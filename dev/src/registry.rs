@@ -36,6 +36,7 @@ pub async fn http_function(name: &str, rt: &Runtime) -> anyhow::Result<HttpHandl
         "authenticate" => endpoint::<api::authenticate::Endpoint>(rt).await,
         "tokens-check" => endpoint::<api::tokens_check::Endpoint>(rt).await,
         "context-get" => endpoint::<api::context_get::Endpoint>(rt).await,
+        "chats-connect" => endpoint::<api::chats_connect::Endpoint>(rt).await,
         "whatsapp-webhook" => endpoint::<api::whatsapp_webhook::Endpoint>(rt).await,
         "facebook-webhook" => endpoint::<api::facebook_webhook::Endpoint>(rt).await,
         "webhook-register" => endpoint::<api::webhook_register::Endpoint>(rt).await,

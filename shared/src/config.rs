@@ -43,6 +43,27 @@ pub struct Settings {
     pub yalo: YaloSettings,
     /// omnibridge's own public base URL (what webhooks are registered with).
     pub public_url: Option<String>,
+    pub salesforce: SalesforceSettings,
+    /// The desk bots hand customers to.
+    pub default_desk: crate::model::DeskKind,
+}
+
+/// The Salesforce org omnibridge hands customers to (Interaction Service API).
+#[derive(Clone, Debug)]
+pub struct SalesforceSettings {
+    /// The Connected App's consumer key (the JWT assertion's `iss`).
+    pub consumer_key: Option<String>,
+    /// The integration user (the assertion's `sub`).
+    pub username: Option<String>,
+    /// The Connected App certificate's private key, PEM.
+    pub private_key: SecretSource,
+    pub org_id: Option<String>,
+    /// The conversation channel definition's developer name.
+    pub authorization_context: Option<String>,
+    pub channel_address_id: Option<String>,
+    /// `channel` (the messaging channel's own routing), `queue:<queueId>`
+    /// or `flow:<flowId>:<fallbackQueueId>`.
+    pub routing: String,
 }
 
 /// The Yalo bots omnibridge serves.
@@ -145,6 +166,19 @@ impl Settings {
                 remove_path: env.text_or("OMNIBRIDGE_YALO_REMOVE_PATH", "healthcheck/remove"),
             },
             public_url: env.text("OMNIBRIDGE_PUBLIC_URL").map(|u| u.trim_end_matches('/').to_owned()),
+            salesforce: SalesforceSettings {
+                consumer_key: env.text("OMNIBRIDGE_SALESFORCE_CONSUMER_KEY"),
+                username: env.text("OMNIBRIDGE_SALESFORCE_USERNAME"),
+                private_key: env.secret("OMNIBRIDGE_SALESFORCE_PRIVATE_KEY"),
+                org_id: env.text("OMNIBRIDGE_SALESFORCE_ORG_ID"),
+                authorization_context: env.text("OMNIBRIDGE_SALESFORCE_AUTHORIZATION_CONTEXT"),
+                channel_address_id: env.text("OMNIBRIDGE_SALESFORCE_CHANNEL_ADDRESS_ID"),
+                routing: env.text_or("OMNIBRIDGE_SALESFORCE_ROUTING", "channel"),
+            },
+            default_desk: env
+                .text_or("OMNIBRIDGE_DEFAULT_DESK", "salesforce")
+                .parse()
+                .map_err(|_| Error::Config("OMNIBRIDGE_DEFAULT_DESK must be salesforce, pipedrive or yeahdesk".into()))?,
         })
     }
 

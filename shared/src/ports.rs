@@ -42,6 +42,8 @@ pub trait ConversationStore: Send + Sync {
         to: ConversationStatus,
         now: EpochMillis,
     ) -> impl Future<Output = Result<Conversation>> + Send;
+    /// Records the desk's own id for the conversation.
+    fn set_desk_conversation_id(&self, id: &ConversationId, desk_id: &str) -> impl Future<Output = Result<()>> + Send;
     /// The conversations of one desk channel, newest first.
     fn list_conversations(
         &self,

@@ -34,6 +34,7 @@ async fn when_a_function_exists_should_have_a_sample_event_that_it_answers() {
         ("authenticate", 401, "ErrorDescription"),
         ("tokens-check", 403, "ErrorDescription"),
         ("context-get", 403, "ErrorDescription"),
+        ("chats-connect", 403, "ErrorDescription"),
         ("webhook-register", 403, "ErrorDescription"),
         ("webhook-remove", 403, "ErrorDescription"),
         ("whatsapp-webhook", 200, "Message"),

@@ -3,6 +3,7 @@
 mod api;
 mod blobs;
 mod events;
+mod handoff;
 mod queues;
 mod runner;
 mod sandbox;

@@ -227,6 +227,16 @@ impl RunningSandbox {
         y.whatsapp_phone.get_or_insert_with(|| "+5215511223344".into());
         y.facebook_bot_id.get_or_insert_with(|| "omnibridge-fb".into());
         y.facebook_page_id.get_or_insert_with(|| "233726951928054".into());
+        let sf = &mut settings.salesforce;
+        let cfg = SalesforceConfig::default();
+        sf.consumer_key.get_or_insert(cfg.consumer_key);
+        sf.username.get_or_insert(cfg.username);
+        if matches!(sf.private_key, SecretSource::Unset) {
+            sf.private_key = SecretSource::Value(secrecy::SecretString::from(SANDBOX_PRIVATE_KEY.to_owned()));
+        }
+        sf.org_id.get_or_insert(cfg.org_id);
+        sf.authorization_context.get_or_insert(cfg.authorization_context);
+        sf.channel_address_id.get_or_insert(cfg.channel_address_identifier);
     }
 
     /// omnibridge's peer URLs pointing at this sandbox.

@@ -308,6 +308,20 @@ impl ConversationStore for DynamoStore {
         Ok(conversation)
     }
 
+    async fn set_desk_conversation_id(&self, id: &ConversationId, desk_id: &str) -> Result<()> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("CONV#{id}"), "CONV")))
+            .update_expression("SET desk_conversation_id = :d")
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_values(":d", s(desk_id))
+            .send()
+            .await
+            .map_err(|e| aws_error("DynamoDB UpdateItem", e))?;
+        Ok(())
+    }
+
     async fn list_conversations(
         &self,
         desk: DeskKind,

@@ -6,12 +6,14 @@
 //! | `POST /v1/authenticate` | [`authenticate`] | `functions/authenticate` |
 //! | `GET /v1/tokens/check` | [`tokens_check`] | `functions/tokens-check` |
 //! | `GET /v1/context/{userID}` | [`context_get`] | `functions/context-get` |
+//! | `POST /v1/chats/connect` | [`chats_connect`] | `functions/chats-connect` |
 //! | `POST /v1/integrations/whatsapp/webhook` | [`whatsapp_webhook`] | `functions/whatsapp-webhook` |
 //! | `POST /v1/integrations/facebook/webhook` | [`facebook_webhook`] | `functions/facebook-webhook` |
 //! | `POST /v1/integrations/webhook/register/{provider}` | [`webhook_register`] | `functions/webhook-register` |
 //! | `DELETE /v1/integrations/webhook/remove/{provider}` | [`webhook_remove`] | `functions/webhook-remove` |
 
 pub mod authenticate;
+pub mod chats_connect;
 pub mod context_get;
 pub mod facebook_webhook;
 pub mod tokens_check;

@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod context;
 pub mod delivery;
+pub mod handoff;
 pub mod inbound;
 pub mod to_customer;
 pub mod to_desk;

@@ -1,0 +1,273 @@
+//! Salesforce Messaging for In-App and Web / Bring Your Own Channel: the
+//! Interaction Service API with the OAuth 2.0 JWT bearer flow.
+//!
+//! The access token is cached for the life of a warm function and minted
+//! again on a 401, with one retry. Salesforce's error codes are classified:
+//! 10055, 10056, 10019 and 10094 (and 429, 5xx) may pass; 10046 and other
+//! 4xx do not; 10073 (an entry id already accepted) is a success for a retry.
+
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use secrecy::SecretString;
+use serde_json::{json, Value};
+use tokio::sync::Mutex;
+
+use super::http_client;
+use crate::config::{SalesforceSettings, Settings};
+use crate::model::now_millis;
+use crate::{Error, Result};
+
+const PEER: &str = "Salesforce";
+/// Error codes that mean "try again later".
+const RETRY_CODES: &[i64] = &[10055, 10056, 10019, 10094];
+/// "Invalid message ID. Provide a unique ID for each message entry."
+const DUPLICATE_ENTRY: i64 = 10073;
+
+/// How the org routes a new conversation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Routing {
+    /// The messaging channel's own configuration.
+    Channel,
+    Queue(String),
+    /// A flow, with the queue used when the flow fails.
+    Flow { flow_id: String, fallback_queue_id: String },
+}
+
+impl Routing {
+    pub fn parse(s: &str) -> Result<Routing> {
+        let parts: Vec<&str> = s.split(':').collect();
+        match parts.as_slice() {
+            ["channel"] => Ok(Routing::Channel),
+            ["queue", q] if !q.is_empty() => Ok(Routing::Queue(q.to_string())),
+            ["flow", f, q] if !f.is_empty() && !q.is_empty() => {
+                Ok(Routing::Flow { flow_id: f.to_string(), fallback_queue_id: q.to_string() })
+            }
+            _ => Err(Error::Config(format!(
+                "OMNIBRIDGE_SALESFORCE_ROUTING must be channel, queue:<queueId> or flow:<flowId>:<fallbackQueueId>, got {s:?}"
+            ))),
+        }
+    }
+}
+
+/// What Salesforce answered to an interaction.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Accepted {
+    pub conversation_identifier: Option<String>,
+    pub work_item_ids: Vec<String>,
+}
+
+/// A file to attach.
+pub struct File {
+    pub name: String,
+    pub content_type: String,
+    pub bytes: Vec<u8>,
+}
+
+struct Token {
+    value: String,
+}
+
+pub struct SalesforceDesk {
+    http: reqwest::Client,
+    login_url: String,
+    api_url: String,
+    consumer_key: String,
+    username: String,
+    key: EncodingKey,
+    org_id: String,
+    authorization_context: String,
+    pub channel_address_id: String,
+    pub routing: Routing,
+    token: Mutex<Option<Token>>,
+}
+
+fn required(v: &Option<String>, name: &str) -> Result<String> {
+    v.clone().ok_or_else(|| Error::Config(format!("{name} is not set")))
+}
+
+impl SalesforceDesk {
+    /// The desk, when the settings name an org (`None` when Salesforce is not configured).
+    pub fn from_settings(settings: &Settings, private_key: Option<SecretString>, http: reqwest::Client) -> Result<Option<Self>> {
+        let s: &SalesforceSettings = &settings.salesforce;
+        let (Some(api_url), Some(private_key)) = (settings.peers.salesforce_api.clone(), private_key) else { return Ok(None) };
+        use secrecy::ExposeSecret;
+        let key = EncodingKey::from_rsa_pem(private_key.expose_secret().as_bytes())
+            .map_err(|e| Error::Config(format!("OMNIBRIDGE_SALESFORCE_PRIVATE_KEY is not an RSA private key in PEM: {e}")))?;
+        Ok(Some(SalesforceDesk {
+            http,
+            login_url: settings.peers.salesforce_login.trim_end_matches('/').to_owned(),
+            api_url: api_url.trim_end_matches('/').to_owned(),
+            consumer_key: required(&s.consumer_key, "OMNIBRIDGE_SALESFORCE_CONSUMER_KEY")?,
+            username: required(&s.username, "OMNIBRIDGE_SALESFORCE_USERNAME")?,
+            key,
+            org_id: required(&s.org_id, "OMNIBRIDGE_SALESFORCE_ORG_ID")?,
+            authorization_context: required(&s.authorization_context, "OMNIBRIDGE_SALESFORCE_AUTHORIZATION_CONTEXT")?,
+            channel_address_id: required(&s.channel_address_id, "OMNIBRIDGE_SALESFORCE_CHANNEL_ADDRESS_ID")?,
+            routing: Routing::parse(&s.routing)?,
+            token: Mutex::new(None),
+        }))
+    }
+
+    /// Mints an access token with a signed assertion (JWT bearer flow).
+    async fn mint(&self) -> Result<String> {
+        let exp = now_millis() / 1000 + 180;
+        let claims = json!({"iss": self.consumer_key, "sub": self.username, "aud": self.login_url, "exp": exp});
+        let assertion = jsonwebtoken::encode(&Header::new(Algorithm::RS256), &claims, &self.key)
+            .map_err(|e| Error::permanent("signing the Salesforce assertion failed", Some(Box::new(e))))?;
+        let req = self.http.post(format!("{}/services/oauth2/token", self.login_url)).form(&[
+            ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+            ("assertion", assertion.as_str()),
+        ]);
+        let res = http_client::send(PEER, req).await?;
+        let body: Value = res.json().await.map_err(|e| http_client::transport(PEER, e))?;
+        body["access_token"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| Error::permanent("Salesforce's token answer has no access_token", None))
+    }
+
+    /// The cached token, or a new one when `stale` is the one that was refused.
+    async fn access_token(&self, stale: Option<&str>) -> Result<String> {
+        let mut cached = self.token.lock().await;
+        match cached.as_ref() {
+            Some(t) if Some(t.value.as_str()) != stale => Ok(t.value.clone()),
+            _ => {
+                let value = self.mint().await?;
+                *cached = Some(Token { value: value.clone() });
+                Ok(value)
+            }
+        }
+    }
+
+    /// Calls the API with the org headers and a fresh RequestId; on a 401 the
+    /// token is minted again and the call retried once.
+    async fn call(&self, make: impl Fn() -> reqwest::RequestBuilder) -> Result<Value> {
+        let mut token = self.access_token(None).await?;
+        for attempt in 0..2 {
+            let req = make()
+                .bearer_auth(&token)
+                .header("OrgId", &self.org_id)
+                .header("AuthorizationContext", &self.authorization_context)
+                .header("RequestId", uuid::Uuid::new_v4().to_string());
+            let res = req.send().await.map_err(|e| http_client::transport(PEER, e))?;
+            let status = res.status().as_u16();
+            if status == 401 && attempt == 0 {
+                token = self.access_token(Some(&token)).await?;
+                continue;
+            }
+            let wait = http_client::retry_after(&res);
+            let text = res.text().await.unwrap_or_default();
+            let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+            if (200..300).contains(&status) {
+                return Ok(body);
+            }
+            let code = body["code"].as_i64();
+            if code == Some(DUPLICATE_ENTRY) {
+                // Already accepted by an earlier attempt whose answer was lost.
+                return Ok(Value::Null);
+            }
+            if code.is_some_and(|c| RETRY_CODES.contains(&c)) {
+                return Err(Error::Retryable { what: format!("Salesforce answered {status} ({})", code.unwrap_or_default()), retry_after: wait, source: Some(text.into()) });
+            }
+            return Err(http_client::refused(PEER, status, wait, text));
+        }
+        Err(Error::Retryable { what: "Salesforce refused two fresh tokens".into(), retry_after: None, source: None })
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}/api/v1/{path}", self.api_url)
+    }
+
+    /// Posts one interaction (and at most one file) for the end user `from`.
+    async fn interact(&self, from: &str, interaction: Value, file: Option<&File>) -> Result<Accepted> {
+        let body = json!({"to": self.channel_address_id, "from": from, "interactions": [interaction]});
+        let body = self
+            .call(|| {
+                let json_part = reqwest::multipart::Part::text(body.to_string()).mime_str("application/json").expect("a valid MIME type");
+                let mut form = reqwest::multipart::Form::new().part("json", json_part);
+                if let Some(f) = file {
+                    let part = reqwest::multipart::Part::bytes(f.bytes.clone())
+                        .file_name(f.name.clone())
+                        .mime_str(&f.content_type)
+                        .unwrap_or_else(|_| reqwest::multipart::Part::bytes(f.bytes.clone()).file_name(f.name.clone()));
+                    form = form.part("attachments", part);
+                }
+                self.http.post(self.url("interactions")).multipart(form)
+            })
+            .await?;
+        Ok(Accepted {
+            conversation_identifier: body["conversationIdentifier"].as_str().map(str::to_owned),
+            work_item_ids: body["workItemIds"].as_array().map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect()).unwrap_or_default(),
+        })
+    }
+
+    /// A text message from the end user; `id` is the entry id (ours, stable across retries).
+    pub async fn send_text(&self, from: &str, id: &str, text: &str, timestamp: i64) -> Result<Accepted> {
+        let interaction = json!({"timestamp": timestamp, "interactionType": "EntryInteraction", "payload": {
+            "id": id, "entryType": "Message",
+            "abstractMessage": {"messageType": "StaticContentMessage", "id": id, "staticContent": {"formatType": "Text", "text": text}}}});
+        self.interact(from, interaction, None).await
+    }
+
+    /// One file from the end user, with an optional text.
+    pub async fn send_file(&self, from: &str, id: &str, text: Option<&str>, file: &File, timestamp: i64) -> Result<Accepted> {
+        let mut interaction = json!({"timestamp": timestamp, "interactionType": "AttachmentInteraction", "id": id,
+            "attachmentIndex": 0, "contentLength": file.bytes.len()});
+        if let Some(t) = text {
+            interaction["text"] = json!(t);
+        }
+        self.interact(from, interaction, Some(file)).await
+    }
+
+    /// The end user started or stopped typing.
+    pub async fn typing(&self, from: &str, started: bool) -> Result<()> {
+        let now = now_millis();
+        let entry = if started { "TypingStartedIndicator" } else { "TypingStoppedIndicator" };
+        let interaction = json!({"timestamp": now, "interactionType": "EntryInteraction",
+            "payload": {"id": uuid::Uuid::new_v4().to_string(), "entryType": entry, "timestamp": now}});
+        self.interact(from, interaction, None).await.map(|_| ())
+    }
+
+    /// An agent's message could not be delivered to the end user.
+    pub async fn delivery_failed(&self, end_user: &str, failed_entry: &str, error_code: &str) -> Result<()> {
+        let interaction = json!({"timestamp": now_millis(), "interactionType": "EntryInteraction", "payload": {
+            "id": uuid::Uuid::new_v4().to_string(), "entryType": "MessageDeliveryFailed",
+            "failedConversationEntryIdentifier": failed_entry,
+            "recipient": {"appType": "custom", "subject": end_user, "role": "EndUser"}, "errorCode": error_code}});
+        self.interact(end_user, interaction, None).await.map(|_| ())
+    }
+
+    /// Routes the conversation to an agent, the way the settings say.
+    pub async fn route(&self, conversation_identifier: &str, attributes: &serde_json::Map<String, Value>) -> Result<()> {
+        let mut body = json!({"conversationIdentifier": conversation_identifier, "routingType": "Initial"});
+        match &self.routing {
+            Routing::Channel => {}
+            Routing::Queue(q) => body["routingInfo"] = json!({"queueId": q}),
+            Routing::Flow { flow_id, fallback_queue_id } => {
+                let attrs: serde_json::Map<String, Value> =
+                    attributes.iter().filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), json!(s)))).collect();
+                body["routingInfo"] = json!({"flow": {"flowId": flow_id, "queueId": fallback_queue_id}, "routingAttributes": attrs});
+            }
+        }
+        self.call(|| self.http.post(self.url("route")).json(&body)).await.map(|_| ())
+    }
+
+    /// Withdraws the routing request of a conversation no agent has taken.
+    pub async fn delete_route(&self, conversation_identifier: &str) -> Result<()> {
+        let body = json!({"conversationIdentifier": conversation_identifier});
+        self.call(|| self.http.delete(self.url("route")).json(&body)).await.map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn when_routing_setting_is_read_should_accept_its_three_forms_only() {
+        assert_eq!(Routing::parse("channel").unwrap(), Routing::Channel);
+        assert_eq!(Routing::parse("queue:00G1").unwrap(), Routing::Queue("00G1".into()));
+        assert_eq!(Routing::parse("flow:300x:00G1").unwrap(), Routing::Flow { flow_id: "300x".into(), fallback_queue_id: "00G1".into() });
+        assert!(Routing::parse("flow:300x").is_err());
+        assert!(Routing::parse("queue:").is_err());
+    }
+}

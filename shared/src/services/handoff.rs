@@ -1,0 +1,157 @@
+//! The handoff: a customer leaves the bot for a human. The conversation is
+//! opened (or the open one reused), the agent is shown the customer's profile
+//! and the 24-hour bot transcript first, then the conversation is routed.
+//! Each step runs once, so a repeated call finishes what an earlier one left.
+
+use serde_json::{Map, Value};
+use std::time::Duration;
+
+use crate::adapters::dynamodb::DynamoStore;
+use crate::adapters::salesforce::SalesforceDesk;
+use crate::model::{now_millis, Author, ChannelKind, ContextEntry, Conversation, ConversationStatus, DeskKind, Participant};
+use crate::ports::{Claim, ContextStore, ConversationStore, IdempotencyStore, Recorded};
+use crate::{Error, Result};
+
+/// Who asks for an agent, as the bot knows them.
+#[derive(Clone, Debug)]
+pub struct HandoffRequest {
+    pub channel: ChannelKind,
+    pub bot: String,
+    pub customer: Participant,
+    pub extra: Map<String, Value>,
+}
+
+const STEP_LEASE: Duration = Duration::from_secs(60);
+
+/// The text the agent reads first: the profile, then the transcript, oldest first.
+pub fn transcript(req: &HandoffRequest, entries: &[ContextEntry]) -> String {
+    let fmt = time::macros::format_description!("[day]-[month]-[year] [hour]:[minute]:[second]");
+    let mut out = format!("Cliente: {}", req.customer.name);
+    if let Some(e) = &req.customer.email {
+        out.push_str(&format!("\nEmail: {e}"));
+    }
+    if let Some(p) = &req.customer.phone {
+        out.push_str(&format!("\nTeléfono: {p}"));
+    }
+    for (k, v) in &req.extra {
+        let v = v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string());
+        out.push_str(&format!("\n{k}: {v}"));
+    }
+    out.push_str("\n\nContexto:\n");
+    for e in entries {
+        let when = time::OffsetDateTime::from_unix_timestamp(e.timestamp / 1000)
+            .ok()
+            .and_then(|t| t.format(&fmt).ok())
+            .unwrap_or_default();
+        let who = if e.from == Author::User { "Cliente" } else { "Bot" };
+        let body = match (&e.text, &e.url) {
+            (Some(t), _) => t.trim_end().to_owned(),
+            (None, Some(u)) => format!("[{}] {u}", e.mime_type.as_deref().unwrap_or("archivo")),
+            _ => String::new(),
+        };
+        out.push_str(&format!("{who} [{when} UTC]: {body}\n"));
+    }
+    out
+}
+
+pub struct Handoff {
+    store: DynamoStore,
+    salesforce: Option<SalesforceDesk>,
+    desk: DeskKind,
+}
+
+impl Handoff {
+    pub fn new(store: DynamoStore, salesforce: Option<SalesforceDesk>, desk: DeskKind) -> Self {
+        Handoff { store, salesforce, desk }
+    }
+
+    /// Runs `step` once per key; a completed step is skipped.
+    async fn once<F, Fut>(&self, key: String, step: F) -> Result<String>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<String>>,
+    {
+        match self.store.claim(&key, "handoff", STEP_LEASE).await? {
+            Claim::Completed(outcome) => Ok(outcome),
+            Claim::InProgress => Err(Error::Retryable { what: "the handoff is already in progress".into(), retry_after: Some(STEP_LEASE), source: None }),
+            Claim::Conflict => Err(Error::Conflict(key)),
+            Claim::Acquired => match step().await {
+                Ok(outcome) => {
+                    self.store.complete(&key, &outcome).await?;
+                    Ok(outcome)
+                }
+                Err(e) => {
+                    self.store.release(&key).await?;
+                    Err(e)
+                }
+            },
+        }
+    }
+
+    /// Hands the customer to an agent; returns the conversation.
+    pub async fn connect(&self, req: &HandoffRequest) -> Result<Conversation> {
+        let sf = match self.desk {
+            DeskKind::Salesforce => self.salesforce.as_ref().ok_or_else(|| Error::Config("Salesforce is not configured".into()))?,
+            other => return Err(Error::Config(format!("no {other} desk adapter is configured in this deployment"))),
+        };
+        let now = now_millis();
+        let fresh = Conversation::open(req.channel, &req.bot, req.customer.clone(), self.desk, &sf.channel_address_id, now)?;
+        let conversation = match self.store.open_conversation(&fresh).await? {
+            Recorded::Created => fresh,
+            Recorded::Existing(c) => c,
+        };
+        let id = conversation.id.clone();
+        let result = async {
+            let entries = self.store.list_context(&req.customer.id, now).await?;
+            let text = transcript(req, &entries);
+            let entry_id = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, format!("transcript:{id}").as_bytes()).to_string();
+            let desk_id = self
+                .once(format!("handoff:{id}:transcript"), || async {
+                    let accepted = sf.send_text(&req.customer.id, &entry_id, &text, now).await?;
+                    Ok(accepted.conversation_identifier.unwrap_or_default())
+                })
+                .await?;
+            if !desk_id.is_empty() && conversation.desk_conversation_id.as_deref() != Some(desk_id.as_str()) {
+                self.store.set_desk_conversation_id(&id, &desk_id).await?;
+            }
+            self.once(format!("handoff:{id}:route"), || async {
+                sf.route(&desk_id, &req.extra).await?;
+                Ok(String::new())
+            })
+            .await?;
+            Ok::<_, Error>(desk_id)
+        }
+        .await;
+        match result {
+            Ok(_) => Ok(self.store.get_conversation(&id).await?.unwrap_or(conversation)),
+            // A handoff that can never succeed must not leave the customer stuck in a queue.
+            Err(e) if !e.is_retryable() => {
+                self.store.set_conversation_status(&id, ConversationStatus::Closed, now_millis()).await?;
+                Err(e)
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn when_transcript_is_built_should_show_the_profile_then_each_entry_oldest_first() {
+        let mut customer = Participant::new("5217331175599", "Eduardo Ochoa").unwrap();
+        customer.email = Some("ochoa@example.com".into());
+        let mut extra = Map::new();
+        extra.insert("order_traking_id".into(), Value::String("1225222565".into()));
+        let req = HandoffRequest { channel: ChannelKind::Whatsapp, bot: "coppel-bot".into(), customer, extra };
+        let day = Duration::from_secs(86400);
+        let mut a = ContextEntry::new("5217331175599", "c", "1", 1636646674958, Author::Bot, 1636646674958, day).unwrap();
+        a.text = Some("¡Hola! Soy Coppelbot\n".into());
+        let mut b = ContextEntry::new("5217331175599", "c", "2", 1636646697866, Author::User, 1636646674958, day).unwrap();
+        b.text = Some("9".into());
+        let t = transcript(&req, &[a, b]);
+        assert!(t.starts_with("Cliente: Eduardo Ochoa\nEmail: ochoa@example.com\norder_traking_id: 1225222565\n\nContexto:\n"), "{t}");
+        assert!(t.contains("Bot [11-11-2021 16:04:34 UTC]: ¡Hola! Soy Coppelbot\nCliente [11-11-2021 16:04:57 UTC]: 9\n"), "{t}");
+    }
+}

@@ -1,0 +1,100 @@
+//! The seed's story with Salesforce: a WhatsApp customer talks to the bot,
+//! asks for a human, the agent sees the transcript first and then the
+//! customer's next messages in order — through token expiry and faults.
+
+use omnibridge::model::*;
+use omnibridge::services::auth::{ApiUser, Role, TokenKeys};
+use omnibridge_dev::sandbox::{Effect, Fault};
+use omnibridge_tests::{eventually, runtime_with, start_runner, start_sandbox, JWT_SECRET};
+use secrecy::SecretString;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+fn token() -> String {
+    let keys = TokenKeys::new(&SecretString::from(JWT_SECRET), Duration::from_secs(600)).unwrap();
+    keys.issue(&ApiUser { username: "yaloUser".into(), role: Role::Yalo, password_hash: String::new() }, now_millis() / 1000).unwrap()
+}
+
+fn chat(user: &str) -> Value {
+    json!({"userID": user, "botSlug": "coppel-bot", "botId": "521554578545", "name": "Eduardo Ochoa", "provider": "whatsapp",
+           "email": "ochoa@example.com", "phoneNumber": user, "extraData": {"source_flow_bot": "SFB001", "order_traking_id": "1225222565"}})
+}
+
+async fn connect(base: &str, body: &Value) -> (u16, Value) {
+    let res = reqwest::Client::new().post(format!("{base}/v1/chats/connect")).bearer_auth(token()).json(body).send().await.unwrap();
+    (res.status().as_u16(), res.json().await.unwrap_or(Value::Null))
+}
+
+async fn agent_view(sandbox: &omnibridge_dev::sandbox::RunningSandbox, user: &str, entries: usize) -> Value {
+    eventually(Duration::from_secs(30), || async {
+        let convs = sandbox.client().salesforce_conversations().await.unwrap();
+        convs.as_array().unwrap().iter().find(|c| c["end_user"] == user).filter(|c| c["entries"].as_array().unwrap().len() >= entries).cloned()
+    })
+    .await
+    .unwrap_or_else(|| panic!("the agent did not see {entries} entries"))
+}
+
+#[tokio::test]
+async fn when_a_whatsapp_customer_asks_for_a_human_should_show_the_agent_the_transcript_then_each_message_once_in_order() {
+    let sandbox = start_sandbox(None, |_| {}).await;
+    let rt = runtime_with(|s| sandbox.configure(s)).await;
+    let runner = start_runner(&rt, true).await;
+    let c = sandbox.client();
+    c.set_omnibridge_url(&runner.base_url).await.unwrap();
+    let user = "5217331175599";
+    let write = |text: &str, role: &str| {
+        json!({"provider": "whatsapp", "botId": "coppel-bot", "userId": user, "type": "text", "text": text, "authorRole": role})
+    };
+    c.customer_writes(&write("Hola", "user")).await.unwrap();
+    c.customer_writes(&write("¡Hola! Soy Coppelbot, ¿en qué te ayudo?", "bot")).await.unwrap();
+    c.customer_writes(&write("Quiero hablar con un asesor", "user")).await.unwrap();
+
+    assert_eq!(connect(&runner.base_url, &chat(user)).await, (200, json!({"Message": "Chat created succefully"})));
+    // Twice: still one chat, one transcript, one routing request.
+    assert_eq!(connect(&runner.base_url, &chat(user)).await.0, 200);
+    let view = agent_view(&sandbox, user, 1).await;
+    let first = view["entries"][0]["text"].as_str().unwrap();
+    assert!(first.starts_with("Cliente: Eduardo Ochoa\nEmail: ochoa@example.com"), "{first}");
+    let lines: Vec<&str> = first.lines().filter(|l| l.contains(" UTC]: ")).collect();
+    assert_eq!(lines.len(), 3, "{first}");
+    assert!(lines[0].starts_with("Cliente [") && lines[0].ends_with("Hola"));
+    assert!(lines[1].starts_with("Bot ["));
+    assert_eq!(view["routes"].as_array().unwrap().len(), 1);
+    assert_eq!(view["routes"][0]["routingType"], "Initial");
+
+    // The customer's next messages reach the agent, in order, once each —
+    // through a token that expires and a Salesforce "please retry".
+    c.customer_writes(&json!({"provider": "whatsapp", "botId": "coppel-bot", "userId": user, "type": "text", "text": "uno", "deliveries": 3})).await.unwrap();
+    c.expire_salesforce_tokens().await.unwrap();
+    c.inject(&Fault { peer: "salesforce".into(), route: Some("salesforce.interactions".into()),
+        effect: Effect::Status { status: 409, retry_after_secs: None, sf_code: Some(10055), body: None }, times: Some(1), ratio: None }).await.unwrap();
+    c.customer_writes(&write("dos", "user")).await.unwrap();
+    c.customer_writes(&write("tres", "user")).await.unwrap();
+    let view = agent_view(&sandbox, user, 4).await;
+    let texts: Vec<&str> = view["entries"].as_array().unwrap()[1..].iter().map(|e| e["text"].as_str().unwrap()).collect();
+    assert_eq!(texts, ["uno", "dos", "tres"]);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(agent_view(&sandbox, user, 4).await["entries"].as_array().unwrap().len(), 4, "nothing duplicated");
+    assert!(c.violations().await.unwrap().is_empty(), "{:?}", c.violations().await.unwrap());
+    let tokens = c.requests(Some("salesforce")).await.unwrap().iter().filter(|r| r.route == "salesforce.token").count();
+    assert_eq!(tokens, 3, "one token for each of the two functions, one more after expiry");
+}
+
+#[tokio::test]
+async fn when_the_handoff_request_is_malformed_should_answer_the_seeds_400_and_open_nothing() {
+    let sandbox = start_sandbox(None, |_| {}).await;
+    let rt = runtime_with(|s| sandbox.configure(s)).await;
+    let runner = start_runner(&rt, false).await;
+    let mut no_email = chat("5217331175500");
+    no_email.as_object_mut().unwrap().remove("email");
+    assert_eq!(
+        connect(&runner.base_url, &no_email).await,
+        (400, json!({"ErrorDescription": "Error validating payload : Key: 'ChatPayload.Email' Error:Field validation for 'Email' failed on the 'required' tag"}))
+    );
+    let mut telegram = chat("5217331175500");
+    telegram["provider"] = json!("telegram");
+    assert_eq!(connect(&runner.base_url, &telegram).await.0, 400);
+    let res = reqwest::Client::new().post(format!("{}/v1/chats/connect", runner.base_url)).json(&chat("5217331175500")).send().await.unwrap();
+    assert_eq!(res.status(), 401);
+    assert!(sandbox.client().salesforce_conversations().await.unwrap().as_array().unwrap().is_empty());
+}
