@@ -58,6 +58,7 @@ pub async fn start(mut opts: LocalOptions) -> anyhow::Result<Local> {
             let mut config = SandboxConfig::local(sandbox_addr);
             config.omnibridge_url = Some(format!("http://{addr}"));
             config.salesforce.sqs = Some(aws_sdk_sqs::Client::new(&aws));
+            config.salesforce.event_queue_url = settings.salesforce_events_queue_url.clone();
             let sandbox = sandbox::start(config).await.context("starting the peer sandboxes")?;
             sandbox.configure(&mut settings);
             Some(sandbox)

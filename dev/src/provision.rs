@@ -29,6 +29,9 @@ pub async fn ensure(aws: &SdkConfig, settings: &mut Settings, visibility_timeout
     let (q, dlq) = ensure_queue(&sqs, &format!("{base}-to-customer"), visibility_timeout_secs).await?;
     settings.to_customer_queue_url = Some(q);
     settings.to_customer_dlq_url = Some(dlq);
+    let (q, dlq) = ensure_queue(&sqs, &format!("{base}-salesforce-events"), visibility_timeout_secs).await?;
+    settings.salesforce_events_queue_url = Some(q);
+    settings.salesforce_events_dlq_url = Some(dlq);
     Ok(())
 }
 

@@ -37,6 +37,7 @@ pub async fn http_function(name: &str, rt: &Runtime) -> anyhow::Result<HttpHandl
         "tokens-check" => endpoint::<api::tokens_check::Endpoint>(rt).await,
         "context-get" => endpoint::<api::context_get::Endpoint>(rt).await,
         "chats-connect" => endpoint::<api::chats_connect::Endpoint>(rt).await,
+        "salesforce-events" => endpoint::<api::salesforce_events::Endpoint>(rt).await,
         "whatsapp-webhook" => endpoint::<api::whatsapp_webhook::Endpoint>(rt).await,
         "facebook-webhook" => endpoint::<api::facebook_webhook::Endpoint>(rt).await,
         "webhook-register" => endpoint::<api::webhook_register::Endpoint>(rt).await,
@@ -50,6 +51,7 @@ pub async fn worker_function(name: &str, rt: &Runtime) -> anyhow::Result<BatchHa
     match name {
         "to-desk-worker" => worker::<services::to_desk::Worker>(rt).await,
         "to-customer-worker" => worker::<services::to_customer::Worker>(rt).await,
+        "salesforce-events-worker" => worker::<services::salesforce_events::Worker>(rt).await,
         other => bail!("the local runner does not know the worker function {other}"),
     }
 }

@@ -32,6 +32,7 @@ pub fn queue_of_logical_id(id: &str) -> Option<QueueName> {
     match id {
         "ToDeskQueue" => Some(QueueName::ToDesk),
         "ToCustomerQueue" => Some(QueueName::ToCustomer),
+        "SalesforceEventsQueue" => Some(QueueName::SalesforceEvents),
         _ => None,
     }
 }

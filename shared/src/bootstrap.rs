@@ -11,7 +11,7 @@ use std::future::Future;
 
 use crate::adapters::{dynamodb::DynamoStore, s3::S3Blobs, sqs::SqsQueue};
 use crate::config::{SecretSource, Settings};
-use crate::ports::{QueueJob, QueueName};
+use crate::ports::QueueName;
 use crate::worker::{process_batch, RetryPolicy};
 use crate::{Error, Result};
 
@@ -113,10 +113,12 @@ pub trait Endpoint: Sized + Send + Sync + 'static {
 /// A queue worker: built once per cold start, then processing jobs.
 pub trait Worker: Sized + Send + Sync + 'static {
     const QUEUE: QueueName;
+    /// What one queue message carries.
+    type Job: serde::de::DeserializeOwned + Send;
     fn build(rt: &Runtime) -> impl Future<Output = Result<Self>> + Send;
     /// Processes one job. A retryable error redelivers the job (and holds its
     /// conversation back); a permanent one dead-letters it.
-    fn process(&self, job: QueueJob) -> impl Future<Output = Result<()>> + Send;
+    fn process(&self, job: Self::Job) -> impl Future<Output = Result<()>> + Send;
 }
 
 /// Processes one SQS batch with `worker`.

@@ -25,6 +25,8 @@ pub struct Settings {
     pub to_desk_dlq_url: Option<String>,
     pub to_customer_queue_url: Option<String>,
     pub to_customer_dlq_url: Option<String>,
+    pub salesforce_events_queue_url: Option<String>,
+    pub salesforce_events_dlq_url: Option<String>,
     /// HMAC key that signs the API's JWTs (at least 32 bytes).
     pub jwt_secret: SecretSource,
     /// When set, Yalo webhooks must carry `X-Hub-Signature-256` made with it.
@@ -64,6 +66,11 @@ pub struct SalesforceSettings {
     /// `channel` (the messaging channel's own routing), `queue:<queueId>`
     /// or `flow:<flowId>:<fallbackQueueId>`.
     pub routing: String,
+    /// The org's outbound custom platform event field names.
+    pub event_payload_field: String,
+    pub event_channel_field: String,
+    pub event_recipient_field: String,
+    pub event_type_field: String,
 }
 
 /// The Yalo bots omnibridge serves.
@@ -143,6 +150,8 @@ impl Settings {
             to_desk_dlq_url: env.text("OMNIBRIDGE_TO_DESK_DLQ_URL"),
             to_customer_queue_url: env.text("OMNIBRIDGE_TO_CUSTOMER_QUEUE_URL"),
             to_customer_dlq_url: env.text("OMNIBRIDGE_TO_CUSTOMER_DLQ_URL"),
+            salesforce_events_queue_url: env.text("OMNIBRIDGE_SALESFORCE_EVENTS_QUEUE_URL"),
+            salesforce_events_dlq_url: env.text("OMNIBRIDGE_SALESFORCE_EVENTS_DLQ_URL"),
             jwt_secret: env.secret("OMNIBRIDGE_JWT_SECRET"),
             yalo_webhook_secret: env.secret("OMNIBRIDGE_YALO_WEBHOOK_SECRET"),
             jwt_ttl: env.seconds("OMNIBRIDGE_JWT_TTL_SECONDS", 3600, 60, 7 * DAY)?,
@@ -174,6 +183,10 @@ impl Settings {
                 authorization_context: env.text("OMNIBRIDGE_SALESFORCE_AUTHORIZATION_CONTEXT"),
                 channel_address_id: env.text("OMNIBRIDGE_SALESFORCE_CHANNEL_ADDRESS_ID"),
                 routing: env.text_or("OMNIBRIDGE_SALESFORCE_ROUTING", "channel"),
+                event_payload_field: env.text_or("OMNIBRIDGE_SALESFORCE_EVENT_PAYLOAD_FIELD", "my__event__payloadField__c"),
+                event_channel_field: env.text_or("OMNIBRIDGE_SALESFORCE_EVENT_CHANNEL_FIELD", "my__event__chnlAddrIdField__c"),
+                event_recipient_field: env.text_or("OMNIBRIDGE_SALESFORCE_EVENT_RECIPIENT_FIELD", "my__event__recipientField__c"),
+                event_type_field: env.text_or("OMNIBRIDGE_SALESFORCE_EVENT_TYPE_FIELD", "my__event__EventType__c"),
             },
             default_desk: env
                 .text_or("OMNIBRIDGE_DEFAULT_DESK", "salesforce")
@@ -188,6 +201,7 @@ impl Settings {
         let (url, var) = match queue {
             ToDesk => (&self.to_desk_queue_url, "OMNIBRIDGE_TO_DESK_QUEUE_URL"),
             ToCustomer => (&self.to_customer_queue_url, "OMNIBRIDGE_TO_CUSTOMER_QUEUE_URL"),
+            SalesforceEvents => (&self.salesforce_events_queue_url, "OMNIBRIDGE_SALESFORCE_EVENTS_QUEUE_URL"),
         };
         url.as_deref().ok_or_else(|| Error::Config(format!("{var} is not set")))
     }
@@ -198,6 +212,7 @@ impl Settings {
         match queue {
             ToDesk => self.to_desk_dlq_url.as_deref(),
             ToCustomer => self.to_customer_dlq_url.as_deref(),
+            SalesforceEvents => self.salesforce_events_dlq_url.as_deref(),
         }
     }
 }

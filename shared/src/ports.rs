@@ -148,6 +148,8 @@ pub enum QueueName {
     ToDesk,
     /// Agent messages on their way to the customer.
     ToCustomer,
+    /// Salesforce's outbound platform events (Event Relay → EventBridge → SQS).
+    SalesforceEvents,
 }
 
 impl QueueName {
@@ -155,6 +157,7 @@ impl QueueName {
         match self {
             QueueName::ToDesk => "to-desk",
             QueueName::ToCustomer => "to-customer",
+            QueueName::SalesforceEvents => "salesforce-events",
         }
     }
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use tracing::Instrument;
 
 use crate::adapters::sqs::SqsQueue;
-use crate::ports::QueueJob;
+use serde::de::DeserializeOwned;
 use crate::{Error, Result};
 
 /// What the helper needs to back off and dead-letter; without it failures
@@ -47,15 +47,16 @@ fn group_of(record: &SqsMessage) -> String {
         .unwrap_or_default()
 }
 
-fn parse_job(record: &SqsMessage) -> Result<QueueJob> {
+fn parse_job<J: DeserializeOwned>(record: &SqsMessage) -> Result<J> {
     let body = record.body.as_deref().ok_or_else(|| Error::invalid("queue message", "has no body"))?;
     serde_json::from_str(body).map_err(|e| Error::invalid("queue message", e.to_string()))
 }
 
 /// Processes `event` with `handle`, returning the records to redeliver.
-pub async fn process_batch<F, Fut>(event: SqsEvent, retry: Option<&RetryPolicy>, handle: F) -> SqsBatchResponse
+pub async fn process_batch<J, F, Fut>(event: SqsEvent, retry: Option<&RetryPolicy>, handle: F) -> SqsBatchResponse
 where
-    F: Fn(QueueJob) -> Fut,
+    J: DeserializeOwned,
+    F: Fn(J) -> Fut,
     Fut: Future<Output = Result<()>>,
 {
     let mut groups: Vec<(String, Vec<SqsMessage>)> = Vec::new();
@@ -81,9 +82,10 @@ where
 }
 
 /// Runs one group in order; returns the message ids to redeliver.
-async fn run_group<F, Fut>(group: &str, records: Vec<SqsMessage>, retry: Option<&RetryPolicy>, handle: &F) -> Vec<String>
+async fn run_group<J, F, Fut>(group: &str, records: Vec<SqsMessage>, retry: Option<&RetryPolicy>, handle: &F) -> Vec<String>
 where
-    F: Fn(QueueJob) -> Fut,
+    J: DeserializeOwned,
+    F: Fn(J) -> Fut,
     Fut: Future<Output = Result<()>>,
 {
     for (i, record) in records.iter().enumerate() {
@@ -93,13 +95,10 @@ where
             "queue_message",
             conversation_id = %group,
             sqs_message_id = %sqs_id,
-            attempt,
-            message_id = tracing::field::Empty
+            attempt
         );
         let outcome = async {
-            let job = parse_job(record)?;
-            tracing::Span::current().record("message_id", job.message_id.as_str());
-            handle(job).await
+            handle(parse_job(record)?).await
         }
         .instrument(span.clone())
         .await;

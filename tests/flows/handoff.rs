@@ -3,6 +3,7 @@
 //! customer's next messages in order — through token expiry and faults.
 
 use omnibridge::model::*;
+use omnibridge::ports::ConversationStore;
 use omnibridge::services::auth::{ApiUser, Role, TokenKeys};
 use omnibridge_dev::sandbox::{Effect, Fault};
 use omnibridge_tests::{eventually, runtime_with, start_runner, start_sandbox, JWT_SECRET};
@@ -97,4 +98,50 @@ async fn when_the_handoff_request_is_malformed_should_answer_the_seeds_400_and_o
     let res = reqwest::Client::new().post(format!("{}/v1/chats/connect", runner.base_url)).json(&chat("5217331175500")).send().await.unwrap();
     assert_eq!(res.status(), 401);
     assert!(sandbox.client().salesforce_conversations().await.unwrap().as_array().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn when_the_agent_answers_and_ends_the_session_should_reach_the_customer_once_and_give_them_back_to_the_bot() {
+    let sandbox = start_sandbox(None, |_| {}).await;
+    let rt = runtime_with(|s| sandbox.configure(s)).await;
+    let events_queue = rt.settings.salesforce_events_queue_url.clone().unwrap();
+    let runner = start_runner(&rt, true).await;
+    let c = sandbox.client();
+    c.set_omnibridge_url(&runner.base_url).await.unwrap();
+    // The sandbox's Event Relay delivers to this deployment's events queue.
+    let user = "5217331175777";
+    assert_eq!(connect(&runner.base_url, &chat(user)).await.0, 200);
+    let view = agent_view(&sandbox, user, 1).await;
+    let cid = view["conversation_identifier"].as_str().unwrap().to_owned();
+
+    // Over HTTPS (a Flow callout as SALESFORCE_ROLE), the deprecated layout, delivered twice.
+    let keys = TokenKeys::new(&SecretString::from(JWT_SECRET), Duration::from_secs(600)).unwrap();
+    let sf_token = keys.issue(&ApiUser { username: "salesforceUser".into(), role: Role::Salesforce, password_hash: String::new() }, now_millis() / 1000).unwrap();
+    let reply = json!({"conversationIdentifier": cid, "text": "Hola, soy Eva", "layout": "deprecated", "via": "https",
+                       "authorization": format!("Bearer {sf_token}"), "identifier": "agent-entry-1"});
+    let out = c.salesforce_agent(&reply).await.unwrap();
+    assert_eq!(out["status"], 200, "{out}");
+    c.salesforce_agent(&reply).await.unwrap();
+    // Through Event Relay (EventBridge → SQS), Spring '24, with a file.
+    c.salesforce_agent(&json!({"conversationIdentifier": cid, "text": "tu factura", "attachments": [{"name": "factura.pdf", "mimeType": "application/pdf"}],
+                               "queueUrl": events_queue})).await.unwrap();
+    let delivered = eventually(Duration::from_secs(30), || async {
+        let d = c.yalo_delivered(Some(user)).await.unwrap();
+        (d.as_array().unwrap().len() >= 2).then_some(d)
+    })
+    .await
+    .expect("the customer got both replies");
+    let got: Vec<(&str, Option<&str>)> = delivered.as_array().unwrap().iter().map(|d| (d["kind"].as_str().unwrap(), d["text"].as_str().or(d["caption"].as_str()))).collect();
+    assert_eq!(got, [("text", Some("Hola, soy Eva")), ("document", Some("tu factura"))]);
+    let conversation = rt.dynamo().find_open_conversation(ChannelKind::Whatsapp, user).await.unwrap().unwrap();
+    assert_eq!(conversation.status, ConversationStatus::Active);
+
+    // The agent ends the session: the customer's next message goes to the bot only.
+    c.salesforce_agent(&json!({"conversationIdentifier": cid, "action": "session_ended", "via": "https", "authorization": format!("Bearer {sf_token}")})).await.unwrap();
+    assert!(rt.dynamo().find_open_conversation(ChannelKind::Whatsapp, user).await.unwrap().is_none());
+    c.customer_writes(&json!({"provider": "whatsapp", "botId": "coppel-bot", "userId": user, "type": "text", "text": "gracias"})).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(agent_view(&sandbox, user, 1).await["entries"].as_array().unwrap().len(), 1, "only the transcript reached the agent");
+    assert_eq!(c.yalo_delivered(Some(user)).await.unwrap().as_array().unwrap().len(), 2, "each reply once");
+    assert!(c.violations().await.unwrap().is_empty());
 }

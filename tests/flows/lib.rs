@@ -153,6 +153,8 @@ pub async fn start_sandbox(
 ) -> omnibridge_dev::sandbox::RunningSandbox {
     let mut config = omnibridge_dev::sandbox::SandboxConfig::local("127.0.0.1:0".parse().unwrap());
     config.omnibridge_url = omnibridge_url.map(str::to_owned);
+    // Event Relay's EventBridge target is an SQS queue of the local AWS.
+    config.salesforce.sqs = Some(aws_sdk_sqs::Client::new(&emulator::sdk_config(&endpoint()).await));
     adjust(&mut config);
     omnibridge_dev::sandbox::start(config).await.expect("starting the sandbox")
 }

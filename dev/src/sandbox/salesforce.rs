@@ -607,6 +607,8 @@ pub struct AgentAction {
     pub sender_display_name: Option<String>,
     /// The entry id; fresh when absent (give the same one to redeliver).
     pub identifier: Option<String>,
+    /// For `https`: the Authorization header the callout carries.
+    pub authorization: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
@@ -722,7 +724,11 @@ pub async fn agent_acts(sb: &Sandbox, a: AgentAction) -> Reply {
         let body = json!({"replayId": replay_id, "payload": {names.event.clone(): Value::Object(event)}});
         let target = a.target.clone().or_else(|| sb.omnibridge_url().map(|u| format!("{u}/v1/salesforce/events")));
         let Some(target) = target else { return Reply::json(400, &json!({"error": "no target and no omnibridge URL"})) };
-        let res = sb.http.post(&target).json(&body).send().await;
+        let mut req = sb.http.post(&target).json(&body);
+        if let Some(auth) = &a.authorization {
+            req = req.header("authorization", auth);
+        }
+        let res = req.send().await;
         let status = res.as_ref().map(|r| r.status().as_u16()).unwrap_or(0);
         return Reply::json(200, &json!({"identifier": identifier, "event": body, "target": target, "status": status}));
     }

@@ -16,6 +16,7 @@ pub struct SqsQueue {
     client: Client,
     to_desk: Option<String>,
     to_customer: Option<String>,
+    salesforce_events: Option<String>,
 }
 
 impl SqsQueue {
@@ -24,6 +25,7 @@ impl SqsQueue {
             client,
             to_desk: settings.to_desk_queue_url.clone(),
             to_customer: settings.to_customer_queue_url.clone(),
+            salesforce_events: settings.salesforce_events_queue_url.clone(),
         }
     }
 
@@ -35,6 +37,7 @@ impl SqsQueue {
         match queue {
             QueueName::ToDesk => self.to_desk.as_deref(),
             QueueName::ToCustomer => self.to_customer.as_deref(),
+            QueueName::SalesforceEvents => self.salesforce_events.as_deref(),
         }
         .ok_or_else(|| Error::Config(format!("no URL configured for the {} queue", queue.as_str())))
     }

@@ -7,6 +7,7 @@
 //! | `GET /v1/tokens/check` | [`tokens_check`] | `functions/tokens-check` |
 //! | `GET /v1/context/{userID}` | [`context_get`] | `functions/context-get` |
 //! | `POST /v1/chats/connect` | [`chats_connect`] | `functions/chats-connect` |
+//! | `POST /v1/salesforce/events` | [`salesforce_events`] | `functions/salesforce-events` |
 //! | `POST /v1/integrations/whatsapp/webhook` | [`whatsapp_webhook`] | `functions/whatsapp-webhook` |
 //! | `POST /v1/integrations/facebook/webhook` | [`facebook_webhook`] | `functions/facebook-webhook` |
 //! | `POST /v1/integrations/webhook/register/{provider}` | [`webhook_register`] | `functions/webhook-register` |
@@ -16,6 +17,7 @@ pub mod authenticate;
 pub mod chats_connect;
 pub mod context_get;
 pub mod facebook_webhook;
+pub mod salesforce_events;
 pub mod tokens_check;
 pub mod webhook_register;
 pub mod webhook_remove;

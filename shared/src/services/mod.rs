@@ -5,5 +5,6 @@ pub mod context;
 pub mod delivery;
 pub mod handoff;
 pub mod inbound;
+pub mod salesforce_events;
 pub mod to_customer;
 pub mod to_desk;

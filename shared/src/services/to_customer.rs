@@ -118,6 +118,7 @@ impl Worker {
 }
 
 impl WorkerTrait for Worker {
+    type Job = QueueJob;
     const QUEUE: QueueName = QueueName::ToCustomer;
 
     async fn build(rt: &Runtime) -> Result<Self> {

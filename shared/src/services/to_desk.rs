@@ -62,6 +62,7 @@ impl Worker {
 }
 
 impl WorkerTrait for Worker {
+    type Job = QueueJob;
     const QUEUE: QueueName = QueueName::ToDesk;
 
     async fn build(rt: &Runtime) -> Result<Self> {

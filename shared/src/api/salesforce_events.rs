@@ -1,0 +1,38 @@
+//! `POST /v1/salesforce/events`: Salesforce's outbound platform event posted
+//! over HTTPS (a Flow or Apex callout authenticated as `SALESFORCE_ROLE`);
+//! the same handling as the Event Relay queue's worker.
+
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Request, Response};
+
+use crate::bootstrap::{Endpoint as EndpointTrait, Runtime};
+use crate::http::{self, yalo as envelope};
+use crate::services::auth::{Role, TokenKeys};
+use crate::services::salesforce_events::AgentEvents;
+use crate::Result;
+
+pub struct Endpoint {
+    keys: TokenKeys,
+    events: AgentEvents,
+}
+
+impl EndpointTrait for Endpoint {
+    async fn build(rt: &Runtime) -> Result<Self> {
+        Ok(Endpoint { keys: super::token_keys(rt).await?, events: AgentEvents::from_runtime(rt) })
+    }
+
+    async fn handle(&self, req: Request) -> Response<Body> {
+        if let Err(denied) = super::authorize(&self.keys, &req, &[Role::Salesforce]) {
+            return denied;
+        }
+        let event: serde_json::Value = match serde_json::from_slice(http::body(&req)) {
+            Ok(v) => v,
+            Err(e) => return envelope::bad_payload(&e),
+        };
+        match self.events.handle(&event).await {
+            Ok(()) => envelope::message("event accepted"),
+            Err(e @ crate::Error::Invalid { .. }) => envelope::error(StatusCode::BAD_REQUEST, &format!("Invalid payload received : {e}")),
+            Err(e) => envelope::failure(&e),
+        }
+    }
+}

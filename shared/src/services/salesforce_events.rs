@@ -1,0 +1,210 @@
+//! Agent → customer, from Salesforce: the outbound custom platform event
+//! (deprecated and Spring '24 layouts, field names from the settings), as
+//! Event Relay delivers it through EventBridge and SQS, or posted over HTTPS.
+//! An agent message becomes a canonical outbound message, recorded once and
+//! queued for the customer; a session that ends closes the conversation.
+
+use serde_json::{Map, Value};
+
+use crate::adapters::dynamodb::DynamoStore;
+use crate::adapters::sqs::SqsQueue;
+use crate::bootstrap::{Runtime, Worker as WorkerTrait};
+use crate::config::SalesforceSettings;
+use crate::model::{now_millis, Attachment, ChannelKind, Conversation, ConversationStatus, Direction, Message};
+use crate::ports::{ConversationStore, MessageStore, Queue, QueueJob, QueueName, Recorded};
+use crate::{Error, Result};
+
+/// What an event asks for.
+#[derive(Clone, Debug, PartialEq)]
+pub enum AgentEvent {
+    Message { end_user: String, identifier: String, sender: String, text: Option<String>, files: Vec<(String, String, String)>, at: i64 },
+    SessionEnded { end_user: String },
+    /// Typing, routing and other entries the customer's channel has no use for.
+    Ignored(String),
+}
+
+/// A field's value: a plain string (Event Relay) or Pub/Sub's `{"string": ...}` union.
+fn field<'a>(fields: &'a Map<String, Value>, name: &str) -> Option<&'a str> {
+    match fields.get(name)? {
+        Value::String(s) => Some(s),
+        Value::Object(o) => o.get("string").and_then(Value::as_str),
+        _ => None,
+    }
+}
+
+/// The event's fields, wherever the transport put them.
+fn fields_of<'a>(event: &'a Value, payload_field: &str) -> Option<&'a Map<String, Value>> {
+    let has = |m: &&Map<String, Value>| m.contains_key(payload_field);
+    // EventBridge: detail.payload holds the fields.
+    if let Some(m) = event.pointer("/detail/payload").and_then(Value::as_object).filter(has) {
+        return Some(m);
+    }
+    let payload = event.get("payload").and_then(Value::as_object)?;
+    if has(&payload) {
+        return Some(payload);
+    }
+    // The seed's shape: payload.<event name>.<fields>.
+    payload.values().filter_map(Value::as_object).find(has)
+}
+
+pub fn parse(event: &Value, names: &SalesforceSettings) -> Result<AgentEvent> {
+    let bad = |why: &str| Error::invalid("Salesforce event", why.to_owned());
+    let fields = fields_of(event, &names.event_payload_field).or_else(|| event.as_object().filter(|m| m.contains_key(&names.event_payload_field)))
+        .ok_or_else(|| bad(&format!("no {} field", names.event_payload_field)))?;
+    if let Some(kind) = field(fields, &names.event_type_field) {
+        if kind != "Interaction" {
+            return Ok(AgentEvent::Ignored(kind.to_owned()));
+        }
+    }
+    let payload: Value = serde_json::from_str(field(fields, &names.event_payload_field).unwrap_or_default())
+        .map_err(|e| bad(&format!("payload field is not JSON: {e}")))?;
+    // Spring '24 carries the recipient inside the payload (the entry flat or under `payload`);
+    // the deprecated layout has its own recipient field.
+    let (recipient, entry) = match payload.get("recipient") {
+        Some(r) => (r.clone(), payload.get("payload").cloned().unwrap_or_else(|| payload.clone())),
+        None => {
+            let r: Value = serde_json::from_str(field(fields, &names.event_recipient_field).unwrap_or_default())
+                .map_err(|_| bad("no recipient"))?;
+            (r, payload.clone())
+        }
+    };
+    let end_user = recipient["subject"].as_str().filter(|s| !s.is_empty()).ok_or_else(|| bad("recipient has no subject"))?.to_owned();
+    let entry_type = entry["entryType"].as_str().unwrap_or_default();
+    match entry_type {
+        "Message" => {
+            let identifier = entry["identifier"].as_str().or_else(|| entry.pointer("/entryPayload/id").and_then(Value::as_str))
+                .ok_or_else(|| bad("message without identifier"))?.to_owned();
+            let content = entry.pointer("/entryPayload/abstractMessage/staticContent").cloned().unwrap_or(Value::Null);
+            let text = content["text"].as_str().filter(|t| !t.is_empty()).map(str::to_owned);
+            let files = content["attachments"].as_array().map(|a| {
+                a.iter().filter_map(|f| Some((f["mimeType"].as_str()?.to_owned(), f["url"].as_str()?.to_owned(), f["name"].as_str().unwrap_or("file").to_owned()))).collect()
+            }).unwrap_or_default();
+            let sender = entry.pointer("/sender/subject").and_then(Value::as_str).unwrap_or("agent").to_owned();
+            let at = entry["clientTimestamp"].as_i64().or(entry["transcriptedTimestamp"].as_i64()).unwrap_or_else(now_millis);
+            Ok(AgentEvent::Message { end_user, identifier, sender, text, files, at })
+        }
+        "SessionStatusChanged" if entry.pointer("/entryPayload/sessionStatus").and_then(Value::as_str) == Some("Ended") => {
+            Ok(AgentEvent::SessionEnded { end_user })
+        }
+        other => Ok(AgentEvent::Ignored(other.to_owned())),
+    }
+}
+
+pub struct AgentEvents {
+    store: DynamoStore,
+    queue: SqsQueue,
+    names: SalesforceSettings,
+}
+
+impl AgentEvents {
+    pub fn from_runtime(rt: &Runtime) -> Self {
+        AgentEvents { store: rt.dynamo(), queue: rt.queue(), names: rt.settings.salesforce.clone() }
+    }
+
+    /// The end user's open conversation on a channel that goes through Salesforce.
+    async fn conversation(&self, end_user: &str) -> Result<Option<Conversation>> {
+        for channel in [ChannelKind::Whatsapp, ChannelKind::Facebook, ChannelKind::Custom] {
+            if let Some(c) = self.store.find_open_conversation(channel, end_user).await? {
+                return Ok(Some(c));
+            }
+        }
+        Ok(None)
+    }
+
+    pub async fn handle(&self, event: &Value) -> Result<()> {
+        match parse(event, &self.names)? {
+            AgentEvent::Ignored(kind) => {
+                tracing::debug!(kind, "Salesforce event ignored");
+                Ok(())
+            }
+            AgentEvent::SessionEnded { end_user } => {
+                if let Some(c) = self.conversation(&end_user).await? {
+                    self.store.set_conversation_status(&c.id, ConversationStatus::Closed, now_millis()).await?;
+                    tracing::info!(conversation_id = %c.id, "session ended by Salesforce; the customer is back with the bot");
+                }
+                Ok(())
+            }
+            AgentEvent::Message { end_user, identifier, sender, text, files, at } => {
+                let Some(c) = self.conversation(&end_user).await? else {
+                    return Err(Error::NotFound(format!("an open conversation for {end_user}")));
+                };
+                let attachments = files
+                    .into_iter()
+                    .map(|(ct, url, name)| {
+                        let mut a = Attachment::new(&ct)?;
+                        a.source_url = Some(url);
+                        a.name = Some(name);
+                        Ok(a)
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                let m = Message::received(c.id.clone(), Direction::Outbound, "salesforce", &identifier, &sender, text, attachments, at)?;
+                let pending = match self.store.append_message(&m).await? {
+                    Recorded::Created => true,
+                    Recorded::Existing(stored) => !stored.status.is_final(),
+                };
+                if c.status == ConversationStatus::Queued {
+                    // The first agent message: an agent has taken the chat.
+                    self.store.set_conversation_status(&c.id, ConversationStatus::Active, now_millis()).await?;
+                }
+                if pending {
+                    self.queue.enqueue(QueueName::ToCustomer, &QueueJob { conversation_id: c.id, message_id: m.id }).await?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// The worker of the Salesforce events queue.
+pub struct Worker(AgentEvents);
+
+impl WorkerTrait for Worker {
+    const QUEUE: QueueName = QueueName::SalesforceEvents;
+    type Job = Value;
+
+    async fn build(rt: &Runtime) -> Result<Self> {
+        Ok(Worker(AgentEvents::from_runtime(rt)))
+    }
+
+    async fn process(&self, event: Value) -> Result<()> {
+        self.0.handle(&event).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn names() -> SalesforceSettings {
+        crate::config::Settings::from_lookup(crate::config::Env(|_: &str| None)).unwrap().salesforce
+    }
+
+    #[test]
+    fn when_the_seeds_deprecated_event_arrives_should_read_the_agents_message() {
+        let payload = r#"{"senderDisplayName":"John Dow","identifier":"56e10dce","entryType":"Message","entryPayload":{"entryType":"Message","id":"56e10dce","abstractMessage":{"messageType":"StaticContentMessage","id":"56e10dce","staticContent":{"formatType":"Text","text":"Hi, how are you?"}},"messageReason":null},"sender":{"appType":"agent","subject":"005xx0000012345","role":"Agent"},"transcriptedTimestamp":1690344475508,"clientTimestamp":1690344475409,"clientDuration":0}"#;
+        let event = json!({"replayId": "2278491", "payload": {"my__event__e": {
+            "CreatedDate": 1690344475579i64, "my__event__chnlAddrIdField__c": {"string": "b0ffeafe"},
+            "my__event__payloadField__c": {"string": payload},
+            "my__event__recipientField__c": {"string": r#"{"appType":"custom","subject":"David Wood","role":"EndUser"}"#}}}});
+        let AgentEvent::Message { end_user, text, sender, at, .. } = parse(&event, &names()).unwrap() else { panic!() };
+        assert_eq!((end_user.as_str(), text.as_deref(), sender.as_str(), at), ("David Wood", Some("Hi, how are you?"), "005xx0000012345", 1690344475409));
+    }
+
+    #[test]
+    fn when_a_spring_24_event_arrives_through_eventbridge_should_read_attachments_and_session_end() {
+        let payload = json!({"channelAddressIdentifier": "b0ff", "recipient": {"appType": "custom", "subject": "David Wood", "role": "EndUser"},
+            "payload": {"identifier": "80bb", "entryType": "Message", "entryPayload": {"entryType": "Message", "id": "80bb",
+                "abstractMessage": {"messageType": "StaticContentMessage", "id": "80bb", "staticContent": {"formatType": "Attachments", "text": "did you get my file",
+                    "attachments": [{"name": "BYO.png", "id": "4f3c", "mimeType": "image/png", "url": "https://x.test/f"}]}}}, "sender": {"subject": "005RM"}}});
+        let event = json!({"detail-type": "my__event__e", "detail": {"payload": {"my__event__payloadField__c": payload.to_string(), "my__event__EventType__c": "Interaction"}}});
+        let AgentEvent::Message { files, .. } = parse(&event, &names()).unwrap() else { panic!() };
+        assert_eq!(files, vec![("image/png".into(), "https://x.test/f".into(), "BYO.png".into())]);
+        let ended = json!({"channelAddressIdentifier": "b0ff", "recipient": {"subject": "David Wood"}, "entryType": "SessionStatusChanged",
+            "entryPayload": {"entryType": "SessionStatusChanged", "sessionStatus": "Ended"}});
+        let event = json!({"detail": {"payload": {"my__event__payloadField__c": ended.to_string(), "my__event__EventType__c": "Interaction"}}});
+        assert_eq!(parse(&event, &names()).unwrap(), AgentEvent::SessionEnded { end_user: "David Wood".into() });
+        let routing = json!({"detail": {"payload": {"my__event__payloadField__c": "{}", "my__event__EventType__c": "RoutingRequested"}}});
+        assert_eq!(parse(&routing, &names()).unwrap(), AgentEvent::Ignored("RoutingRequested".into()));
+    }
+}
