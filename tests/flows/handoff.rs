@@ -145,3 +145,37 @@ async fn when_the_agent_answers_and_ends_the_session_should_reach_the_customer_o
     assert_eq!(c.yalo_delivered(Some(user)).await.unwrap().as_array().unwrap().len(), 2, "each reply once");
     assert!(c.violations().await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn when_the_bot_finishes_a_chat_should_withdraw_or_end_it_in_salesforce_and_give_the_customer_back_to_the_bot() {
+    let sandbox = start_sandbox(None, |_| {}).await;
+    let rt = runtime_with(|s| sandbox.configure(s)).await;
+    let runner = start_runner(&rt, true).await;
+    let c = sandbox.client();
+    c.set_omnibridge_url(&runner.base_url).await.unwrap();
+    let finish = |user: &str| {
+        let url = format!("{}/v1/chat/finish/{user}", runner.base_url);
+        async move {
+            let res = reqwest::Client::new().delete(url).bearer_auth(token()).send().await.unwrap();
+            (res.status().as_u16(), res.json::<Value>().await.unwrap())
+        }
+    };
+    // Not taken by an agent yet: the routing request is withdrawn.
+    assert_eq!(connect(&runner.base_url, &chat("5217331170001")).await.0, 200);
+    assert_eq!(finish("5217331170001").await, (200, json!({"Message": "Chat finished successfully"})));
+    let view = agent_view(&sandbox, "5217331170001", 1).await;
+    assert_eq!(view["route_deleted"], true);
+    assert_eq!(finish("5217331170001").await.0, 404, "nothing left to finish");
+
+    // Taken by an agent: the messaging session is ended.
+    assert_eq!(connect(&runner.base_url, &chat("5217331170002")).await.0, 200);
+    let cid = agent_view(&sandbox, "5217331170002", 1).await["conversation_identifier"].as_str().unwrap().to_owned();
+    rt.dynamo().set_conversation_status(&rt.dynamo().find_open_conversation(ChannelKind::Whatsapp, "5217331170002").await.unwrap().unwrap().id, ConversationStatus::Active, now_millis()).await.unwrap();
+    assert_eq!(finish("5217331170002").await.0, 200);
+    let view = agent_view(&sandbox, "5217331170002", 1).await;
+    assert_eq!((view["session_ended"].as_bool(), view["conversation_identifier"].as_str()), (Some(true), Some(cid.as_str())));
+    c.customer_writes(&json!({"provider": "whatsapp", "botId": "coppel-bot", "userId": "5217331170002", "type": "text", "text": "gracias"})).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(agent_view(&sandbox, "5217331170002", 1).await["entries"].as_array().unwrap().len(), 1);
+    assert!(c.violations().await.unwrap().is_empty());
+}

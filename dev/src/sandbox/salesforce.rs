@@ -110,6 +110,7 @@ pub struct Conversation {
     pub route_deleted: bool,
     pub agent_work: Vec<Value>,
     pub consent: Option<String>,
+    pub session_ended: bool,
 }
 
 #[derive(Default)]
@@ -129,6 +130,7 @@ pub fn route(method: &http::Method, segs: &[&str]) -> Option<&'static str> {
         ("POST", ["api", "v1", "agentWork"]) => Some("salesforce.agent_work"),
         ("PATCH", ["api", "v1", "consent"]) => Some("salesforce.consent"),
         ("POST", ["api", "v1", "acknowledgement"]) => Some("salesforce.acknowledgement"),
+        ("POST", ["api", "v1", "messagingSession"]) => Some("salesforce.messaging_session"),
         ("GET", ["files", _, _]) => Some("salesforce.files"),
         _ => None,
     }
@@ -167,6 +169,7 @@ pub async fn handle(sb: &Sandbox, route: &str, req: &Incoming, segs: &[&str]) ->
                 "salesforce.route_delete" => delete_route(sb, req),
                 "salesforce.agent_work" => agent_work(sb, req),
                 "salesforce.consent" => consent(sb, req),
+                "salesforce.messaging_session" => messaging_session(sb, req),
                 _ => acknowledgement(sb, req),
             }
         }
@@ -400,6 +403,7 @@ fn conversation_for<'a>(st: &'a mut SalesforceState, channel: &str, end_user: &s
                 route_deleted: false,
                 agent_work: Vec::new(),
                 consent: None,
+                session_ended: false,
             });
             st.conversations.len() - 1
         }
@@ -562,6 +566,35 @@ fn consent(sb: &Sandbox, req: &Incoming) -> Handled {
     let conv = conversation_for(&mut st.salesforce, channel, user);
     conv.consent = Some(status.to_owned());
     Handled::ok(Reply::json(200, &json!({"success": true})))
+}
+
+fn messaging_session(sb: &Sandbox, req: &Incoming) -> Handled {
+    let body = match json_body(req) {
+        Ok(b) => b,
+        Err(h) => return h,
+    };
+    let (Some(channel), Some(cid), Some(user)) =
+        (text(&body, "channelAddressIdentifier"), text(&body, "conversationIdentifier"), text(&body, "endUserClientId"))
+    else {
+        return refuse(400, 10029, "channelAddressIdentifier, conversationIdentifier and endUserClientId are required");
+    };
+    if !matches!(text(&body, "operation"), Some("End" | "Inactivate")) {
+        return refuse(400, 10029, "operation must be End or Inactivate");
+    }
+    if body.get("operationBy").is_some() && !matches!(text(&body, "operationBy"), Some("EndUser" | "System")) {
+        return refuse(400, 10029, "operationBy must be EndUser or System");
+    }
+    if channel != sb.config.salesforce.channel_address_identifier {
+        return refuse(400, 10017, "The channelAddressIdentifier provided does not exist.");
+    }
+    let mut st = sb.lock();
+    match find_conversation(&mut st.salesforce, cid).filter(|c| c.end_user == user && !c.session_ended) {
+        Some(conv) => {
+            conv.session_ended = true;
+            Handled::ok(Reply::json(200, &json!({"success": true})))
+        }
+        None => Handled::ok(Reply::json(200, &json!({"success": false, "errorReason": "ACTIVE_CONVERSATION_NOT_FOUND"}))),
+    }
 }
 
 fn acknowledgement(sb: &Sandbox, req: &Incoming) -> Handled {

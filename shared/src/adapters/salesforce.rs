@@ -251,6 +251,14 @@ impl SalesforceDesk {
         self.call(|| self.http.post(self.url("route")).json(&body)).await.map(|_| ())
     }
 
+    /// Ends the messaging session (the answer to the seed's "Is there any way
+    /// to end the chat through the Interaction API?": `POST /messagingSession`).
+    pub async fn end_session(&self, conversation_identifier: &str, end_user: &str) -> Result<()> {
+        let body = json!({"channelAddressIdentifier": self.channel_address_id, "conversationIdentifier": conversation_identifier,
+                          "endUserClientId": end_user, "operation": "End", "operationBy": "EndUser"});
+        self.call(|| self.http.post(self.url("messagingSession")).json(&body)).await.map(|_| ())
+    }
+
     /// Withdraws the routing request of a conversation no agent has taken.
     pub async fn delete_route(&self, conversation_identifier: &str) -> Result<()> {
         let body = json!({"conversationIdentifier": conversation_identifier});

@@ -1,0 +1,66 @@
+//! `DELETE /v1/chat/finish/{userID}`: the bot ends the customer's chat. A chat
+//! no agent has taken has its routing withdrawn; a taken one has its
+//! messaging session ended. Either way the customer's next message goes back
+//! to the bot only.
+
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Request, Response};
+
+use crate::adapters::dynamodb::DynamoStore;
+use crate::adapters::salesforce::SalesforceDesk;
+use crate::bootstrap::{Endpoint as EndpointTrait, Runtime};
+use crate::http::{self, yalo as envelope};
+use crate::model::{now_millis, ChannelKind, ConversationStatus, DeskKind};
+use crate::ports::ConversationStore;
+use crate::services::auth::{Role, TokenKeys};
+use crate::services::to_desk::salesforce_desk;
+use crate::Result;
+
+pub struct Endpoint {
+    keys: TokenKeys,
+    store: DynamoStore,
+    salesforce: Option<SalesforceDesk>,
+}
+
+impl EndpointTrait for Endpoint {
+    async fn build(rt: &Runtime) -> Result<Self> {
+        Ok(Endpoint { keys: super::token_keys(rt).await?, store: rt.dynamo(), salesforce: salesforce_desk(rt).await? })
+    }
+
+    async fn handle(&self, req: Request) -> Response<Body> {
+        if let Err(denied) = super::authorize(&self.keys, &req, &[Role::Yalo]) {
+            return denied;
+        }
+        let user = http::path(&req, "userID").unwrap_or_default();
+        let mut found = None;
+        for channel in [ChannelKind::Whatsapp, ChannelKind::Facebook] {
+            match self.store.find_open_conversation(channel, &user).await {
+                Ok(Some(c)) => {
+                    found = Some(c);
+                    break;
+                }
+                Ok(None) => {}
+                Err(e) => return envelope::failure(&e),
+            }
+        }
+        let Some(c) = found else {
+            return envelope::error(StatusCode::NOT_FOUND, "could not finish chat : this contact does not have an open chat");
+        };
+        if let (DeskKind::Salesforce, Some(sf), Some(desk_id)) = (c.desk, &self.salesforce, c.desk_conversation_id.as_deref()) {
+            let ended = match c.status {
+                ConversationStatus::Active => sf.end_session(desk_id, &c.customer.id).await,
+                _ => sf.delete_route(desk_id).await,
+            };
+            match ended {
+                Err(e) if e.is_retryable() => return envelope::failure(&e),
+                // Ended on our side regardless: the customer must not stay stuck with a desk that refuses.
+                Err(e) => tracing::warn!(error = %e.chain(), conversation_id = %c.id, "Salesforce did not end the chat"),
+                Ok(()) => {}
+            }
+        }
+        match self.store.set_conversation_status(&c.id, ConversationStatus::Closed, now_millis()).await {
+            Ok(_) => envelope::message("Chat finished successfully"),
+            Err(e) => envelope::failure(&e),
+        }
+    }
+}
