@@ -143,4 +143,13 @@ async fn when_yalo_refuses_a_message_for_good_should_mark_it_failed_with_the_rea
     let done = settled(&s.rt, &m.id).await;
     assert_eq!(done.status, MessageStatus::Failed);
     assert!(done.failure_reason.as_deref().unwrap().contains("user blocked the bot"), "{:?}", done.failure_reason);
+    // The agent is told, once.
+    let failed = eventually(Duration::from_secs(20), || async {
+        let convs = s.sandbox.client().salesforce_conversations().await.unwrap();
+        convs.as_array().unwrap().iter().flat_map(|c| c["entries"].as_array().unwrap().clone()).find(|e| e["kind"] == "MessageDeliveryFailed")
+    })
+    .await
+    .expect("MessageDeliveryFailed reached Salesforce");
+    assert_eq!(failed["failed_entry"], "sf-9");
+    assert!(s.sandbox.client().violations().await.unwrap().is_empty());
 }

@@ -5,11 +5,13 @@ use std::time::Duration;
 
 use crate::adapters::dynamodb::DynamoStore;
 use crate::adapters::s3::S3Blobs;
+use crate::adapters::salesforce::SalesforceDesk;
 use crate::adapters::yalo::{Outgoing, YaloClient};
 use crate::bootstrap::{Runtime, Worker as WorkerTrait};
 use crate::config::SecretSource;
-use crate::model::{ChannelKind, Conversation, Direction, Message};
-use crate::ports::{BlobStore, Claim, IdempotencyStore, QueueJob, QueueName, Receipt};
+use crate::model::{ChannelKind, Conversation, DeskKind, Direction, Message, MessageStatus};
+use crate::ports::{BlobStore, Claim, ConversationStore, IdempotencyStore, MessageStore, QueueJob, QueueName, Receipt};
+use crate::services::to_desk::salesforce_desk;
 use crate::services::delivery::deliver;
 use crate::{Error, Result};
 
@@ -109,23 +111,60 @@ impl Channels {
 pub struct Worker {
     store: DynamoStore,
     channels: Channels,
+    salesforce: Option<SalesforceDesk>,
 }
 
 impl Worker {
-    pub fn new(store: DynamoStore, channels: Channels) -> Self {
-        Worker { store, channels }
+    pub fn new(store: DynamoStore, channels: Channels, salesforce: Option<SalesforceDesk>) -> Self {
+        Worker { store, channels, salesforce }
+    }
+
+    /// Tells the desk that one of its agent's messages did not reach the
+    /// customer (Salesforce: MessageDeliveryFailed), once per message.
+    async fn report_if_failed(&self, job: &QueueJob) -> Result<()> {
+        let Some(sf) = &self.salesforce else { return Ok(()) };
+        let Some(m) = self.store.get_message(&job.message_id).await? else { return Ok(()) };
+        if m.status != MessageStatus::Failed || m.source != "salesforce" {
+            return Ok(());
+        }
+        let Some(c) = self.store.get_conversation(&job.conversation_id).await? else { return Ok(()) };
+        if c.desk != DeskKind::Salesforce {
+            return Ok(());
+        }
+        let key = format!("delivery-failed:{}", m.id);
+        match self.store.claim(&key, m.id.as_str(), SEND_LEASE).await? {
+            Claim::Acquired => match sf.delivery_failed(&c.customer.id, &m.source_id, DELIVERY_FAILED_CODE).await {
+                Ok(()) => self.store.complete(&key, "reported").await,
+                Err(e) => {
+                    self.store.release(&key).await?;
+                    Err(e)
+                }
+            },
+            Claim::Completed(_) => Ok(()),
+            Claim::InProgress => Err(Error::Retryable { what: "the failure is being reported".into(), retry_after: Some(SEND_LEASE), source: None }),
+            Claim::Conflict => Err(Error::Conflict(key)),
+        }
     }
 }
+
+/// The `errorCode` sent with MessageDeliveryFailed: the channel refused the message.
+const DELIVERY_FAILED_CODE: &str = "500";
 
 impl WorkerTrait for Worker {
     type Job = QueueJob;
     const QUEUE: QueueName = QueueName::ToCustomer;
 
     async fn build(rt: &Runtime) -> Result<Self> {
-        Ok(Worker::new(rt.dynamo(), Channels::from_runtime(rt).await?))
+        Ok(Worker::new(rt.dynamo(), Channels::from_runtime(rt).await?, salesforce_desk(rt).await?))
     }
 
     async fn process(&self, job: QueueJob) -> Result<()> {
-        deliver(&self.store, &job, Direction::Outbound, |c, m| async move { self.channels.send(&c, &m).await }).await
+        let outcome = deliver(&self.store, &job, Direction::Outbound, |c, m| async move { self.channels.send(&c, &m).await }).await;
+        if outcome.as_ref().is_err_and(Error::is_retryable) {
+            return outcome;
+        }
+        // Also on a redelivery of an already failed message, so a lost report is made again.
+        self.report_if_failed(&job).await?;
+        outcome
     }
 }
