@@ -38,6 +38,7 @@ pub async fn http_function(name: &str, rt: &Runtime) -> anyhow::Result<HttpHandl
         "context-get" => endpoint::<api::context_get::Endpoint>(rt).await,
         "chats-connect" => endpoint::<api::chats_connect::Endpoint>(rt).await,
         "chats-finish" => endpoint::<api::chats_finish::Endpoint>(rt).await,
+        "consent-update" => endpoint::<api::consent_update::Endpoint>(rt).await,
         "salesforce-events" => endpoint::<api::salesforce_events::Endpoint>(rt).await,
         "whatsapp-webhook" => endpoint::<api::whatsapp_webhook::Endpoint>(rt).await,
         "facebook-webhook" => endpoint::<api::facebook_webhook::Endpoint>(rt).await,

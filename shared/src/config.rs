@@ -71,6 +71,9 @@ pub struct SalesforceSettings {
     pub event_channel_field: String,
     pub event_recipient_field: String,
     pub event_type_field: String,
+    /// Customer messages that opt out of / back into messaging (case-insensitive, whole message).
+    pub opt_out_keywords: Vec<String>,
+    pub opt_in_keywords: Vec<String>,
 }
 
 /// The Yalo bots omnibridge serves.
@@ -112,6 +115,11 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
 
     fn text_or(&self, name: &str, default: &str) -> String {
         self.text(name).unwrap_or_else(|| default.to_owned())
+    }
+
+    /// A comma-separated list, upper-cased, empty items dropped.
+    fn list(&self, name: &str, default: &str) -> Vec<String> {
+        self.text_or(name, default).split(',').map(|k| k.trim().to_uppercase()).filter(|k| !k.is_empty()).collect()
     }
 
     fn seconds(&self, name: &str, default: u64, min: u64, max: u64) -> Result<Duration> {
@@ -187,6 +195,8 @@ impl Settings {
                 event_channel_field: env.text_or("OMNIBRIDGE_SALESFORCE_EVENT_CHANNEL_FIELD", "my__event__chnlAddrIdField__c"),
                 event_recipient_field: env.text_or("OMNIBRIDGE_SALESFORCE_EVENT_RECIPIENT_FIELD", "my__event__recipientField__c"),
                 event_type_field: env.text_or("OMNIBRIDGE_SALESFORCE_EVENT_TYPE_FIELD", "my__event__EventType__c"),
+                opt_out_keywords: env.list("OMNIBRIDGE_CONSENT_OPT_OUT_KEYWORDS", "STOP"),
+                opt_in_keywords: env.list("OMNIBRIDGE_CONSENT_OPT_IN_KEYWORDS", "START"),
             },
             default_desk: env
                 .text_or("OMNIBRIDGE_DEFAULT_DESK", "salesforce")

@@ -36,6 +36,7 @@ async fn when_a_function_exists_should_have_a_sample_event_that_it_answers() {
         ("context-get", 403, "ErrorDescription"),
         ("chats-connect", 403, "ErrorDescription"),
         ("chats-finish", 403, "ErrorDescription"),
+        ("consent-update", 403, "ErrorDescription"),
         ("salesforce-events", 403, "ErrorDescription"),
         ("webhook-register", 403, "ErrorDescription"),
         ("webhook-remove", 403, "ErrorDescription"),

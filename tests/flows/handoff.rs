@@ -179,3 +179,64 @@ async fn when_the_bot_finishes_a_chat_should_withdraw_or_end_it_in_salesforce_an
     assert_eq!(agent_view(&sandbox, "5217331170002", 1).await["entries"].as_array().unwrap().len(), 1);
     assert!(c.violations().await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn when_consent_changes_by_the_bot_or_by_keyword_should_reach_salesforce() {
+    let sandbox = start_sandbox(None, |_| {}).await;
+    let rt = runtime_with(|s| sandbox.configure(s)).await;
+    let runner = start_runner(&rt, true).await;
+    let c = sandbox.client();
+    c.set_omnibridge_url(&runner.base_url).await.unwrap();
+    let http = reqwest::Client::new();
+    let consent = |body: Value| http.post(format!("{}/v1/consent", runner.base_url)).bearer_auth(token()).json(&body).send();
+    let res = consent(json!({"userID": "5217331170010", "consentStatus": "ExplicitlyOptedIn"})).await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(agent_view(&sandbox, "5217331170010", 0).await["consent"], "ExplicitlyOptedIn");
+    let res = consent(json!({"userID": "5217331170010", "consentStatus": "STOP"})).await.unwrap();
+    assert_eq!(res.status(), 400);
+
+    // During a chat, the customer writes STOP: the agent sees it and Salesforce records the opt-out.
+    assert_eq!(connect(&runner.base_url, &chat("5217331170011")).await.0, 200);
+    c.customer_writes(&json!({"provider": "whatsapp", "botId": "coppel-bot", "userId": "5217331170011", "type": "text", "text": "stop"})).await.unwrap();
+    let view = agent_view(&sandbox, "5217331170011", 2).await;
+    assert_eq!(view["entries"][1]["text"], "stop");
+    let opted = eventually(Duration::from_secs(10), || async {
+        Some(agent_view(&sandbox, "5217331170011", 2).await).filter(|v| v["consent"] == "OptedOut")
+    })
+    .await;
+    assert!(opted.is_some(), "the opt-out reached Salesforce");
+    assert!(c.violations().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn when_a_facebook_customer_asks_for_a_human_should_get_the_agents_reply_on_messenger() {
+    let sandbox = start_sandbox(None, |_| {}).await;
+    let rt = runtime_with(|s| sandbox.configure(s)).await;
+    let runner = start_runner(&rt, true).await;
+    let c = sandbox.client();
+    c.set_omnibridge_url(&runner.base_url).await.unwrap();
+    let user = "6199190013487246";
+    let fb = |text: &str, role: &str| json!({"provider": "facebook", "botId": "messeger-staging-bot", "userId": user, "type": "text", "text": text, "authorRole": role});
+    c.customer_writes(&fb("Hola", "user")).await.unwrap();
+    c.customer_writes(&fb("¿En qué te ayudo?", "bot")).await.unwrap();
+    let mut body = chat(user);
+    body["provider"] = json!("facebook");
+    body["botSlug"] = json!("coppel-msn-staging");
+    assert_eq!(connect(&runner.base_url, &body).await.0, 200);
+    c.customer_writes(&fb("Necesito ayuda con mi pedido", "user")).await.unwrap();
+    let view = agent_view(&sandbox, user, 2).await;
+    assert!(view["entries"][0]["text"].as_str().unwrap().contains("Bot ["));
+    assert_eq!(view["entries"][1]["text"], "Necesito ayuda con mi pedido");
+    let keys = TokenKeys::new(&SecretString::from(JWT_SECRET), Duration::from_secs(600)).unwrap();
+    let sf_token = keys.issue(&ApiUser { username: "salesforceUser".into(), role: Role::Salesforce, password_hash: String::new() }, now_millis() / 1000).unwrap();
+    c.salesforce_agent(&json!({"endUser": user, "text": "Con gusto te ayudo", "via": "https", "authorization": format!("Bearer {sf_token}")})).await.unwrap();
+    let delivered = eventually(Duration::from_secs(20), || async {
+        let d = c.yalo_delivered(Some(user)).await.unwrap();
+        (!d.as_array().unwrap().is_empty()).then_some(d)
+    })
+    .await
+    .expect("the reply reached Messenger");
+    assert_eq!(delivered[0]["channel"], "passthrough");
+    assert_eq!(delivered[0]["payload"]["message"]["text"], "Con gusto te ayudo");
+    assert!(c.violations().await.unwrap().is_empty());
+}

@@ -1,6 +1,7 @@
 //! Whole-flow tests against moto's server through the real AWS SDK.
 
 mod api;
+mod auth_matrix;
 mod blobs;
 mod events;
 mod handoff;

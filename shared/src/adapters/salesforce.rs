@@ -77,6 +77,8 @@ pub struct SalesforceDesk {
     authorization_context: String,
     pub channel_address_id: String,
     pub routing: Routing,
+    opt_out: Vec<String>,
+    opt_in: Vec<String>,
     token: Mutex<Option<Token>>,
 }
 
@@ -103,6 +105,8 @@ impl SalesforceDesk {
             authorization_context: required(&s.authorization_context, "OMNIBRIDGE_SALESFORCE_AUTHORIZATION_CONTEXT")?,
             channel_address_id: required(&s.channel_address_id, "OMNIBRIDGE_SALESFORCE_CHANNEL_ADDRESS_ID")?,
             routing: Routing::parse(&s.routing)?,
+            opt_out: s.opt_out_keywords.clone(),
+            opt_in: s.opt_in_keywords.clone(),
             token: Mutex::new(None),
         }))
     }
@@ -257,6 +261,25 @@ impl SalesforceDesk {
         let body = json!({"channelAddressIdentifier": self.channel_address_id, "conversationIdentifier": conversation_identifier,
                           "endUserClientId": end_user, "operation": "End", "operationBy": "EndUser"});
         self.call(|| self.http.post(self.url("messagingSession")).json(&body)).await.map(|_| ())
+    }
+
+    /// The consent a customer's message asks for, when it is one of the keywords.
+    pub fn consent_keyword(&self, text: &str) -> Option<&'static str> {
+        let t = text.trim().to_uppercase();
+        if self.opt_out.contains(&t) {
+            Some("OptedOut")
+        } else if self.opt_in.contains(&t) {
+            Some("ExplicitlyOptedIn")
+        } else {
+            None
+        }
+    }
+
+    /// Records the end user's messaging consent (`OptedOut`, `ImplicitlyOptedIn`,
+    /// `ExplicitlyOptedIn`, `DoublyOptedIn`).
+    pub async fn consent(&self, end_user: &str, status: &str) -> Result<()> {
+        let body = json!({"endUserClientId": end_user, "channelAddressIdentifier": self.channel_address_id, "consentStatus": status});
+        self.call(|| self.http.patch(self.url("consent")).json(&body)).await.map(|_| ())
     }
 
     /// Withdraws the routing request of a conversation no agent has taken.

@@ -8,6 +8,7 @@
 //! | `GET /v1/context/{userID}` | [`context_get`] | `functions/context-get` |
 //! | `POST /v1/chats/connect` | [`chats_connect`] | `functions/chats-connect` |
 //! | `DELETE /v1/chat/finish/{userID}` | [`chats_finish`] | `functions/chats-finish` |
+//! | `POST /v1/consent` | [`consent_update`] | `functions/consent-update` |
 //! | `POST /v1/salesforce/events` | [`salesforce_events`] | `functions/salesforce-events` |
 //! | `POST /v1/integrations/whatsapp/webhook` | [`whatsapp_webhook`] | `functions/whatsapp-webhook` |
 //! | `POST /v1/integrations/facebook/webhook` | [`facebook_webhook`] | `functions/facebook-webhook` |
@@ -17,6 +18,7 @@
 pub mod authenticate;
 pub mod chats_connect;
 pub mod chats_finish;
+pub mod consent_update;
 pub mod context_get;
 pub mod facebook_webhook;
 pub mod salesforce_events;

@@ -47,6 +47,9 @@ async fn deliver_to_salesforce(sf: &SalesforceDesk, c: &Conversation, m: &Messag
     }
     let text = m.text.as_deref().ok_or_else(|| Error::invalid("message", "has no text"))?;
     sf.send_text(&c.customer.id, m.id.as_str(), text, m.created_at).await?;
+    if let Some(status) = sf.consent_keyword(text) {
+        sf.consent(&c.customer.id, status).await?;
+    }
     Ok(Receipt { id: Some(m.id.to_string()) })
 }
 

@@ -1,0 +1,55 @@
+//! Every JWT-protected route of template.yaml refuses a missing, malformed,
+//! forged, expired or wrong-algorithm token with the seed's errors, and
+//! changes nothing.
+
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use omnibridge::model::now_millis;
+use omnibridge_dev::template::Template;
+use omnibridge_tests::{runtime, start_runner, JWT_SECRET};
+use serde_json::{json, Value};
+
+/// Routes open to their callers without our JWT.
+const OPEN: &[&str] = &["authenticate", "whatsapp-webhook", "facebook-webhook"];
+
+#[tokio::test]
+async fn when_a_protected_route_gets_a_bad_token_should_refuse_it_with_the_seeds_errors() {
+    let rt = runtime().await;
+    let runner = start_runner(&rt, false).await;
+    let template = Template::read(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml")).unwrap();
+    let now = now_millis() / 1000;
+    let claims = |exp: i64| json!({"sub": "yaloUser", "username": "yaloUser", "role": "YALO_ROLE", "iat": now, "exp": exp, "iss": "omnibridge"});
+    let sign = |alg, claims: &Value, key: &[u8]| jsonwebtoken::encode(&Header::new(alg), claims, &EncodingKey::from_secret(key)).unwrap();
+    let bad_tokens = [
+        sign(Algorithm::HS256, &claims(now - 5), JWT_SECRET.as_bytes()),
+        sign(Algorithm::HS384, &claims(now + 600), JWT_SECRET.as_bytes()),
+        sign(Algorithm::HS256, &claims(now + 600), b"another-key-that-is-long-enough-0000000"),
+        "not.a.jwt".to_owned(),
+    ];
+    let http = reqwest::Client::new();
+    let mut checked = 0;
+    for route in template.routes.iter().filter(|r| !OPEN.contains(&r.function.as_str())) {
+        let path = route.path.replace("{userID}", "5217331175599").replace("{provider}", "whatsapp");
+        let url = format!("{}{path}", runner.base_url);
+        let method = reqwest::Method::from_bytes(route.method.as_bytes()).unwrap();
+        let req = || http.request(method.clone(), &url).json(&json!({"userID": "5217331175599"}));
+        let res = req().send().await.unwrap();
+        assert_eq!(res.status(), 401, "{} without a token", route.path);
+        assert_eq!(
+            res.json::<Value>().await.unwrap(),
+            json!({"ErrorDescription": "An Authorization header or an Query Param with name token is required."})
+        );
+        let res = req().header("authorization", "Basic eWFsbzp4").send().await.unwrap();
+        assert_eq!(res.status(), 401, "{} with a Basic header", route.path);
+        for t in &bad_tokens {
+            let res = req().bearer_auth(t).send().await.unwrap();
+            assert_eq!(res.status(), 403, "{} with {t}", route.path);
+            assert_eq!(res.json::<Value>().await.unwrap(), json!({"ErrorDescription": "Invalid Authorization token."}));
+        }
+        checked += 1;
+    }
+    assert!(checked >= 7, "all protected routes were checked ({checked})");
+    // Nothing happened: no context, no conversation.
+    use omnibridge::ports::{ContextStore, ConversationStore};
+    assert!(rt.dynamo().list_context("5217331175599", now_millis()).await.unwrap().is_empty());
+    assert!(rt.dynamo().find_open_conversation(omnibridge::model::ChannelKind::Whatsapp, "5217331175599").await.unwrap().is_none());
+}
