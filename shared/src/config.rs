@@ -48,6 +48,10 @@ pub struct Settings {
     pub salesforce: SalesforceSettings,
     /// The desk bots hand customers to.
     pub default_desk: crate::model::DeskKind,
+    /// The largest attachment fetched and forwarded (Salesforce's limit is 25 MB).
+    pub attachment_max_bytes: u64,
+    /// Private addresses the media fetcher may reach anyway (local sandboxes only).
+    pub fetch_allow_private: Vec<std::net::IpAddr>,
 }
 
 /// The Salesforce org omnibridge hands customers to (Interaction Service API).
@@ -198,6 +202,15 @@ impl Settings {
                 opt_out_keywords: env.list("OMNIBRIDGE_CONSENT_OPT_OUT_KEYWORDS", "STOP"),
                 opt_in_keywords: env.list("OMNIBRIDGE_CONSENT_OPT_IN_KEYWORDS", "START"),
             },
+            attachment_max_bytes: match env.text("OMNIBRIDGE_ATTACHMENT_MAX_BYTES") {
+                None => 25 * 1024 * 1024,
+                Some(v) => v.parse().ok().filter(|n| *n > 0).ok_or_else(|| Error::Config(format!("OMNIBRIDGE_ATTACHMENT_MAX_BYTES must be a positive number, got {v:?}")))?,
+            },
+            fetch_allow_private: env
+                .list("OMNIBRIDGE_FETCH_ALLOW_PRIVATE_IPS", "")
+                .iter()
+                .map(|ip| ip.parse().map_err(|_| Error::Config(format!("OMNIBRIDGE_FETCH_ALLOW_PRIVATE_IPS: {ip:?} is not an IP address"))))
+                .collect::<Result<_>>()?,
             default_desk: env
                 .text_or("OMNIBRIDGE_DEFAULT_DESK", "salesforce")
                 .parse()

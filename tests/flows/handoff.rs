@@ -240,3 +240,31 @@ async fn when_a_facebook_customer_asks_for_a_human_should_get_the_agents_reply_o
     assert_eq!(delivered[0]["payload"]["message"]["text"], "Con gusto te ayudo");
     assert!(c.violations().await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn when_the_customer_sends_files_during_a_chat_should_reach_the_agent_as_attachments_copied_to_the_bucket() {
+    let sandbox = start_sandbox(None, |_| {}).await;
+    let rt = runtime_with(|s| sandbox.configure(s)).await;
+    let runner = start_runner(&rt, true).await;
+    let c = sandbox.client();
+    c.set_omnibridge_url(&runner.base_url).await.unwrap();
+    let user = "5217331170020";
+    assert_eq!(connect(&runner.base_url, &chat(user)).await.0, 200);
+    c.customer_writes(&json!({"provider": "whatsapp", "botId": "coppel-bot", "userId": user, "type": "image", "mimeType": "image/jpeg", "caption": "mi ticket"})).await.unwrap();
+    c.customer_writes(&json!({"provider": "whatsapp", "botId": "coppel-bot", "userId": user, "type": "document", "mimeType": "application/pdf"})).await.unwrap();
+    let view = agent_view(&sandbox, user, 3).await;
+    let files: Vec<(Option<&str>, Option<&str>, u64)> = view["entries"].as_array().unwrap()[1..]
+        .iter()
+        .map(|e| (e["kind"].as_str(), e["attachment"]["content_type"].as_str(), e["attachment"]["size"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(files[0].0, Some("Attachment"));
+    assert_eq!(files[0].1, Some("image/jpeg"));
+    assert_eq!(files[1].1, Some("application/pdf"));
+    assert!(files.iter().all(|f| f.2 > 1000), "{files:?}");
+    assert_eq!(view["entries"][1]["text"], "mi ticket");
+    // The platform's link may expire: the files are kept in our bucket.
+    let conversation = rt.dynamo().find_open_conversation(ChannelKind::Whatsapp, user).await.unwrap().unwrap();
+    let listed = rt.blobs().client().list_objects_v2().bucket(rt.blobs().bucket()).prefix(conversation.id.as_str()).send().await.unwrap();
+    assert_eq!(listed.contents().len(), 2);
+    assert!(c.violations().await.unwrap().is_empty());
+}

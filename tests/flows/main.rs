@@ -4,6 +4,7 @@ mod api;
 mod auth_matrix;
 mod blobs;
 mod events;
+mod fetch;
 mod handoff;
 mod queues;
 mod runner;

@@ -237,6 +237,12 @@ impl RunningSandbox {
         sf.org_id.get_or_insert(cfg.org_id);
         sf.authorization_context.get_or_insert(cfg.authorization_context);
         sf.channel_address_id.get_or_insert(cfg.channel_address_identifier);
+        // The sandboxes serve media on loopback: let the fetcher reach them.
+        if let Ok(addr) = self.base_url.trim_start_matches("http://").parse::<std::net::SocketAddr>() {
+            if !settings.fetch_allow_private.contains(&addr.ip()) {
+                settings.fetch_allow_private.push(addr.ip());
+            }
+        }
     }
 
     /// omnibridge's peer URLs pointing at this sandbox.

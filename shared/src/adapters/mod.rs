@@ -1,6 +1,7 @@
 //! Adapters: the AWS services and, one module each, the peers.
 
 pub mod dynamodb;
+pub mod fetch;
 pub mod http_client;
 pub mod s3;
 pub mod salesforce;
