@@ -75,6 +75,10 @@ pub struct SalesforceSettings {
     pub event_channel_field: String,
     pub event_recipient_field: String,
     pub event_type_field: String,
+    /// CCaaS partner routing: `weight:<n>` or `percentage:<p>` to answer
+    /// `RoutingRequested` events with agentWork for `ccaas_agent_id`; unset: off.
+    pub agent_work: Option<String>,
+    pub ccaas_agent_id: Option<String>,
     /// Customer messages that opt out of / back into messaging (case-insensitive, whole message).
     pub opt_out_keywords: Vec<String>,
     pub opt_in_keywords: Vec<String>,
@@ -199,6 +203,8 @@ impl Settings {
                 event_channel_field: env.text_or("OMNIBRIDGE_SALESFORCE_EVENT_CHANNEL_FIELD", "my__event__chnlAddrIdField__c"),
                 event_recipient_field: env.text_or("OMNIBRIDGE_SALESFORCE_EVENT_RECIPIENT_FIELD", "my__event__recipientField__c"),
                 event_type_field: env.text_or("OMNIBRIDGE_SALESFORCE_EVENT_TYPE_FIELD", "my__event__EventType__c"),
+                agent_work: env.text("OMNIBRIDGE_SALESFORCE_AGENT_WORK"),
+                ccaas_agent_id: env.text("OMNIBRIDGE_SALESFORCE_CCAAS_AGENT_ID"),
                 opt_out_keywords: env.list("OMNIBRIDGE_CONSENT_OPT_OUT_KEYWORDS", "STOP"),
                 opt_in_keywords: env.list("OMNIBRIDGE_CONSENT_OPT_IN_KEYWORDS", "START"),
             },

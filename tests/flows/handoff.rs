@@ -268,3 +268,32 @@ async fn when_the_customer_sends_files_during_a_chat_should_reach_the_agent_as_a
     assert_eq!(listed.contents().len(), 2);
     assert!(c.violations().await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn when_ccaas_routing_is_on_should_answer_routing_requests_with_agent_work() {
+    let sandbox = start_sandbox(None, |_| {}).await;
+    let rt = runtime_with(|s| {
+        sandbox.configure(s);
+        s.salesforce.agent_work = Some("weight:2".into());
+        s.salesforce.ccaas_agent_id = Some("005SB00000000AG".into());
+    })
+    .await;
+    let runner = start_runner(&rt, true).await;
+    let c = sandbox.client();
+    c.set_omnibridge_url(&runner.base_url).await.unwrap();
+    let user = "5217331170030";
+    assert_eq!(connect(&runner.base_url, &chat(user)).await.0, 200);
+    let view = agent_view(&sandbox, user, 1).await;
+    let events_queue = rt.settings.salesforce_events_queue_url.clone().unwrap();
+    c.salesforce_agent(&json!({"conversationIdentifier": view["conversation_identifier"], "action": "routing_requested", "queueUrl": events_queue})).await.unwrap();
+    let assigned = eventually(Duration::from_secs(20), || async {
+        let v = agent_view(&sandbox, user, 1).await;
+        v["agent_work"].as_array().filter(|a| !a.is_empty()).cloned()
+    })
+    .await
+    .expect("agentWork reached Salesforce");
+    assert_eq!(assigned[0]["userId"], "005SB00000000AG");
+    assert_eq!(assigned[0]["workItemId"], view["work_item_id"]);
+    assert_eq!(assigned[0]["capacityWeight"], 2.0);
+    assert!(c.violations().await.unwrap().is_empty());
+}

@@ -624,7 +624,8 @@ pub struct AgentAction {
     /// The conversation (else the end user's, by `endUser`).
     pub conversation_identifier: Option<String>,
     pub end_user: Option<String>,
-    /// `message` (default), `typing_started`, `typing_stopped` or `session_ended`.
+    /// `message` (default), `typing_started`, `typing_stopped`, `session_ended` or
+    /// `routing_requested` (CCaaS partner routing asks for an agent work).
     pub action: Option<String>,
     pub text: Option<String>,
     /// Files the agent attaches: `{name, mimeType}`.
@@ -742,8 +743,14 @@ pub async fn agent_acts(sb: &Sandbox, a: AgentAction) -> Reply {
     let Some(conv) = conv else { return Reply::json(404, &json!({"error": "no such conversation in the sandbox"})) };
     let now = now_millis();
     let identifier = a.identifier.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    let entry = conversation_entry(sb, &a, &conv, &identifier, now);
-    let fields = event_fields(sb, &a, &conv, entry);
+    let fields = if a.action.as_deref() == Some("routing_requested") {
+        let names = &sb.config.salesforce.events;
+        let payload = json!({"conversationIdentifier": conv.conversation_identifier, "workRecordId": conv.work_item_id, "routingType": "Initial"});
+        vec![(names.payload_field.clone(), payload.to_string()), (names.event_type_field.clone(), "RoutingRequested".into())]
+    } else {
+        let entry = conversation_entry(sb, &a, &conv, &identifier, now);
+        event_fields(sb, &a, &conv, entry)
+    };
     let names = &sb.config.salesforce.events;
     let replay_id = now.to_string();
     if a.via.as_deref() == Some("https") {

@@ -48,6 +48,26 @@ impl Routing {
     }
 }
 
+/// The capacity an agent work takes.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Capacity {
+    Weight(f64),
+    Percentage(f64),
+}
+
+impl Capacity {
+    pub fn parse(s: &str) -> Result<Capacity> {
+        let bad = || Error::Config(format!("OMNIBRIDGE_SALESFORCE_AGENT_WORK must be weight:<n> or percentage:<0-100>, got {s:?}"));
+        let (kind, n) = s.split_once(':').ok_or_else(bad)?;
+        let n: f64 = n.trim().parse().map_err(|_| bad())?;
+        match kind {
+            "weight" if n >= 0.0 => Ok(Capacity::Weight(n)),
+            "percentage" if (0.0..=100.0).contains(&n) => Ok(Capacity::Percentage(n)),
+            _ => Err(bad()),
+        }
+    }
+}
+
 /// What Salesforce answered to an interaction.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Accepted {
@@ -282,6 +302,17 @@ impl SalesforceDesk {
         self.call(|| self.http.patch(self.url("consent")).json(&body)).await.map(|_| ())
     }
 
+    /// Assigns a work item to an agent (CCaaS partner routing).
+    pub async fn agent_work(&self, user_id: &str, work_item_id: &str, capacity: &Capacity, conversation_identifier: &str, routing_type: &str, correlation: &str) -> Result<()> {
+        let mut body = json!({"userId": user_id, "workItemId": work_item_id,
+            "routingContext": {"conversationIdentifier": conversation_identifier, "routingType": routing_type, "routingCorrelationId": correlation}});
+        match capacity {
+            Capacity::Weight(w) => body["capacityWeight"] = json!(w),
+            Capacity::Percentage(p) => body["capacityPercentage"] = json!(p),
+        }
+        self.call(|| self.http.post(self.url("agentWork")).json(&body)).await.map(|_| ())
+    }
+
     /// Withdraws the routing request of a conversation no agent has taken.
     pub async fn delete_route(&self, conversation_identifier: &str) -> Result<()> {
         let body = json!({"conversationIdentifier": conversation_identifier});
@@ -300,5 +331,13 @@ mod tests {
         assert_eq!(Routing::parse("flow:300x:00G1").unwrap(), Routing::Flow { flow_id: "300x".into(), fallback_queue_id: "00G1".into() });
         assert!(Routing::parse("flow:300x").is_err());
         assert!(Routing::parse("queue:").is_err());
+    }
+
+    #[test]
+    fn when_agent_work_setting_is_read_should_take_a_weight_or_a_percentage() {
+        assert_eq!(Capacity::parse("weight:1").unwrap(), Capacity::Weight(1.0));
+        assert_eq!(Capacity::parse("percentage:50").unwrap(), Capacity::Percentage(50.0));
+        assert!(Capacity::parse("percentage:150").is_err());
+        assert!(Capacity::parse("both").is_err());
     }
 }

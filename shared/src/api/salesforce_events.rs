@@ -18,7 +18,7 @@ pub struct Endpoint {
 
 impl EndpointTrait for Endpoint {
     async fn build(rt: &Runtime) -> Result<Self> {
-        Ok(Endpoint { keys: super::token_keys(rt).await?, events: AgentEvents::from_runtime(rt) })
+        Ok(Endpoint { keys: super::token_keys(rt).await?, events: AgentEvents::from_runtime(rt).await? })
     }
 
     async fn handle(&self, req: Request) -> Response<Body> {

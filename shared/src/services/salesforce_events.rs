@@ -7,7 +7,9 @@
 use serde_json::{Map, Value};
 
 use crate::adapters::dynamodb::DynamoStore;
+use crate::adapters::salesforce::{Capacity, SalesforceDesk};
 use crate::adapters::sqs::SqsQueue;
+use crate::services::to_desk::salesforce_desk;
 use crate::bootstrap::{Runtime, Worker as WorkerTrait};
 use crate::config::SalesforceSettings;
 use crate::model::{now_millis, Attachment, ChannelKind, Conversation, ConversationStatus, Direction, Message};
@@ -19,6 +21,8 @@ use crate::{Error, Result};
 pub enum AgentEvent {
     Message { end_user: String, identifier: String, sender: String, text: Option<String>, files: Vec<(String, String, String)>, at: i64 },
     SessionEnded { end_user: String },
+    /// CCaaS partner routing: Salesforce asks the partner to assign the work.
+    RoutingRequested { conversation_identifier: String, work_item_id: String, routing_type: String, correlation: String },
     /// Typing, routing and other entries the customer's channel has no use for.
     Ignored(String),
 }
@@ -51,13 +55,24 @@ pub fn parse(event: &Value, names: &SalesforceSettings) -> Result<AgentEvent> {
     let bad = |why: &str| Error::invalid("Salesforce event", why.to_owned());
     let fields = fields_of(event, &names.event_payload_field).or_else(|| event.as_object().filter(|m| m.contains_key(&names.event_payload_field)))
         .ok_or_else(|| bad(&format!("no {} field", names.event_payload_field)))?;
-    if let Some(kind) = field(fields, &names.event_type_field) {
-        if kind != "Interaction" {
-            return Ok(AgentEvent::Ignored(kind.to_owned()));
-        }
-    }
     let payload: Value = serde_json::from_str(field(fields, &names.event_payload_field).unwrap_or_default())
         .map_err(|e| bad(&format!("payload field is not JSON: {e}")))?;
+    match field(fields, &names.event_type_field) {
+        None | Some("Interaction") => {}
+        Some("RoutingRequested") => {
+            let text = |k: &str| payload[k].as_str().map(str::to_owned);
+            return match (text("conversationIdentifier"), text("workRecordId")) {
+                (Some(conversation_identifier), Some(work_item_id)) => Ok(AgentEvent::RoutingRequested {
+                    conversation_identifier,
+                    work_item_id,
+                    routing_type: text("routingType").unwrap_or_else(|| "Initial".into()),
+                    correlation: event.get("id").and_then(Value::as_str).map(str::to_owned).unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+                }),
+                _ => Err(bad("RoutingRequested without conversationIdentifier and workRecordId")),
+            };
+        }
+        Some(other) => return Ok(AgentEvent::Ignored(other.to_owned())),
+    }
     // Spring '24 carries the recipient inside the payload (the entry flat or under `payload`);
     // the deprecated layout has its own recipient field.
     let (recipient, entry) = match payload.get("recipient") {
@@ -94,11 +109,22 @@ pub struct AgentEvents {
     store: DynamoStore,
     queue: SqsQueue,
     names: SalesforceSettings,
+    /// CCaaS partner routing: the desk, the agent and the capacity to assign with.
+    agent_work: Option<(SalesforceDesk, String, Capacity)>,
 }
 
 impl AgentEvents {
-    pub fn from_runtime(rt: &Runtime) -> Self {
-        AgentEvents { store: rt.dynamo(), queue: rt.queue(), names: rt.settings.salesforce.clone() }
+    pub async fn from_runtime(rt: &Runtime) -> Result<Self> {
+        let s = &rt.settings.salesforce;
+        let agent_work = match (&s.agent_work, &s.ccaas_agent_id) {
+            (Some(capacity), Some(agent)) => {
+                let desk = salesforce_desk(rt).await?.ok_or_else(|| Error::Config("agent work needs Salesforce configured".into()))?;
+                Some((desk, agent.clone(), Capacity::parse(capacity)?))
+            }
+            (Some(_), None) => return Err(Error::Config("OMNIBRIDGE_SALESFORCE_AGENT_WORK needs OMNIBRIDGE_SALESFORCE_CCAAS_AGENT_ID".into())),
+            _ => None,
+        };
+        Ok(AgentEvents { store: rt.dynamo(), queue: rt.queue(), names: s.clone(), agent_work })
     }
 
     /// The end user's open conversation on a channel that goes through Salesforce.
@@ -116,6 +142,17 @@ impl AgentEvents {
             AgentEvent::Ignored(kind) => {
                 tracing::debug!(kind, "Salesforce event ignored");
                 Ok(())
+            }
+            AgentEvent::RoutingRequested { conversation_identifier, work_item_id, routing_type, correlation } => {
+                match &self.agent_work {
+                    Some((sf, agent, capacity)) => {
+                        sf.agent_work(agent, &work_item_id, capacity, &conversation_identifier, &routing_type, &correlation).await
+                    }
+                    None => {
+                        tracing::debug!(conversation_identifier, "RoutingRequested ignored: CCaaS agent work is off");
+                        Ok(())
+                    }
+                }
             }
             AgentEvent::SessionEnded { end_user } => {
                 if let Some(c) = self.conversation(&end_user).await? {
@@ -163,7 +200,7 @@ impl WorkerTrait for Worker {
     type Job = Value;
 
     async fn build(rt: &Runtime) -> Result<Self> {
-        Ok(Worker(AgentEvents::from_runtime(rt)))
+        Ok(Worker(AgentEvents::from_runtime(rt).await?))
     }
 
     async fn process(&self, event: Value) -> Result<()> {
@@ -204,7 +241,8 @@ mod tests {
             "entryPayload": {"entryType": "SessionStatusChanged", "sessionStatus": "Ended"}});
         let event = json!({"detail": {"payload": {"my__event__payloadField__c": ended.to_string(), "my__event__EventType__c": "Interaction"}}});
         assert_eq!(parse(&event, &names()).unwrap(), AgentEvent::SessionEnded { end_user: "David Wood".into() });
-        let routing = json!({"detail": {"payload": {"my__event__payloadField__c": "{}", "my__event__EventType__c": "RoutingRequested"}}});
-        assert_eq!(parse(&routing, &names()).unwrap(), AgentEvent::Ignored("RoutingRequested".into()));
+        let routing = json!({"id": "ev-1", "detail": {"payload": {"my__event__payloadField__c": r#"{"conversationIdentifier":"c1","workRecordId":"0Mw1","routingType":"Initial"}"#, "my__event__EventType__c": "RoutingRequested"}}});
+        assert_eq!(parse(&routing, &names()).unwrap(), AgentEvent::RoutingRequested {
+            conversation_identifier: "c1".into(), work_item_id: "0Mw1".into(), routing_type: "Initial".into(), correlation: "ev-1".into() });
     }
 }
