@@ -70,6 +70,8 @@ pub struct SalesforceSettings {
     /// `channel` (the messaging channel's own routing), `queue:<queueId>`
     /// or `flow:<flowId>:<fallbackQueueId>`.
     pub routing: String,
+    /// Per-bot routing that overrides `routing`: `bot=routing;bot=routing`.
+    pub routing_by_bot: Option<String>,
     /// The org's outbound custom platform event field names.
     pub event_payload_field: String,
     pub event_channel_field: String,
@@ -199,6 +201,7 @@ impl Settings {
                 authorization_context: env.text("OMNIBRIDGE_SALESFORCE_AUTHORIZATION_CONTEXT"),
                 channel_address_id: env.text("OMNIBRIDGE_SALESFORCE_CHANNEL_ADDRESS_ID"),
                 routing: env.text_or("OMNIBRIDGE_SALESFORCE_ROUTING", "channel"),
+                routing_by_bot: env.text("OMNIBRIDGE_SALESFORCE_ROUTING_BY_BOT"),
                 event_payload_field: env.text_or("OMNIBRIDGE_SALESFORCE_EVENT_PAYLOAD_FIELD", "my__event__payloadField__c"),
                 event_channel_field: env.text_or("OMNIBRIDGE_SALESFORCE_EVENT_CHANNEL_FIELD", "my__event__chnlAddrIdField__c"),
                 event_recipient_field: env.text_or("OMNIBRIDGE_SALESFORCE_EVENT_RECIPIENT_FIELD", "my__event__recipientField__c"),

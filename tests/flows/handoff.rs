@@ -297,3 +297,26 @@ async fn when_ccaas_routing_is_on_should_answer_routing_requests_with_agent_work
     assert_eq!(assigned[0]["capacityWeight"], 2.0);
     assert!(c.violations().await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn when_bots_route_differently_should_route_each_as_configured() {
+    let sandbox = start_sandbox(None, |_| {}).await;
+    let rt = runtime_with(|s| {
+        sandbox.configure(s);
+        s.salesforce.routing = "queue:00GSB0000000001".into();
+        s.salesforce.routing_by_bot = Some("coppel-flow-bot=flow:300SB0000000001:00GSB0000000002".into());
+    })
+    .await;
+    let runner = start_runner(&rt, false).await;
+    assert_eq!(connect(&runner.base_url, &chat("5217331170040")).await.0, 200);
+    let mut flow = chat("5217331170041");
+    flow["botSlug"] = json!("coppel-flow-bot");
+    assert_eq!(connect(&runner.base_url, &flow).await.0, 200);
+    let queue_view = agent_view(&sandbox, "5217331170040", 1).await;
+    assert_eq!(queue_view["routes"][0]["routingInfo"], json!({"queueId": "00GSB0000000001"}));
+    let flow_view = agent_view(&sandbox, "5217331170041", 1).await;
+    let info = &flow_view["routes"][0]["routingInfo"];
+    assert_eq!(info["flow"], json!({"flowId": "300SB0000000001", "queueId": "00GSB0000000002"}));
+    assert_eq!(info["routingAttributes"]["source_flow_bot"], "SFB001");
+    assert!(sandbox.client().violations().await.unwrap().is_empty());
+}

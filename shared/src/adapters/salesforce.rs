@@ -97,6 +97,8 @@ pub struct SalesforceDesk {
     authorization_context: String,
     pub channel_address_id: String,
     pub routing: Routing,
+    /// Bots whose conversations are routed otherwise.
+    routing_by_bot: Vec<(String, Routing)>,
     opt_out: Vec<String>,
     opt_in: Vec<String>,
     token: Mutex<Option<Token>>,
@@ -125,6 +127,18 @@ impl SalesforceDesk {
             authorization_context: required(&s.authorization_context, "OMNIBRIDGE_SALESFORCE_AUTHORIZATION_CONTEXT")?,
             channel_address_id: required(&s.channel_address_id, "OMNIBRIDGE_SALESFORCE_CHANNEL_ADDRESS_ID")?,
             routing: Routing::parse(&s.routing)?,
+            routing_by_bot: s
+                .routing_by_bot
+                .iter()
+                .flat_map(|m| m.split(';'))
+                .filter(|pair| !pair.trim().is_empty())
+                .map(|pair| {
+                    let (bot, r) = pair.split_once('=').ok_or_else(|| {
+                        Error::Config(format!("OMNIBRIDGE_SALESFORCE_ROUTING_BY_BOT: {pair:?} is not bot=routing"))
+                    })?;
+                    Ok((bot.trim().to_owned(), Routing::parse(r.trim())?))
+                })
+                .collect::<Result<_>>()?,
             opt_out: s.opt_out_keywords.clone(),
             opt_in: s.opt_in_keywords.clone(),
             token: Mutex::new(None),
@@ -260,10 +274,15 @@ impl SalesforceDesk {
         self.interact(end_user, interaction, None).await.map(|_| ())
     }
 
-    /// Routes the conversation to an agent, the way the settings say.
-    pub async fn route(&self, conversation_identifier: &str, attributes: &serde_json::Map<String, Value>) -> Result<()> {
+    /// How `bot`'s conversations are routed.
+    pub fn routing_for(&self, bot: &str) -> &Routing {
+        self.routing_by_bot.iter().find(|(b, _)| b == bot).map(|(_, r)| r).unwrap_or(&self.routing)
+    }
+
+    /// Routes the conversation to an agent, the way the settings say for `bot`.
+    pub async fn route(&self, bot: &str, conversation_identifier: &str, attributes: &serde_json::Map<String, Value>) -> Result<()> {
         let mut body = json!({"conversationIdentifier": conversation_identifier, "routingType": "Initial"});
-        match &self.routing {
+        match self.routing_for(bot) {
             Routing::Channel => {}
             Routing::Queue(q) => body["routingInfo"] = json!({"queueId": q}),
             Routing::Flow { flow_id, fallback_queue_id } => {

@@ -115,7 +115,7 @@ impl Handoff {
                 self.store.set_desk_conversation_id(&id, &desk_id).await?;
             }
             self.once(format!("handoff:{id}:route"), || async {
-                sf.route(&desk_id, &req.extra).await?;
+                sf.route(&req.bot, &desk_id, &req.extra).await?;
                 Ok(String::new())
             })
             .await?;
