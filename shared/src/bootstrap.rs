@@ -9,7 +9,9 @@ use lambda_http::{Body, Request, Response};
 use secrecy::SecretString;
 use std::future::Future;
 
-use crate::adapters::{dynamodb::DynamoStore, s3::S3Blobs, sqs::SqsQueue};
+use crate::adapters::salesforce::SalesforceDesk;
+use crate::adapters::yalo::YaloClient;
+use crate::adapters::{dynamodb::DynamoStore, http_client, s3::S3Blobs, sqs::SqsQueue};
 use crate::config::{SecretSource, Settings};
 use crate::ports::QueueName;
 use crate::worker::{process_batch, RetryPolicy};
@@ -89,6 +91,27 @@ impl Runtime {
                 out.secret_string.map(SecretString::from).ok_or_else(|| Error::Config(format!("{name}_ARN has no string value")))
             }
             SecretSource::Unset => Err(Error::Config(format!("set {name} or {name}_ARN"))),
+        }
+    }
+
+    /// The Salesforce desk, when the settings name an org (`None` otherwise).
+    pub async fn salesforce(&self) -> Result<Option<SalesforceDesk>> {
+        let key = match &self.settings.salesforce.private_key {
+            SecretSource::Unset => None,
+            source => Some(self.secret(source, "OMNIBRIDGE_SALESFORCE_PRIVATE_KEY").await?),
+        };
+        SalesforceDesk::from_settings(&self.settings, key, http_client::client()?)
+    }
+
+    /// Yalo's integrations API, when its URL and token are set (`None` otherwise).
+    pub async fn yalo(&self) -> Result<Option<YaloClient>> {
+        let s = &self.settings;
+        match (&s.peers.yalo, &s.yalo.token) {
+            (Some(_), SecretSource::Unset) | (None, _) => Ok(None),
+            (Some(url), token) => {
+                let token = self.secret(token, "OMNIBRIDGE_YALO_TOKEN").await?;
+                Ok(Some(YaloClient::new(http_client::client()?, url, token, &s.yalo)))
+            }
         }
     }
 

@@ -11,7 +11,6 @@ use crate::http::{self, yalo as envelope};
 use crate::model::{ChannelKind, Participant};
 use crate::services::auth::{Role, TokenKeys};
 use crate::services::handoff::{Handoff, HandoffRequest};
-use crate::services::to_desk::salesforce_desk;
 use crate::Result;
 
 /// The seed's `ChatPayload`.
@@ -42,7 +41,7 @@ pub struct Endpoint {
 
 impl EndpointTrait for Endpoint {
     async fn build(rt: &Runtime) -> Result<Self> {
-        let handoff = Handoff::new(rt.dynamo(), salesforce_desk(rt).await?, rt.settings.default_desk);
+        let handoff = Handoff::new(rt.dynamo(), rt.salesforce().await?, rt.settings.default_desk);
         Ok(Endpoint { keys: super::token_keys(rt).await?, handoff })
     }
 

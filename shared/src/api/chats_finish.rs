@@ -13,7 +13,6 @@ use crate::http::{self, yalo as envelope};
 use crate::model::{now_millis, ChannelKind, ConversationStatus, DeskKind};
 use crate::ports::ConversationStore;
 use crate::services::auth::{Role, TokenKeys};
-use crate::services::to_desk::salesforce_desk;
 use crate::Result;
 
 pub struct Endpoint {
@@ -24,7 +23,7 @@ pub struct Endpoint {
 
 impl EndpointTrait for Endpoint {
     async fn build(rt: &Runtime) -> Result<Self> {
-        Ok(Endpoint { keys: super::token_keys(rt).await?, store: rt.dynamo(), salesforce: salesforce_desk(rt).await? })
+        Ok(Endpoint { keys: super::token_keys(rt).await?, store: rt.dynamo(), salesforce: rt.salesforce().await? })
     }
 
     async fn handle(&self, req: Request) -> Response<Body> {

@@ -10,7 +10,6 @@ use crate::adapters::salesforce::SalesforceDesk;
 use crate::bootstrap::{Endpoint as EndpointTrait, Runtime};
 use crate::http::{self, yalo as envelope};
 use crate::services::auth::{Role, TokenKeys};
-use crate::services::to_desk::salesforce_desk;
 use crate::Result;
 
 #[derive(Deserialize)]
@@ -30,7 +29,7 @@ pub struct Endpoint {
 
 impl EndpointTrait for Endpoint {
     async fn build(rt: &Runtime) -> Result<Self> {
-        Ok(Endpoint { keys: super::token_keys(rt).await?, salesforce: salesforce_desk(rt).await? })
+        Ok(Endpoint { keys: super::token_keys(rt).await?, salesforce: rt.salesforce().await? })
     }
 
     async fn handle(&self, req: Request) -> Response<Body> {

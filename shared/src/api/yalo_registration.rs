@@ -6,7 +6,6 @@ use lambda_http::{Body, Request, Response};
 
 use crate::adapters::yalo::YaloClient;
 use crate::bootstrap::Runtime;
-use crate::config::SecretSource;
 use crate::http::{self, yalo as envelope};
 use crate::model::ChannelKind;
 use crate::services::auth::{Role, TokenKeys};
@@ -27,15 +26,7 @@ pub struct Registration {
 
 impl Registration {
     pub async fn build(rt: &Runtime, action: Action) -> Result<Self> {
-        let s = &rt.settings;
-        let yalo = match (&s.peers.yalo, &s.yalo.token) {
-            (Some(url), token) if !matches!(token, SecretSource::Unset) => {
-                let token = rt.secret(token, "OMNIBRIDGE_YALO_TOKEN").await?;
-                Some(YaloClient::new(crate::adapters::http_client::client()?, url, token, &s.yalo))
-            }
-            _ => None,
-        };
-        Ok(Registration { action, keys: super::token_keys(rt).await?, yalo, public_url: s.public_url.clone() })
+        Ok(Registration { action, keys: super::token_keys(rt).await?, yalo: rt.yalo().await?, public_url: rt.settings.public_url.clone() })
     }
 
     pub async fn handle(&self, req: Request) -> Response<Body> {

@@ -9,7 +9,6 @@ use serde_json::{Map, Value};
 use crate::adapters::dynamodb::DynamoStore;
 use crate::adapters::salesforce::{Capacity, SalesforceDesk};
 use crate::adapters::sqs::SqsQueue;
-use crate::services::to_desk::salesforce_desk;
 use crate::bootstrap::{Runtime, Worker as WorkerTrait};
 use crate::config::SalesforceSettings;
 use crate::model::{now_millis, Attachment, ChannelKind, Conversation, ConversationStatus, Direction, Message};
@@ -118,7 +117,7 @@ impl AgentEvents {
         let s = &rt.settings.salesforce;
         let agent_work = match (&s.agent_work, &s.ccaas_agent_id) {
             (Some(capacity), Some(agent)) => {
-                let desk = salesforce_desk(rt).await?.ok_or_else(|| Error::Config("agent work needs Salesforce configured".into()))?;
+                let desk = rt.salesforce().await?.ok_or_else(|| Error::Config("agent work needs Salesforce configured".into()))?;
                 Some((desk, agent.clone(), Capacity::parse(capacity)?))
             }
             (Some(_), None) => return Err(Error::Config("OMNIBRIDGE_SALESFORCE_AGENT_WORK needs OMNIBRIDGE_SALESFORCE_CCAAS_AGENT_ID".into())),

@@ -8,10 +8,8 @@ use crate::adapters::s3::S3Blobs;
 use crate::adapters::salesforce::SalesforceDesk;
 use crate::adapters::yalo::{Outgoing, YaloClient};
 use crate::bootstrap::{Runtime, Worker as WorkerTrait};
-use crate::config::SecretSource;
 use crate::model::{ChannelKind, Conversation, DeskKind, Direction, Message, MessageStatus};
 use crate::ports::{BlobStore, Claim, ConversationStore, IdempotencyStore, MessageStore, QueueJob, QueueName, Receipt};
-use crate::services::to_desk::salesforce_desk;
 use crate::services::delivery::deliver;
 use crate::{Error, Result};
 
@@ -28,15 +26,7 @@ const SEND_LEASE: Duration = Duration::from_secs(60);
 
 impl Channels {
     pub async fn from_runtime(rt: &Runtime) -> Result<Self> {
-        let s = &rt.settings;
-        let yalo = match (&s.peers.yalo, &s.yalo.token) {
-            (Some(url), token) if !matches!(token, SecretSource::Unset) => {
-                let token = rt.secret(token, "OMNIBRIDGE_YALO_TOKEN").await?;
-                Some(YaloClient::new(crate::adapters::http_client::client()?, url, token, &s.yalo))
-            }
-            _ => None,
-        };
-        Ok(Channels { yalo, blobs: rt.blobs(), presign_ttl: s.presign_ttl, sends: rt.dynamo() })
+        Ok(Channels { yalo: rt.yalo().await?, blobs: rt.blobs(), presign_ttl: rt.settings.presign_ttl, sends: rt.dynamo() })
     }
 
     /// The message as the pieces a channel sends: each file by URL (the first
@@ -155,7 +145,7 @@ impl WorkerTrait for Worker {
     const QUEUE: QueueName = QueueName::ToCustomer;
 
     async fn build(rt: &Runtime) -> Result<Self> {
-        Ok(Worker::new(rt.dynamo(), Channels::from_runtime(rt).await?, salesforce_desk(rt).await?))
+        Ok(Worker::new(rt.dynamo(), Channels::from_runtime(rt).await?, rt.salesforce().await?))
     }
 
     async fn process(&self, job: QueueJob) -> Result<()> {

@@ -6,7 +6,6 @@ use crate::adapters::fetch::{FetchPolicy, Fetcher};
 use crate::adapters::s3::S3Blobs;
 use crate::adapters::salesforce::{File, SalesforceDesk};
 use crate::ports::BlobStore;
-use crate::config::SecretSource;
 use crate::bootstrap::{Runtime, Worker as WorkerTrait};
 use crate::model::{Conversation, DeskKind, Direction, Message};
 use crate::ports::{QueueJob, QueueName, Receipt};
@@ -51,7 +50,7 @@ impl Media {
 
 impl Desks {
     pub async fn from_runtime(rt: &Runtime) -> Result<Self> {
-        Ok(Desks { salesforce: salesforce_desk(rt).await?, media: Media::from_runtime(rt)? })
+        Ok(Desks { salesforce: rt.salesforce().await?, media: Media::from_runtime(rt)? })
     }
 
     /// Delivers into the conversation's desk. A desk without an adapter in
@@ -63,15 +62,6 @@ impl Desks {
             (desk, _) => Err(Error::permanent(format!("no {desk} desk adapter is configured in this deployment"), None)),
         }
     }
-}
-
-/// The Salesforce desk of the settings, if they name an org.
-pub async fn salesforce_desk(rt: &Runtime) -> Result<Option<SalesforceDesk>> {
-    let key = match &rt.settings.salesforce.private_key {
-        SecretSource::Unset => None,
-        source => Some(rt.secret(source, "OMNIBRIDGE_SALESFORCE_PRIVATE_KEY").await?),
-    };
-    SalesforceDesk::from_settings(&rt.settings, key, crate::adapters::http_client::client()?)
 }
 
 /// One interaction per file (Salesforce takes one file per request), the
