@@ -119,10 +119,16 @@ where
         }
         let failed: Vec<&SqsMessage> = records[i..].iter().collect();
         if let Some(policy) = retry {
+            // The failing message waits out the backoff; the later ones of its
+            // conversation are released at once and wait behind it, because a
+            // FIFO group delivers nothing while its oldest message is in flight.
+            // (Giving them the same delay lets them race the head when they
+            // become visible together.)
             let delay = policy.delay(attempt, err.retry_after());
-            for r in &failed {
+            for (n, r) in failed.iter().enumerate() {
+                let wait = if n == 0 { delay } else { Duration::ZERO };
                 if let Some(handle) = r.receipt_handle.as_deref() {
-                    if let Err(e) = policy.sqs.retry_after(&policy.queue_url, handle, delay).await {
+                    if let Err(e) = policy.sqs.retry_after(&policy.queue_url, handle, wait).await {
                         tracing::warn!(error = %e.chain(), "could not set the retry delay");
                     }
                 }

@@ -48,6 +48,26 @@ async fn when_a_protected_route_gets_a_bad_token_should_refuse_it_with_the_seeds
         checked += 1;
     }
     assert!(checked >= 7, "all protected routes were checked ({checked})");
+
+    // With a valid token, a body that is not JSON gets the seed's 400, never a 5xx.
+    let yalo = sign(Algorithm::HS256, &claims(now + 600), JWT_SECRET.as_bytes());
+    let mut sf_claims = claims(now + 600);
+    sf_claims["role"] = json!("SALESFORCE_ROLE");
+    let sf = sign(Algorithm::HS256, &sf_claims, JWT_SECRET.as_bytes());
+    for route in template.routes.iter().filter(|r| r.method == "POST") {
+        let token = if route.function == "salesforce-events" { &sf } else { &yalo };
+        let url = format!("{}{}", runner.base_url, route.path.replace("{provider}", "whatsapp"));
+        let res = http.post(&url).bearer_auth(token).body("{not json").send().await.unwrap();
+        let status = res.status().as_u16();
+        let body: Value = res.json().await.unwrap();
+        if route.function == "webhook-register" {
+            // No body is read: the provider is in the path (and this deployment has no Yalo: 500 as the seed).
+            assert_eq!(body, json!({"ErrorDescription": "error register webhook"}));
+            continue;
+        }
+        assert_eq!(status, 400, "{}: {body}", route.path);
+        assert!(body["ErrorDescription"].as_str().unwrap().starts_with("Invalid payload received : "), "{}: {body}", route.path);
+    }
     // Nothing happened: no context, no conversation.
     use omnibridge::ports::{ContextStore, ConversationStore};
     assert!(rt.dynamo().list_context("5217331175599", now_millis()).await.unwrap().is_empty());

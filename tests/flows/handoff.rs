@@ -67,8 +67,10 @@ async fn when_a_whatsapp_customer_asks_for_a_human_should_show_the_agent_the_tra
     // through a token that expires and a Salesforce "please retry".
     c.customer_writes(&json!({"provider": "whatsapp", "botId": "coppel-bot", "userId": user, "type": "text", "text": "uno", "deliveries": 3})).await.unwrap();
     c.expire_salesforce_tokens().await.unwrap();
-    c.inject(&Fault { peer: "salesforce".into(), route: Some("salesforce.interactions".into()),
-        effect: Effect::Status { status: 409, retry_after_secs: None, sf_code: Some(10055), body: None }, times: Some(1), ratio: None }).await.unwrap();
+    for (status, sf_code) in [(409, Some(10055)), (429, None), (503, None)] {
+        c.inject(&Fault { peer: "salesforce".into(), route: Some("salesforce.interactions".into()),
+            effect: Effect::Status { status, retry_after_secs: Some(1), sf_code, body: None }, times: Some(1), ratio: None }).await.unwrap();
+    }
     c.customer_writes(&write("dos", "user")).await.unwrap();
     c.customer_writes(&write("tres", "user")).await.unwrap();
     let view = agent_view(&sandbox, user, 4).await;
@@ -318,5 +320,18 @@ async fn when_bots_route_differently_should_route_each_as_configured() {
     let info = &flow_view["routes"][0]["routingInfo"];
     assert_eq!(info["flow"], json!({"flowId": "300SB0000000001", "queueId": "00GSB0000000002"}));
     assert_eq!(info["routingAttributes"]["source_flow_bot"], "SFB001");
+    assert!(sandbox.client().violations().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn when_the_customer_types_should_show_the_agent_the_typing_indicators() {
+    let sandbox = start_sandbox(None, |_| {}).await;
+    let rt = runtime_with(|s| sandbox.configure(s)).await;
+    let sf = rt.salesforce().await.unwrap().expect("Salesforce is configured");
+    sf.typing("5217331170050", true).await.unwrap();
+    sf.typing("5217331170050", false).await.unwrap();
+    let view = agent_view(&sandbox, "5217331170050", 2).await;
+    let kinds: Vec<&str> = view["entries"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["TypingStartedIndicator", "TypingStoppedIndicator"]);
     assert!(sandbox.client().violations().await.unwrap().is_empty());
 }

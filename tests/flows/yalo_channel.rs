@@ -109,9 +109,11 @@ async fn settled(rt: &omnibridge::bootstrap::Runtime, id: &MessageId) -> Message
 async fn when_the_agent_answers_should_send_each_message_once_in_the_channels_shape_through_faults() {
     let s = setup(true).await;
     let c = s.sandbox.client();
-    // Yalo fails twice (503, then a dropped connection) before accepting.
-    c.inject(&Fault { peer: "yalo".into(), route: Some("yalo.messages".into()),
-        effect: Effect::Status { status: 503, retry_after_secs: Some(1), sf_code: None, body: None }, times: Some(1), ratio: None }).await.unwrap();
+    // Yalo fails three times (429, 503, then a dropped connection) before accepting.
+    for status in [429, 503] {
+        c.inject(&Fault { peer: "yalo".into(), route: Some("yalo.messages".into()),
+            effect: Effect::Status { status, retry_after_secs: Some(1), sf_code: None, body: None }, times: Some(1), ratio: None }).await.unwrap();
+    }
     c.inject(&Fault { peer: "yalo".into(), route: Some("yalo.messages".into()), effect: Effect::Drop, times: Some(1), ratio: None }).await.unwrap();
     let text = agent_message(&s.rt, ChannelKind::Whatsapp, "5217331175599", "sf-1", Some("Hola, soy Eva"), &[]).await;
     let media = agent_message(&s.rt, ChannelKind::Whatsapp, "5217331175599", "sf-2", Some("tu factura"),
