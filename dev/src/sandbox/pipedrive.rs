@@ -91,7 +91,7 @@ pub async fn handle(sb: &Sandbox, route: &str, req: &Incoming, segs: &[&str]) ->
         }
         "pipedrive.conversation_delete" => {
             let mut st = sb.lock();
-            if !st.pipedrive.channels.get(segs[2]).is_some_and(|c| !c.deleted) {
+            if st.pipedrive.channels.get(segs[2]).is_none_or(|c| c.deleted) {
                 return Handled::ok(error(404, "NOT_FOUND", "channel not found"));
             }
             st.pipedrive.deleted_conversations.push((segs[2].to_owned(), segs[4].to_owned()));
@@ -175,7 +175,7 @@ fn receive(sb: &Sandbox, b: Value) -> Handled {
     }
     let channel_id = text(&b, "channel_id").unwrap_or_default().to_owned();
     let mut st = sb.lock();
-    if !st.pipedrive.channels.get(&channel_id).is_some_and(|c| !c.deleted) {
+    if st.pipedrive.channels.get(&channel_id).is_none_or(|c| c.deleted) {
         drop(st);
         return refuse(404, "NOT_FOUND", "channel not found (registered and not deleted)");
     }

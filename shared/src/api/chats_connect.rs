@@ -47,7 +47,7 @@ impl EndpointTrait for Endpoint {
 
     async fn handle(&self, req: Request) -> Response<Body> {
         if let Err(denied) = super::authorize(&self.keys, &req, &[Role::Yalo]) {
-            return denied;
+            return *denied;
         }
         let p: ChatPayload = match serde_json::from_slice(http::body(&req)) {
             Ok(p) => p,

@@ -28,7 +28,7 @@ impl EndpointTrait for Endpoint {
 
     async fn handle(&self, req: Request) -> Response<Body> {
         if let Err(denied) = super::authorize(&self.keys, &req, &[Role::Yalo]) {
-            return denied;
+            return *denied;
         }
         let user = http::path(&req, "userID").unwrap_or_default();
         let mut found = None;

@@ -34,7 +34,7 @@ impl EndpointTrait for Endpoint {
 
     async fn handle(&self, req: Request) -> Response<Body> {
         if let Err(denied) = super::authorize(&self.keys, &req, &[Role::Yalo]) {
-            return denied;
+            return *denied;
         }
         let p: ConsentPayload = match serde_json::from_slice(http::body(&req)) {
             Ok(p) => p,

@@ -31,7 +31,7 @@ impl EndpointTrait for Endpoint {
 
     async fn handle(&self, req: Request) -> Response<Body> {
         if let Err(denied) = super::authorize(&self.keys, &req, &[Role::Yalo]) {
-            return denied;
+            return *denied;
         }
         let user_id = http::path(&req, "userID").unwrap_or_default();
         if validate_id("userID", &user_id).is_err() {

@@ -44,8 +44,8 @@ pub(crate) fn authorize(
     keys: &TokenKeys,
     req: &lambda_http::Request,
     roles: &[crate::services::auth::Role],
-) -> std::result::Result<crate::services::auth::Claims, lambda_http::Response<lambda_http::Body>> {
+) -> std::result::Result<crate::services::auth::Claims, Box<lambda_http::Response<lambda_http::Body>>> {
     let query_token = crate::http::query(req, "token");
     crate::services::auth::authorize(keys, crate::http::header(req, "authorization"), query_token.as_deref(), roles)
-        .map_err(crate::http::yalo::denied)
+        .map_err(|d| Box::new(crate::http::yalo::denied(d)))
 }

@@ -23,7 +23,7 @@ impl EndpointTrait for Endpoint {
 
     async fn handle(&self, req: Request) -> Response<Body> {
         if let Err(denied) = super::authorize(&self.keys, &req, &[Role::Salesforce]) {
-            return denied;
+            return *denied;
         }
         let event: serde_json::Value = match serde_json::from_slice(http::body(&req)) {
             Ok(v) => v,

@@ -33,7 +33,7 @@ impl EndpointTrait for Endpoint {
     async fn handle(&self, req: Request) -> Response<Body> {
         match super::authorize(&self.keys, &req, &[Role::Yalo, Role::Salesforce]) {
             Ok(claims) => http::json(StatusCode::OK, &Identity { username: &claims.username, role: claims.role }),
-            Err(denied) => denied,
+            Err(denied) => *denied,
         }
     }
 }

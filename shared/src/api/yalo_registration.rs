@@ -31,7 +31,7 @@ impl Registration {
 
     pub async fn handle(&self, req: Request) -> Response<Body> {
         if let Err(denied) = super::authorize(&self.keys, &req, &[Role::Yalo]) {
-            return denied;
+            return *denied;
         }
         let provider = http::path(&req, "provider").unwrap_or_default();
         let channel = match provider.as_str() {
