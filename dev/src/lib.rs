@@ -2,6 +2,7 @@
 //! queue workers in one process), moto's server as the local AWS, resource
 //! provisioning, and the admin command's logic.
 
+pub mod dlq;
 pub mod emulator;
 pub mod local;
 pub mod provision;

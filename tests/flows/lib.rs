@@ -33,8 +33,10 @@ pub async fn runtime() -> Runtime {
 
 /// Like [`runtime`], with settings adjusted first.
 pub async fn runtime_with(adjust: impl FnOnce(&mut Settings)) -> Runtime {
-    // Logs (RUST_LOG=info) show up with a failing test's output.
-    omnibridge::bootstrap::init_tracing();
+    // Logs only when asked for (RUST_LOG=info): they go straight to stdout.
+    if std::env::var_os("RUST_LOG").is_some() {
+        omnibridge::bootstrap::init_tracing();
+    }
     let aws = emulator::sdk_config(&endpoint()).await;
     let mut settings = Settings::from_lookup(Env(|_: &str| None)).expect("default settings");
     settings.jwt_secret = SecretSource::Value(SecretString::from(JWT_SECRET));

@@ -154,4 +154,22 @@ async fn when_yalo_refuses_a_message_for_good_should_mark_it_failed_with_the_rea
     .expect("MessageDeliveryFailed reached Salesforce");
     assert_eq!(failed["failed_entry"], "sf-9");
     assert!(s.sandbox.client().violations().await.unwrap().is_empty());
+
+    // The operator looks at the DLQ, then redrives once the cause is gone: delivered, once.
+    let letters = omnibridge_dev::dlq::list(&s.rt, QueueName::ToCustomer).await.unwrap();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].message_id.as_deref(), Some(m.id.as_str()));
+    assert!(letters[0].reason.as_deref().unwrap().contains("user blocked the bot"));
+    assert_eq!(omnibridge_dev::dlq::list(&s.rt, QueueName::ToCustomer).await.unwrap().len(), 1, "listing consumes nothing");
+    let redriven = omnibridge_dev::dlq::redrive(&s.rt, QueueName::ToCustomer, &[]).await.unwrap();
+    assert_eq!(redriven.len(), 1);
+    let sent = eventually(Duration::from_secs(20), || async {
+        s.rt.dynamo().get_message(&m.id).await.unwrap().filter(|m| m.status == MessageStatus::Sent)
+    })
+    .await
+    .expect("delivered after redrive");
+    assert!(sent.delivered_id.is_some());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(s.sandbox.client().yalo_delivered(Some("5217331175602")).await.unwrap().as_array().unwrap().len(), 1);
+    assert!(omnibridge_dev::dlq::list(&s.rt, QueueName::ToCustomer).await.unwrap().is_empty());
 }

@@ -23,6 +23,29 @@ enum Command {
         #[command(subcommand)]
         action: UserAction,
     },
+    /// Dead-letter queues: what could not be delivered, and redrive.
+    Dlq {
+        #[command(subcommand)]
+        action: DlqAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum DlqAction {
+    /// Lists what sits in a DLQ (conversation, message, reason), one JSON line each; nothing is consumed.
+    List {
+        /// to-desk, to-customer or salesforce-events
+        #[arg(long, default_value = "to-desk")]
+        queue: String,
+    },
+    /// Sends dead letters back to their queue, to be delivered once, in order.
+    Redrive {
+        #[arg(long, default_value = "to-desk")]
+        queue: String,
+        /// Only these (message ids or SQS message ids); all when none is given.
+        #[arg(long = "id")]
+        ids: Vec<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -71,6 +94,19 @@ async fn main() -> anyhow::Result<()> {
             let user = ApiUser::new(&username, role, &read_password()?)?;
             let created = store.put_user(&user, replace).await?;
             println!("{} user {} with role {role}", if created { "created" } else { "replaced" }, user.username);
+        }
+        Command::Dlq { action: DlqAction::List { queue } } => {
+            let q = omnibridge_dev::dlq::queue_by_name(&queue)?;
+            let letters = omnibridge_dev::dlq::list(&rt, q).await?;
+            for l in &letters {
+                println!("{}", omnibridge_dev::dlq::to_line(l));
+            }
+            eprintln!("{} dead letter(s) in the {queue} DLQ", letters.len());
+        }
+        Command::Dlq { action: DlqAction::Redrive { queue, ids } } => {
+            let q = omnibridge_dev::dlq::queue_by_name(&queue)?;
+            let done = omnibridge_dev::dlq::redrive(&rt, q, &ids).await?;
+            eprintln!("redrove {} dead letter(s) to the {queue} queue", done.len());
         }
         Command::User { action: UserAction::Delete { username } } => {
             if store.delete_user(&username).await? {
