@@ -6,7 +6,7 @@ use omnibridge::model::*;
 use omnibridge::ports::ConversationStore;
 use omnibridge::services::auth::{ApiUser, Role, TokenKeys};
 use omnibridge_dev::sandbox::{Effect, Fault};
-use omnibridge_tests::{eventually, runtime_with, start_runner, start_sandbox, JWT_SECRET};
+use omnibridge_tests::{eventually, runtime_with, start_sandbox, system, System, JWT_SECRET};
 use secrecy::SecretString;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -37,11 +37,8 @@ async fn agent_view(sandbox: &omnibridge_dev::sandbox::RunningSandbox, user: &st
 
 #[tokio::test]
 async fn when_a_whatsapp_customer_asks_for_a_human_should_show_the_agent_the_transcript_then_each_message_once_in_order() {
-    let sandbox = start_sandbox(None, |_| {}).await;
-    let rt = runtime_with(|s| sandbox.configure(s)).await;
-    let runner = start_runner(&rt, true).await;
+    let System { sandbox, runner, .. } = system(true, |_| {}).await;
     let c = sandbox.client();
-    c.set_omnibridge_url(&runner.base_url).await.unwrap();
     let user = "5217331175599";
     let write = |text: &str, role: &str| {
         json!({"provider": "whatsapp", "botId": "coppel-bot", "userId": user, "type": "text", "text": text, "authorRole": role})
@@ -85,9 +82,7 @@ async fn when_a_whatsapp_customer_asks_for_a_human_should_show_the_agent_the_tra
 
 #[tokio::test]
 async fn when_the_handoff_request_is_malformed_should_answer_the_seeds_400_and_open_nothing() {
-    let sandbox = start_sandbox(None, |_| {}).await;
-    let rt = runtime_with(|s| sandbox.configure(s)).await;
-    let runner = start_runner(&rt, false).await;
+    let System { sandbox, runner, .. } = system(false, |_| {}).await;
     let mut no_email = chat("5217331175500");
     no_email.as_object_mut().unwrap().remove("email");
     assert_eq!(
@@ -104,12 +99,9 @@ async fn when_the_handoff_request_is_malformed_should_answer_the_seeds_400_and_o
 
 #[tokio::test]
 async fn when_the_agent_answers_and_ends_the_session_should_reach_the_customer_once_and_give_them_back_to_the_bot() {
-    let sandbox = start_sandbox(None, |_| {}).await;
-    let rt = runtime_with(|s| sandbox.configure(s)).await;
+    let System { sandbox, rt, runner } = system(true, |_| {}).await;
     let events_queue = rt.settings.salesforce_events_queue_url.clone().unwrap();
-    let runner = start_runner(&rt, true).await;
     let c = sandbox.client();
-    c.set_omnibridge_url(&runner.base_url).await.unwrap();
     // The sandbox's Event Relay delivers to this deployment's events queue.
     let user = "5217331175777";
     assert_eq!(connect(&runner.base_url, &chat(user)).await.0, 200);
@@ -150,11 +142,8 @@ async fn when_the_agent_answers_and_ends_the_session_should_reach_the_customer_o
 
 #[tokio::test]
 async fn when_the_bot_finishes_a_chat_should_withdraw_or_end_it_in_salesforce_and_give_the_customer_back_to_the_bot() {
-    let sandbox = start_sandbox(None, |_| {}).await;
-    let rt = runtime_with(|s| sandbox.configure(s)).await;
-    let runner = start_runner(&rt, true).await;
+    let System { sandbox, rt, runner } = system(true, |_| {}).await;
     let c = sandbox.client();
-    c.set_omnibridge_url(&runner.base_url).await.unwrap();
     let finish = |user: &str| {
         let url = format!("{}/v1/chat/finish/{user}", runner.base_url);
         async move {
@@ -184,11 +173,8 @@ async fn when_the_bot_finishes_a_chat_should_withdraw_or_end_it_in_salesforce_an
 
 #[tokio::test]
 async fn when_consent_changes_by_the_bot_or_by_keyword_should_reach_salesforce() {
-    let sandbox = start_sandbox(None, |_| {}).await;
-    let rt = runtime_with(|s| sandbox.configure(s)).await;
-    let runner = start_runner(&rt, true).await;
+    let System { sandbox, runner, .. } = system(true, |_| {}).await;
     let c = sandbox.client();
-    c.set_omnibridge_url(&runner.base_url).await.unwrap();
     let http = reqwest::Client::new();
     let consent = |body: Value| http.post(format!("{}/v1/consent", runner.base_url)).bearer_auth(token()).json(&body).send();
     let res = consent(json!({"userID": "5217331170010", "consentStatus": "ExplicitlyOptedIn"})).await.unwrap();
@@ -212,11 +198,8 @@ async fn when_consent_changes_by_the_bot_or_by_keyword_should_reach_salesforce()
 
 #[tokio::test]
 async fn when_a_facebook_customer_asks_for_a_human_should_get_the_agents_reply_on_messenger() {
-    let sandbox = start_sandbox(None, |_| {}).await;
-    let rt = runtime_with(|s| sandbox.configure(s)).await;
-    let runner = start_runner(&rt, true).await;
+    let System { sandbox, runner, .. } = system(true, |_| {}).await;
     let c = sandbox.client();
-    c.set_omnibridge_url(&runner.base_url).await.unwrap();
     let user = "6199190013487246";
     let fb = |text: &str, role: &str| json!({"provider": "facebook", "botId": "messeger-staging-bot", "userId": user, "type": "text", "text": text, "authorRole": role});
     c.customer_writes(&fb("Hola", "user")).await.unwrap();
@@ -245,11 +228,8 @@ async fn when_a_facebook_customer_asks_for_a_human_should_get_the_agents_reply_o
 
 #[tokio::test]
 async fn when_the_customer_sends_files_during_a_chat_should_reach_the_agent_as_attachments_copied_to_the_bucket() {
-    let sandbox = start_sandbox(None, |_| {}).await;
-    let rt = runtime_with(|s| sandbox.configure(s)).await;
-    let runner = start_runner(&rt, true).await;
+    let System { sandbox, rt, runner } = system(true, |_| {}).await;
     let c = sandbox.client();
-    c.set_omnibridge_url(&runner.base_url).await.unwrap();
     let user = "5217331170020";
     assert_eq!(connect(&runner.base_url, &chat(user)).await.0, 200);
     c.customer_writes(&json!({"provider": "whatsapp", "botId": "coppel-bot", "userId": user, "type": "image", "mimeType": "image/jpeg", "caption": "mi ticket"})).await.unwrap();
@@ -273,16 +253,12 @@ async fn when_the_customer_sends_files_during_a_chat_should_reach_the_agent_as_a
 
 #[tokio::test]
 async fn when_ccaas_routing_is_on_should_answer_routing_requests_with_agent_work() {
-    let sandbox = start_sandbox(None, |_| {}).await;
-    let rt = runtime_with(|s| {
-        sandbox.configure(s);
+    let System { sandbox, rt, runner } = system(true, |s| {
         s.salesforce.agent_work = Some("weight:2".into());
         s.salesforce.ccaas_agent_id = Some("005SB00000000AG".into());
     })
     .await;
-    let runner = start_runner(&rt, true).await;
     let c = sandbox.client();
-    c.set_omnibridge_url(&runner.base_url).await.unwrap();
     let user = "5217331170030";
     assert_eq!(connect(&runner.base_url, &chat(user)).await.0, 200);
     let view = agent_view(&sandbox, user, 1).await;
@@ -302,14 +278,11 @@ async fn when_ccaas_routing_is_on_should_answer_routing_requests_with_agent_work
 
 #[tokio::test]
 async fn when_bots_route_differently_should_route_each_as_configured() {
-    let sandbox = start_sandbox(None, |_| {}).await;
-    let rt = runtime_with(|s| {
-        sandbox.configure(s);
+    let System { sandbox, runner, .. } = system(false, |s| {
         s.salesforce.routing = "queue:00GSB0000000001".into();
         s.salesforce.routing_by_bot = Some("coppel-flow-bot=flow:300SB0000000001:00GSB0000000002".into());
     })
     .await;
-    let runner = start_runner(&rt, false).await;
     assert_eq!(connect(&runner.base_url, &chat("5217331170040")).await.0, 200);
     let mut flow = chat("5217331170041");
     flow["botSlug"] = json!("coppel-flow-bot");

@@ -162,3 +162,24 @@ pub async fn start_sandbox(
     adjust(&mut config);
     omnibridge_dev::sandbox::start(config).await.expect("starting the sandbox")
 }
+
+/// omnibridge wired to the peer sandboxes, as `dev/run` wires them.
+pub struct System {
+    pub sandbox: omnibridge_dev::sandbox::RunningSandbox,
+    pub rt: Runtime,
+    pub runner: runner::Running,
+}
+
+/// Settings pointed at fresh sandboxes (then `adjust`ed), the local runner
+/// over them (with or without workers), and the sandboxes writing to it.
+pub async fn system(workers: bool, adjust: impl FnOnce(&mut Settings)) -> System {
+    let sandbox = start_sandbox(None, |_| {}).await;
+    let rt = runtime_with(|s| {
+        sandbox.configure(s);
+        adjust(s);
+    })
+    .await;
+    let runner = start_runner(&rt, workers).await;
+    sandbox.client().set_omnibridge_url(&runner.base_url).await.expect("configuring the sandbox");
+    System { sandbox, rt, runner }
+}

@@ -6,23 +6,13 @@ use omnibridge::model::*;
 use omnibridge::ports::*;
 use omnibridge::services::auth::{ApiUser, Role, TokenKeys};
 use omnibridge_dev::sandbox::{Effect, Fault};
-use omnibridge_tests::{eventually, runtime_with, start_runner, start_sandbox, JWT_SECRET};
+use omnibridge_tests::{eventually, system, System, JWT_SECRET};
 use secrecy::SecretString;
 use serde_json::{json, Value};
 use std::time::Duration;
 
-struct Setup {
-    rt: omnibridge::bootstrap::Runtime,
-    runner: omnibridge_dev::runner::Running,
-    sandbox: omnibridge_dev::sandbox::RunningSandbox,
-}
-
-async fn setup(workers: bool) -> Setup {
-    let sandbox = start_sandbox(None, |_| {}).await;
-    let rt = runtime_with(|s| sandbox.configure(s)).await;
-    let runner = start_runner(&rt, workers).await;
-    sandbox.client().set_omnibridge_url(&runner.base_url).await.unwrap();
-    Setup { rt, runner, sandbox }
+async fn setup(workers: bool) -> System {
+    system(workers, |_| {}).await
 }
 
 fn token(role: Role) -> String {
