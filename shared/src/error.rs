@@ -73,14 +73,7 @@ impl Error {
 
     /// The error and its chain of causes on one line, for logs and failure reasons.
     pub fn chain(&self) -> String {
-        let mut out = self.to_string();
-        let mut cause = std::error::Error::source(self);
-        while let Some(c) = cause {
-            out.push_str(": ");
-            out.push_str(&c.to_string());
-            cause = c.source();
-        }
-        out
+        describe(self)
     }
 }
 

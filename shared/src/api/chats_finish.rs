@@ -12,6 +12,7 @@ use crate::bootstrap::{Endpoint as EndpointTrait, Runtime};
 use crate::http::{self, yalo as envelope};
 use crate::model::{now_millis, ChannelKind, ConversationStatus, DeskKind};
 use crate::ports::ConversationStore;
+use crate::services::delivery::find_open_on;
 use crate::services::auth::{Role, TokenKeys};
 use crate::Result;
 
@@ -31,17 +32,10 @@ impl EndpointTrait for Endpoint {
             return *denied;
         }
         let user = http::path(&req, "userID").unwrap_or_default();
-        let mut found = None;
-        for channel in [ChannelKind::Whatsapp, ChannelKind::Facebook] {
-            match self.store.find_open_conversation(channel, &user).await {
-                Ok(Some(c)) => {
-                    found = Some(c);
-                    break;
-                }
-                Ok(None) => {}
-                Err(e) => return envelope::failure(&e),
-            }
-        }
+        let found = match find_open_on(&self.store, &[ChannelKind::Whatsapp, ChannelKind::Facebook], &user).await {
+            Ok(c) => c,
+            Err(e) => return envelope::failure(&e),
+        };
         let Some(c) = found else {
             return envelope::error(StatusCode::NOT_FOUND, "could not finish chat : this contact does not have an open chat");
         };

@@ -2,8 +2,8 @@
 
 use std::future::Future;
 
-use crate::model::{Conversation, Direction, Message, MessageStatus};
-use crate::ports::{ConversationStore, MessageStore, QueueJob, Receipt, StatusDetail};
+use crate::model::{ChannelKind, Conversation, Direction, Message, MessageStatus};
+use crate::ports::{ConversationStore, MessageStore, Queue, QueueJob, QueueName, Receipt, Recorded, StatusDetail};
 use crate::{Error, Result};
 
 /// Loads the job's message and conversation, hands them to `send`, and
@@ -43,4 +43,34 @@ where
             Err(e)
         }
     }
+}
+
+/// Records `message` once and queues it for delivery on `queue`. A message
+/// recorded before is queued again while it is still pending (the first copy
+/// may have stopped between the write and the send); SQS's deduplication
+/// and [`deliver`]'s status check keep it single. Returns whether it was queued.
+pub async fn record_and_queue<S, Q>(store: &S, queue: &Q, name: QueueName, message: &Message) -> Result<bool>
+where
+    S: MessageStore,
+    Q: Queue,
+{
+    let pending = match store.append_message(message).await? {
+        Recorded::Created => true,
+        Recorded::Existing(stored) => !stored.status.is_final(),
+    };
+    if pending {
+        let job = QueueJob { conversation_id: message.conversation_id.clone(), message_id: message.id.clone() };
+        queue.enqueue(name, &job).await?;
+    }
+    Ok(pending)
+}
+
+/// The customer's open conversation on the first of `channels` that has one.
+pub async fn find_open_on<S: ConversationStore>(store: &S, channels: &[ChannelKind], customer: &str) -> Result<Option<Conversation>> {
+    for channel in channels {
+        if let Some(c) = store.find_open_conversation(*channel, customer).await? {
+            return Ok(Some(c));
+        }
+    }
+    Ok(None)
 }

@@ -9,7 +9,8 @@ use std::time::Duration;
 use crate::adapters::dynamodb::DynamoStore;
 use crate::adapters::salesforce::SalesforceDesk;
 use crate::model::{now_millis, Author, ChannelKind, ContextEntry, Conversation, ConversationStatus, DeskKind, Participant};
-use crate::ports::{Claim, ContextStore, ConversationStore, IdempotencyStore, Recorded};
+use crate::ports::{ContextStore, ConversationStore, Recorded};
+use crate::services::once::once;
 use crate::{Error, Result};
 
 /// Who asks for an agent, as the bot knows them.
@@ -65,29 +66,6 @@ impl Handoff {
         Handoff { store, salesforce, desk }
     }
 
-    /// Runs `step` once per key; a completed step is skipped.
-    async fn once<F, Fut>(&self, key: String, step: F) -> Result<String>
-    where
-        F: FnOnce() -> Fut,
-        Fut: std::future::Future<Output = Result<String>>,
-    {
-        match self.store.claim(&key, "handoff", STEP_LEASE).await? {
-            Claim::Completed(outcome) => Ok(outcome),
-            Claim::InProgress => Err(Error::Retryable { what: "the handoff is already in progress".into(), retry_after: Some(STEP_LEASE), source: None }),
-            Claim::Conflict => Err(Error::Conflict(key)),
-            Claim::Acquired => match step().await {
-                Ok(outcome) => {
-                    self.store.complete(&key, &outcome).await?;
-                    Ok(outcome)
-                }
-                Err(e) => {
-                    self.store.release(&key).await?;
-                    Err(e)
-                }
-            },
-        }
-    }
-
     /// Hands the customer to an agent; returns the conversation.
     pub async fn connect(&self, req: &HandoffRequest) -> Result<Conversation> {
         let sf = match self.desk {
@@ -105,8 +83,7 @@ impl Handoff {
             let entries = self.store.list_context(&req.customer.id, now).await?;
             let text = transcript(req, &entries);
             let entry_id = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, format!("transcript:{id}").as_bytes()).to_string();
-            let desk_id = self
-                .once(format!("handoff:{id}:transcript"), || async {
+            let desk_id = once(&self.store, &format!("handoff:{id}:transcript"), "handoff", STEP_LEASE, || async {
                     let accepted = sf.send_text(&req.customer.id, &entry_id, &text, now).await?;
                     Ok(accepted.conversation_identifier.unwrap_or_default())
                 })
@@ -114,7 +91,7 @@ impl Handoff {
             if !desk_id.is_empty() && conversation.desk_conversation_id.as_deref() != Some(desk_id.as_str()) {
                 self.store.set_desk_conversation_id(&id, &desk_id).await?;
             }
-            self.once(format!("handoff:{id}:route"), || async {
+            once(&self.store, &format!("handoff:{id}:route"), "handoff", STEP_LEASE, || async {
                 sf.route(&req.bot, &desk_id, &req.extra).await?;
                 Ok(String::new())
             })

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use crate::adapters::yalo::YaloInbound;
 use crate::model::{Attachment, Author, ContextEntry, Direction, EpochMillis, Message};
-use crate::ports::{ContextStore, ConversationStore, MessageStore, Queue, QueueJob, QueueName, Recorded};
+use crate::ports::{ContextStore, ConversationStore, MessageStore, Queue, QueueName};
+use crate::services::delivery::record_and_queue;
 use crate::Result;
 
 /// What happened to one inbound message.
@@ -82,18 +83,9 @@ where
             attachments,
             m.timestamp,
         )?;
-        let pending = match self.store.append_message(&message).await? {
-            Recorded::Created => true,
-            // A redelivery while the first copy may not have reached the queue
-            // (a crash between the write and the send): queue again; SQS's
-            // deduplication and the worker's status check keep it single.
-            Recorded::Existing(stored) => !stored.status.is_final(),
-        };
-        if !pending {
+        if !record_and_queue(&self.store, &self.queue, QueueName::ToDesk, &message).await? {
             return Ok(Outcome::Duplicate);
         }
-        let job = QueueJob { conversation_id: conversation.id, message_id: message.id };
-        self.queue.enqueue(QueueName::ToDesk, &job).await?;
         Ok(Outcome::Queued)
     }
 }

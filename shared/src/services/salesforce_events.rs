@@ -9,10 +9,11 @@ use serde_json::{Map, Value};
 use crate::adapters::dynamodb::DynamoStore;
 use crate::adapters::salesforce::{Capacity, SalesforceDesk};
 use crate::adapters::sqs::SqsQueue;
+use crate::services::delivery::{find_open_on, record_and_queue};
 use crate::bootstrap::{Runtime, Worker as WorkerTrait};
 use crate::config::SalesforceSettings;
 use crate::model::{now_millis, Attachment, ChannelKind, Conversation, ConversationStatus, Direction, Message};
-use crate::ports::{ConversationStore, MessageStore, Queue, QueueJob, QueueName, Recorded};
+use crate::ports::{ConversationStore, QueueName};
 use crate::{Error, Result};
 
 /// What an event asks for.
@@ -128,12 +129,7 @@ impl AgentEvents {
 
     /// The end user's open conversation on a channel that goes through Salesforce.
     async fn conversation(&self, end_user: &str) -> Result<Option<Conversation>> {
-        for channel in [ChannelKind::Whatsapp, ChannelKind::Facebook, ChannelKind::Custom] {
-            if let Some(c) = self.store.find_open_conversation(channel, end_user).await? {
-                return Ok(Some(c));
-            }
-        }
-        Ok(None)
+        find_open_on(&self.store, ChannelKind::ALL, end_user).await
     }
 
     pub async fn handle(&self, event: &Value) -> Result<()> {
@@ -174,16 +170,10 @@ impl AgentEvents {
                     })
                     .collect::<Result<Vec<_>>>()?;
                 let m = Message::received(c.id.clone(), Direction::Outbound, "salesforce", &identifier, &sender, text, attachments, at)?;
-                let pending = match self.store.append_message(&m).await? {
-                    Recorded::Created => true,
-                    Recorded::Existing(stored) => !stored.status.is_final(),
-                };
+                record_and_queue(&self.store, &self.queue, QueueName::ToCustomer, &m).await?;
                 if c.status == ConversationStatus::Queued {
                     // The first agent message: an agent has taken the chat.
                     self.store.set_conversation_status(&c.id, ConversationStatus::Active, now_millis()).await?;
-                }
-                if pending {
-                    self.queue.enqueue(QueueName::ToCustomer, &QueueJob { conversation_id: c.id, message_id: m.id }).await?;
                 }
                 Ok(())
             }

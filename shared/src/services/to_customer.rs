@@ -9,7 +9,8 @@ use crate::adapters::salesforce::SalesforceDesk;
 use crate::adapters::yalo::{Outgoing, YaloClient};
 use crate::bootstrap::{Runtime, Worker as WorkerTrait};
 use crate::model::{ChannelKind, Conversation, DeskKind, Direction, Message, MessageStatus};
-use crate::ports::{BlobStore, Claim, ConversationStore, IdempotencyStore, MessageStore, QueueJob, QueueName, Receipt};
+use crate::ports::{BlobStore, ConversationStore, MessageStore, QueueJob, QueueName, Receipt};
+use crate::services::once::once;
 use crate::services::delivery::deliver;
 use crate::{Error, Result};
 
@@ -74,24 +75,11 @@ impl Channels {
         let mut first: Option<String> = None;
         for (i, part) in self.parts(channel, message).await?.iter().enumerate() {
             let key = format!("yalo-send:{}:{i}", message.id);
-            let id = match self.sends.claim(&key, message.id.as_str(), SEND_LEASE).await? {
-                Claim::Completed(id) => id,
-                Claim::InProgress => {
-                    return Err(Error::Retryable { what: "another attempt is sending this message".into(), retry_after: Some(SEND_LEASE), source: None })
-                }
-                Claim::Conflict => return Err(Error::Conflict(format!("send record {key} belongs to another message"))),
-                Claim::Acquired => match yalo.send(channel, &conversation.customer.id, &format!("{}-{i}", message.id), part).await {
-                    Ok(receipt) => {
-                        let id = receipt.id.unwrap_or_default();
-                        self.sends.complete(&key, &id).await?;
-                        id
-                    }
-                    Err(e) => {
-                        self.sends.release(&key).await?;
-                        return Err(e);
-                    }
-                },
-            };
+            let id = once(&self.sends, &key, message.id.as_str(), SEND_LEASE, || async {
+                let receipt = yalo.send(channel, &conversation.customer.id, &format!("{}-{i}", message.id), part).await?;
+                Ok(receipt.id.unwrap_or_default())
+            })
+            .await?;
             first.get_or_insert(id);
         }
         Ok(Receipt { id: first.filter(|id| !id.is_empty()) })
@@ -122,18 +110,12 @@ impl Worker {
             return Ok(());
         }
         let key = format!("delivery-failed:{}", m.id);
-        match self.store.claim(&key, m.id.as_str(), SEND_LEASE).await? {
-            Claim::Acquired => match sf.delivery_failed(&c.customer.id, &m.source_id, DELIVERY_FAILED_CODE).await {
-                Ok(()) => self.store.complete(&key, "reported").await,
-                Err(e) => {
-                    self.store.release(&key).await?;
-                    Err(e)
-                }
-            },
-            Claim::Completed(_) => Ok(()),
-            Claim::InProgress => Err(Error::Retryable { what: "the failure is being reported".into(), retry_after: Some(SEND_LEASE), source: None }),
-            Claim::Conflict => Err(Error::Conflict(key)),
-        }
+        once(&self.store, &key, m.id.as_str(), SEND_LEASE, || async {
+            sf.delivery_failed(&c.customer.id, &m.source_id, DELIVERY_FAILED_CODE).await?;
+            Ok("reported".to_owned())
+        })
+        .await
+        .map(|_| ())
     }
 }
 
