@@ -14,32 +14,17 @@ use crate::{Error, Result};
 #[derive(Clone, Debug)]
 pub struct SqsQueue {
     client: Client,
-    to_desk: Option<String>,
-    to_customer: Option<String>,
-    salesforce_events: Option<String>,
+    /// The queue URLs are the settings'.
+    settings: Settings,
 }
 
 impl SqsQueue {
     pub fn new(client: Client, settings: &Settings) -> Self {
-        SqsQueue {
-            client,
-            to_desk: settings.to_desk_queue_url.clone(),
-            to_customer: settings.to_customer_queue_url.clone(),
-            salesforce_events: settings.salesforce_events_queue_url.clone(),
-        }
+        SqsQueue { client, settings: settings.clone() }
     }
 
     pub fn client(&self) -> &Client {
         &self.client
-    }
-
-    fn url(&self, queue: QueueName) -> Result<&str> {
-        match queue {
-            QueueName::ToDesk => self.to_desk.as_deref(),
-            QueueName::ToCustomer => self.to_customer.as_deref(),
-            QueueName::SalesforceEvents => self.salesforce_events.as_deref(),
-        }
-        .ok_or_else(|| Error::Config(format!("no URL configured for the {} queue", queue.as_str())))
     }
 
     /// Sends a raw body to a FIFO queue, with an optional `reason` attribute.
@@ -91,6 +76,6 @@ fn truncate(s: &str, max: usize) -> &str {
 impl Queue for SqsQueue {
     async fn enqueue(&self, queue: QueueName, job: &QueueJob) -> Result<()> {
         let body = serde_json::to_string(job).map_err(|e| Error::permanent("encoding a job failed", Some(Box::new(e))))?;
-        self.send_raw(self.url(queue)?, &body, job.conversation_id.as_str(), job.message_id.as_str(), None).await
+        self.send_raw(self.settings.queue_url(queue)?, &body, job.conversation_id.as_str(), job.message_id.as_str(), None).await
     }
 }
