@@ -66,10 +66,25 @@ pub async fn start(mut opts: LocalOptions) -> anyhow::Result<Local> {
         None => None,
     };
     let rt = Runtime::with(settings.clone(), aws);
+    if sandbox.is_some() {
+        register_sandbox_channel(&rt).await.context("registering the Pipedrive channel with the sandbox")?;
+    }
     let runner = runner::start(
         rt,
         runner::RunnerConfig { template: opts.template, addr, workers: opts.workers, poll_wait: Duration::from_secs(1) },
     )
     .await?;
     Ok(Local { endpoint, settings, runner, sandbox, _moto: moto })
+}
+
+/// The sandbox's Pipedrive gets the channel handoffs use, as an operator
+/// would register it with `omnibridge-admin pipedrive register`.
+async fn register_sandbox_channel(rt: &Runtime) -> anyhow::Result<()> {
+    use omnibridge::services::pipedrive::PipedriveChannel;
+    let Some(desk) = rt.pipedrive().await? else { return Ok(()) };
+    let id = &rt.settings.pipedrive.channel_id;
+    let mut channel = PipedriveChannel::new(id, "omnibridge (local)", "whatsapp")?;
+    channel.template_support = true;
+    desk.register_channel(channel).await?;
+    Ok(())
 }

@@ -44,6 +44,13 @@ pub async fn http_function(name: &str, rt: &Runtime) -> anyhow::Result<HttpHandl
         "facebook-webhook" => endpoint::<api::facebook_webhook::Endpoint>(rt).await,
         "webhook-register" => endpoint::<api::webhook_register::Endpoint>(rt).await,
         "webhook-remove" => endpoint::<api::webhook_remove::Endpoint>(rt).await,
+        "pipedrive-conversations-list" => endpoint::<api::pipedrive_conversations_list::Endpoint>(rt).await,
+        "pipedrive-conversation-get" => endpoint::<api::pipedrive_conversation_get::Endpoint>(rt).await,
+        "pipedrive-message-post" => endpoint::<api::pipedrive_message_post::Endpoint>(rt).await,
+        "pipedrive-message-get" => endpoint::<api::pipedrive_message_get::Endpoint>(rt).await,
+        "pipedrive-sender-get" => endpoint::<api::pipedrive_sender_get::Endpoint>(rt).await,
+        "pipedrive-templates-list" => endpoint::<api::pipedrive_templates_list::Endpoint>(rt).await,
+        "pipedrive-channel-delete" => endpoint::<api::pipedrive_channel_delete::Endpoint>(rt).await,
         other => bail!("the local runner does not know the HTTP function {other}"),
     }
 }

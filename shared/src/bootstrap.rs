@@ -115,6 +115,17 @@ impl Runtime {
         }
     }
 
+    /// The Pipedrive desk, when an API token is set (`None` otherwise).
+    pub async fn pipedrive(&self) -> Result<Option<crate::services::pipedrive::PipedriveDesk>> {
+        let s = &self.settings;
+        if matches!(s.pipedrive.api_token, SecretSource::Unset) {
+            return Ok(None);
+        }
+        let token = self.secret(&s.pipedrive.api_token, "OMNIBRIDGE_PIPEDRIVE_API_TOKEN").await?;
+        let client = crate::adapters::pipedrive::PipedriveClient::new(http_client::client()?, &s.peers.pipedrive, token);
+        Ok(Some(crate::services::pipedrive::PipedriveDesk::new(client, self.dynamo(), self.blobs(), s.presign_ttl)))
+    }
+
     /// The retry policy of a worker: backoff on its queue, dead letters to its DLQ.
     pub fn retry_policy(&self, queue: QueueName) -> Result<RetryPolicy> {
         Ok(RetryPolicy::new(

@@ -48,6 +48,9 @@ pub struct Settings {
     pub salesforce: SalesforceSettings,
     /// The desk bots hand customers to.
     pub default_desk: crate::model::DeskKind,
+    /// Bots that hand customers to another desk (or desk channel) than the default.
+    pub desk_by_bot: Vec<BotDesk>,
+    pub pipedrive: PipedriveSettings,
     /// The largest attachment fetched and forwarded (Salesforce's limit is 25 MB).
     pub attachment_max_bytes: u64,
     /// Private addresses the media fetcher may reach anyway (local sandboxes only).
@@ -84,6 +87,27 @@ pub struct SalesforceSettings {
     /// Customer messages that opt out of / back into messaging (case-insensitive, whole message).
     pub opt_out_keywords: Vec<String>,
     pub opt_in_keywords: Vec<String>,
+}
+
+/// A bot's desk: `bot=desk` or `bot=desk:channel` in `OMNIBRIDGE_DESK_BY_BOT`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BotDesk {
+    pub bot: String,
+    pub desk: crate::model::DeskKind,
+    /// The desk channel (Pipedrive provider channel id, Yeahdesk channel); the desk's default when unset.
+    pub channel: Option<String>,
+}
+
+/// Pipedrive Messaging (Channels API): omnibridge is the provider of its channels.
+#[derive(Clone, Debug)]
+pub struct PipedriveSettings {
+    /// The Marketplace app's client id and secret: Pipedrive's Basic auth on the provider endpoints.
+    pub client_id: Option<String>,
+    pub client_secret: SecretSource,
+    /// OAuth access token of the installing user (Messengers integration scope).
+    pub api_token: SecretSource,
+    /// The provider channel id conversations are handed to unless a bot names another.
+    pub channel_id: String,
 }
 
 /// The Yalo bots omnibridge serves.
@@ -220,11 +244,26 @@ impl Settings {
                 .iter()
                 .map(|ip| ip.parse().map_err(|_| Error::Config(format!("OMNIBRIDGE_FETCH_ALLOW_PRIVATE_IPS: {ip:?} is not an IP address"))))
                 .collect::<Result<_>>()?,
+            desk_by_bot: parse_desk_by_bot(env.text("OMNIBRIDGE_DESK_BY_BOT").as_deref().unwrap_or(""))?,
+            pipedrive: PipedriveSettings {
+                client_id: env.text("OMNIBRIDGE_PIPEDRIVE_CLIENT_ID"),
+                client_secret: env.secret("OMNIBRIDGE_PIPEDRIVE_CLIENT_SECRET"),
+                api_token: env.secret("OMNIBRIDGE_PIPEDRIVE_API_TOKEN"),
+                channel_id: env.text_or("OMNIBRIDGE_PIPEDRIVE_CHANNEL_ID", "omnibridge"),
+            },
             default_desk: env
                 .text_or("OMNIBRIDGE_DEFAULT_DESK", "salesforce")
                 .parse()
                 .map_err(|_| Error::Config("OMNIBRIDGE_DEFAULT_DESK must be salesforce, pipedrive or yeahdesk".into()))?,
         })
+    }
+
+    /// The desk (and desk channel, if the bot names one) a bot hands customers to.
+    pub fn desk_for_bot(&self, bot: &str) -> (crate::model::DeskKind, Option<&str>) {
+        match self.desk_by_bot.iter().find(|b| b.bot == bot) {
+            Some(b) => (b.desk, b.channel.as_deref()),
+            None => (self.default_desk, None),
+        }
     }
 
     /// The URL of a queue, or a configuration error naming the variable to set.
@@ -247,6 +286,27 @@ impl Settings {
             SalesforceEvents => self.salesforce_events_dlq_url.as_deref(),
         }
     }
+}
+
+/// `bot=desk[:channel];bot=desk[:channel]`.
+fn parse_desk_by_bot(raw: &str) -> Result<Vec<BotDesk>> {
+    let bad = |item: &str| Error::Config(format!("OMNIBRIDGE_DESK_BY_BOT: {item:?} is not bot=desk or bot=desk:channel"));
+    raw.split(';')
+        .map(str::trim)
+        .filter(|i| !i.is_empty())
+        .map(|item| {
+            let (bot, rest) = item.split_once('=').ok_or_else(|| bad(item))?;
+            let (desk, channel) = match rest.split_once(':') {
+                Some((d, c)) => (d, Some(c.trim().to_owned()).filter(|c| !c.is_empty())),
+                None => (rest, None),
+            };
+            let desk = desk.trim().parse().map_err(|_| bad(item))?;
+            if bot.trim().is_empty() {
+                return Err(bad(item));
+            }
+            Ok(BotDesk { bot: bot.trim().to_owned(), desk, channel })
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -282,6 +342,16 @@ mod tests {
     fn when_secret_is_set_should_never_print_it() {
         let s = settings(&[("OMNIBRIDGE_JWT_SECRET", "super-secret-value-that-is-long-enough")]).unwrap();
         assert!(!format!("{s:?}").contains("super-secret"));
+    }
+
+    #[test]
+    fn when_bots_name_their_desks_should_route_each_and_default_the_rest() {
+        let s = settings(&[("OMNIBRIDGE_DESK_BY_BOT", "shop-bot=pipedrive:shop; help-bot = yeahdesk")]).unwrap();
+        assert_eq!(s.desk_for_bot("shop-bot"), (crate::model::DeskKind::Pipedrive, Some("shop")));
+        assert_eq!(s.desk_for_bot("help-bot"), (crate::model::DeskKind::Yeahdesk, None));
+        assert_eq!(s.desk_for_bot("other"), (crate::model::DeskKind::Salesforce, None));
+        assert!(settings(&[("OMNIBRIDGE_DESK_BY_BOT", "shop-bot=zendesk")]).is_err());
+        assert!(settings(&[("OMNIBRIDGE_DESK_BY_BOT", "shop-bot")]).is_err());
     }
 
     #[test]

@@ -123,3 +123,50 @@ pub mod yalo {
         }
     }
 }
+
+/// Pipedrive's Channels API (the provider endpoints): `{success: false,
+/// data: {message, code}}` on failure.
+pub mod pipedrive {
+    use super::*;
+    use serde_json::json;
+
+    pub fn error(status: StatusCode, code: &str, message: &str) -> Response<Body> {
+        json(status, &json!({"success": false, "data": {"message": message, "code": code}}))
+    }
+
+    /// `{success: true, data}` (and `additional_data.after` while more pages remain).
+    pub fn ok<T: Serialize>(data: &T, after: Option<&str>) -> Response<Body> {
+        match after {
+            Some(a) => json(StatusCode::OK, &json!({"success": true, "data": data, "additional_data": {"after": a}})),
+            None => json(StatusCode::OK, &json!({"success": true, "data": data})),
+        }
+    }
+
+    pub fn unauthorized(message: &str) -> Response<Body> {
+        error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", message)
+    }
+
+    /// A failure in the seed's codes. A dependency that may recover answers
+    /// 429 with `retry_by`, which Pipedrive honours.
+    pub fn failure(err: &Error) -> Response<Body> {
+        match err {
+            Error::Invalid { .. } => error(StatusCode::BAD_REQUEST, "BAD_REQUEST", &err.to_string()),
+            Error::NotFound(_) => error(StatusCode::NOT_FOUND, "NOT_FOUND", &err.to_string()),
+            Error::Conflict(_) => error(StatusCode::FORBIDDEN, "FORBIDDEN", &err.to_string()),
+            Error::Retryable { .. } => {
+                tracing::warn!(error = %err.chain(), "dependency unavailable");
+                let wait = err.retry_after().unwrap_or(std::time::Duration::from_secs(2));
+                let at = time::OffsetDateTime::now_utc() + wait;
+                let retry_by = at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+                json(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    &json!({"success": false, "data": {"message": "temporarily unavailable, retry later", "code": "RATE_LIMIT_EXCEEDED", "retry_by": retry_by}}),
+                )
+            }
+            Error::Permanent { .. } | Error::Config(_) => {
+                tracing::error!(error = %err.chain(), "request failed");
+                error(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR", "internal error")
+            }
+        }
+    }
+}

@@ -6,6 +6,7 @@ mod blobs;
 mod events;
 mod fetch;
 mod handoff;
+mod pipedrive;
 mod queues;
 mod runner;
 mod sandbox;

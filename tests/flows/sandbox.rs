@@ -393,7 +393,8 @@ async fn when_pipedrive_calls_follow_the_contract_should_be_accepted_and_wrong_o
         .json(&json!({"name": "WhatsApp (omnibridge)", "provider_channel_id": "wa-coppel", "provider_type": "whatsapp", "template_support": true}))).await;
     assert_eq!(status, 200, "{body}");
     let channel = body["data"]["id"].as_str().unwrap().to_owned();
-    let msg = json!({"id": "m1", "channel_id": channel, "sender_id": "5217331175599", "conversation_id": "c1", "message": "Hola",
+    // `channel_id` is the provider's id for the channel.
+    let msg = json!({"id": "m1", "channel_id": "wa-coppel", "sender_id": "5217331175599", "conversation_id": "c1", "message": "Hola",
         "status": "sent", "created_at": "2026-11-22 05:33",
         "attachments": [{"id": "a1", "type": "image/jpeg", "url": "https://x.test/a.jpg", "name": "a.jpg", "size": 10, "link_expires": true}]});
     let (status, _) = send(http.post(format!("{api}/channels/messages/receive")).bearer_auth("sandbox-pipedrive-token").json(&msg)).await;
@@ -423,7 +424,7 @@ async fn when_the_pipedrive_agent_sends_should_post_multipart_with_basic_auth_to
         "recipientIds": ["5217331175599"], "message": "Hola, soy Eva", "files": [{"name": "factura.pdf", "mimeType": "application/pdf"}]})).await.unwrap();
     assert_eq!(out["deliveries"][0]["status"], 200);
     let got = &omnibridge.received()[0];
-    assert_eq!(got.path, "/channels/wa-coppel/messages");
+    assert_eq!(got.path, "/v1/pipedrive/channels/wa-coppel/messages");
     use base64::Engine;
     let basic = base64::engine::general_purpose::STANDARD.encode("sandbox-client-id:sandbox-client-secret");
     assert_eq!(got.header("authorization").unwrap(), format!("Basic {basic}"));

@@ -5,6 +5,7 @@ use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use omnibridge::bootstrap::Runtime;
 use omnibridge::ports::UserStore;
+use omnibridge::services::pipedrive::{PipedriveChannel, Registry, Template};
 use omnibridge::services::auth::{ApiUser, Role};
 use secrecy::SecretString;
 use std::io::{IsTerminal, Read};
@@ -27,6 +28,49 @@ enum Command {
     Dlq {
         #[command(subcommand)]
         action: DlqAction,
+    },
+    /// Pipedrive channels omnibridge provides.
+    Pipedrive {
+        #[command(subcommand)]
+        action: PipedriveAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum PipedriveAction {
+    /// Registers a channel with Pipedrive (POST /channels) and records it; again after a delete registers it anew.
+    Register {
+        /// Our id for the channel (provider_channel_id); bots hand off to OMNIBRIDGE_PIPEDRIVE_CHANNEL_ID.
+        #[arg(long)]
+        channel: String,
+        #[arg(long)]
+        name: String,
+        /// whatsapp, facebook or other
+        #[arg(long, default_value = "whatsapp")]
+        provider_type: String,
+        #[arg(long)]
+        template_support: bool,
+        #[arg(long)]
+        avatar_url: Option<String>,
+    },
+    /// Sets the channel's approved templates from a JSON file: [{id, name, content, language}].
+    Templates {
+        #[arg(long)]
+        channel: String,
+        #[arg(long)]
+        file: std::path::PathBuf,
+    },
+    /// Refuses Pipedrive's calls for the channel with ACCOUNT_SUSPENDED (or lifts that).
+    Suspend {
+        #[arg(long)]
+        channel: String,
+        #[arg(long)]
+        lift: bool,
+    },
+    /// Prints the channel's record.
+    Show {
+        #[arg(long)]
+        channel: String,
     },
 }
 
@@ -108,12 +152,55 @@ async fn main() -> anyhow::Result<()> {
             let done = omnibridge_dev::dlq::redrive(&rt, q, &ids).await?;
             eprintln!("redrove {} dead letter(s) to the {queue} queue", done.len());
         }
+        Command::Pipedrive { action } => pipedrive(&rt, action).await?,
         Command::User { action: UserAction::Delete { username } } => {
             if store.delete_user(&username).await? {
                 println!("deleted user {username}");
             } else {
                 bail!("no user {username}");
             }
+        }
+    }
+    Ok(())
+}
+
+async fn pipedrive(rt: &Runtime, action: PipedriveAction) -> anyhow::Result<()> {
+    let registry = Registry::new(rt.dynamo());
+    let existing = |id: &str| {
+        let registry = registry.clone();
+        let id = id.to_owned();
+        async move { registry.channel(&id).await?.with_context(|| format!("no Pipedrive channel {id}")) }
+    };
+    match action {
+        PipedriveAction::Register { channel, name, provider_type, template_support, avatar_url } => {
+            let desk = rt.pipedrive().await?.context("set OMNIBRIDGE_PIPEDRIVE_API_TOKEN (or _ARN) to call Pipedrive")?;
+            let mut c = match registry.channel(&channel).await? {
+                Some(mut c) => {
+                    (c.name, c.provider_type) = (name, provider_type);
+                    c
+                }
+                None => PipedriveChannel::new(&channel, &name, &provider_type)?,
+            };
+            c.template_support = template_support;
+            c.avatar_url = avatar_url;
+            let c = desk.register_channel(c).await?;
+            println!("registered channel {} (Pipedrive id {})", c.provider_channel_id, c.pipedrive_id.unwrap_or_default());
+        }
+        PipedriveAction::Templates { channel, file } => {
+            let mut c = existing(&channel).await?;
+            let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+            c.templates = serde_json::from_str::<Vec<Template>>(&text).context("templates must be [{id, name, content, language}]")?;
+            registry.put_channel(&c).await?;
+            println!("channel {channel} has {} template(s)", c.templates.len());
+        }
+        PipedriveAction::Suspend { channel, lift } => {
+            let mut c = existing(&channel).await?;
+            c.suspended = !lift;
+            registry.put_channel(&c).await?;
+            println!("channel {channel} is {}", if lift { "active" } else { "suspended" });
+        }
+        PipedriveAction::Show { channel } => {
+            println!("{}", serde_json::to_string_pretty(&existing(&channel).await?)?);
         }
     }
     Ok(())

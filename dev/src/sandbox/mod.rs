@@ -237,6 +237,15 @@ impl RunningSandbox {
         sf.org_id.get_or_insert(cfg.org_id);
         sf.authorization_context.get_or_insert(cfg.authorization_context);
         sf.channel_address_id.get_or_insert(cfg.channel_address_identifier);
+        let pd = &mut settings.pipedrive;
+        let cfg = PipedriveConfig::default();
+        pd.client_id.get_or_insert(cfg.client_id);
+        if matches!(pd.client_secret, SecretSource::Unset) {
+            pd.client_secret = SecretSource::Value(secrecy::SecretString::from(cfg.client_secret));
+        }
+        if matches!(pd.api_token, SecretSource::Unset) {
+            pd.api_token = SecretSource::Value(secrecy::SecretString::from(cfg.api_token));
+        }
         // The sandboxes serve media on loopback: let the fetcher reach them.
         if let Ok(addr) = self.base_url.trim_start_matches("http://").parse::<std::net::SocketAddr>() {
             if !settings.fetch_allow_private.contains(&addr.ip()) {

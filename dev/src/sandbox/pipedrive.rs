@@ -173,9 +173,10 @@ fn receive(sb: &Sandbox, b: Value) -> Handled {
             }
         }
     }
+    // `channel_id` is the channel's id as the provider knows it (provider_channel_id).
     let channel_id = text(&b, "channel_id").unwrap_or_default().to_owned();
     let mut st = sb.lock();
-    if st.pipedrive.channels.get(&channel_id).is_none_or(|c| c.deleted) {
+    if !st.pipedrive.channels.values().any(|c| c.provider_channel_id == channel_id && !c.deleted) {
         drop(st);
         return refuse(404, "NOT_FOUND", "channel not found (registered and not deleted)");
     }
@@ -206,7 +207,7 @@ pub struct AgentSends {
 /// Pipedrive posts an agent message to omnibridge's postMessage endpoint.
 pub async fn agent_sends(sb: &Sandbox, a: AgentSends) -> Reply {
     let Some(base) = sb.omnibridge_url() else { return Reply::json(400, &json!({"error": "no omnibridge URL configured"})) };
-    let url = format!("{base}/channels/{}/messages", a.provider_channel_id);
+    let url = format!("{base}{PROVIDER_PREFIX}/channels/{}/messages", a.provider_channel_id);
     let mut results = Vec::new();
     for _ in 0..a.deliveries.unwrap_or(1).clamp(1, 10) {
         let mut form = reqwest::multipart::Form::new()
@@ -234,10 +235,14 @@ pub async fn agent_sends(sb: &Sandbox, a: AgentSends) -> Reply {
     Reply::json(200, &json!({"url": url, "deliveries": results}))
 }
 
-/// Pipedrive reads from omnibridge (a GET on a provider endpoint path).
+/// Where omnibridge serves the provider endpoints (the manifest's URLs start here).
+pub const PROVIDER_PREFIX: &str = "/v1/pipedrive";
+
+/// Pipedrive reads from omnibridge: a GET on a provider endpoint path
+/// (`/channels/...`, below [`PROVIDER_PREFIX`]).
 pub async fn agent_reads(sb: &Sandbox, path: &str) -> Reply {
     let Some(base) = sb.omnibridge_url() else { return Reply::json(400, &json!({"error": "no omnibridge URL configured"})) };
-    let url = format!("{base}{path}");
+    let url = format!("{base}{PROVIDER_PREFIX}{path}");
     match sb.http.get(&url).header("authorization", basic_auth(&sb.config.pipedrive)).send().await {
         Ok(r) => {
             let status = r.status().as_u16();

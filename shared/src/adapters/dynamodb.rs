@@ -9,6 +9,7 @@
 //! | context entry | `CTX#<user>` | `<timestamp ms>#<source id>` | |
 //! | idempotency record | `IDEM#<key>` | `IDEM` | |
 //! | API user | `USER#<username>` | `USER` | |
+//! | registration (Pipedrive channel, sender, custom channel) | `<KIND>#<id>` | `<KIND>` | |
 //!
 //! `expires_at` (epoch seconds) is the table's TTL attribute. DynamoDB
 //! deletes expired items lazily, so reads filter them out themselves.
@@ -22,7 +23,7 @@ use std::time::Duration;
 
 use super::aws_error;
 use crate::model::{
-    now_millis, ChannelKind, ContextEntry, Conversation, ConversationId, ConversationStatus, DeskKind, EpochMillis,
+    now_millis, Attachment, ChannelKind, ContextEntry, Conversation, ConversationId, ConversationStatus, DeskKind, EpochMillis,
     Message, MessageId, MessageStatus, Page,
 };
 use crate::ports::{
@@ -546,6 +547,43 @@ impl IdempotencyStore for DynamoStore {
             Err(e) if e.as_service_error().is_some_and(is_condition_failure) => Ok(()),
             Err(e) => Err(aws_error("DynamoDB DeleteItem", e)),
         }
+    }
+}
+
+/// Registrations and other small records kept by id: Pipedrive channels and
+/// senders, custom channels. `kind` names the record type (`PDCHANNEL`, …).
+impl DynamoStore {
+    pub async fn put_record<T: Serialize>(&self, kind: &str, id: &str, value: &T) -> Result<()> {
+        let item = to_item(value, &[("PK", format!("{kind}#{id}")), ("SK", kind.to_owned())])?;
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| aws_error("DynamoDB PutItem", e))?;
+        Ok(())
+    }
+
+    pub async fn get_record<T: DeserializeOwned>(&self, kind: &str, id: &str) -> Result<Option<T>> {
+        self.get(format!("{kind}#{id}"), kind).await?.map(from_item).transpose()
+    }
+
+    /// Records where a message's attachments are kept (their object keys, once copied).
+    pub async fn set_attachments(&self, id: &MessageId, attachments: &[Attachment]) -> Result<()> {
+        let value = serde_dynamo::to_attribute_value(attachments)
+            .map_err(|e| Error::permanent("encoding attachments for DynamoDB failed", Some(Box::new(e))))?;
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("MSG#{id}"), "MSG")))
+            .update_expression("SET attachments = :a")
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_values(":a", value)
+            .send()
+            .await
+            .map_err(|e| aws_error("DynamoDB UpdateItem", e))?;
+        Ok(())
     }
 }
 

@@ -3,6 +3,7 @@
 pub mod dynamodb;
 pub mod fetch;
 pub mod http_client;
+pub mod pipedrive;
 pub mod s3;
 pub mod salesforce;
 pub mod sqs;

@@ -10,6 +10,7 @@ use crate::bootstrap::{Endpoint as EndpointTrait, Runtime};
 use crate::http::{self, yalo as envelope};
 use crate::model::{ChannelKind, Participant};
 use crate::services::auth::{Role, TokenKeys};
+use crate::services::desks::Desks;
 use crate::services::handoff::{Handoff, HandoffRequest};
 use crate::Result;
 
@@ -41,7 +42,7 @@ pub struct Endpoint {
 
 impl EndpointTrait for Endpoint {
     async fn build(rt: &Runtime) -> Result<Self> {
-        let handoff = Handoff::new(rt.dynamo(), rt.salesforce().await?, rt.settings.default_desk);
+        let handoff = Handoff::new(rt.dynamo(), Desks::from_runtime(rt).await?, rt.settings.clone());
         Ok(Endpoint { keys: super::token_keys(rt).await?, handoff })
     }
 
@@ -93,7 +94,8 @@ impl EndpointTrait for Endpoint {
             Err(e) if e.is_retryable() => envelope::failure(&e),
             Err(e) => {
                 tracing::error!(error = %e.chain(), "handoff failed");
-                envelope::error(StatusCode::INTERNAL_SERVER_ERROR, &format!("could not create chat in salesforce : {e}"))
+                let desk = self.handoff.desk_for(&request.bot);
+                envelope::error(StatusCode::INTERNAL_SERVER_ERROR, &format!("could not create chat in {desk} : {e}"))
             }
         }
     }

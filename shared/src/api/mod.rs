@@ -14,6 +14,13 @@
 //! | `POST /v1/integrations/facebook/webhook` | [`facebook_webhook`] | `functions/facebook-webhook` |
 //! | `POST /v1/integrations/webhook/register/{provider}` | [`webhook_register`] | `functions/webhook-register` |
 //! | `DELETE /v1/integrations/webhook/remove/{provider}` | [`webhook_remove`] | `functions/webhook-remove` |
+//! | `GET /v1/pipedrive/channels/{providerChannelId}/conversations` | [`pipedrive_conversations_list`] | `functions/pipedrive-conversations-list` |
+//! | `GET /v1/pipedrive/channels/{providerChannelId}/conversations/{sourceConversationId}` | [`pipedrive_conversation_get`] | `functions/pipedrive-conversation-get` |
+//! | `POST /v1/pipedrive/channels/{providerChannelId}/messages` | [`pipedrive_message_post`] | `functions/pipedrive-message-post` |
+//! | `GET /v1/pipedrive/channels/{providerChannelId}/messages/{sourceMessageId}` | [`pipedrive_message_get`] | `functions/pipedrive-message-get` |
+//! | `GET /v1/pipedrive/channels/{providerChannelId}/senders/{senderId}` | [`pipedrive_sender_get`] | `functions/pipedrive-sender-get` |
+//! | `GET /v1/pipedrive/channels/{providerChannelId}/templates` | [`pipedrive_templates_list`] | `functions/pipedrive-templates-list` |
+//! | `DELETE /v1/pipedrive/channels/{providerChannelId}` | [`pipedrive_channel_delete`] | `functions/pipedrive-channel-delete` |
 
 pub mod authenticate;
 pub mod chats_connect;
@@ -21,6 +28,14 @@ pub mod chats_finish;
 pub mod consent_update;
 pub mod context_get;
 pub mod facebook_webhook;
+pub mod pipedrive_channel_delete;
+pub mod pipedrive_conversation_get;
+pub mod pipedrive_conversations_list;
+pub mod pipedrive_message_get;
+pub mod pipedrive_message_post;
+mod pipedrive_provider;
+pub mod pipedrive_sender_get;
+pub mod pipedrive_templates_list;
 pub mod salesforce_events;
 pub mod tokens_check;
 pub mod webhook_register;

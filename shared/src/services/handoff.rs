@@ -7,9 +7,14 @@ use serde_json::{Map, Value};
 use std::time::Duration;
 
 use crate::adapters::dynamodb::DynamoStore;
-use crate::adapters::salesforce::SalesforceDesk;
-use crate::model::{now_millis, Author, ChannelKind, ContextEntry, Conversation, ConversationStatus, DeskKind, Participant};
-use crate::ports::{ContextStore, ConversationStore, Recorded};
+use crate::config::Settings;
+use crate::model::{
+    now_millis, Author, ChannelKind, ContextEntry, Conversation, ConversationStatus, DeskKind, Direction, EpochMillis,
+    Message, Participant,
+};
+use crate::ports::{ContextStore, ConversationStore, MessageStore, QueueJob, Recorded};
+use crate::services::delivery::deliver;
+use crate::services::desks::Desks;
 use crate::services::once::once;
 use crate::{Error, Result};
 
@@ -57,50 +62,55 @@ pub fn transcript(req: &HandoffRequest, entries: &[ContextEntry]) -> String {
 
 pub struct Handoff {
     store: DynamoStore,
-    salesforce: Option<SalesforceDesk>,
-    desk: DeskKind,
+    desks: Desks,
+    settings: Settings,
 }
 
 impl Handoff {
-    pub fn new(store: DynamoStore, salesforce: Option<SalesforceDesk>, desk: DeskKind) -> Self {
-        Handoff { store, salesforce, desk }
+    pub fn new(store: DynamoStore, desks: Desks, settings: Settings) -> Self {
+        Handoff { store, desks, settings }
+    }
+
+    /// The desk a bot hands customers to.
+    pub fn desk_for(&self, bot: &str) -> DeskKind {
+        self.settings.desk_for_bot(bot).0
+    }
+
+    /// The bot's desk and the desk channel its conversations belong to.
+    fn destination(&self, bot: &str) -> Result<(DeskKind, String)> {
+        let (desk, channel) = self.settings.desk_for_bot(bot);
+        let channel = match desk {
+            DeskKind::Salesforce => self.desks.salesforce()?.channel_address_id.clone(),
+            DeskKind::Pipedrive => {
+                self.desks.pipedrive()?;
+                channel.unwrap_or(&self.settings.pipedrive.channel_id).to_owned()
+            }
+            DeskKind::Yeahdesk => return Err(Error::Config("no yeahdesk desk adapter is configured in this deployment".into())),
+        };
+        Ok((desk, channel))
     }
 
     /// Hands the customer to an agent; returns the conversation.
     pub async fn connect(&self, req: &HandoffRequest) -> Result<Conversation> {
-        let sf = match self.desk {
-            DeskKind::Salesforce => self.salesforce.as_ref().ok_or_else(|| Error::Config("Salesforce is not configured".into()))?,
-            other => return Err(Error::Config(format!("no {other} desk adapter is configured in this deployment"))),
-        };
+        let (desk, desk_channel) = self.destination(&req.bot).map_err(|e| match e {
+            Error::Permanent { what, .. } => Error::Config(what),
+            other => other,
+        })?;
         let now = now_millis();
-        let fresh = Conversation::open(req.channel, &req.bot, req.customer.clone(), self.desk, &sf.channel_address_id, now)?;
+        let fresh = Conversation::open(req.channel, &req.bot, req.customer.clone(), desk, &desk_channel, now)?;
         let conversation = match self.store.open_conversation(&fresh).await? {
             Recorded::Created => fresh,
             Recorded::Existing(c) => c,
         };
         let id = conversation.id.clone();
-        let result = async {
-            let entries = self.store.list_context(&req.customer.id, now).await?;
-            let text = transcript(req, &entries);
-            let entry_id = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, format!("transcript:{id}").as_bytes()).to_string();
-            let desk_id = once(&self.store, &format!("handoff:{id}:transcript"), "handoff", STEP_LEASE, || async {
-                    let accepted = sf.send_text(&req.customer.id, &entry_id, &text, now).await?;
-                    Ok(accepted.conversation_identifier.unwrap_or_default())
-                })
-                .await?;
-            if !desk_id.is_empty() && conversation.desk_conversation_id.as_deref() != Some(desk_id.as_str()) {
-                self.store.set_desk_conversation_id(&id, &desk_id).await?;
-            }
-            once(&self.store, &format!("handoff:{id}:route"), "handoff", STEP_LEASE, || async {
-                sf.route(&req.bot, &desk_id, &req.extra).await?;
-                Ok(String::new())
-            })
-            .await?;
-            Ok::<_, Error>(desk_id)
-        }
-        .await;
+        let entries = self.store.list_context(&req.customer.id, now).await?;
+        let text = transcript(req, &entries);
+        let result = match conversation.desk {
+            DeskKind::Salesforce => self.to_salesforce(req, &conversation, &text, now).await,
+            _ => self.as_first_message(&conversation, text).await,
+        };
         match result {
-            Ok(_) => Ok(self.store.get_conversation(&id).await?.unwrap_or(conversation)),
+            Ok(()) => Ok(self.store.get_conversation(&id).await?.unwrap_or(conversation)),
             // A handoff that can never succeed must not leave the customer stuck in a queue.
             Err(e) if !e.is_retryable() => {
                 self.store.set_conversation_status(&id, ConversationStatus::Closed, now_millis()).await?;
@@ -108,6 +118,40 @@ impl Handoff {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// Salesforce: the transcript as the first interaction, then the routing request.
+    async fn to_salesforce(&self, req: &HandoffRequest, conversation: &Conversation, text: &str, now: EpochMillis) -> Result<()> {
+        let sf = self.desks.salesforce()?;
+        let id = &conversation.id;
+        let entry_id = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, format!("transcript:{id}").as_bytes()).to_string();
+        let desk_id = once(&self.store, &format!("handoff:{id}:transcript"), "handoff", STEP_LEASE, || async {
+            let accepted = sf.send_text(&req.customer.id, &entry_id, text, now).await?;
+            Ok(accepted.conversation_identifier.unwrap_or_default())
+        })
+        .await?;
+        if !desk_id.is_empty() && conversation.desk_conversation_id.as_deref() != Some(desk_id.as_str()) {
+            self.store.set_desk_conversation_id(id, &desk_id).await?;
+        }
+        once(&self.store, &format!("handoff:{id}:route"), "handoff", STEP_LEASE, || async {
+            sf.route(&req.bot, &desk_id, &req.extra).await?;
+            Ok(String::new())
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// Desks that read our conversations (Pipedrive, Yeahdesk): the transcript
+    /// is the conversation's first message, delivered before the call returns.
+    async fn as_first_message(&self, conversation: &Conversation, text: String) -> Result<()> {
+        if conversation.desk == DeskKind::Pipedrive {
+            self.desks.pipedrive()?.open(conversation).await?;
+        }
+        let c = conversation;
+        let m = Message::received(c.id.clone(), Direction::Inbound, "handoff", c.id.as_str(), &c.customer.id, Some(text), vec![], c.created_at)?;
+        self.store.append_message(&m).await?;
+        let job = QueueJob { conversation_id: c.id.clone(), message_id: m.id };
+        deliver(&self.store, &job, Direction::Inbound, |c, m| async move { self.desks.deliver(&c, &m).await }).await
     }
 }
 

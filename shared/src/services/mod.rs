@@ -3,9 +3,11 @@
 pub mod auth;
 pub mod context;
 pub mod delivery;
+pub mod desks;
 pub mod handoff;
 pub mod inbound;
 pub mod once;
+pub mod pipedrive;
 pub mod salesforce_events;
 pub mod to_customer;
 pub mod to_desk;

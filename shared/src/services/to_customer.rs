@@ -5,13 +5,13 @@ use std::time::Duration;
 
 use crate::adapters::dynamodb::DynamoStore;
 use crate::adapters::s3::S3Blobs;
-use crate::adapters::salesforce::SalesforceDesk;
 use crate::adapters::yalo::{Outgoing, YaloClient};
 use crate::bootstrap::{Runtime, Worker as WorkerTrait};
-use crate::model::{ChannelKind, Conversation, DeskKind, Direction, Message, MessageStatus};
+use crate::model::{ChannelKind, Conversation, Direction, Message, MessageStatus};
 use crate::ports::{BlobStore, ConversationStore, MessageStore, QueueJob, QueueName, Receipt};
 use crate::services::once::once;
 use crate::services::delivery::deliver;
+use crate::services::desks::Desks;
 use crate::{Error, Result};
 
 /// The channel adapters of this deployment, chosen by each conversation's channel.
@@ -89,29 +89,25 @@ impl Channels {
 pub struct Worker {
     store: DynamoStore,
     channels: Channels,
-    salesforce: Option<SalesforceDesk>,
+    desks: Desks,
 }
 
 impl Worker {
-    pub fn new(store: DynamoStore, channels: Channels, salesforce: Option<SalesforceDesk>) -> Self {
-        Worker { store, channels, salesforce }
+    pub fn new(store: DynamoStore, channels: Channels, desks: Desks) -> Self {
+        Worker { store, channels, desks }
     }
 
     /// Tells the desk that one of its agent's messages did not reach the
-    /// customer (Salesforce: MessageDeliveryFailed), once per message.
+    /// customer, once per message.
     async fn report_if_failed(&self, job: &QueueJob) -> Result<()> {
-        let Some(sf) = &self.salesforce else { return Ok(()) };
         let Some(m) = self.store.get_message(&job.message_id).await? else { return Ok(()) };
-        if m.status != MessageStatus::Failed || m.source != "salesforce" {
+        if m.status != MessageStatus::Failed {
             return Ok(());
         }
         let Some(c) = self.store.get_conversation(&job.conversation_id).await? else { return Ok(()) };
-        if c.desk != DeskKind::Salesforce {
-            return Ok(());
-        }
         let key = format!("delivery-failed:{}", m.id);
         once(&self.store, &key, m.id.as_str(), SEND_LEASE, || async {
-            sf.delivery_failed(&c.customer.id, &m.source_id, DELIVERY_FAILED_CODE).await?;
+            self.desks.delivery_failed(&c, &m).await?;
             Ok("reported".to_owned())
         })
         .await
@@ -119,15 +115,12 @@ impl Worker {
     }
 }
 
-/// The `errorCode` sent with MessageDeliveryFailed: the channel refused the message.
-const DELIVERY_FAILED_CODE: &str = "500";
-
 impl WorkerTrait for Worker {
     type Job = QueueJob;
     const QUEUE: QueueName = QueueName::ToCustomer;
 
     async fn build(rt: &Runtime) -> Result<Self> {
-        Ok(Worker::new(rt.dynamo(), Channels::from_runtime(rt).await?, rt.salesforce().await?))
+        Ok(Worker::new(rt.dynamo(), Channels::from_runtime(rt).await?, Desks::from_runtime(rt).await?))
     }
 
     async fn process(&self, job: QueueJob) -> Result<()> {

@@ -1,0 +1,38 @@
+//! `GET /v1/pipedrive/channels/{providerChannelId}/conversations/{sourceConversationId}`
+//! (getConversationById): one conversation and a page of its messages,
+//! newest first; `after` pages on to older ones.
+
+use lambda_http::{Body, Request, Response};
+
+use super::pipedrive_provider::{limit, read_failure, ProviderEndpoint};
+use crate::bootstrap::{Endpoint as EndpointTrait, Runtime};
+use crate::http::{self, pipedrive as envelope};
+use crate::Result;
+
+pub struct Endpoint(ProviderEndpoint);
+
+impl EndpointTrait for Endpoint {
+    async fn build(rt: &Runtime) -> Result<Self> {
+        Ok(Endpoint(ProviderEndpoint::build(rt).await?))
+    }
+
+    async fn handle(&self, req: Request) -> Response<Body> {
+        let channel = match self.0.channel(&req).await {
+            Ok(c) => c,
+            Err(answer) => return answer,
+        };
+        let messages = match limit(&req, "messages_limit") {
+            Ok(m) => m,
+            Err(answer) => return answer,
+        };
+        let id = http::path(&req, "sourceConversationId").unwrap_or_default();
+        let after = http::query(&req, "after");
+        match self.0.provider.conversation(&channel, &id, messages, after.as_deref()).await {
+            Ok(c) => {
+                let next = c.next_messages_cursor.clone();
+                envelope::ok(&c, next.as_deref())
+            }
+            Err(e) => read_failure(&e),
+        }
+    }
+}

@@ -1,0 +1,34 @@
+//! `GET /v1/pipedrive/channels/{providerChannelId}/conversations`
+//! (getConversations): the channel's conversations, newest first, each with
+//! its latest messages; `additional_data.after` while more remain.
+
+use lambda_http::{Body, Request, Response};
+
+use super::pipedrive_provider::{limit, read_failure, ProviderEndpoint};
+use crate::bootstrap::{Endpoint as EndpointTrait, Runtime};
+use crate::http::{self, pipedrive as envelope};
+use crate::Result;
+
+pub struct Endpoint(ProviderEndpoint);
+
+impl EndpointTrait for Endpoint {
+    async fn build(rt: &Runtime) -> Result<Self> {
+        Ok(Endpoint(ProviderEndpoint::build(rt).await?))
+    }
+
+    async fn handle(&self, req: Request) -> Response<Body> {
+        let channel = match self.0.channel(&req).await {
+            Ok(c) => c,
+            Err(answer) => return answer,
+        };
+        let (conversations, messages) = match (limit(&req, "conversations_limit"), limit(&req, "messages_limit")) {
+            (Ok(c), Ok(m)) => (c, m),
+            (Err(answer), _) | (_, Err(answer)) => return answer,
+        };
+        let after = http::query(&req, "after");
+        match self.0.provider.conversations(&channel, conversations, messages, after.as_deref()).await {
+            Ok((data, next)) => envelope::ok(&data, next.as_deref()),
+            Err(e) => read_failure(&e),
+        }
+    }
+}

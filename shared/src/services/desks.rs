@@ -1,0 +1,135 @@
+//! The desks of a deployment (Salesforce, Pipedrive, Yeahdesk) behind one
+//! dispatch by each conversation's desk, and the attachments on their way
+//! to them.
+
+use crate::adapters::dynamodb::DynamoStore;
+use crate::adapters::fetch::{FetchPolicy, Fetcher};
+use crate::adapters::s3::S3Blobs;
+use crate::adapters::salesforce::{File, SalesforceDesk};
+use crate::bootstrap::Runtime;
+use crate::model::{Attachment, Conversation, DeskKind, Message};
+use crate::ports::{BlobStore, Receipt};
+use crate::services::pipedrive::PipedriveDesk;
+use crate::{Error, Result};
+
+/// Attachments on their way to a desk: fetched safely from the platform's
+/// link (which may expire within minutes) and kept in our bucket.
+pub struct Media {
+    fetcher: Fetcher,
+    pub blobs: S3Blobs,
+    store: DynamoStore,
+}
+
+impl Media {
+    pub fn from_runtime(rt: &Runtime) -> Result<Self> {
+        let policy = FetchPolicy::new(rt.settings.attachment_max_bytes, rt.settings.fetch_allow_private.clone());
+        Ok(Media { fetcher: Fetcher::new(policy)?, blobs: rt.blobs(), store: rt.dynamo() })
+    }
+
+    /// The object key of attachment `i` of `m`.
+    pub fn key(m: &Message, i: usize) -> String {
+        format!("{}/{}/{i}", m.conversation_id, m.id)
+    }
+
+    /// Copies the attachments we do not hold yet into the bucket, records
+    /// their keys with the message, and returns them all with keys.
+    pub async fn store_all(&self, m: &Message) -> Result<Vec<Attachment>> {
+        let mut attachments = m.attachments.clone();
+        let mut changed = false;
+        for (i, a) in attachments.iter_mut().enumerate() {
+            if a.key.is_some() {
+                continue;
+            }
+            let url = a.source_url.as_deref().ok_or_else(|| Error::permanent("an attachment has neither a stored copy nor a URL", None))?;
+            let fetched = self.fetcher.fetch(url).await?;
+            let key = Self::key(m, i);
+            a.size = Some(fetched.bytes.len() as u64);
+            a.content_type = fetched.content_type.clone();
+            self.blobs.put_blob(&key, fetched.bytes, &fetched.content_type).await?;
+            a.key = Some(key);
+            changed = true;
+        }
+        if changed {
+            self.store.set_attachments(&m.id, &attachments).await?;
+        }
+        Ok(attachments)
+    }
+}
+
+/// The desk adapters of this deployment, chosen by each conversation's desk.
+pub struct Desks {
+    pub salesforce: Option<SalesforceDesk>,
+    pub pipedrive: Option<PipedriveDesk>,
+    pub media: Media,
+}
+
+fn not_configured(desk: DeskKind) -> Error {
+    Error::permanent(format!("no {desk} desk adapter is configured in this deployment"), None)
+}
+
+impl Desks {
+    pub async fn from_runtime(rt: &Runtime) -> Result<Self> {
+        Ok(Desks { salesforce: rt.salesforce().await?, pipedrive: rt.pipedrive().await?, media: Media::from_runtime(rt)? })
+    }
+
+    pub fn salesforce(&self) -> Result<&SalesforceDesk> {
+        self.salesforce.as_ref().ok_or_else(|| not_configured(DeskKind::Salesforce))
+    }
+
+    pub fn pipedrive(&self) -> Result<&PipedriveDesk> {
+        self.pipedrive.as_ref().ok_or_else(|| not_configured(DeskKind::Pipedrive))
+    }
+
+    /// Delivers a customer message into the conversation's desk. A desk
+    /// without an adapter in this deployment is a permanent failure: the
+    /// message is marked failed and dead-lettered, ready for redrive once
+    /// the desk is configured.
+    pub async fn deliver(&self, conversation: &Conversation, message: &Message) -> Result<Receipt> {
+        match conversation.desk {
+            DeskKind::Salesforce => deliver_to_salesforce(self.salesforce()?, &self.media, conversation, message).await,
+            DeskKind::Pipedrive => self.pipedrive()?.deliver(&self.media, conversation, message).await,
+            desk => Err(not_configured(desk)),
+        }
+    }
+
+    /// Tells the desk that one of its agent's messages did not reach the
+    /// customer: MessageDeliveryFailed for Salesforce, status `failed` for Pipedrive.
+    pub async fn delivery_failed(&self, conversation: &Conversation, message: &Message) -> Result<()> {
+        match conversation.desk {
+            DeskKind::Salesforce if message.source == "salesforce" => {
+                self.salesforce()?.delivery_failed(&conversation.customer.id, &message.source_id, DELIVERY_FAILED_CODE).await
+            }
+            DeskKind::Pipedrive if message.source == "pipedrive" => {
+                self.pipedrive()?.report_status(conversation, message).await
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The `errorCode` sent with MessageDeliveryFailed: the channel refused the message.
+const DELIVERY_FAILED_CODE: &str = "500";
+
+/// One interaction per file (Salesforce takes one file per request), the
+/// text with the first; entry ids are stable so a retry is recognised.
+async fn deliver_to_salesforce(sf: &SalesforceDesk, media: &Media, c: &Conversation, m: &Message) -> Result<Receipt> {
+    let from = &c.customer.id;
+    for (i, a) in media.store_all(m).await?.iter().enumerate() {
+        let key = a.key.as_deref().unwrap_or_default();
+        let blob = media.blobs.get_blob(key).await?;
+        let name = a.name.clone().unwrap_or_else(|| format!("attachment-{}", i + 1));
+        let file = File { name, content_type: blob.content_type, bytes: blob.bytes };
+        let id = if i == 0 { m.id.to_string() } else { format!("{}-{i}", m.id) };
+        let text = if i == 0 { m.text.as_deref() } else { None };
+        sf.send_file(from, &id, text, &file, m.created_at).await?;
+    }
+    if !m.attachments.is_empty() {
+        return Ok(Receipt { id: Some(m.id.to_string()) });
+    }
+    let text = m.text.as_deref().ok_or_else(|| Error::invalid("message", "has no text"))?;
+    sf.send_text(from, m.id.as_str(), text, m.created_at).await?;
+    if let Some(status) = sf.consent_keyword(text) {
+        sf.consent(&c.customer.id, status).await?;
+    }
+    Ok(Receipt { id: Some(m.id.to_string()) })
+}
