@@ -3,11 +3,13 @@
 
 PYTHON=${PYTHON:-python3}
 
-# moto's server (local DynamoDB, S3, SQS) and cfn-lint, from PyPI, when missing.
+# moto's server (local DynamoDB, S3, SQS), cfn-lint and schemathesis (the
+# Pipedrive contract test), from PyPI, when missing.
 ensure_python_tools() {
   local missing=()
   "$PYTHON" -c "import moto.server, flask, werkzeug" 2>/dev/null || missing+=("moto[server]>=5,<6")
   command -v cfn-lint >/dev/null 2>&1 || missing+=("cfn-lint>=1,<2")
+  command -v schemathesis >/dev/null 2>&1 || missing+=("schemathesis>=4,<5")
   if [ ${#missing[@]} -gt 0 ]; then
     echo "installing ${missing[*]} with pip" >&2
     "$PYTHON" -m pip install --quiet --disable-pip-version-check "${missing[@]}" >&2

@@ -49,11 +49,17 @@ impl ProviderEndpoint {
         (user_ok & pass_ok).into()
     }
 
+    /// Refuses a request without the app's credentials.
+    pub fn authenticate(&self, req: &Request) -> std::result::Result<(), Response<Body>> {
+        match self.authenticated(req) {
+            true => Ok(()),
+            false => Err(envelope::unauthorized("invalid or missing client credentials")),
+        }
+    }
+
     /// The request's channel after authentication, or the answer to give.
     pub async fn channel(&self, req: &Request) -> std::result::Result<PipedriveChannel, Response<Body>> {
-        if !self.authenticated(req) {
-            return Err(envelope::unauthorized("invalid or missing client credentials"));
-        }
+        self.authenticate(req)?;
         let id = http::path(req, "providerChannelId").unwrap_or_default();
         match self.provider.registry().active_channel(&id).await {
             Ok(c) if c.suspended => {
@@ -65,15 +71,20 @@ impl ProviderEndpoint {
     }
 }
 
-/// A page size from the query: the seed's default of 30, at most 100.
+/// A page size from the query: the seed's default of 30, clamped to 1..=100.
 pub fn limit(req: &Request, name: &'static str) -> std::result::Result<u32, Response<Body>> {
-    match http::query(req, name) {
-        None => Ok(DEFAULT_PAGE),
-        Some(v) => match v.trim().parse::<i64>() {
-            Ok(n) => Ok(n.clamp(1, MAX_PAGE as i64) as u32),
-            Err(_) => Err(envelope::failure(&Error::invalid("limit", format!("{name} must be a whole number")))),
-        },
+    let Some(v) = http::query(req, name) else { return Ok(DEFAULT_PAGE) };
+    let v = v.trim();
+    let digits = v.strip_prefix('-').unwrap_or(v);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(envelope::failure(&Error::invalid("limit", format!("{name} must be a whole number"))));
     }
+    // Any whole number is a fine request: past the bounds it means the bound.
+    Ok(match v.parse::<i64>() {
+        Ok(n) => n.clamp(1, MAX_PAGE as i64) as u32,
+        Err(_) if v.starts_with('-') => 1,
+        Err(_) => MAX_PAGE,
+    })
 }
 
 /// A read's failure: a cursor or id that names nothing is not found.

@@ -152,7 +152,9 @@ fn wire_status(status: MessageStatus) -> &'static str {
     }
 }
 
-/// A message as Pipedrive sees it, attachments as fresh presigned links.
+/// A message as the provider endpoints serve it, attachments as fresh
+/// presigned links. `created_at` is RFC 3339, as the seed's schema says
+/// (`format: date-time`); `messages/receive` takes `YYYY-MM-DD HH:MM` instead.
 async fn wire_message(blobs: &S3Blobs, ttl: Duration, m: &Message) -> Result<WireMessage> {
     let mut attachments = Vec::with_capacity(m.attachments.len());
     for (i, a) in m.attachments.iter().enumerate() {
@@ -173,11 +175,25 @@ async fn wire_message(blobs: &S3Blobs, ttl: Duration, m: &Message) -> Result<Wir
     Ok(WireMessage {
         id: m.id.to_string(),
         status: wire_status(m.status),
-        created_at: format_time(m.created_at),
+        created_at: rfc3339(m.created_at),
         message: m.text.clone().unwrap_or_default(),
         sender_id: m.sender_id.clone(),
         attachments,
     })
+}
+
+fn rfc3339(ms: EpochMillis) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_default()
+}
+
+/// A message as `messages/receive` takes it.
+async fn received_message(blobs: &S3Blobs, ttl: Duration, m: &Message) -> Result<WireMessage> {
+    let mut wire = wire_message(blobs, ttl, m).await?;
+    wire.created_at = format_time(m.created_at);
+    Ok(wire)
 }
 
 /// The Pipedrive desk: customer messages into Pipedrive's inbox.
@@ -234,7 +250,7 @@ impl PipedriveDesk {
         let channel = self.live_channel(&c.desk_channel).await?;
         let mut m = m.clone();
         m.attachments = media.store_all(&m).await?;
-        let wire = wire_message(&self.blobs, self.presign_ttl, &m).await?;
+        let wire = received_message(&self.blobs, self.presign_ttl, &m).await?;
         let receive = Receive { message: &wire, channel_id: &channel.provider_channel_id, conversation_id: c.id.as_str() };
         self.client.receive(&receive).await?;
         Ok(Receipt { id: Some(wire.id) })
@@ -243,7 +259,7 @@ impl PipedriveDesk {
     /// Tells Pipedrive the message's current status (an agent message that failed).
     pub async fn report_status(&self, c: &Conversation, m: &Message) -> Result<()> {
         let channel = self.live_channel(&c.desk_channel).await?;
-        let wire = wire_message(&self.blobs, self.presign_ttl, m).await?;
+        let wire = received_message(&self.blobs, self.presign_ttl, m).await?;
         let receive = Receive { message: &wire, channel_id: &channel.provider_channel_id, conversation_id: c.id.as_str() };
         self.client.receive(&receive).await
     }
