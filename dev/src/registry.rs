@@ -51,6 +51,8 @@ pub async fn http_function(name: &str, rt: &Runtime) -> anyhow::Result<HttpHandl
         "pipedrive-sender-get" => endpoint::<api::pipedrive_sender_get::Endpoint>(rt).await,
         "pipedrive-templates-list" => endpoint::<api::pipedrive_templates_list::Endpoint>(rt).await,
         "pipedrive-channel-delete" => endpoint::<api::pipedrive_channel_delete::Endpoint>(rt).await,
+        "custom-channel-message" => endpoint::<api::custom_channel_message::Endpoint>(rt).await,
+        "yeahdesk-webhook" => endpoint::<api::yeahdesk_webhook::Endpoint>(rt).await,
         other => bail!("the local runner does not know the HTTP function {other}"),
     }
 }

@@ -126,6 +126,15 @@ impl Runtime {
         Ok(Some(crate::services::pipedrive::PipedriveDesk::new(client, self.dynamo(), self.blobs(), s.presign_ttl)))
     }
 
+    /// The Yeahdesk desk, when its channel and token are set (`None` otherwise).
+    pub async fn yeahdesk(&self) -> Result<Option<crate::services::yeahdesk::YeahdeskDesk>> {
+        let s = &self.settings;
+        let (Some(channel), false) = (&s.yeahdesk.channel_id, matches!(s.yeahdesk.token, SecretSource::Unset)) else { return Ok(None) };
+        let token = self.secret(&s.yeahdesk.token, "OMNIBRIDGE_YEAHDESK_TOKEN").await?;
+        let client = crate::adapters::yeahdesk::YeahdeskClient::new(http_client::client()?, &s.peers.yeahdesk, channel, token);
+        Ok(Some(crate::services::yeahdesk::YeahdeskDesk::new(client, channel, self.dynamo(), self.blobs(), s.presign_ttl)))
+    }
+
     /// The retry policy of a worker: backoff on its queue, dead letters to its DLQ.
     pub fn retry_policy(&self, queue: QueueName) -> Result<RetryPolicy> {
         Ok(RetryPolicy::new(

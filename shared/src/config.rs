@@ -51,6 +51,7 @@ pub struct Settings {
     /// Bots that hand customers to another desk (or desk channel) than the default.
     pub desk_by_bot: Vec<BotDesk>,
     pub pipedrive: PipedriveSettings,
+    pub yeahdesk: YeahdeskSettings,
     /// The largest attachment fetched and forwarded (Salesforce's limit is 25 MB).
     pub attachment_max_bytes: u64,
     /// Private addresses the media fetcher may reach anyway (local sandboxes only).
@@ -108,6 +109,17 @@ pub struct PipedriveSettings {
     pub api_token: SecretSource,
     /// The provider channel id conversations are handed to unless a bot names another.
     pub channel_id: String,
+}
+
+/// Yeahdesk: a custom channel of the Yeahdesk account that agents answer in.
+#[derive(Clone, Debug)]
+pub struct YeahdeskSettings {
+    /// The custom channel's id (the last part of its message endpoint).
+    pub channel_id: Option<String>,
+    /// The channel's API key (`?token=`).
+    pub token: SecretSource,
+    /// What Yeahdesk's webhooks to `/v1/yeahdesk/webhook` must carry (`?secret=` or `X-Omnibridge-Secret`).
+    pub webhook_secret: SecretSource,
 }
 
 /// The Yalo bots omnibridge serves.
@@ -250,6 +262,11 @@ impl Settings {
                 client_secret: env.secret("OMNIBRIDGE_PIPEDRIVE_CLIENT_SECRET"),
                 api_token: env.secret("OMNIBRIDGE_PIPEDRIVE_API_TOKEN"),
                 channel_id: env.text_or("OMNIBRIDGE_PIPEDRIVE_CHANNEL_ID", "omnibridge"),
+            },
+            yeahdesk: YeahdeskSettings {
+                channel_id: env.text("OMNIBRIDGE_YEAHDESK_CHANNEL_ID"),
+                token: env.secret("OMNIBRIDGE_YEAHDESK_TOKEN"),
+                webhook_secret: env.secret("OMNIBRIDGE_YEAHDESK_WEBHOOK_SECRET"),
             },
             default_desk: env
                 .text_or("OMNIBRIDGE_DEFAULT_DESK", "salesforce")

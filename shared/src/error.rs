@@ -22,6 +22,11 @@ pub enum Error {
     #[error("conflict: {0}")]
     Conflict(String),
 
+    /// The request is refused with a code of the API it came to (a custom
+    /// channel's `E_*`); `status` is the HTTP status that API gives it.
+    #[error("{code}: {message}")]
+    Refused { status: u16, code: &'static str, message: String },
+
     /// A dependency failed in a way that may pass: throttling, timeouts, 5xx.
     #[error("{what} (retryable)")]
     Retryable {
@@ -48,6 +53,10 @@ pub enum Error {
 impl Error {
     pub fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
         Error::Invalid { field, reason: reason.into() }
+    }
+
+    pub fn refused(status: u16, code: &'static str, message: impl Into<String>) -> Self {
+        Error::Refused { status, code, message: message.into() }
     }
 
     pub fn retryable(what: impl Into<String>, source: impl Into<BoxError>) -> Self {

@@ -109,7 +109,7 @@ pub mod yalo {
     /// caller retries.
     pub fn failure(err: &Error) -> Response<Body> {
         match err {
-            Error::Invalid { .. } => error(StatusCode::BAD_REQUEST, &format!("Error validating payload : {err}")),
+            Error::Invalid { .. } | Error::Refused { .. } => error(StatusCode::BAD_REQUEST, &format!("Error validating payload : {err}")),
             Error::NotFound(_) => error(StatusCode::NOT_FOUND, &err.to_string()),
             Error::Conflict(_) => error(StatusCode::CONFLICT, &err.to_string()),
             Error::Retryable { .. } => {
@@ -150,7 +150,7 @@ pub mod pipedrive {
     /// 429 with `retry_by`, which Pipedrive honours.
     pub fn failure(err: &Error) -> Response<Body> {
         match err {
-            Error::Invalid { .. } => error(StatusCode::BAD_REQUEST, "BAD_REQUEST", &err.to_string()),
+            Error::Invalid { .. } | Error::Refused { .. } => error(StatusCode::BAD_REQUEST, "BAD_REQUEST", &err.to_string()),
             Error::NotFound(_) => error(StatusCode::NOT_FOUND, "NOT_FOUND", &err.to_string()),
             Error::Conflict(_) => error(StatusCode::FORBIDDEN, "FORBIDDEN", &err.to_string()),
             Error::Retryable { .. } => {
@@ -166,6 +166,39 @@ pub mod pipedrive {
             Error::Permanent { .. } | Error::Config(_) => {
                 tracing::error!(error = %err.chain(), "request failed");
                 error(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR", "internal error")
+            }
+        }
+    }
+}
+
+/// The custom-channel API (the seed's Yeahdesk contract): `{code, message}`
+/// with the seed's `E_*` codes.
+pub mod custom {
+    use super::*;
+    use serde_json::json;
+
+    pub fn error(status: StatusCode, code: &str, message: &str) -> Response<Body> {
+        json(status, &json!({"code": code, "message": message}))
+    }
+
+    pub fn failure(err: &Error) -> Response<Body> {
+        match err {
+            Error::Refused { status, code, message } => {
+                error(StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_REQUEST), code, message)
+            }
+            Error::Invalid { .. } => error(StatusCode::BAD_REQUEST, "E_BAD_REQUEST", &err.to_string()),
+            Error::NotFound(_) => error(StatusCode::NOT_FOUND, "E_NOT_FOUND", &err.to_string()),
+            Error::Conflict(_) => error(StatusCode::CONFLICT, "E_IDEMPOTENCY_CONFLICT", &err.to_string()),
+            Error::Retryable { .. } => {
+                tracing::warn!(error = %err.chain(), "dependency unavailable");
+                let secs = err.retry_after().map_or(2, |d| d.as_secs().max(1));
+                let mut res = error(StatusCode::SERVICE_UNAVAILABLE, "E_TEMPORARILY_UNAVAILABLE", "temporarily unavailable; retry with the same Idempotency-Key");
+                res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+                res
+            }
+            Error::Permanent { .. } | Error::Config(_) => {
+                tracing::error!(error = %err.chain(), "request failed");
+                error(StatusCode::INTERNAL_SERVER_ERROR, "E_INTERNAL", "internal error")
             }
         }
     }

@@ -193,6 +193,9 @@ pub struct Conversation {
     /// The desk's own id for the conversation, once it has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub desk_conversation_id: Option<String>,
+    /// The source's own key for the conversation (a custom channel's `reference`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
     pub status: ConversationStatus,
     pub created_at: EpochMillis,
     pub updated_at: EpochMillis,
@@ -218,6 +221,7 @@ impl Conversation {
             desk,
             desk_channel: desk_channel.to_owned(),
             desk_conversation_id: None,
+            reference: None,
             status: ConversationStatus::Queued,
             created_at: now,
             updated_at: now,
@@ -276,6 +280,9 @@ pub struct Message {
     /// The id the receiving side gave it, once delivered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delivered_id: Option<String>,
+    /// A custom channel source's opaque data, echoed back in reply webhooks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub integration_data: Option<String>,
     /// When the platform produced it; orders the conversation.
     pub created_at: EpochMillis,
 }
@@ -316,6 +323,7 @@ impl Message {
             status: MessageStatus::Received,
             failure_reason: None,
             delivered_id: None,
+            integration_data: None,
             created_at,
         })
     }

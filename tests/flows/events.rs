@@ -50,6 +50,9 @@ async fn when_a_function_exists_should_have_a_sample_event_that_it_answers() {
         ("pipedrive-sender-get", 401, "/data/code"),
         ("pipedrive-templates-list", 401, "/data/code"),
         ("pipedrive-channel-delete", 401, "/data/code"),
+        // No such custom channel and no webhook secret set: the E_* envelope.
+        ("custom-channel-message", 401, "/code"),
+        ("yeahdesk-webhook", 401, "/code"),
     ];
     for route in &template.routes {
         let req = lambda_http::request::from_str(&event(&route.function)).unwrap();

@@ -3,6 +3,7 @@
 mod api;
 mod auth_matrix;
 mod blobs;
+mod custom_channel;
 mod events;
 mod fetch;
 mod handoff;

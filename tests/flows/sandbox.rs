@@ -516,7 +516,7 @@ async fn when_the_yeahdesk_agent_replies_should_retry_the_webhook_until_a_200_at
     assert_eq!(out["deliveries"][0], json!([500, 503, 200]));
     let got = omnibridge.received();
     assert_eq!(got.len(), 3);
-    assert_eq!(got[0].path, "/v1/yeahdesk/webhook");
+    assert_eq!(got[0].path, "/v1/yeahdesk/webhook?secret=sandbox-yeahdesk-webhook-secret");
     let p = got[2].json();
     assert_eq!(p["data"]["integration_data"], "ticket=7");
     assert_eq!(p["data"]["reference"], "conv-9");

@@ -106,9 +106,11 @@ async fn when_the_agent_answers_should_send_each_message_once_in_the_channels_sh
     }
     c.inject(&Fault { peer: "yalo".into(), route: Some("yalo.messages".into()), effect: Effect::Drop, times: Some(1), ratio: None }).await.unwrap();
     let text = agent_message(&s.rt, ChannelKind::Whatsapp, "5217331175599", "sf-1", Some("Hola, soy Eva"), &[]).await;
+    // The desk's file links (the sandbox serves them); the worker sends our copies.
+    let file = |name: &str| format!("{}/yeahdesk/files/{name}", s.sandbox.base_url);
     let media = agent_message(&s.rt, ChannelKind::Whatsapp, "5217331175599", "sf-2", Some("tu factura"),
-        &[("application/pdf", "https://files.test/f.pdf"), ("image/png", "https://files.test/p.png")]).await;
-    let fb = agent_message(&s.rt, ChannelKind::Facebook, "5018811078134037", "sf-3", Some("Hola"), &[("image/jpeg", "https://files.test/a.jpg")]).await;
+        &[("application/pdf", &file("f.pdf")), ("image/png", &file("p.png"))]).await;
+    let fb = agent_message(&s.rt, ChannelKind::Facebook, "5018811078134037", "sf-3", Some("Hola"), &[("image/jpeg", &file("a.jpg"))]).await;
     for m in [&text, &media, &fb] {
         let done = settled(&s.rt, &m.id).await;
         assert_eq!(done.status, MessageStatus::Sent, "{:?}", done.failure_reason);
@@ -119,6 +121,7 @@ async fn when_the_agent_answers_should_send_each_message_once_in_the_channels_sh
     let kinds: Vec<(&str, Option<&str>)> = wa.iter().map(|d| (d["kind"].as_str().unwrap(), d["caption"].as_str().or(d["text"].as_str()))).collect();
     assert_eq!(kinds, [("text", Some("Hola, soy Eva")), ("document", Some("tu factura")), ("image", None)], "each once, in order");
     assert_eq!(wa[0]["payload"]["userId"], "5217331175599");
+    assert!(wa[1]["url"].as_str().unwrap().contains(&s.rt.settings.bucket), "our copy: {}", wa[1]["url"]);
     let fbd = c.yalo_delivered(Some("5018811078134037")).await.unwrap();
     let fb_kinds: Vec<&str> = fbd.as_array().unwrap().iter().map(|d| d["kind"].as_str().unwrap()).collect();
     assert_eq!(fb_kinds, ["text", "image"]);

@@ -34,6 +34,58 @@ enum Command {
         #[command(subcommand)]
         action: PipedriveAction,
     },
+    /// Custom channels: sources that post their customers' messages to omnibridge.
+    CustomChannel {
+        #[command(subcommand)]
+        action: CustomChannelAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum CustomChannelAction {
+    /// Creates a channel; prints its id, its token and the key its reply webhooks are signed with (shown once).
+    Create {
+        #[arg(long)]
+        name: String,
+        /// Where agent replies are POSTed.
+        #[arg(long)]
+        webhook_url: Option<String>,
+        /// salesforce, pipedrive or yeahdesk (default: OMNIBRIDGE_DEFAULT_DESK)
+        #[arg(long)]
+        desk: Option<String>,
+        /// The desk channel (a Pipedrive provider channel id); the desk's default when absent.
+        #[arg(long)]
+        desk_channel: Option<String>,
+    },
+    /// Sets or changes the webhook URL.
+    Webhook {
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        url: String,
+    },
+    /// Refuses the channel's messages with E_CHANNEL_NOT_ENABLED (or, with --enable, takes them again).
+    Disable {
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        enable: bool,
+    },
+    /// Deletes the channel: its token stops working (E_CHANNEL_DELETED).
+    Delete {
+        #[arg(long)]
+        id: String,
+    },
+    /// Prints the channel's record (the token only as its hash).
+    Show {
+        #[arg(long)]
+        id: String,
+    },
+    /// Marks a contact deleted: messages naming it get E_CONTACT_DELETED.
+    DeleteContact {
+        #[arg(long)]
+        id: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -153,6 +205,7 @@ async fn main() -> anyhow::Result<()> {
             eprintln!("redrove {} dead letter(s) to the {queue} queue", done.len());
         }
         Command::Pipedrive { action } => pipedrive(&rt, action).await?,
+        Command::CustomChannel { action } => custom_channel(&rt, action).await?,
         Command::User { action: UserAction::Delete { username } } => {
             if store.delete_user(&username).await? {
                 println!("deleted user {username}");
@@ -201,6 +254,61 @@ async fn pipedrive(rt: &Runtime, action: PipedriveAction) -> anyhow::Result<()> 
         }
         PipedriveAction::Show { channel } => {
             println!("{}", serde_json::to_string_pretty(&existing(&channel).await?)?);
+        }
+    }
+    Ok(())
+}
+
+async fn custom_channel(rt: &Runtime, action: CustomChannelAction) -> anyhow::Result<()> {
+    use omnibridge::services::custom_channel::{CustomChannel, Registry};
+    let registry = Registry::new(rt.dynamo());
+    let existing = |id: &str| {
+        let registry = registry.clone();
+        let id = id.to_owned();
+        async move { registry.channel(&id).await?.with_context(|| format!("no custom channel {id}")) }
+    };
+    match action {
+        CustomChannelAction::Create { name, webhook_url, desk, desk_channel } => {
+            let desk = match desk {
+                Some(d) => d.parse()?,
+                None => rt.settings.default_desk,
+            };
+            let (channel, token) = CustomChannel::create(&name, webhook_url, desk, desk_channel);
+            registry.put_channel(&channel).await?;
+            println!("channel id:      {}", channel.id);
+            println!("endpoint:        POST <api>/api/custom-channel/message/{}?token={token}", channel.id);
+            println!("token:           {token}");
+            println!("signing secret:  {}", channel.signing_secret);
+            eprintln!("keep the token and the signing secret now: the token is stored only as a hash");
+        }
+        CustomChannelAction::Webhook { id, url } => {
+            let mut c = existing(&id).await?;
+            c.webhook_url = Some(url);
+            registry.put_channel(&c).await?;
+            println!("channel {id} replies go to {}", c.webhook_url.unwrap_or_default());
+        }
+        CustomChannelAction::Disable { id, enable } => {
+            let mut c = existing(&id).await?;
+            c.enabled = enable;
+            registry.put_channel(&c).await?;
+            println!("channel {id} is {}", if enable { "enabled" } else { "disabled" });
+        }
+        CustomChannelAction::Delete { id } => {
+            let mut c = existing(&id).await?;
+            c.deleted = true;
+            registry.put_channel(&c).await?;
+            println!("channel {id} is deleted");
+        }
+        CustomChannelAction::Show { id } => {
+            let mut c = existing(&id).await?;
+            c.signing_secret = "[REDACTED]".into();
+            println!("{}", serde_json::to_string_pretty(&c)?);
+        }
+        CustomChannelAction::DeleteContact { id } => {
+            if !registry.delete_contact(&id).await? {
+                bail!("no contact {id}");
+            }
+            println!("contact {id} is deleted");
         }
     }
     Ok(())

@@ -246,6 +246,15 @@ impl RunningSandbox {
         if matches!(pd.api_token, SecretSource::Unset) {
             pd.api_token = SecretSource::Value(secrecy::SecretString::from(cfg.api_token));
         }
+        let yd = &mut settings.yeahdesk;
+        let cfg = YeahdeskConfig::default();
+        yd.channel_id.get_or_insert(cfg.channel_id);
+        if matches!(yd.token, SecretSource::Unset) {
+            yd.token = SecretSource::Value(secrecy::SecretString::from(cfg.token));
+        }
+        if matches!(yd.webhook_secret, SecretSource::Unset) {
+            yd.webhook_secret = SecretSource::Value(secrecy::SecretString::from(cfg.webhook_secret));
+        }
         // The sandboxes serve media on loopback: let the fetcher reach them.
         if let Ok(addr) = self.base_url.trim_start_matches("http://").parse::<std::net::SocketAddr>() {
             if !settings.fetch_allow_private.contains(&addr.ip()) {

@@ -17,8 +17,10 @@ use super::{Handled, Incoming, Reply, Sandbox};
 pub struct YeahdeskConfig {
     pub channel_id: String,
     pub token: String,
-    /// Where agent replies are POSTed; omnibridge's `/v1/yeahdesk/webhook` when absent.
+    /// Where agent replies are POSTed; omnibridge's `/v1/yeahdesk/webhook?secret=<webhook_secret>` when absent.
     pub webhook_url: Option<String>,
+    /// The secret omnibridge's webhook endpoint expects.
+    pub webhook_secret: String,
     /// Pause between webhook attempts.
     pub retry_pause: Duration,
 }
@@ -29,6 +31,7 @@ impl Default for YeahdeskConfig {
             channel_id: "5cc2f62000568c04afdc0c5e".into(),
             token: "sandbox-yeahdesk-token".into(),
             webhook_url: None,
+            webhook_secret: "sandbox-yeahdesk-webhook-secret".into(),
             retry_pause: Duration::from_millis(200),
         }
     }
@@ -314,7 +317,7 @@ pub struct AgentReplies {
 
 /// The agent replies: the webhook is POSTed until a 200, at most 5 attempts per delivery.
 pub async fn agent_replies(sb: &Sandbox, a: AgentReplies) -> Reply {
-    let target = a.target.clone().or_else(|| sb.config.yeahdesk.webhook_url.clone()).or_else(|| sb.omnibridge_url().map(|u| format!("{u}/v1/yeahdesk/webhook")));
+    let target = a.target.clone().or_else(|| sb.config.yeahdesk.webhook_url.clone()).or_else(|| sb.omnibridge_url().map(|u| format!("{u}/v1/yeahdesk/webhook?secret={}", sb.config.yeahdesk.webhook_secret)));
     let payload = {
         let mut st = sb.lock();
         let Some(dialog) = st.yeahdesk.dialogs.iter().find(|d| d.id == a.dialog_id).cloned() else {

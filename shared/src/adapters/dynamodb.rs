@@ -565,6 +565,54 @@ impl DynamoStore {
         Ok(())
     }
 
+    /// Writes the record unless one is there; returns the one that is.
+    pub async fn create_record<T: Serialize + DeserializeOwned>(&self, kind: &str, id: &str, value: &T) -> Result<Recorded<T>> {
+        let item = to_item(value, &[("PK", format!("{kind}#{id}")), ("SK", kind.to_owned())])?;
+        let res = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(PK)")
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(Recorded::Created),
+            Err(e) if e.as_service_error().is_some_and(is_condition_failure) => {
+                let existing = self.get_record(kind, id).await?.ok_or_else(|| Error::permanent("record vanished after a duplicate write", None))?;
+                Ok(Recorded::Existing(existing))
+            }
+            Err(e) => Err(aws_error("DynamoDB PutItem", e)),
+        }
+    }
+
+    /// Records a conversation that has no per-customer pointer (a custom
+    /// channel's dialogs: a contact may have several). Twice is a no-op.
+    pub async fn create_conversation(&self, c: &Conversation) -> Result<()> {
+        let item = to_item(
+            c,
+            &[
+                ("PK", format!("CONV#{}", c.id)),
+                ("SK", "CONV".into()),
+                ("GSI1PK", format!("DESKCH#{}#{}", c.desk, c.desk_channel)),
+                ("GSI1SK", time_key(c.created_at, c.id.as_str())),
+            ],
+        )?;
+        let res = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(PK)")
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(is_condition_failure) => Ok(()),
+            Err(e) => Err(aws_error("DynamoDB PutItem", e)),
+        }
+    }
+
     pub async fn get_record<T: DeserializeOwned>(&self, kind: &str, id: &str) -> Result<Option<T>> {
         self.get(format!("{kind}#{id}"), kind).await?.map(from_item).transpose()
     }

@@ -21,8 +21,9 @@ pub fn retry_after(res: &reqwest::Response) -> Option<Duration> {
 }
 
 /// A transport failure (timeout, refused or dropped connection): may pass.
+/// The URL is dropped from the cause: some carry a token in the query.
 pub fn transport(peer: &str, e: reqwest::Error) -> Error {
-    Error::Retryable { what: format!("{peer} unreachable"), retry_after: None, source: Some(Box::new(e)) }
+    Error::Retryable { what: format!("{peer} unreachable"), retry_after: None, source: Some(Box::new(e.without_url())) }
 }
 
 /// Classifies a non-success answer by its status; `body` is kept as the cause.

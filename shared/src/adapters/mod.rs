@@ -8,6 +8,7 @@ pub mod s3;
 pub mod salesforce;
 pub mod sqs;
 pub mod yalo;
+pub mod yeahdesk;
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 

@@ -21,12 +21,15 @@
 //! | `GET /v1/pipedrive/channels/{providerChannelId}/senders/{senderId}` | [`pipedrive_sender_get`] | `functions/pipedrive-sender-get` |
 //! | `GET /v1/pipedrive/channels/{providerChannelId}/templates` | [`pipedrive_templates_list`] | `functions/pipedrive-templates-list` |
 //! | `DELETE /v1/pipedrive/channels/{providerChannelId}` | [`pipedrive_channel_delete`] | `functions/pipedrive-channel-delete` |
+//! | `POST /api/custom-channel/message/{channelId}` | [`custom_channel_message`] | `functions/custom-channel-message` |
+//! | `POST /v1/yeahdesk/webhook` | [`yeahdesk_webhook`] | `functions/yeahdesk-webhook` |
 
 pub mod authenticate;
 pub mod chats_connect;
 pub mod chats_finish;
 pub mod consent_update;
 pub mod context_get;
+pub mod custom_channel_message;
 pub mod facebook_webhook;
 pub mod pipedrive_channel_delete;
 pub mod pipedrive_conversation_get;
@@ -41,6 +44,7 @@ pub mod tokens_check;
 pub mod webhook_register;
 pub mod webhook_remove;
 pub mod whatsapp_webhook;
+pub mod yeahdesk_webhook;
 mod yalo_registration;
 mod yalo_webhook;
 

@@ -10,6 +10,7 @@ use crate::bootstrap::Runtime;
 use crate::model::{Attachment, Conversation, DeskKind, Message};
 use crate::ports::{BlobStore, Receipt};
 use crate::services::pipedrive::PipedriveDesk;
+use crate::services::yeahdesk::YeahdeskDesk;
 use crate::{Error, Result};
 
 /// Attachments on their way to a desk: fetched safely from the platform's
@@ -60,6 +61,7 @@ impl Media {
 pub struct Desks {
     pub salesforce: Option<SalesforceDesk>,
     pub pipedrive: Option<PipedriveDesk>,
+    pub yeahdesk: Option<YeahdeskDesk>,
     pub media: Media,
 }
 
@@ -69,7 +71,12 @@ fn not_configured(desk: DeskKind) -> Error {
 
 impl Desks {
     pub async fn from_runtime(rt: &Runtime) -> Result<Self> {
-        Ok(Desks { salesforce: rt.salesforce().await?, pipedrive: rt.pipedrive().await?, media: Media::from_runtime(rt)? })
+        Ok(Desks {
+            salesforce: rt.salesforce().await?,
+            pipedrive: rt.pipedrive().await?,
+            yeahdesk: rt.yeahdesk().await?,
+            media: Media::from_runtime(rt)?,
+        })
     }
 
     pub fn salesforce(&self) -> Result<&SalesforceDesk> {
@@ -80,6 +87,10 @@ impl Desks {
         self.pipedrive.as_ref().ok_or_else(|| not_configured(DeskKind::Pipedrive))
     }
 
+    pub fn yeahdesk(&self) -> Result<&YeahdeskDesk> {
+        self.yeahdesk.as_ref().ok_or_else(|| not_configured(DeskKind::Yeahdesk))
+    }
+
     /// Delivers a customer message into the conversation's desk. A desk
     /// without an adapter in this deployment is a permanent failure: the
     /// message is marked failed and dead-lettered, ready for redrive once
@@ -88,12 +99,13 @@ impl Desks {
         match conversation.desk {
             DeskKind::Salesforce => deliver_to_salesforce(self.salesforce()?, &self.media, conversation, message).await,
             DeskKind::Pipedrive => self.pipedrive()?.deliver(&self.media, conversation, message).await,
-            desk => Err(not_configured(desk)),
+            DeskKind::Yeahdesk => self.yeahdesk()?.deliver(&self.media, conversation, message).await,
         }
     }
 
     /// Tells the desk that one of its agent's messages did not reach the
-    /// customer: MessageDeliveryFailed for Salesforce, status `failed` for Pipedrive.
+    /// customer: MessageDeliveryFailed for Salesforce, status `failed` for
+    /// Pipedrive. Yeahdesk's custom channel has no way to be told.
     pub async fn delivery_failed(&self, conversation: &Conversation, message: &Message) -> Result<()> {
         match conversation.desk {
             DeskKind::Salesforce if message.source == "salesforce" => {

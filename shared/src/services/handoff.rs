@@ -76,23 +76,24 @@ impl Handoff {
         self.settings.desk_for_bot(bot).0
     }
 
-    /// The bot's desk and the desk channel its conversations belong to.
-    fn destination(&self, bot: &str) -> Result<(DeskKind, String)> {
-        let (desk, channel) = self.settings.desk_for_bot(bot);
+    /// The desk and the desk channel its conversations belong to (`channel`
+    /// when given, else the desk's default), or why it cannot be used.
+    pub fn destination(&self, desk: DeskKind, channel: Option<&str>) -> Result<(DeskKind, String)> {
         let channel = match desk {
             DeskKind::Salesforce => self.desks.salesforce()?.channel_address_id.clone(),
             DeskKind::Pipedrive => {
                 self.desks.pipedrive()?;
                 channel.unwrap_or(&self.settings.pipedrive.channel_id).to_owned()
             }
-            DeskKind::Yeahdesk => return Err(Error::Config("no yeahdesk desk adapter is configured in this deployment".into())),
+            DeskKind::Yeahdesk => self.desks.yeahdesk()?.channel_id().to_owned(),
         };
         Ok((desk, channel))
     }
 
     /// Hands the customer to an agent; returns the conversation.
     pub async fn connect(&self, req: &HandoffRequest) -> Result<Conversation> {
-        let (desk, desk_channel) = self.destination(&req.bot).map_err(|e| match e {
+        let (desk, channel) = self.settings.desk_for_bot(&req.bot);
+        let (desk, desk_channel) = self.destination(desk, channel).map_err(|e| match e {
             Error::Permanent { what, .. } => Error::Config(what),
             other => other,
         })?;
@@ -103,13 +104,7 @@ impl Handoff {
             Recorded::Existing(c) => c,
         };
         let id = conversation.id.clone();
-        let entries = self.store.list_context(&req.customer.id, now).await?;
-        let text = transcript(req, &entries);
-        let result = match conversation.desk {
-            DeskKind::Salesforce => self.to_salesforce(req, &conversation, &text, now).await,
-            _ => self.as_first_message(&conversation, text).await,
-        };
-        match result {
+        match self.hand_over(req, &conversation).await {
             Ok(()) => Ok(self.store.get_conversation(&id).await?.unwrap_or(conversation)),
             // A handoff that can never succeed must not leave the customer stuck in a queue.
             Err(e) if !e.is_retryable() => {
@@ -117,6 +112,19 @@ impl Handoff {
                 Err(e)
             }
             Err(e) => Err(e),
+        }
+    }
+
+    /// Shows the agent the profile and the 24-hour transcript of an open
+    /// conversation, then routes it. Each step runs once: calling it again
+    /// finishes what an earlier call left.
+    pub async fn hand_over(&self, req: &HandoffRequest, conversation: &Conversation) -> Result<()> {
+        let now = now_millis();
+        let entries = self.store.list_context(&req.customer.id, now).await?;
+        let text = transcript(req, &entries);
+        match conversation.desk {
+            DeskKind::Salesforce => self.to_salesforce(req, conversation, &text, now).await,
+            _ => self.as_first_message(conversation, text).await,
         }
     }
 

@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod context;
+pub mod custom_channel;
 pub mod delivery;
 pub mod desks;
 pub mod handoff;
@@ -11,3 +12,4 @@ pub mod pipedrive;
 pub mod salesforce_events;
 pub mod to_customer;
 pub mod to_desk;
+pub mod yeahdesk;

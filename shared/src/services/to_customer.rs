@@ -11,12 +11,14 @@ use crate::model::{ChannelKind, Conversation, Direction, Message, MessageStatus}
 use crate::ports::{BlobStore, ConversationStore, MessageStore, QueueJob, QueueName, Receipt};
 use crate::services::once::once;
 use crate::services::delivery::deliver;
+use crate::services::custom_channel::CustomSender;
 use crate::services::desks::Desks;
 use crate::{Error, Result};
 
 /// The channel adapters of this deployment, chosen by each conversation's channel.
 pub struct Channels {
     yalo: Option<YaloClient>,
+    custom: CustomSender,
     blobs: S3Blobs,
     presign_ttl: Duration,
     sends: DynamoStore,
@@ -27,7 +29,8 @@ const SEND_LEASE: Duration = Duration::from_secs(60);
 
 impl Channels {
     pub async fn from_runtime(rt: &Runtime) -> Result<Self> {
-        Ok(Channels { yalo: rt.yalo().await?, blobs: rt.blobs(), presign_ttl: rt.settings.presign_ttl, sends: rt.dynamo() })
+        let custom = CustomSender::new(rt.dynamo(), crate::adapters::http_client::client()?, rt.blobs(), rt.settings.presign_ttl);
+        Ok(Channels { yalo: rt.yalo().await?, custom, blobs: rt.blobs(), presign_ttl: rt.settings.presign_ttl, sends: rt.dynamo() })
     }
 
     /// The message as the pieces a channel sends: each file by URL (the first
@@ -68,9 +71,7 @@ impl Channels {
                 .yalo
                 .as_ref()
                 .ok_or_else(|| Error::permanent("no Yalo adapter is configured (OMNIBRIDGE_YALO_API_URL, OMNIBRIDGE_YALO_TOKEN)", None))?,
-            ChannelKind::Custom => {
-                return Err(Error::permanent("no custom channel adapter is configured in this deployment", None))
-            }
+            ChannelKind::Custom => return self.custom.send(conversation, message).await,
         };
         let mut first: Option<String> = None;
         for (i, part) in self.parts(channel, message).await?.iter().enumerate() {
@@ -124,7 +125,12 @@ impl WorkerTrait for Worker {
     }
 
     async fn process(&self, job: QueueJob) -> Result<()> {
-        let outcome = deliver(&self.store, &job, Direction::Outbound, |c, m| async move { self.channels.send(&c, &m).await }).await;
+        let outcome = deliver(&self.store, &job, Direction::Outbound, |c, mut m| async move {
+            // The desk's links may expire before the customer opens them: send our copies.
+            m.attachments = self.desks.media.store_all(&m).await?;
+            self.channels.send(&c, &m).await
+        })
+        .await;
         if outcome.as_ref().is_err_and(Error::is_retryable) {
             return outcome;
         }

@@ -1,0 +1,155 @@
+//! Yeahdesk: its custom channel as omnibridge calls it (a customer message
+//! into a dialog), the custom-channel wire format omnibridge also serves
+//! (`POST /api/custom-channel/message/{channelId}`), the `E_*` error
+//! envelope, and the webhook Yeahdesk posts when an agent replies.
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+use super::http_client;
+use crate::{Error, Result};
+
+/// One contact-data item: a way to reach the contact.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContactData {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub value: String,
+    #[serde(rename = "type", default)]
+    pub kind: String,
+    #[serde(default)]
+    pub service: String,
+    #[serde(default)]
+    pub origin: String,
+}
+
+/// `contact_object`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContactObject {
+    #[serde(rename = "_id", default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub contacts: Vec<ContactData>,
+}
+
+/// An attachment of a custom-channel message.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireAttachment {
+    #[serde(default)]
+    pub url: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(rename = "mimeType", default, skip_serializing_if = "Option::is_none")]
+    pub mime_type: Option<String>,
+}
+
+/// The body of `POST /api/custom-channel/message/{channelId}`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomMessage {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dialog_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dialog_title: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub html: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub integration_data: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<WireAttachment>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact_object: Option<ContactObject>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contacts_id: Option<Vec<ContactData>>,
+}
+
+/// The answer to a custom-channel message (the seed gives none; this is Yeahdesk's and ours).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Accepted {
+    #[serde(default)]
+    pub dialog_id: String,
+    #[serde(default)]
+    pub message_id: String,
+    #[serde(default)]
+    pub contact_id: String,
+}
+
+/// The author of a webhook's message.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+pub struct Author {
+    #[serde(rename = "type", default)]
+    pub kind: String,
+    #[serde(default)]
+    pub id: String,
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+pub struct HookMessage {
+    pub id: String,
+    #[serde(default)]
+    pub text: Option<String>,
+    #[serde(default)]
+    pub attachments: Vec<WireAttachment>,
+    #[serde(default)]
+    pub author: Author,
+    #[serde(default)]
+    pub timestamp: Option<i64>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+pub struct HookData {
+    #[serde(default)]
+    pub dialog_id: Option<String>,
+    #[serde(default)]
+    pub reference: Option<String>,
+    pub message: Option<HookMessage>,
+}
+
+/// A Yeahdesk webhook (`message.created` when an agent replies).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+pub struct Webhook {
+    #[serde(default)]
+    pub event: String,
+    #[serde(default)]
+    pub data: Option<HookData>,
+}
+
+/// Yeahdesk's custom channel, as omnibridge posts customer messages into it.
+#[derive(Clone, Debug)]
+pub struct YeahdeskClient {
+    http: reqwest::Client,
+    url: String,
+    token: SecretString,
+}
+
+impl YeahdeskClient {
+    pub fn new(http: reqwest::Client, base: &str, channel_id: &str, token: SecretString) -> Self {
+        let url = format!("{}/api/custom-channel/message/{channel_id}", base.trim_end_matches('/'));
+        YeahdeskClient { http, url, token }
+    }
+
+    /// Creates the message; an `E_*` refusal keeps its code in the reason.
+    /// 429, 5xx and transport failures may pass; the `E_*` codes are all
+    /// refusals of this request as it is (token, channel state, contact, dialog).
+    pub async fn post(&self, message: &CustomMessage) -> Result<Accepted> {
+        let mut url = reqwest::Url::parse(&self.url).map_err(|e| Error::Config(format!("OMNIBRIDGE_YEAHDESK_API_URL: {e}")))?;
+        url.query_pairs_mut().append_pair("token", self.token.expose_secret());
+        let req = self.http.post(url).json(message);
+        let res = http_client::send("Yeahdesk", req).await?;
+        res.json().await.map_err(|e| Error::permanent("Yeahdesk's answer is not the JSON expected", Some(Box::new(e))))
+    }
+}

@@ -1,0 +1,38 @@
+//! `POST /api/custom-channel/message/{channelId}?token=...`: omnibridge as a
+//! custom-channel server, with the seed's body, contact handling and `E_*`
+//! errors. An `Idempotency-Key` header makes a retried request safe.
+
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Request, Response};
+
+use crate::bootstrap::{Endpoint as EndpointTrait, Runtime};
+use crate::http::{self, custom as envelope};
+use crate::services::custom_channel::CustomInbound;
+use crate::services::desks::Desks;
+use crate::services::handoff::Handoff;
+use crate::Result;
+
+pub struct Endpoint {
+    inbound: CustomInbound,
+}
+
+impl EndpointTrait for Endpoint {
+    async fn build(rt: &Runtime) -> Result<Self> {
+        let handoff = Handoff::new(rt.dynamo(), Desks::from_runtime(rt).await?, rt.settings.clone());
+        let s = &rt.settings;
+        Ok(Endpoint { inbound: CustomInbound::new(rt.dynamo(), rt.queue(), handoff, s.client_name.clone(), s.context_ttl) })
+    }
+
+    async fn handle(&self, req: Request) -> Response<Body> {
+        let channel = http::path(&req, "channelId").unwrap_or_default();
+        let token = http::query(&req, "token");
+        let key = http::header(&req, "idempotency-key");
+        match self.inbound.receive(&channel, token.as_deref(), key, http::body(&req)).await {
+            Ok(accepted) => {
+                tracing::info!(dialog_id = %accepted.dialog_id, message_id = %accepted.message_id, "custom channel message queued");
+                http::json(StatusCode::OK, &accepted)
+            }
+            Err(e) => envelope::failure(&e),
+        }
+    }
+}

@@ -1,0 +1,59 @@
+//! `POST /v1/yeahdesk/webhook`: Yeahdesk's webhook when an agent replies.
+//! It carries the secret `OMNIBRIDGE_YEAHDESK_WEBHOOK_SECRET` as `?secret=`
+//! or in `X-Omnibridge-Secret`. The reply is recorded and queued for the
+//! customer and answered 200 at once; Yeahdesk's redeliveries (up to 5) are
+//! recognised by the message id and change nothing.
+
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Request, Response};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::json;
+use subtle::ConstantTimeEq;
+
+use crate::adapters::dynamodb::DynamoStore;
+use crate::adapters::sqs::SqsQueue;
+use crate::adapters::yeahdesk::Webhook;
+use crate::bootstrap::{Endpoint as EndpointTrait, Runtime};
+use crate::config::SecretSource;
+use crate::http::{self, custom as envelope};
+use crate::services::yeahdesk::{take_webhook, Hook};
+use crate::{Error, Result};
+
+pub struct Endpoint {
+    store: DynamoStore,
+    queue: SqsQueue,
+    secret: Option<SecretString>,
+}
+
+impl EndpointTrait for Endpoint {
+    async fn build(rt: &Runtime) -> Result<Self> {
+        let secret = match &rt.settings.yeahdesk.webhook_secret {
+            SecretSource::Unset => None,
+            s => Some(rt.secret(s, "OMNIBRIDGE_YEAHDESK_WEBHOOK_SECRET").await?),
+        };
+        Ok(Endpoint { store: rt.dynamo(), queue: rt.queue(), secret })
+    }
+
+    async fn handle(&self, req: Request) -> Response<Body> {
+        let Some(secret) = &self.secret else {
+            tracing::error!("OMNIBRIDGE_YEAHDESK_WEBHOOK_SECRET is not set; refusing Yeahdesk's webhooks");
+            return envelope::error(StatusCode::UNAUTHORIZED, "E_INVALID_TOKEN", "invalid webhook secret");
+        };
+        let given = http::query(&req, "secret").or_else(|| http::header(&req, "x-omnibridge-secret").map(str::to_owned));
+        if !given.is_some_and(|g| bool::from(g.as_bytes().ct_eq(secret.expose_secret().as_bytes()))) {
+            return envelope::error(StatusCode::UNAUTHORIZED, "E_INVALID_TOKEN", "invalid webhook secret");
+        }
+        let hook: Webhook = match serde_json::from_slice(http::body(&req)) {
+            Ok(h) => h,
+            Err(e) => return envelope::failure(&Error::invalid("body", format!("is not Yeahdesk's webhook JSON: {e}"))),
+        };
+        match take_webhook(&self.store, &self.queue, &hook).await {
+            Ok(Hook::Queued) => http::json(StatusCode::OK, &json!({"ok": true})),
+            Ok(Hook::Ignored(why)) => {
+                tracing::info!(event = %hook.event, reason = why, "Yeahdesk webhook ignored");
+                http::json(StatusCode::OK, &json!({"ok": true, "ignored": why}))
+            }
+            Err(e) => envelope::failure(&e),
+        }
+    }
+}

@@ -1,0 +1,517 @@
+//! Custom channels: any source (a web app, a scraper, a mobile app) posts
+//! its customers' messages to omnibridge with the seed's custom-channel
+//! contract, and gets the agents' replies back by a signed webhook.
+
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use std::time::Duration;
+use subtle::ConstantTimeEq;
+
+use crate::adapters::dynamodb::DynamoStore;
+use crate::adapters::http_client;
+use crate::adapters::s3::S3Blobs;
+use crate::adapters::sqs::SqsQueue;
+use crate::adapters::yeahdesk::{Accepted, ContactData, ContactObject, CustomMessage};
+use crate::model::{
+    now_millis, Attachment, Author, ChannelKind, ContextEntry, Conversation, ConversationId, ConversationStatus, DeskKind,
+    Direction, EpochMillis, Message, Participant,
+};
+use crate::ports::{BlobStore, ContextStore, ConversationStore, MessageStore, QueueName, Receipt, Recorded};
+use crate::services::delivery::record_and_queue;
+use crate::services::handoff::{Handoff, HandoffRequest};
+use crate::services::once::once;
+use crate::{Error, Result};
+
+const CHANNEL: &str = "CUSTOMCH";
+const CONTACT: &str = "CONTACT";
+const CONTACT_DATA: &str = "CDATA";
+const CONTACT_VALUE: &str = "CDVAL";
+const REFERENCE: &str = "CCREF";
+
+/// A custom channel: a source allowed to post messages, and where replies go.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomChannel {
+    pub id: String,
+    pub name: String,
+    /// SHA-256 of the channel's token; the token itself is shown once, at creation.
+    pub token_sha256: String,
+    /// The HMAC-SHA256 key of the reply webhooks (the source verifies with it).
+    pub signing_secret: String,
+    /// Where agent replies are POSTed.
+    #[serde(default)]
+    pub webhook_url: Option<String>,
+    /// The desk the channel's customers are handed to, and its desk channel (the desk's default when unset).
+    pub desk: DeskKind,
+    #[serde(default)]
+    pub desk_channel: Option<String>,
+    pub enabled: bool,
+    #[serde(default)]
+    pub deleted: bool,
+    pub created_at: EpochMillis,
+}
+
+/// A 24-hex object id, the form of the seed's ids.
+pub fn object_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..24].to_owned()
+}
+
+fn is_object_id(s: &str) -> bool {
+    s.len() == 24 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// A secret from the OS's random source, hex.
+fn random_secret() -> String {
+    format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple())
+}
+
+fn sha256_hex(s: &str) -> String {
+    hex::encode(Sha256::digest(s.as_bytes()))
+}
+
+impl CustomChannel {
+    /// A new enabled channel and its token.
+    pub fn create(name: &str, webhook_url: Option<String>, desk: DeskKind, desk_channel: Option<String>) -> (Self, String) {
+        let token = random_secret();
+        let channel = CustomChannel {
+            id: object_id(),
+            name: name.to_owned(),
+            token_sha256: sha256_hex(&token),
+            signing_secret: random_secret(),
+            webhook_url,
+            desk,
+            desk_channel,
+            enabled: true,
+            deleted: false,
+            created_at: now_millis(),
+        };
+        (channel, token)
+    }
+
+    fn token_matches(&self, token: &str) -> bool {
+        sha256_hex(token).as_bytes().ct_eq(self.token_sha256.as_bytes()).into()
+    }
+}
+
+/// A customer of the custom channels and the ways to reach them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Contact {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    pub contacts: Vec<ContactData>,
+    #[serde(default)]
+    pub deleted: bool,
+}
+
+impl Contact {
+    /// The customer as a conversation participant (email and phone from the contact data).
+    fn participant(&self) -> Result<Participant> {
+        let name = if self.name.trim().is_empty() { self.id.clone() } else { self.name.clone() };
+        let mut p = Participant::new(&self.id, &name)?;
+        let find = |kinds: &[&str]| self.contacts.iter().find(|d| kinds.contains(&d.kind.as_str())).map(|d| d.value.clone());
+        p.email = find(&["mail", "email"]);
+        p.phone = find(&["phone", "tel"]);
+        Ok(p)
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct Pointer {
+    contact_id: String,
+}
+
+fn value_key(d: &ContactData) -> String {
+    format!("{}#{}", d.kind, d.value)
+}
+
+fn refused(status: u16, code: &'static str, message: &str) -> Error {
+    Error::refused(status, code, message)
+}
+
+/// The channels, contacts and dialogs of the custom channels.
+#[derive(Clone, Debug)]
+pub struct Registry {
+    store: DynamoStore,
+}
+
+impl Registry {
+    pub fn new(store: DynamoStore) -> Self {
+        Registry { store }
+    }
+
+    pub async fn channel(&self, id: &str) -> Result<Option<CustomChannel>> {
+        self.store.get_record(CHANNEL, id).await
+    }
+
+    pub async fn put_channel(&self, c: &CustomChannel) -> Result<()> {
+        self.store.put_record(CHANNEL, &c.id, c).await
+    }
+
+    pub async fn contact(&self, id: &str) -> Result<Option<Contact>> {
+        self.store.get_record(CONTACT, id).await
+    }
+
+    pub async fn put_contact(&self, c: &Contact) -> Result<()> {
+        self.store.put_record(CONTACT, &c.id, c).await?;
+        for d in &c.contacts {
+            let pointer = Pointer { contact_id: c.id.clone() };
+            if let Some(id) = &d.id {
+                self.store.put_record(CONTACT_DATA, id, &pointer).await?;
+            }
+            self.store.put_record(CONTACT_VALUE, &value_key(d), &pointer).await?;
+        }
+        Ok(())
+    }
+
+    /// The channel a request names, checked against its token.
+    pub async fn authorize(&self, channel_id: &str, token: Option<&str>) -> Result<CustomChannel> {
+        let channel = match self.channel(channel_id).await? {
+            Some(c) if c.deleted => return Err(refused(403, "E_CHANNEL_DELETED", "channel deleted and token invalid; create a new channel")),
+            Some(c) if token.is_some_and(|t| c.token_matches(t)) => c,
+            _ => return Err(refused(401, "E_INVALID_TOKEN", "invalid token")),
+        };
+        if !channel.enabled {
+            return Err(refused(403, "E_CHANNEL_NOT_ENABLED", "channel is disabled; enable it in settings"));
+        }
+        Ok(channel)
+    }
+
+    /// `contact_object`: updates the named contact, or merges into the one
+    /// that shares contact data, or creates one.
+    async fn upsert_contact(&self, obj: &ContactObject) -> Result<Contact> {
+        let data = checked_data(&obj.contacts)?;
+        if !data.iter().any(|d| d.service == "custom") {
+            return Err(refused(400, "E_CUSTOM_CONTACTS_REQUIRED", "contact data with service == \"custom\" is required"));
+        }
+        let mut contact = match obj.id.as_deref().filter(|id| !id.is_empty()) {
+            Some(id) if !is_object_id(id) => return Err(refused(400, "E_MALFORMED_CONTACT_ID", "wrong or non-existent contact ID")),
+            Some(id) => match self.contact(id).await? {
+                Some(c) if c.deleted => return Err(refused(404, "E_CONTACT_DELETED", "contact deleted")),
+                Some(c) => c,
+                None => return Err(refused(404, "E_CONTACT_NOT_FOUND", "customer not found")),
+            },
+            None => self.find_by_data(&data).await?.unwrap_or_else(|| Contact {
+                id: object_id(),
+                name: String::new(),
+                description: None,
+                contacts: vec![],
+                deleted: false,
+            }),
+        };
+        if !obj.name.trim().is_empty() {
+            contact.name = obj.name.clone();
+        }
+        if obj.description.is_some() {
+            contact.description = obj.description.clone();
+        }
+        for mut d in data {
+            match contact.contacts.iter_mut().find(|x| x.kind == d.kind && x.value == d.value) {
+                Some(x) => {
+                    x.service = d.service;
+                    x.origin = d.origin;
+                }
+                None => {
+                    d.id = Some(d.id.filter(|i| is_object_id(i)).unwrap_or_else(object_id));
+                    contact.contacts.push(d);
+                }
+            }
+        }
+        self.put_contact(&contact).await?;
+        Ok(contact)
+    }
+
+    /// The live contact that already has one of `data`'s values (the merge).
+    async fn find_by_data(&self, data: &[ContactData]) -> Result<Option<Contact>> {
+        for d in data {
+            let Some(p) = self.store.get_record::<Pointer>(CONTACT_VALUE, &value_key(d)).await? else { continue };
+            if let Some(c) = self.contact(&p.contact_id).await?.filter(|c| !c.deleted) {
+                return Ok(Some(c));
+            }
+        }
+        Ok(None)
+    }
+
+    /// `contacts_id`: contact-data items that must exist with `service == "custom"`; their values are updated.
+    async fn update_contact_data(&self, items: &[ContactData]) -> Result<Contact> {
+        if items.is_empty() {
+            return Err(refused(400, "E_CONTACT_INFO_REQUIRED", "contacts_id must not be empty"));
+        }
+        let items = checked_data(items)?;
+        let mut owner: Option<Contact> = None;
+        for item in items {
+            let malformed = || refused(400, "E_MALFORMED_CONTACT_ID", "wrong or non-existent contact ID");
+            let id = item.id.clone().filter(|i| is_object_id(i)).ok_or_else(malformed)?;
+            let pointer: Pointer = self.store.get_record(CONTACT_DATA, &id).await?.ok_or_else(malformed)?;
+            let mut contact = match owner.take() {
+                Some(c) if c.id == pointer.contact_id => c,
+                _ => self.contact(&pointer.contact_id).await?.ok_or_else(|| refused(404, "E_CONTACT_NOT_FOUND", "customer not found"))?,
+            };
+            if contact.deleted {
+                return Err(refused(404, "E_CONTACT_DELETED", "contact deleted"));
+            }
+            let existing = contact.contacts.iter_mut().find(|d| d.id.as_deref() == Some(id.as_str())).ok_or_else(malformed)?;
+            if existing.service != "custom" || item.service != "custom" {
+                return Err(refused(400, "E_MALFORMED_CONTACT_ID", "contact data must have service == \"custom\""));
+            }
+            *existing = ContactData { id: Some(id), ..item };
+            owner = Some(contact);
+        }
+        let contact = owner.ok_or_else(|| refused(404, "E_CONTACT_NOT_FOUND", "customer not found"))?;
+        self.put_contact(&contact).await?;
+        Ok(contact)
+    }
+
+    /// Marks a contact deleted: later messages naming it are refused with E_CONTACT_DELETED.
+    pub async fn delete_contact(&self, id: &str) -> Result<bool> {
+        let Some(mut c) = self.contact(id).await? else { return Ok(false) };
+        c.deleted = true;
+        self.store.put_record(CONTACT, id, &c).await?;
+        Ok(true)
+    }
+}
+
+/// Every contact-data item needs its value, type and service.
+fn checked_data(items: &[ContactData]) -> Result<Vec<ContactData>> {
+    items
+        .iter()
+        .map(|d| {
+            if [&d.value, &d.kind, &d.service].iter().any(|v| v.trim().is_empty()) {
+                return Err(refused(400, "E_CONTACTS_VALUE_REQUIRED", "contact data fields must be filled in"));
+            }
+            let mut d = d.clone();
+            if d.origin.trim().is_empty() {
+                d.origin = "custom".into();
+            }
+            Ok(d)
+        })
+        .collect()
+}
+
+/// How long one attempt may hold a request's idempotency key.
+const REQUEST_LEASE: Duration = Duration::from_secs(60);
+
+/// `POST /api/custom-channel/message/{channelId}`: the message is recorded
+/// in its dialog (found by id or `reference`, or new), the customer handed to
+/// the channel's desk when the dialog is new, and the message queued for the desk.
+pub struct CustomInbound {
+    store: DynamoStore,
+    registry: Registry,
+    queue: SqsQueue,
+    handoff: Handoff,
+    client_name: String,
+    context_ttl: Duration,
+}
+
+impl CustomInbound {
+    pub fn new(store: DynamoStore, queue: SqsQueue, handoff: Handoff, client_name: String, context_ttl: Duration) -> Self {
+        CustomInbound { registry: Registry::new(store.clone()), store, queue, handoff, client_name, context_ttl }
+    }
+
+    /// Takes one request. With an idempotency key, the same request again
+    /// answers what the first did (and changes nothing); the same key with
+    /// another body is a conflict.
+    pub async fn receive(&self, channel_id: &str, token: Option<&str>, key: Option<&str>, body: &[u8]) -> Result<Accepted> {
+        let channel = self.registry.authorize(channel_id, token).await?;
+        let message: CustomMessage =
+            serde_json::from_slice(body).map_err(|e| Error::invalid("body", format!("is not the custom-channel message JSON: {e}")))?;
+        let Some(key) = key.map(str::trim).filter(|k| !k.is_empty()) else {
+            return self.accept(&channel, &message, &uuid::Uuid::new_v4().to_string()).await;
+        };
+        crate::model::validate_id("Idempotency-Key", key)?;
+        let fingerprint = hex::encode(Sha256::digest(body));
+        let outcome = once(&self.store, &format!("custom:{}:{key}", channel.id), &fingerprint, REQUEST_LEASE, || async {
+            let accepted = self.accept(&channel, &message, key).await?;
+            serde_json::to_string(&accepted).map_err(|e| Error::permanent("encoding the answer failed", Some(Box::new(e))))
+        })
+        .await?;
+        serde_json::from_str(&outcome).map_err(|e| Error::permanent("a remembered answer could not be read", Some(Box::new(e))))
+    }
+
+    async fn accept(&self, channel: &CustomChannel, m: &CustomMessage, source_id: &str) -> Result<Accepted> {
+        let contact = match (&m.contact_object, &m.contacts_id) {
+            (Some(obj), None) => self.registry.upsert_contact(obj).await?,
+            (None, Some(items)) => self.registry.update_contact_data(items).await?,
+            _ => {
+                return Err(refused(400, "E_CONTACT_INFO_REQUIRED", "contact information for the customer is required (exactly one of contact_object, contacts_id)"))
+            }
+        };
+        let now = now_millis();
+        let timestamp = m.timestamp.unwrap_or(now);
+        let text = m.text.clone().or_else(|| m.html.clone()).filter(|t| !t.trim().is_empty());
+        let mut attachments = Vec::with_capacity(m.attachments.len());
+        for a in &m.attachments {
+            if !(a.url.starts_with("https://") || a.url.starts_with("http://")) {
+                return Err(Error::invalid("attachments", "each attachment needs an http(s) url"));
+            }
+            let mut att = Attachment::new(a.mime_type.as_deref().unwrap_or("application/octet-stream"))?;
+            att.name = a.name.clone();
+            att.size = a.size;
+            att.source_url = Some(a.url.clone());
+            attachments.push(att);
+        }
+        if text.is_none() && attachments.is_empty() {
+            return Err(Error::invalid("message", "needs text, html or attachments"));
+        }
+        let customer = contact.participant()?;
+        let (conversation, new) = self.dialog(channel, m, &customer, now).await?;
+        if new || conversation.status == ConversationStatus::Queued {
+            let req = HandoffRequest { channel: ChannelKind::Custom, bot: channel.id.clone(), customer: customer.clone(), extra: Default::default() };
+            match self.handoff.hand_over(&req, &conversation).await {
+                Ok(()) => {}
+                Err(e) if e.is_retryable() => return Err(e),
+                // The message is still taken: it fails at the desk with the reason, into the DLQ, for redrive.
+                Err(e) => tracing::error!(conversation_id = %conversation.id, error = %e.chain(), "handoff to the channel's desk failed"),
+            }
+        }
+        let mut entry = ContextEntry::new(&contact.id, &self.client_name, source_id, timestamp.max(1), Author::User, now, self.context_ttl)?;
+        entry.text = text.clone();
+        entry.url = attachments.first().and_then(|a| a.source_url.clone());
+        entry.mime_type = attachments.first().map(|a| a.content_type.clone());
+        self.store.append_context(&entry).await?;
+        let source = format!("custom:{}", channel.id);
+        let mut message = Message::received(conversation.id.clone(), Direction::Inbound, &source, source_id, &contact.id, text, attachments, timestamp)?;
+        message.integration_data = m.integration_data.clone();
+        record_and_queue(&self.store, &self.queue, QueueName::ToDesk, &message).await?;
+        Ok(Accepted { dialog_id: conversation.id.to_string(), message_id: message.id.to_string(), contact_id: contact.id })
+    }
+
+    /// The message's dialog: by `dialog_id`, else by `reference` (found or
+    /// created), else a new one. Returns whether it is new.
+    async fn dialog(&self, channel: &CustomChannel, m: &CustomMessage, customer: &Participant, now: EpochMillis) -> Result<(Conversation, bool)> {
+        if let Some(id) = m.dialog_id.as_deref() {
+            let not_found = || refused(404, "E_DIALOG_NOT_FOUND", "dialog not found");
+            let id = ConversationId::parse(id).map_err(|_| not_found())?;
+            return match self.store.get_conversation(&id).await? {
+                Some(c) if c.channel == ChannelKind::Custom && c.bot == channel.id => Ok((c, false)),
+                _ => Err(not_found()),
+            };
+        }
+        let (desk, desk_channel) = self.handoff.destination(channel.desk, channel.desk_channel.as_deref())?;
+        let mut fresh = Conversation::open(ChannelKind::Custom, &channel.id, customer.clone(), desk, &desk_channel, now)?;
+        fresh.reference = m.reference.clone().filter(|r| !r.is_empty());
+        let Some(reference) = fresh.reference.clone() else {
+            self.store.create_conversation(&fresh).await?;
+            return Ok((fresh, true));
+        };
+        crate::model::validate_id("reference", &reference)?;
+        // The reference is claimed first, holding the whole conversation, so a
+        // twin that stopped half way is finished by whoever comes next.
+        match self.store.create_record(REFERENCE, &format!("{}#{reference}", channel.id), &fresh).await? {
+            Recorded::Created => {
+                self.store.create_conversation(&fresh).await?;
+                Ok((fresh, true))
+            }
+            Recorded::Existing(claimed) => match self.store.get_conversation(&claimed.id).await? {
+                Some(c) => Ok((c, false)),
+                None => {
+                    self.store.create_conversation(&claimed).await?;
+                    Ok((claimed, true))
+                }
+            },
+        }
+    }
+}
+
+/// The header that carries a reply webhook's signature:
+/// `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">`.
+pub const SIGNATURE_HEADER: &str = "x-omnibridge-signature";
+
+/// The signature of `body` sent at `t` (unix seconds) with `secret`.
+pub fn sign(secret: &str, t: i64, body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
+    mac.update(format!("{t}.").as_bytes());
+    mac.update(body);
+    format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// Agent replies to a custom channel's customer, POSTed to its webhook URL, signed.
+pub struct CustomSender {
+    store: DynamoStore,
+    registry: Registry,
+    http: reqwest::Client,
+    blobs: S3Blobs,
+    presign_ttl: Duration,
+}
+
+impl CustomSender {
+    pub fn new(store: DynamoStore, http: reqwest::Client, blobs: S3Blobs, presign_ttl: Duration) -> Self {
+        CustomSender { registry: Registry::new(store.clone()), store, http, blobs, presign_ttl }
+    }
+
+    /// The `integration_data` of the dialog's latest customer message that has one.
+    async fn integration_data(&self, c: &Conversation) -> Result<Option<String>> {
+        let page = self.store.list_messages(&c.id, 50, None, true).await?;
+        Ok(page.items.into_iter().filter(|m| m.direction == Direction::Inbound).find_map(|m| m.integration_data))
+    }
+
+    pub async fn send(&self, c: &Conversation, m: &Message) -> Result<Receipt> {
+        let channel = self.registry.channel(&c.bot).await?.filter(|ch| !ch.deleted).ok_or_else(|| {
+            Error::permanent(format!("custom channel {} does not exist (or was deleted)", c.bot), None)
+        })?;
+        let url = channel.webhook_url.as_deref().ok_or_else(|| Error::permanent(format!("custom channel {} has no webhook URL", channel.id), None))?;
+        let mut attachments = Vec::with_capacity(m.attachments.len());
+        for a in &m.attachments {
+            let link = match (&a.key, &a.source_url) {
+                (Some(key), _) => self.blobs.presign_get(key, self.presign_ttl).await?,
+                (None, Some(u)) => u.clone(),
+                (None, None) => continue,
+            };
+            attachments.push(json!({"url": link, "name": a.name, "mimeType": a.content_type, "size": a.size}));
+        }
+        let payload = json!({
+            "event": "message.created",
+            "channel_id": channel.id,
+            "dialog_id": c.id,
+            "reference": c.reference,
+            "contact_id": c.customer.id,
+            "integration_data": self.integration_data(c).await?,
+            "message": {
+                "id": m.id, "text": m.text, "attachments": attachments,
+                "author": {"type": "operator", "id": m.sender_id}, "timestamp": m.created_at,
+            },
+        });
+        let body = serde_json::to_vec(&payload).map_err(|e| Error::permanent("encoding the webhook failed", Some(Box::new(e))))?;
+        let signature = sign(&channel.signing_secret, now_millis() / 1000, &body);
+        let req = self
+            .http
+            .post(url)
+            .header("content-type", "application/json")
+            .header(SIGNATURE_HEADER, signature)
+            .header("idempotency-key", m.id.as_str())
+            .body(body);
+        http_client::send("the custom channel's webhook", req).await?;
+        Ok(Receipt { id: Some(m.id.to_string()) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn when_a_token_is_checked_should_match_only_the_one_given_at_creation() {
+        let (c, token) = CustomChannel::create("web", None, DeskKind::Yeahdesk, None);
+        assert!(c.token_matches(&token));
+        assert!(!c.token_matches("other"));
+        assert!(!format!("{c:?}").contains(&token), "only the hash is kept");
+        assert!(is_object_id(&c.id));
+    }
+
+    #[test]
+    fn when_a_webhook_is_signed_should_cover_the_time_and_the_body() {
+        let s = sign("k", 1_700_000_000, b"{}");
+        assert!(s.starts_with("t=1700000000,v1="));
+        assert_ne!(s, sign("k", 1_700_000_001, b"{}"));
+        assert_ne!(s, sign("k", 1_700_000_000, b"{ }"));
+        assert_ne!(s, sign("j", 1_700_000_000, b"{}"));
+    }
+
+    #[test]
+    fn when_contact_data_lacks_a_field_should_be_refused_with_the_seeds_code() {
+        let d = ContactData { id: None, value: "x".into(), kind: String::new(), service: "custom".into(), origin: String::new() };
+        assert!(matches!(checked_data(&[d]), Err(Error::Refused { code: "E_CONTACTS_VALUE_REQUIRED", .. })));
+    }
+}
