@@ -115,7 +115,7 @@ async fn ensure_queue(sqs: &aws_sdk_sqs::Client, name: &str, visibility: u32) ->
         .attributes
         .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
         .context("DLQ ARN")?;
-    let redrive = serde_json::json!({ "deadLetterTargetArn": dlq_arn, "maxReceiveCount": "5" }).to_string();
+    let redrive = serde_json::json!({ "deadLetterTargetArn": dlq_arn, "maxReceiveCount": omnibridge::worker::DEFAULT_MAX_RECEIVES.to_string() }).to_string();
     let queue = sqs
         .create_queue()
         .queue_name(format!("{name}.fifo"))

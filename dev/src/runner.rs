@@ -36,9 +36,20 @@ pub struct Running {
     pub workers: Vec<String>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    crashes: Crashes,
 }
 
+/// Workers told to die in the middle of their next batch (for fault tests).
+type Crashes = Arc<std::sync::Mutex<HashSet<String>>>;
+
 impl Running {
+    /// Makes the worker of `function` stop in the middle of its next batch,
+    /// as a Lambda that times out or crashes: the batch is dropped half done
+    /// and nothing is deleted, so SQS delivers it again.
+    pub fn crash_next_batch(&self, function: &str) {
+        self.crashes.lock().unwrap_or_else(|p| p.into_inner()).insert(function.to_owned());
+    }
+
     pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);
         for t in self.tasks.drain(..) {
@@ -89,16 +100,18 @@ pub async fn start(rt: Runtime, config: RunnerConfig) -> anyhow::Result<Running>
     }));
 
     let mut workers = Vec::new();
+    let crashes: Crashes = Arc::default();
     if config.workers {
         let sqs = aws_sdk_sqs::Client::new(rt.aws());
         for source in &template.queues {
             let handler = registry::worker_function(&source.function, &rt).await?;
             let url = rt.settings.queue_url(source.queue)?.to_owned();
             workers.push(format!("{} <- {}", source.function, source.queue.as_str()));
-            tasks.push(tokio::spawn(poll(sqs.clone(), url, handler, config.poll_wait, stopped.clone())));
+            let crash = Crash { function: source.function.clone(), crashes: crashes.clone() };
+            tasks.push(tokio::spawn(poll(sqs.clone(), url, handler, config.poll_wait, stopped.clone(), crash)));
         }
     }
-    Ok(Running { base_url, routes: template.routes, workers, stop, tasks })
+    Ok(Running { base_url, routes: template.routes, workers, stop, tasks, crashes })
 }
 
 /// API Gateway's answer for a path no route matches.
@@ -158,8 +171,26 @@ pub fn to_event(messages: Vec<aws_sdk_sqs::types::Message>) -> SqsEvent {
     event
 }
 
+struct Crash {
+    function: String,
+    crashes: Crashes,
+}
+
+impl Crash {
+    fn due(&self) -> bool {
+        self.crashes.lock().unwrap_or_else(|p| p.into_inner()).remove(&self.function)
+    }
+}
+
 /// One worker: poll, run the batch, delete the successes.
-async fn poll(sqs: aws_sdk_sqs::Client, url: String, handler: BatchHandler, wait: Duration, mut stopped: watch::Receiver<bool>) {
+async fn poll(
+    sqs: aws_sdk_sqs::Client,
+    url: String,
+    handler: BatchHandler,
+    wait: Duration,
+    mut stopped: watch::Receiver<bool>,
+    crash: Crash,
+) {
     while !*stopped.borrow() {
         let receive = sqs
             .receive_message()
@@ -192,6 +223,12 @@ async fn poll(sqs: aws_sdk_sqs::Client, url: String, handler: BatchHandler, wait
             .iter()
             .filter_map(|r| Some((r.message_id.clone()?, r.receipt_handle.clone()?)))
             .collect();
+        if crash.due() {
+            // Run the batch a little, then drop it half done.
+            let _ = tokio::time::timeout(Duration::from_millis(30), handler(event)).await;
+            tracing::warn!(worker = %crash.function, "worker crashed in the middle of a batch (as asked); SQS will deliver it again");
+            continue;
+        }
         let response = handler(event).await;
         let failed: HashSet<String> = response.batch_item_failures.into_iter().map(|f| f.item_identifier).collect();
         let done: Vec<DeleteMessageBatchRequestEntry> = handles

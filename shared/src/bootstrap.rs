@@ -14,7 +14,7 @@ use crate::adapters::yalo::YaloClient;
 use crate::adapters::{dynamodb::DynamoStore, http_client, s3::S3Blobs, sqs::SqsQueue};
 use crate::config::{SecretSource, Settings};
 use crate::ports::QueueName;
-use crate::worker::{process_batch, RetryPolicy};
+use crate::worker::{process_batch, Attempt, RetryPolicy};
 use crate::{Error, Result};
 
 pub use crate::error::BoxError;
@@ -137,11 +137,13 @@ impl Runtime {
 
     /// The retry policy of a worker: backoff on its queue, dead letters to its DLQ.
     pub fn retry_policy(&self, queue: QueueName) -> Result<RetryPolicy> {
-        Ok(RetryPolicy::new(
+        let mut policy = RetryPolicy::new(
             self.queue(),
             self.settings.queue_url(queue)?.to_owned(),
             self.settings.dlq_url(queue).map(str::to_owned),
-        ))
+        );
+        policy.max_receives = self.settings.max_receives;
+        Ok(policy)
     }
 }
 
@@ -161,12 +163,12 @@ pub trait Worker: Sized + Send + Sync + 'static {
     fn build(rt: &Runtime) -> impl Future<Output = Result<Self>> + Send;
     /// Processes one job. A retryable error redelivers the job (and holds its
     /// conversation back); a permanent one dead-letters it.
-    fn process(&self, job: Self::Job) -> impl Future<Output = Result<()>> + Send;
+    fn process(&self, job: Self::Job, attempt: Attempt) -> impl Future<Output = Result<()>> + Send;
 }
 
 /// Processes one SQS batch with `worker`.
 pub async fn handle_batch<W: Worker>(worker: &W, retry: Option<&RetryPolicy>, event: SqsEvent) -> SqsBatchResponse {
-    process_batch(event, retry, |job| worker.process(job)).await
+    process_batch(event, retry, |job, attempt| worker.process(job, attempt)).await
 }
 
 /// Logs to stdout with the level and format of Lambda's logging controls

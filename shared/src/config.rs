@@ -54,6 +54,8 @@ pub struct Settings {
     pub yeahdesk: YeahdeskSettings,
     /// The largest attachment fetched and forwarded (Salesforce's limit is 25 MB).
     pub attachment_max_bytes: u64,
+    /// The queues' `maxReceiveCount`: the receive that is a message's last try.
+    pub max_receives: u32,
     /// Private addresses the media fetcher may reach anyway (local sandboxes only).
     pub fetch_allow_private: Vec<std::net::IpAddr>,
 }
@@ -250,6 +252,10 @@ impl Settings {
             attachment_max_bytes: match env.text("OMNIBRIDGE_ATTACHMENT_MAX_BYTES") {
                 None => 25 * 1024 * 1024,
                 Some(v) => v.parse().ok().filter(|n| *n > 0).ok_or_else(|| Error::Config(format!("OMNIBRIDGE_ATTACHMENT_MAX_BYTES must be a positive number, got {v:?}")))?,
+            },
+            max_receives: match env.text("OMNIBRIDGE_MAX_RECEIVES") {
+                None => crate::worker::DEFAULT_MAX_RECEIVES,
+                Some(v) => v.parse().ok().filter(|n| (1..=1000).contains(n)).ok_or_else(|| Error::Config(format!("OMNIBRIDGE_MAX_RECEIVES must be 1-1000, got {v:?}")))?,
             },
             fetch_allow_private: env
                 .list("OMNIBRIDGE_FETCH_ALLOW_PRIVATE_IPS", "")

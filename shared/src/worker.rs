@@ -3,7 +3,8 @@
 //! the first retryable failure stops its group, and that record and the later
 //! ones of the group come back for redelivery, so order is kept. Other groups
 //! proceed. A permanent failure is moved to the dead-letter queue at once and
-//! does not hold its group back.
+//! does not hold its group back; so is a retryable one on the last receive
+//! the queue allows, which the handler is told about so it can record why.
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use std::future::Future;
@@ -14,6 +15,10 @@ use crate::adapters::sqs::SqsQueue;
 use serde::de::DeserializeOwned;
 use crate::{Error, Result};
 
+/// The template's `maxReceiveCount`: with the 2 s base backoff, about
+/// 10–17 minutes of retries before a message is given up.
+pub const DEFAULT_MAX_RECEIVES: u32 = 10;
+
 /// What the helper needs to back off and dead-letter; without it failures
 /// simply come back after the queue's visibility timeout.
 #[derive(Clone, Debug)]
@@ -23,11 +28,21 @@ pub struct RetryPolicy {
     pub dlq_url: Option<String>,
     pub base: Duration,
     pub cap: Duration,
+    /// The queue's `maxReceiveCount`: the receive that is the last try.
+    pub max_receives: u32,
+}
+
+/// Which try of a queue message this is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Attempt {
+    pub number: u32,
+    /// No retry follows: a retryable failure now is final.
+    pub last: bool,
 }
 
 impl RetryPolicy {
     pub fn new(sqs: SqsQueue, queue_url: String, dlq_url: Option<String>) -> Self {
-        RetryPolicy { sqs, queue_url, dlq_url, base: Duration::from_secs(2), cap: Duration::from_secs(900) }
+        RetryPolicy { sqs, queue_url, dlq_url, base: Duration::from_secs(2), cap: Duration::from_secs(900), max_receives: DEFAULT_MAX_RECEIVES }
     }
 
     /// Exponential backoff with jitter for the `attempt`-th receive, at least what the peer asked.
@@ -56,7 +71,7 @@ fn parse_job<J: DeserializeOwned>(record: &SqsMessage) -> Result<J> {
 pub async fn process_batch<J, F, Fut>(event: SqsEvent, retry: Option<&RetryPolicy>, handle: F) -> SqsBatchResponse
 where
     J: DeserializeOwned,
-    F: Fn(J) -> Fut,
+    F: Fn(J, Attempt) -> Fut,
     Fut: Future<Output = Result<()>>,
 {
     let mut groups: Vec<(String, Vec<SqsMessage>)> = Vec::new();
@@ -85,7 +100,7 @@ where
 async fn run_group<J, F, Fut>(group: &str, records: Vec<SqsMessage>, retry: Option<&RetryPolicy>, handle: &F) -> Vec<String>
 where
     J: DeserializeOwned,
-    F: Fn(J) -> Fut,
+    F: Fn(J, Attempt) -> Fut,
     Fut: Future<Output = Result<()>>,
 {
     for (i, record) in records.iter().enumerate() {
@@ -97,8 +112,9 @@ where
             sqs_message_id = %sqs_id,
             attempt
         );
+        let last = retry.is_some_and(|p| attempt >= p.max_receives);
         let outcome = async {
-            handle(parse_job(record)?).await
+            handle(parse_job(record)?, Attempt { number: attempt, last }).await
         }
         .instrument(span.clone())
         .await;
@@ -107,8 +123,8 @@ where
             Ok(()) => continue,
             Err(e) => e,
         };
-        if !err.is_retryable() {
-            tracing::error!(error = %err.chain(), "permanent failure");
+        if !err.is_retryable() || last {
+            tracing::error!(error = %err.chain(), "permanent failure (or the last try)");
             match dead_letter(retry, group, record, &err).await {
                 Ok(true) => continue,
                 Ok(false) => {}

@@ -141,18 +141,18 @@ impl Sandbox {
         self.lock().omnibridge_url.clone().or_else(|| self.config.omnibridge_url.clone())
     }
 
-    /// The first fault matching `peer`/`route`, consuming one of its uses.
+    /// The first fault matching `peer`/`route` that fires (a fault with a
+    /// `ratio` fires that share of the time, else the next one is tried),
+    /// consuming one of its uses.
     fn take_fault(&self, peer: &str, route: &str) -> Option<Effect> {
         let mut st = self.lock();
         let idx = st.faults.iter().position(|f| {
-            f.peer == peer && f.route.as_deref().is_none_or(|r| r == route) && f.times != Some(0)
+            f.peer == peer
+                && f.route.as_deref().is_none_or(|r| r == route)
+                && f.times != Some(0)
+                && f.ratio.is_none_or(|ratio| fastrand::f64() < ratio)
         })?;
         let fault = &mut st.faults[idx];
-        if let Some(ratio) = fault.ratio {
-            if fastrand::f64() >= ratio {
-                return None;
-            }
-        }
         if let Some(t) = fault.times.as_mut() {
             *t -= 1;
         }

@@ -613,6 +613,21 @@ impl DynamoStore {
         }
     }
 
+    /// Makes `c` its customer's open conversation on its channel (the latest
+    /// custom-channel dialog, for desks that address customers, not dialogs).
+    pub async fn point_to(&self, c: &Conversation) -> Result<()> {
+        let mut pointer = key(open_pk(c.channel, &c.customer.id), "OPEN");
+        pointer.insert("conversation_id".into(), s(c.id.as_str()));
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(pointer))
+            .send()
+            .await
+            .map_err(|e| aws_error("DynamoDB PutItem", e))?;
+        Ok(())
+    }
+
     pub async fn get_record<T: DeserializeOwned>(&self, kind: &str, id: &str) -> Result<Option<T>> {
         self.get(format!("{kind}#{id}"), kind).await?.map(from_item).transpose()
     }

@@ -357,6 +357,10 @@ impl CustomInbound {
         }
         let customer = contact.participant()?;
         let (conversation, new) = self.dialog(channel, m, &customer, now).await?;
+        if new && conversation.desk == DeskKind::Salesforce {
+            // Salesforce's events name the customer, not the dialog: they reach the latest one.
+            self.store.point_to(&conversation).await?;
+        }
         if new || conversation.status == ConversationStatus::Queued {
             let req = HandoffRequest { channel: ChannelKind::Custom, bot: channel.id.clone(), customer: customer.clone(), extra: Default::default() };
             match self.handoff.hand_over(&req, &conversation).await {

@@ -8,9 +8,9 @@ use crate::{Error, Result};
 
 /// Loads the job's message and conversation, hands them to `send`, and
 /// records the outcome: `sent` with the receiver's id, or `failed` with the
-/// reason when the failure is permanent. A message already past `received`
-/// (a redelivered job) is not sent again.
-pub async fn deliver<S, F, Fut>(store: &S, job: &QueueJob, direction: Direction, send: F) -> Result<()>
+/// reason when the failure is permanent or this was the `last` try. A
+/// message already past `received` (a redelivered job) is not sent again.
+pub async fn deliver<S, F, Fut>(store: &S, job: &QueueJob, direction: Direction, last: bool, send: F) -> Result<()>
 where
     S: MessageStore + ConversationStore,
     F: FnOnce(Conversation, Message) -> Fut,
@@ -36,8 +36,12 @@ where
         Ok(receipt) => {
             store.set_message_status(&id, MessageStatus::Sent, StatusDetail { delivered_id: receipt.id, failure_reason: None }).await
         }
-        Err(e) if e.is_retryable() => Err(e),
+        Err(e) if e.is_retryable() && !last => Err(e),
         Err(e) => {
+            let e = match e {
+                Error::Retryable { .. } => Error::permanent("gave up after the last try", Some(Box::new(e))),
+                other => other,
+            };
             let detail = StatusDetail { delivered_id: None, failure_reason: Some(e.chain()) };
             store.set_message_status(&id, MessageStatus::Failed, detail).await?;
             Err(e)

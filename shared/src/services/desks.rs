@@ -9,6 +9,7 @@ use crate::adapters::salesforce::{File, SalesforceDesk};
 use crate::bootstrap::Runtime;
 use crate::model::{Attachment, Conversation, DeskKind, Message};
 use crate::ports::{BlobStore, Receipt};
+use crate::services::once::once;
 use crate::services::pipedrive::PipedriveDesk;
 use crate::services::yeahdesk::YeahdeskDesk;
 use crate::{Error, Result};
@@ -95,12 +96,22 @@ impl Desks {
     /// without an adapter in this deployment is a permanent failure: the
     /// message is marked failed and dead-lettered, ready for redrive once
     /// the desk is configured.
+    ///
+    /// Each message is sent under a run-once claim: two workers holding the
+    /// same message (a redelivery racing a slow first attempt) never both
+    /// send it, which matters for desks that take the same message twice.
     pub async fn deliver(&self, conversation: &Conversation, message: &Message) -> Result<Receipt> {
-        match conversation.desk {
-            DeskKind::Salesforce => deliver_to_salesforce(self.salesforce()?, &self.media, conversation, message).await,
-            DeskKind::Pipedrive => self.pipedrive()?.deliver(&self.media, conversation, message).await,
-            DeskKind::Yeahdesk => self.yeahdesk()?.deliver(&self.media, conversation, message).await,
-        }
+        let key = format!("desk-send:{}", message.id);
+        let id = once(&self.media.store, &key, message.id.as_str(), SEND_LEASE, || async {
+            let receipt = match conversation.desk {
+                DeskKind::Salesforce => deliver_to_salesforce(self.salesforce()?, &self.media, conversation, message).await?,
+                DeskKind::Pipedrive => self.pipedrive()?.deliver(&self.media, conversation, message).await?,
+                DeskKind::Yeahdesk => self.yeahdesk()?.deliver(&self.media, conversation, message).await?,
+            };
+            Ok(receipt.id.unwrap_or_default())
+        })
+        .await?;
+        Ok(Receipt { id: Some(id).filter(|id| !id.is_empty()) })
     }
 
     /// Tells the desk that one of its agent's messages did not reach the
@@ -118,6 +129,9 @@ impl Desks {
         }
     }
 }
+
+/// How long one attempt may hold a message's delivery before another may take over.
+const SEND_LEASE: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// The `errorCode` sent with MessageDeliveryFailed: the channel refused the message.
 const DELIVERY_FAILED_CODE: &str = "500";

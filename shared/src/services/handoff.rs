@@ -159,7 +159,7 @@ impl Handoff {
         let m = Message::received(c.id.clone(), Direction::Inbound, "handoff", c.id.as_str(), &c.customer.id, Some(text), vec![], c.created_at)?;
         self.store.append_message(&m).await?;
         let job = QueueJob { conversation_id: c.id.clone(), message_id: m.id };
-        deliver(&self.store, &job, Direction::Inbound, |c, m| async move { self.desks.deliver(&c, &m).await }).await
+        deliver(&self.store, &job, Direction::Inbound, false, |c, m| async move { self.desks.deliver(&c, &m).await }).await
     }
 }
 

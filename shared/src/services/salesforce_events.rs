@@ -10,6 +10,7 @@ use crate::adapters::dynamodb::DynamoStore;
 use crate::adapters::salesforce::{Capacity, SalesforceDesk};
 use crate::adapters::sqs::SqsQueue;
 use crate::services::delivery::{find_open_on, record_and_queue};
+use crate::worker::Attempt;
 use crate::bootstrap::{Runtime, Worker as WorkerTrait};
 use crate::config::SalesforceSettings;
 use crate::model::{now_millis, Attachment, ChannelKind, Conversation, ConversationStatus, Direction, Message};
@@ -192,7 +193,7 @@ impl WorkerTrait for Worker {
         Ok(Worker(AgentEvents::from_runtime(rt).await?))
     }
 
-    async fn process(&self, event: Value) -> Result<()> {
+    async fn process(&self, event: Value, _attempt: Attempt) -> Result<()> {
         self.0.handle(&event).await
     }
 }

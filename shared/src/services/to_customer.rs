@@ -6,6 +6,7 @@ use std::time::Duration;
 use crate::adapters::dynamodb::DynamoStore;
 use crate::adapters::s3::S3Blobs;
 use crate::adapters::yalo::{Outgoing, YaloClient};
+use crate::worker::Attempt;
 use crate::bootstrap::{Runtime, Worker as WorkerTrait};
 use crate::model::{ChannelKind, Conversation, Direction, Message, MessageStatus};
 use crate::ports::{BlobStore, ConversationStore, MessageStore, QueueJob, QueueName, Receipt};
@@ -124,8 +125,8 @@ impl WorkerTrait for Worker {
         Ok(Worker::new(rt.dynamo(), Channels::from_runtime(rt).await?, Desks::from_runtime(rt).await?))
     }
 
-    async fn process(&self, job: QueueJob) -> Result<()> {
-        let outcome = deliver(&self.store, &job, Direction::Outbound, |c, mut m| async move {
+    async fn process(&self, job: QueueJob, attempt: Attempt) -> Result<()> {
+        let outcome = deliver(&self.store, &job, Direction::Outbound, attempt.last, |c, mut m| async move {
             // The desk's links may expire before the customer opens them: send our copies.
             m.attachments = self.desks.media.store_all(&m).await?;
             self.channels.send(&c, &m).await

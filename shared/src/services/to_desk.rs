@@ -2,6 +2,7 @@
 //! conversation's desk.
 
 use crate::adapters::dynamodb::DynamoStore;
+use crate::worker::Attempt;
 use crate::bootstrap::{Runtime, Worker as WorkerTrait};
 use crate::model::Direction;
 use crate::ports::{QueueJob, QueueName};
@@ -28,7 +29,7 @@ impl WorkerTrait for Worker {
         Ok(Worker::new(rt.dynamo(), Desks::from_runtime(rt).await?))
     }
 
-    async fn process(&self, job: QueueJob) -> Result<()> {
-        deliver(&self.store, &job, Direction::Inbound, |c, m| async move { self.desks.deliver(&c, &m).await }).await
+    async fn process(&self, job: QueueJob, attempt: Attempt) -> Result<()> {
+        deliver(&self.store, &job, Direction::Inbound, attempt.last, |c, m| async move { self.desks.deliver(&c, &m).await }).await
     }
 }
