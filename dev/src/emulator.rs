@@ -74,9 +74,12 @@ impl Moto {
 pub async fn sdk_config(endpoint: &str) -> SdkConfig {
     let region = std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into());
     omnibridge::bootstrap::install_crypto_provider();
-    aws_config::defaults(BehaviorVersion::latest())
-        .http_client(omnibridge::bootstrap::aws_http_client())
-        .endpoint_url(endpoint)
+    let loader = aws_config::defaults(BehaviorVersion::latest()).http_client(omnibridge::bootstrap::aws_http_client());
+    // The environment's endpoint is read by the loader itself, which then
+    // also honours service-specific ones (AWS_ENDPOINT_URL_DYNAMODB: the test
+    // command serves DynamoDB from a moto server of its own).
+    let loader = if std::env::var("AWS_ENDPOINT_URL").is_ok_and(|e| e == endpoint) { loader } else { loader.endpoint_url(endpoint) };
+    loader
         .region(Region::new(region))
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "omnibridge-local"))
         .load()

@@ -39,15 +39,21 @@ pub struct Running {
     crashes: Crashes,
 }
 
-/// Workers told to die in the middle of their next batch (for fault tests).
-type Crashes = Arc<std::sync::Mutex<HashSet<String>>>;
+/// Workers told to die in the middle of their next batch (for fault tests),
+/// and how many batches died so.
+type Crashes = Arc<(std::sync::Mutex<HashSet<String>>, std::sync::atomic::AtomicUsize)>;
 
 impl Running {
     /// Makes the worker of `function` stop in the middle of its next batch,
     /// as a Lambda that times out or crashes: the batch is dropped half done
     /// and nothing is deleted, so SQS delivers it again.
     pub fn crash_next_batch(&self, function: &str) {
-        self.crashes.lock().unwrap_or_else(|p| p.into_inner()).insert(function.to_owned());
+        self.crashes.0.lock().unwrap_or_else(|p| p.into_inner()).insert(function.to_owned());
+    }
+
+    /// How many batches have crashed as asked.
+    pub fn crashed(&self) -> usize {
+        self.crashes.1.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub async fn shutdown(mut self) {
@@ -178,7 +184,11 @@ struct Crash {
 
 impl Crash {
     fn due(&self) -> bool {
-        self.crashes.lock().unwrap_or_else(|p| p.into_inner()).remove(&self.function)
+        let due = self.crashes.0.lock().unwrap_or_else(|p| p.into_inner()).remove(&self.function);
+        if due {
+            self.crashes.1.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        due
     }
 }
 

@@ -196,6 +196,9 @@ pub struct Conversation {
     /// The source's own key for the conversation (a custom channel's `reference`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reference: Option<String>,
+    /// The latest `integration_data` a custom channel source sent in it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub integration_data: Option<String>,
     pub status: ConversationStatus,
     pub created_at: EpochMillis,
     pub updated_at: EpochMillis,
@@ -222,6 +225,7 @@ impl Conversation {
             desk_channel: desk_channel.to_owned(),
             desk_conversation_id: None,
             reference: None,
+            integration_data: None,
             status: ConversationStatus::Queued,
             created_at: now,
             updated_at: now,

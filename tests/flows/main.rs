@@ -3,6 +3,7 @@
 mod api;
 mod auth_matrix;
 mod blobs;
+mod chaos;
 mod custom_channel;
 mod events;
 mod fetch;

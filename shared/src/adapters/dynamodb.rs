@@ -613,6 +613,21 @@ impl DynamoStore {
         }
     }
 
+    /// Records the latest `integration_data` of a custom-channel dialog.
+    pub async fn set_integration_data(&self, id: &ConversationId, data: &str) -> Result<()> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("CONV#{id}"), "CONV")))
+            .update_expression("SET integration_data = :d")
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_values(":d", s(data))
+            .send()
+            .await
+            .map_err(|e| aws_error("DynamoDB UpdateItem", e))?;
+        Ok(())
+    }
+
     /// Makes `c` its customer's open conversation on its channel (the latest
     /// custom-channel dialog, for desks that address customers, not dialogs).
     pub async fn point_to(&self, c: &Conversation) -> Result<()> {

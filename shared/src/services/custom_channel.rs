@@ -15,10 +15,10 @@ use crate::adapters::s3::S3Blobs;
 use crate::adapters::sqs::SqsQueue;
 use crate::adapters::yeahdesk::{Accepted, ContactData, ContactObject, CustomMessage};
 use crate::model::{
-    now_millis, Attachment, Author, ChannelKind, ContextEntry, Conversation, ConversationId, ConversationStatus, DeskKind,
+    now_millis, Attachment, Author, ChannelKind, ContextEntry, Conversation, ConversationId, DeskKind,
     Direction, EpochMillis, Message, Participant,
 };
-use crate::ports::{BlobStore, ContextStore, ConversationStore, MessageStore, QueueName, Receipt, Recorded};
+use crate::ports::{BlobStore, ContextStore, ConversationStore, QueueName, Receipt, Recorded};
 use crate::services::delivery::record_and_queue;
 use crate::services::handoff::{Handoff, HandoffRequest};
 use crate::services::once::once;
@@ -357,11 +357,14 @@ impl CustomInbound {
         }
         let customer = contact.participant()?;
         let (conversation, new) = self.dialog(channel, m, &customer, now).await?;
+        if let Some(data) = m.integration_data.as_deref().filter(|d| conversation.integration_data.as_deref() != Some(*d)) {
+            self.store.set_integration_data(&conversation.id, data).await?;
+        }
         if new && conversation.desk == DeskKind::Salesforce {
             // Salesforce's events name the customer, not the dialog: they reach the latest one.
             self.store.point_to(&conversation).await?;
         }
-        if new || conversation.status == ConversationStatus::Queued {
+        if new || !self.handoff.handed_over(&conversation).await? {
             let req = HandoffRequest { channel: ChannelKind::Custom, bot: channel.id.clone(), customer: customer.clone(), extra: Default::default() };
             match self.handoff.hand_over(&req, &conversation).await {
                 Ok(()) => {}
@@ -433,7 +436,6 @@ pub fn sign(secret: &str, t: i64, body: &[u8]) -> String {
 
 /// Agent replies to a custom channel's customer, POSTed to its webhook URL, signed.
 pub struct CustomSender {
-    store: DynamoStore,
     registry: Registry,
     http: reqwest::Client,
     blobs: S3Blobs,
@@ -442,13 +444,7 @@ pub struct CustomSender {
 
 impl CustomSender {
     pub fn new(store: DynamoStore, http: reqwest::Client, blobs: S3Blobs, presign_ttl: Duration) -> Self {
-        CustomSender { registry: Registry::new(store.clone()), store, http, blobs, presign_ttl }
-    }
-
-    /// The `integration_data` of the dialog's latest customer message that has one.
-    async fn integration_data(&self, c: &Conversation) -> Result<Option<String>> {
-        let page = self.store.list_messages(&c.id, 50, None, true).await?;
-        Ok(page.items.into_iter().filter(|m| m.direction == Direction::Inbound).find_map(|m| m.integration_data))
+        CustomSender { registry: Registry::new(store), http, blobs, presign_ttl }
     }
 
     pub async fn send(&self, c: &Conversation, m: &Message) -> Result<Receipt> {
@@ -471,7 +467,7 @@ impl CustomSender {
             "dialog_id": c.id,
             "reference": c.reference,
             "contact_id": c.customer.id,
-            "integration_data": self.integration_data(c).await?,
+            "integration_data": c.integration_data,
             "message": {
                 "id": m.id, "text": m.text, "attachments": attachments,
                 "author": {"type": "operator", "id": m.sender_id}, "timestamp": m.created_at,

@@ -6,11 +6,20 @@ use crate::model::{ChannelKind, Conversation, Direction, Message, MessageStatus}
 use crate::ports::{ConversationStore, MessageStore, Queue, QueueJob, QueueName, Receipt, Recorded, StatusDetail};
 use crate::{Error, Result};
 
+/// What [`deliver`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Delivered {
+    /// Sent now.
+    Sent,
+    /// Handled before (a redelivered job): this is how it ended.
+    Before(MessageStatus),
+}
+
 /// Loads the job's message and conversation, hands them to `send`, and
 /// records the outcome: `sent` with the receiver's id, or `failed` with the
 /// reason when the failure is permanent or this was the `last` try. A
 /// message already past `received` (a redelivered job) is not sent again.
-pub async fn deliver<S, F, Fut>(store: &S, job: &QueueJob, direction: Direction, last: bool, send: F) -> Result<()>
+pub async fn deliver<S, F, Fut>(store: &S, job: &QueueJob, direction: Direction, last: bool, send: F) -> Result<Delivered>
 where
     S: MessageStore + ConversationStore,
     F: FnOnce(Conversation, Message) -> Fut,
@@ -25,7 +34,7 @@ where
     }
     if message.status.is_final() {
         tracing::info!(message_id = %message.id, status = %message.status, "already handled; not sending again");
-        return Ok(());
+        return Ok(Delivered::Before(message.status));
     }
     let conversation = store
         .get_conversation(&job.conversation_id)
@@ -34,7 +43,8 @@ where
     let id = message.id.clone();
     match send(conversation, message).await {
         Ok(receipt) => {
-            store.set_message_status(&id, MessageStatus::Sent, StatusDetail { delivered_id: receipt.id, failure_reason: None }).await
+            let detail = StatusDetail { delivered_id: receipt.id, failure_reason: None };
+            store.set_message_status(&id, MessageStatus::Sent, detail).await.map(|_| Delivered::Sent)
         }
         Err(e) if e.is_retryable() && !last => Err(e),
         Err(e) => {

@@ -29,6 +29,9 @@ pub struct HandoffRequest {
 
 const STEP_LEASE: Duration = Duration::from_secs(60);
 
+/// The source of transcript messages (their source id is the conversation id).
+const TRANSCRIPT_SOURCE: &str = "handoff";
+
 /// The text the agent reads first: the profile, then the transcript, oldest first.
 pub fn transcript(req: &HandoffRequest, entries: &[ContextEntry]) -> String {
     let fmt = time::macros::format_description!("[day]-[month]-[year] [hour]:[minute]:[second]");
@@ -128,6 +131,18 @@ impl Handoff {
         }
     }
 
+    /// Whether the agent has been shown the transcript already (Salesforce:
+    /// the conversation has Salesforce's id; the others: the transcript
+    /// message is delivered or failed). One read; callers that see `false`
+    /// call [`Handoff::hand_over`], which finishes what is left.
+    pub async fn handed_over(&self, c: &Conversation) -> Result<bool> {
+        if c.desk == DeskKind::Salesforce {
+            return Ok(c.desk_conversation_id.is_some());
+        }
+        let id = crate::model::MessageId::from_source(TRANSCRIPT_SOURCE, c.id.as_str())?;
+        Ok(self.store.get_message(&id).await?.is_some_and(|m| m.status.is_final()))
+    }
+
     /// Salesforce: the transcript as the first interaction, then the routing request.
     async fn to_salesforce(&self, req: &HandoffRequest, conversation: &Conversation, text: &str, now: EpochMillis) -> Result<()> {
         let sf = self.desks.salesforce()?;
@@ -156,10 +171,12 @@ impl Handoff {
             self.desks.pipedrive()?.open(conversation).await?;
         }
         let c = conversation;
-        let m = Message::received(c.id.clone(), Direction::Inbound, "handoff", c.id.as_str(), &c.customer.id, Some(text), vec![], c.created_at)?;
+        let m = Message::received(c.id.clone(), Direction::Inbound, TRANSCRIPT_SOURCE, c.id.as_str(), &c.customer.id, Some(text), vec![], c.created_at)?;
         self.store.append_message(&m).await?;
         let job = QueueJob { conversation_id: c.id.clone(), message_id: m.id };
-        deliver(&self.store, &job, Direction::Inbound, false, |c, m| async move { self.desks.deliver(&c, &m).await }).await
+        deliver(&self.store, &job, Direction::Inbound, false, |c, m| async move { self.desks.deliver(&c, &m).await })
+            .await
+            .map(|_| ())
     }
 }
 

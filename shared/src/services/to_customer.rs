@@ -11,7 +11,7 @@ use crate::bootstrap::{Runtime, Worker as WorkerTrait};
 use crate::model::{ChannelKind, Conversation, Direction, Message, MessageStatus};
 use crate::ports::{BlobStore, ConversationStore, MessageStore, QueueJob, QueueName, Receipt};
 use crate::services::once::once;
-use crate::services::delivery::deliver;
+use crate::services::delivery::{deliver, Delivered};
 use crate::services::custom_channel::CustomSender;
 use crate::services::desks::Desks;
 use crate::{Error, Result};
@@ -132,11 +132,15 @@ impl WorkerTrait for Worker {
             self.channels.send(&c, &m).await
         })
         .await;
-        if outcome.as_ref().is_err_and(Error::is_retryable) {
-            return outcome;
+        match outcome {
+            Ok(Delivered::Sent) => Ok(()),
+            Err(e) if e.is_retryable() => Err(e),
+            // Failed now, or before (a redelivery, so a lost report is made again).
+            Ok(Delivered::Before(MessageStatus::Failed)) | Err(_) => {
+                self.report_if_failed(&job).await?;
+                outcome.map(|_| ())
+            }
+            Ok(Delivered::Before(_)) => Ok(()),
         }
-        // Also on a redelivery of an already failed message, so a lost report is made again.
-        self.report_if_failed(&job).await?;
-        outcome
     }
 }

@@ -30,6 +30,8 @@ impl WorkerTrait for Worker {
     }
 
     async fn process(&self, job: QueueJob, attempt: Attempt) -> Result<()> {
-        deliver(&self.store, &job, Direction::Inbound, attempt.last, |c, m| async move { self.desks.deliver(&c, &m).await }).await
+        deliver(&self.store, &job, Direction::Inbound, attempt.last, |c, m| async move { self.desks.deliver(&c, &m).await })
+            .await
+            .map(|_| ())
     }
 }
