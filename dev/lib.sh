@@ -21,14 +21,18 @@ free_port() {
   "$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-# Starts moto's server on 127.0.0.1:$1 in the background; sets MOTO_PID.
+# Starts moto's server on 127.0.0.1:$1 in the background (log to $2); sets
+# MOTO_PORT and adds it to those stop_moto stops.
+MOTO_PIDS=()
 start_moto() {
-  local port=$1 log=${2:-/dev/null}
-  "$PYTHON" -m moto.server -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
-  MOTO_PID=$!
+  local port=$1 log=${2:-/dev/null} pid
+  "$PYTHON" "$(dirname "${BASH_SOURCE[0]}")/moto_server.py" -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
+  pid=$!
+  MOTO_PIDS+=("$pid")
+  MOTO_PORT=$port
   for _ in $(seq 1 100); do
     if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
-    if ! kill -0 "$MOTO_PID" 2>/dev/null; then echo "moto's server exited; see $log" >&2; return 1; fi
+    if ! kill -0 "$pid" 2>/dev/null; then echo "moto's server exited; see $log" >&2; return 1; fi
     sleep 0.1
   done
   echo "moto's server did not answer on 127.0.0.1:$port" >&2
@@ -36,12 +40,14 @@ start_moto() {
 }
 
 stop_moto() {
-  [ -n "${MOTO_PID:-}" ] || return 0
-  kill "$MOTO_PID" 2>/dev/null || true
-  wait "$MOTO_PID" 2>/dev/null || true
-  # Interpreter shims may sit between us and the server process.
-  pkill -f "moto.server -H 127.0.0.1 -p $MOTO_PORT" 2>/dev/null || true
-  MOTO_PID=
+  local pid
+  for pid in "${MOTO_PIDS[@]}"; do
+    # Interpreter shims may sit between us and the server process.
+    pkill -P "$pid" 2>/dev/null || true
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  MOTO_PIDS=()
 }
 
 # Static credentials for the local emulator (never real ones).

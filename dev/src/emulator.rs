@@ -9,15 +9,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-const SERVER: &str = r#"
-import sys
-from moto.server import ThreadedMotoServer
-server = ThreadedMotoServer(ip_address="127.0.0.1", port=int(sys.argv[1]), verbose=False)
-server.start()
-print("ready", flush=True)
-sys.stdin.read()
-server.stop()
-"#;
+const SERVER: &str = include_str!("../moto_server.py");
 
 /// A running moto server; stopped when dropped (or when this process exits).
 pub struct Moto {
@@ -46,6 +38,7 @@ impl Moto {
         let mut child = Command::new(&python)
             .arg("-c")
             .arg(SERVER)
+            .arg("--with-stdin")
             .arg(port.to_string())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

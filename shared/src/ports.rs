@@ -67,6 +67,12 @@ pub trait MessageStore: Send + Sync {
     /// webhook, even racing the first) returns the stored message instead.
     fn append_message(&self, message: &Message) -> impl Future<Output = Result<Recorded<Message>>> + Send;
     fn get_message(&self, id: &MessageId) -> impl Future<Output = Result<Option<Message>>> + Send;
+    /// A message and its conversation in one read (what every delivery starts with).
+    fn get_message_in(
+        &self,
+        id: &MessageId,
+        conversation: &ConversationId,
+    ) -> impl Future<Output = Result<(Option<Message>, Option<Conversation>)>> + Send;
     /// A conversation's messages in the order they were produced (or newest first).
     fn list_messages(
         &self,

@@ -14,7 +14,8 @@
 //! `expires_at` (epoch seconds) is the table's TTL attribute. DynamoDB
 //! deletes expired items lazily, so reads filter them out themselves.
 
-use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem};
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem};
 use aws_sdk_dynamodb::Client;
 use base64::Engine;
 use serde::{de::DeserializeOwned, Serialize};
@@ -94,6 +95,15 @@ fn decode_cursor(cursor: &str, names: &[&str], partition: (&str, &str)) -> Resul
 
 fn is_condition_failure<E: aws_sdk_dynamodb::error::ProvideErrorMetadata>(e: &E) -> bool {
     matches!(e.code(), Some("ConditionalCheckFailedException") | Some("TransactionCanceledException"))
+}
+
+/// The item a conditional put found in its way (asked for with
+/// `ReturnValuesOnConditionCheckFailure`, which saves reading it again).
+fn item_in_the_way(e: &PutItemError) -> Option<Item> {
+    match e {
+        PutItemError::ConditionalCheckFailedException(c) => c.item.clone(),
+        _ => None,
+    }
 }
 
 const INDEX_KEYS: [&str; 4] = ["PK", "SK", "GSI1PK", "GSI1SK"];
@@ -351,15 +361,17 @@ impl MessageStore for DynamoStore {
             .table_name(&self.table)
             .set_item(Some(item))
             .condition_expression("attribute_not_exists(PK)")
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
         match res {
             Ok(_) => Ok(Recorded::Created),
             Err(e) if e.as_service_error().is_some_and(is_condition_failure) => {
-                let existing = self
-                    .get_message(&message.id)
-                    .await?
-                    .ok_or_else(|| Error::permanent("message vanished after a duplicate append", None))?;
+                let existing = match e.as_service_error().and_then(item_in_the_way) {
+                    Some(item) => Some(from_item(item)?),
+                    None => self.get_message(&message.id).await?,
+                };
+                let existing = existing.ok_or_else(|| Error::permanent("message vanished after a duplicate append", None))?;
                 Ok(Recorded::Existing(existing))
             }
             Err(e) => Err(aws_error("DynamoDB PutItem", e)),
@@ -368,6 +380,41 @@ impl MessageStore for DynamoStore {
 
     async fn get_message(&self, id: &MessageId) -> Result<Option<Message>> {
         self.get(format!("MSG#{id}"), "MSG").await?.map(from_item).transpose()
+    }
+
+    async fn get_message_in(&self, id: &MessageId, conversation: &ConversationId) -> Result<(Option<Message>, Option<Conversation>)> {
+        let wanted = [(format!("MSG#{id}"), "MSG"), (format!("CONV#{conversation}"), "CONV")];
+        let mut keys = KeysAndAttributes::builder().consistent_read(true);
+        for (pk, sk) in &wanted {
+            keys = keys.keys(key(pk.clone(), sk));
+        }
+        let keys = keys.build().map_err(|e| Error::permanent("DynamoDB BatchGetItem request", Some(Box::new(e))))?;
+        let out = self
+            .client
+            .batch_get_item()
+            .request_items(&self.table, keys)
+            .send()
+            .await
+            .map_err(|e| aws_error("DynamoDB BatchGetItem", e))?;
+        let mut found: HashMap<String, Item> = HashMap::new();
+        for item in out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default() {
+            if let Some(pk) = item.get("PK").and_then(|v| v.as_s().ok()).cloned() {
+                found.insert(pk, item);
+            }
+        }
+        // Keys DynamoDB left unprocessed (throttling) are read one by one.
+        let unprocessed = out.unprocessed_keys.as_ref().is_some_and(|u| !u.is_empty());
+        let mut items = Vec::with_capacity(2);
+        for (pk, sk) in wanted {
+            items.push(match found.remove(&pk) {
+                Some(item) => Some(item),
+                None if unprocessed => self.get(pk, sk).await?,
+                None => None,
+            });
+        }
+        let conversation = items.pop().flatten().map(from_item).transpose()?;
+        let message = items.pop().flatten().map(from_item).transpose()?;
+        Ok((message, conversation))
     }
 
     async fn list_messages(
@@ -485,12 +532,17 @@ impl DynamoStore {
             .expression_attribute_values(":in_progress", s(IN_PROGRESS))
             .expression_attribute_values(":now", n(now))
             .expression_attribute_values(":fp", s(fingerprint))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
         match res {
             Ok(_) => Ok(Claim::Acquired),
             Err(e) if e.as_service_error().is_some_and(is_condition_failure) => {
-                let Some(existing) = self.get(format!("IDEM#{key_}"), "IDEM").await? else {
+                let existing = match e.as_service_error().and_then(item_in_the_way) {
+                    Some(item) => Some(item),
+                    None => self.get(format!("IDEM#{key_}"), "IDEM").await?,
+                };
+                let Some(existing) = existing else {
                     return Ok(Claim::InProgress);
                 };
                 let text = |k: &str| existing.get(k).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();

@@ -18,28 +18,31 @@ pub enum Delivered {
 /// Loads the job's message and conversation, hands them to `send`, and
 /// records the outcome: `sent` with the receiver's id, or `failed` with the
 /// reason when the failure is permanent or this was the `last` try. A
-/// message already past `received` (a redelivered job) is not sent again.
+/// message already past `received` (a redelivered job) is not sent again;
+/// one that failed fails again with its recorded reason.
 pub async fn deliver<S, F, Fut>(store: &S, job: &QueueJob, direction: Direction, last: bool, send: F) -> Result<Delivered>
 where
     S: MessageStore + ConversationStore,
     F: FnOnce(Conversation, Message) -> Fut,
     Fut: Future<Output = Result<Receipt>>,
 {
-    let message = store
-        .get_message(&job.message_id)
-        .await?
-        .ok_or_else(|| Error::NotFound(format!("message {}", job.message_id)))?;
+    let (message, conversation) = store.get_message_in(&job.message_id, &job.conversation_id).await?;
+    let message = message.ok_or_else(|| Error::NotFound(format!("message {}", job.message_id)))?;
     if message.direction != direction || message.conversation_id != job.conversation_id {
         return Err(Error::invalid("queue job", "does not match the recorded message"));
+    }
+    if message.status == MessageStatus::Failed {
+        // A redelivery of a message that failed for good (its dead-lettering
+        // or failure report may not have happened): it fails again, with the
+        // recorded reason, so it still ends in the DLQ.
+        let reason = message.failure_reason.unwrap_or_default();
+        return Err(Error::permanent(format!("failed before: {reason}"), None));
     }
     if message.status.is_final() {
         tracing::info!(message_id = %message.id, status = %message.status, "already handled; not sending again");
         return Ok(Delivered::Before(message.status));
     }
-    let conversation = store
-        .get_conversation(&job.conversation_id)
-        .await?
-        .ok_or_else(|| Error::NotFound(format!("conversation {}", job.conversation_id)))?;
+    let conversation = conversation.ok_or_else(|| Error::NotFound(format!("conversation {}", job.conversation_id)))?;
     let id = message.id.clone();
     match send(conversation, message).await {
         Ok(receipt) => {

@@ -136,9 +136,9 @@ impl WorkerTrait for Worker {
             Ok(Delivered::Sent) => Ok(()),
             Err(e) if e.is_retryable() => Err(e),
             // Failed now, or before (a redelivery, so a lost report is made again).
-            Ok(Delivered::Before(MessageStatus::Failed)) | Err(_) => {
+            Err(e) => {
                 self.report_if_failed(&job).await?;
-                outcome.map(|_| ())
+                Err(e)
             }
             Ok(Delivered::Before(_)) => Ok(()),
         }
