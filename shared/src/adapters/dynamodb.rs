@@ -320,17 +320,7 @@ impl ConversationStore for DynamoStore {
     }
 
     async fn set_desk_conversation_id(&self, id: &ConversationId, desk_id: &str) -> Result<()> {
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(format!("CONV#{id}"), "CONV")))
-            .update_expression("SET desk_conversation_id = :d")
-            .condition_expression("attribute_exists(PK)")
-            .expression_attribute_values(":d", s(desk_id))
-            .send()
-            .await
-            .map_err(|e| aws_error("DynamoDB UpdateItem", e))?;
-        Ok(())
+        self.set_conversation_text(id, "desk_conversation_id", desk_id).await
     }
 
     async fn list_conversations(
@@ -667,13 +657,19 @@ impl DynamoStore {
 
     /// Records the latest `integration_data` of a custom-channel dialog.
     pub async fn set_integration_data(&self, id: &ConversationId, data: &str) -> Result<()> {
+        self.set_conversation_text(id, "integration_data", data).await
+    }
+
+    /// Sets one text attribute of an existing conversation.
+    async fn set_conversation_text(&self, id: &ConversationId, attribute: &str, value: &str) -> Result<()> {
         self.client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(format!("CONV#{id}"), "CONV")))
-            .update_expression("SET integration_data = :d")
+            .update_expression("SET #a = :v")
             .condition_expression("attribute_exists(PK)")
-            .expression_attribute_values(":d", s(data))
+            .expression_attribute_names("#a", attribute)
+            .expression_attribute_values(":v", s(value))
             .send()
             .await
             .map_err(|e| aws_error("DynamoDB UpdateItem", e))?;
