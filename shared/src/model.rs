@@ -199,6 +199,9 @@ pub struct Conversation {
     /// The latest `integration_data` a custom channel source sent in it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub integration_data: Option<String>,
+    /// The dialog's title, when the source gave one (a custom channel's `dialog_title`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
     pub status: ConversationStatus,
     pub created_at: EpochMillis,
     pub updated_at: EpochMillis,
@@ -226,6 +229,7 @@ impl Conversation {
             desk_conversation_id: None,
             reference: None,
             integration_data: None,
+            title: None,
             status: ConversationStatus::Queued,
             created_at: now,
             updated_at: now,

@@ -160,7 +160,7 @@ async fn when_a_custom_sources_customer_reaches_a_yeahdesk_agent_should_carry_th
     let first = post(&s, &ch.id, &token, Some("m-1"), &json!({"reference": "avito-81723", "dialog_title": "bicicleta",
         "text": "¿Sigue disponible?", "integration_data": "{\"avitoChatId\":\"81723\"}", "contact_object": contact("avito-5521")})).await;
     assert_eq!(first.0, 200, "{}", first.1);
-    post(&s, &ch.id, &token, Some("m-2"), &json!({"reference": "avito-81723", "text": "foto:",
+    post(&s, &ch.id, &token, Some("m-2"), &json!({"reference": "avito-81723", "text": "foto:", "dialog_title": "bicicleta roja",
         "attachments": [{"url": format!("{}/yeahdesk/files/bici.jpg", s.sandbox.base_url), "name": "bici.jpg", "mimeType": "image/jpeg", "size": 10}],
         "contact_object": contact("avito-5521")})).await;
     // Yeahdesk's agent sees the transcript, then both messages, in one dialog.
@@ -175,6 +175,7 @@ async fn when_a_custom_sources_customer_reaches_a_yeahdesk_agent_should_carry_th
     assert_eq!(msgs[1]["text"], "¿Sigue disponible?");
     assert_eq!(msgs[2]["attachments"][0]["mimeType"], "image/jpeg");
     assert_eq!(msgs.len(), 3);
+    assert_eq!(dialog["title"], "bicicleta roja", "the source's title, updated by its second message");
 
     let out = c.yeahdesk_agent_replies(&json!({"dialogId": dialog["id"], "text": "Да, в наличии", "deliveries": 5})).await.unwrap();
     assert!(out["deliveries"].as_array().unwrap().iter().all(|d| d == &json!([200])), "{out}");

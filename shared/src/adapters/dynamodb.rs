@@ -660,6 +660,11 @@ impl DynamoStore {
         self.set_conversation_text(id, "integration_data", data).await
     }
 
+    /// Records a dialog's new title.
+    pub async fn set_title(&self, id: &ConversationId, title: &str) -> Result<()> {
+        self.set_conversation_text(id, "title", title).await
+    }
+
     /// Sets one text attribute of an existing conversation.
     async fn set_conversation_text(&self, id: &ConversationId, attribute: &str, value: &str) -> Result<()> {
         self.client

@@ -360,6 +360,10 @@ impl CustomInbound {
         if let Some(data) = m.integration_data.as_deref().filter(|d| conversation.integration_data.as_deref() != Some(*d)) {
             self.store.set_integration_data(&conversation.id, data).await?;
         }
+        // "Used when creating or updating the dialog": a later title replaces the first.
+        if let Some(title) = title_of(m).filter(|t| conversation.title.as_deref() != Some(*t)) {
+            self.store.set_title(&conversation.id, title).await?;
+        }
         if new && conversation.desk == DeskKind::Salesforce {
             // Salesforce's events name the customer, not the dialog: they reach the latest one.
             self.store.point_to(&conversation).await?;
@@ -399,6 +403,7 @@ impl CustomInbound {
         let (desk, desk_channel) = self.handoff.destination(channel.desk, channel.desk_channel.as_deref())?;
         let mut fresh = Conversation::open(ChannelKind::Custom, &channel.id, customer.clone(), desk, &desk_channel, now)?;
         fresh.reference = m.reference.clone().filter(|r| !r.is_empty());
+        fresh.title = title_of(m).map(str::to_owned);
         let Some(reference) = fresh.reference.clone() else {
             self.store.create_conversation(&fresh).await?;
             return Ok((fresh, true));
@@ -420,6 +425,10 @@ impl CustomInbound {
             },
         }
     }
+}
+
+fn title_of(m: &CustomMessage) -> Option<&str> {
+    m.dialog_title.as_deref().map(str::trim).filter(|t| !t.is_empty())
 }
 
 /// The header that carries a reply webhook's signature:

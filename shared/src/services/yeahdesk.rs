@@ -67,7 +67,8 @@ impl YeahdeskDesk {
         }
         let message = CustomMessage {
             reference: Some(c.id.to_string()),
-            dialog_title: Some(c.customer.name.clone()),
+            // The source's title when a custom channel gave one, else the customer's name.
+            dialog_title: Some(c.title.clone().unwrap_or_else(|| c.customer.name.clone())),
             timestamp: Some(m.created_at),
             text: m.text.clone(),
             attachments,
