@@ -178,3 +178,27 @@ async fn when_body_is_not_a_job_should_fail_for_good_without_a_dlq_configured() 
     // With nowhere to dead-letter, it is left to the queue's own redrive policy.
     assert_eq!(response.batch_item_failures.len(), 1);
 }
+
+#[tokio::test]
+async fn when_a_failed_message_is_delivered_again_should_fail_again_with_its_reason_and_send_nothing() {
+    use omnibridge::model::*;
+    use omnibridge::ports::{ConversationStore, MessageStore, StatusDetail};
+    use omnibridge::services::delivery::deliver;
+    let rt = runtime().await;
+    let store = rt.dynamo();
+    let customer = Participant::new("5217331175599", "Eduardo Ochoa").unwrap();
+    let c = Conversation::open(ChannelKind::Whatsapp, "coppel-bot", customer, DeskKind::Salesforce, "sf", now_millis()).unwrap();
+    store.open_conversation(&c).await.unwrap();
+    let m = Message::received(c.id.clone(), Direction::Inbound, "whatsapp", "wamid.failed-once", "5217331175599", Some("Hola".into()), vec![], now_millis()).unwrap();
+    store.append_message(&m).await.unwrap();
+    let reason = "Salesforce refused the message: 400 10001";
+    store.set_message_status(&m.id, MessageStatus::Failed, StatusDetail { delivered_id: None, failure_reason: Some(reason.into()) }).await.unwrap();
+
+    // A redelivered job (its first dead-lettering or failure report was lost).
+    let j = QueueJob { conversation_id: c.id.clone(), message_id: m.id.clone() };
+    let err = deliver(&store, &j, Direction::Inbound, false, |_, _| async { panic!("a failed message is not sent again") }).await.unwrap_err();
+    assert!(!err.is_retryable(), "so the worker dead-letters it: {err}");
+    assert!(err.chain().contains(reason), "{}", err.chain());
+    let stored = store.get_message(&m.id).await.unwrap().unwrap();
+    assert_eq!((stored.status, stored.failure_reason.as_deref()), (MessageStatus::Failed, Some(reason)));
+}
