@@ -115,14 +115,28 @@ impl Runtime {
         }
     }
 
-    /// The Pipedrive desk, when an API token is set (`None` otherwise).
+    /// The Pipedrive desk, when an access or refresh token is set (`None` otherwise).
     pub async fn pipedrive(&self) -> Result<Option<crate::services::pipedrive::PipedriveDesk>> {
+        use crate::adapters::pipedrive::{PipedriveClient, Refresh};
         let s = &self.settings;
-        if matches!(s.pipedrive.api_token, SecretSource::Unset) {
+        let p = &s.pipedrive;
+        let token = match &p.api_token {
+            SecretSource::Unset => None,
+            source => Some(self.secret(source, "OMNIBRIDGE_PIPEDRIVE_API_TOKEN").await?),
+        };
+        let refresh = match &p.refresh_token {
+            SecretSource::Unset => None,
+            source => Some(Refresh {
+                oauth_url: s.peers.pipedrive_oauth.clone(),
+                client_id: p.client_id.clone().ok_or_else(|| Error::Config("OMNIBRIDGE_PIPEDRIVE_REFRESH_TOKEN needs OMNIBRIDGE_PIPEDRIVE_CLIENT_ID".into()))?,
+                client_secret: self.secret(&p.client_secret, "OMNIBRIDGE_PIPEDRIVE_CLIENT_SECRET").await?,
+                refresh_token: self.secret(source, "OMNIBRIDGE_PIPEDRIVE_REFRESH_TOKEN").await?,
+            }),
+        };
+        if token.is_none() && refresh.is_none() {
             return Ok(None);
         }
-        let token = self.secret(&s.pipedrive.api_token, "OMNIBRIDGE_PIPEDRIVE_API_TOKEN").await?;
-        let client = crate::adapters::pipedrive::PipedriveClient::new(http_client::client()?, &s.peers.pipedrive, token);
+        let client = PipedriveClient::new(http_client::client()?, &s.peers.pipedrive, token, refresh);
         Ok(Some(crate::services::pipedrive::PipedriveDesk::new(client, self.dynamo(), self.blobs(), s.presign_ttl)))
     }
 

@@ -109,6 +109,9 @@ pub struct PipedriveSettings {
     pub client_secret: SecretSource,
     /// OAuth access token of the installing user (Messengers integration scope).
     pub api_token: SecretSource,
+    /// OAuth refresh token of the installing user: renews the access token
+    /// when it expires (with the client id and secret).
+    pub refresh_token: SecretSource,
     /// The provider channel id conversations are handed to unless a bot names another.
     pub channel_id: String,
 }
@@ -150,6 +153,8 @@ pub struct PeerUrls {
     /// The org's Interaction Service, `https://{my-domain}.my.salesforce-scrt.com` (no default).
     pub salesforce_api: Option<String>,
     pub pipedrive: String,
+    /// Pipedrive's OAuth server (token renewal).
+    pub pipedrive_oauth: String,
     pub yeahdesk: String,
 }
 
@@ -220,6 +225,7 @@ impl Settings {
                 salesforce_login: env.text_or("OMNIBRIDGE_SALESFORCE_LOGIN_URL", "https://login.salesforce.com"),
                 salesforce_api: env.text("OMNIBRIDGE_SALESFORCE_API_URL"),
                 pipedrive: env.text_or("OMNIBRIDGE_PIPEDRIVE_API_URL", "https://api.pipedrive.com/v1"),
+                pipedrive_oauth: env.text_or("OMNIBRIDGE_PIPEDRIVE_OAUTH_URL", "https://oauth.pipedrive.com"),
                 yeahdesk: env.text_or("OMNIBRIDGE_YEAHDESK_API_URL", "https://api.yeahdesk.ru"),
             },
             yalo: YaloSettings {
@@ -267,6 +273,7 @@ impl Settings {
                 client_id: env.text("OMNIBRIDGE_PIPEDRIVE_CLIENT_ID"),
                 client_secret: env.secret("OMNIBRIDGE_PIPEDRIVE_CLIENT_SECRET"),
                 api_token: env.secret("OMNIBRIDGE_PIPEDRIVE_API_TOKEN"),
+                refresh_token: env.secret("OMNIBRIDGE_PIPEDRIVE_REFRESH_TOKEN"),
                 channel_id: env.text_or("OMNIBRIDGE_PIPEDRIVE_CHANNEL_ID", "omnibridge"),
             },
             yeahdesk: YeahdeskSettings {

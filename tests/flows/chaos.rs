@@ -1,8 +1,8 @@
 //! The chaos test: conversations across every channel (WhatsApp, Facebook,
 //! custom) and every desk (Salesforce, Pipedrive, Yeahdesk), messages and
 //! files both ways, while the sandboxes answer 429s and 5xx, slow down and
-//! drop connections, webhooks are redelivered (some concurrently), a
-//! Salesforce token expires and workers crash mid-batch. Then: no
+//! drop connections, webhooks are redelivered (some concurrently), the
+//! Salesforce and Pipedrive tokens expire and workers crash mid-batch. Then: no
 //! duplicates, no losses, no order inversions; what could not be delivered
 //! is `failed`, in a DLQ, and delivered exactly once after redrive.
 //!
@@ -381,6 +381,7 @@ async fn when_peers_fail_webhooks_repeat_tokens_expire_and_workers_crash_should_
         stream::iter(convs.iter().map(|c| chaos.agent_writes(c, r - 1))).buffer_unordered(CONCURRENCY).collect::<Vec<_>>().await;
         if r == k / 3 {
             sb.expire_salesforce_tokens().await.unwrap();
+            sb.expire_pipedrive_tokens().await.unwrap();
             chaos.s.runner.crash_next_batch("to-desk-worker");
             chaos.s.runner.crash_next_batch("to-customer-worker");
         }

@@ -77,6 +77,8 @@ async fn when_a_whatsapp_customer_reaches_a_pipedrive_agent_should_carry_message
     c.inject(&Fault { peer: "pipedrive".into(), route: Some("pipedrive.receive".into()), times: Some(1), ratio: None,
         effect: Effect::Status { status: 429, retry_after_secs: None, sf_code: None,
             body: Some(json!({"success": false, "data": {"message": "slow down", "code": "RATE_LIMIT_EXCEEDED", "retry_by": retry_by}})) } }).await.unwrap();
+    // The access token expires on the way: omnibridge renews it with the refresh token.
+    c.expire_pipedrive_tokens().await.unwrap();
     c.customer_writes(&json!({"provider": "whatsapp", "botId": BOT, "userId": user, "type": "text", "text": "uno", "deliveries": 3, "concurrent": true})).await.unwrap();
     c.customer_writes(&json!({"provider": "whatsapp", "botId": BOT, "userId": user, "type": "image", "mimeType": "image/png", "caption": "mi ticket"})).await.unwrap();
     let got = received(&s, &cid, 3).await;
@@ -85,6 +87,8 @@ async fn when_a_whatsapp_customer_reaches_a_pipedrive_agent_should_carry_message
     assert_eq!((att["type"].as_str(), att["link_expires"].as_bool()), (Some("image/png"), Some(true)));
     let image = reqwest::get(att["url"].as_str().unwrap()).await.unwrap();
     assert_eq!(image.status(), 200, "the presigned link serves our copy");
+    let renewals = c.requests(Some("pipedrive")).await.unwrap().into_iter().filter(|r| r.route == "pipedrive.oauth_token").collect::<Vec<_>>();
+    assert_eq!(renewals.iter().map(|r| r.status).collect::<Vec<_>>(), [200], "one renewal for the worker");
 
     // Pipedrive reads the conversation through the provider endpoints.
     let (status, body) = read(&s, &format!("/channels/{CHANNEL}/conversations")).await;
@@ -134,6 +138,34 @@ async fn when_a_whatsapp_customer_reaches_a_pipedrive_agent_should_carry_message
     let conv = s.rt.dynamo().get_conversation(&conv.id).await.unwrap().unwrap();
     assert_eq!(conv.status, ConversationStatus::Active, "the agent's first answer takes the conversation");
     assert!(c.violations().await.unwrap().is_empty(), "{:?}", c.violations().await.unwrap());
+}
+
+#[tokio::test]
+async fn when_the_access_token_expires_and_the_refresh_token_is_refused_should_fail_the_message_with_the_reason() {
+    let s = system(true, |s| {
+        s.desk_by_bot = vec![BotDesk { bot: BOT.into(), desk: DeskKind::Pipedrive, channel: Some(CHANNEL.into()) }];
+        s.pipedrive.refresh_token = omnibridge::config::SecretSource::Value(SecretString::from("revoked-by-the-user"));
+    })
+    .await;
+    let desk = s.rt.pipedrive().await.unwrap().expect("the sandbox's Pipedrive token");
+    desk.register_channel(PipedriveChannel::new(CHANNEL, "WhatsApp shop", "whatsapp").unwrap()).await.unwrap();
+    let c = s.sandbox.client();
+    let user = "5215550002222";
+    assert_eq!(connect(&s.runner.base_url, user).await, 200);
+    let conv = s.rt.dynamo().find_open_conversation(ChannelKind::Whatsapp, user).await.unwrap().unwrap();
+    received(&s, conv.id.as_str(), 1).await;
+
+    c.expire_pipedrive_tokens().await.unwrap();
+    c.customer_writes(&json!({"provider": "whatsapp", "botId": BOT, "userId": user, "type": "text", "text": "¿hola?", "messageId": "wamid.after-expiry"})).await.unwrap();
+    let id = MessageId::from_source("whatsapp", "wamid.after-expiry").unwrap();
+    let m = eventually(Duration::from_secs(30), || async {
+        s.rt.dynamo().get_message(&id).await.unwrap().filter(|m| m.status == MessageStatus::Failed)
+    })
+    .await
+    .expect("the message fails for good: the user revoked the app's access");
+    let reason = m.failure_reason.unwrap_or_default();
+    assert!(reason.contains("Pipedrive OAuth answered 400") && reason.contains("invalid_grant"), "{reason}");
+    assert_eq!(received(&s, conv.id.as_str(), 1).await.len(), 1, "nothing more reached Pipedrive");
 }
 
 #[tokio::test]

@@ -226,7 +226,7 @@ async fn pipedrive(rt: &Runtime, action: PipedriveAction) -> anyhow::Result<()> 
     };
     match action {
         PipedriveAction::Register { channel, name, provider_type, template_support, avatar_url } => {
-            let desk = rt.pipedrive().await?.context("set OMNIBRIDGE_PIPEDRIVE_API_TOKEN (or _ARN) to call Pipedrive")?;
+            let desk = rt.pipedrive().await?.context("set OMNIBRIDGE_PIPEDRIVE_API_TOKEN or OMNIBRIDGE_PIPEDRIVE_REFRESH_TOKEN (or their _ARN) to call Pipedrive")?;
             let mut c = match registry.channel(&channel).await? {
                 Some(mut c) => {
                     (c.name, c.provider_type) = (name, provider_type);

@@ -92,6 +92,10 @@ impl SandboxClient {
         self.post("/salesforce/expire-tokens", &json!({})).await.map(|_| ())
     }
 
+    pub async fn expire_pipedrive_tokens(&self) -> anyhow::Result<()> {
+        self.post("/pipedrive/expire-tokens", &json!({})).await.map(|_| ())
+    }
+
     pub async fn pipedrive_agent_sends(&self, a: &Value) -> anyhow::Result<Value> {
         self.post("/pipedrive/agent-sends", a).await
     }

@@ -72,6 +72,10 @@ pub async fn handle(sb: &Sandbox, req: &Incoming, segs: &[&str]) -> Reply {
             Reply::json(200, &json!({"ok": true}))
         }
         ("GET", ["salesforce", "conversations"]) => Reply::json(200, &json!(sb.lock().salesforce.conversations)),
+        ("POST", ["pipedrive", "expire-tokens"]) => {
+            pipedrive::expire_tokens(sb);
+            Reply::json(200, &json!({"ok": true}))
+        }
         ("POST", ["pipedrive", "agent-sends"]) => pipedrive::agent_sends(sb, body_or_reply!(req)).await,
         ("POST", ["pipedrive", "agent-reads"]) => {
             let v: Value = body_or_reply!(req);

@@ -246,6 +246,9 @@ impl RunningSandbox {
         if matches!(pd.api_token, SecretSource::Unset) {
             pd.api_token = SecretSource::Value(secrecy::SecretString::from(cfg.api_token));
         }
+        if matches!(pd.refresh_token, SecretSource::Unset) {
+            pd.refresh_token = SecretSource::Value(secrecy::SecretString::from(cfg.refresh_token));
+        }
         let yd = &mut settings.yeahdesk;
         let cfg = YeahdeskConfig::default();
         yd.channel_id.get_or_insert(cfg.channel_id);
@@ -271,6 +274,7 @@ impl RunningSandbox {
             salesforce_login: format!("{b}/salesforce"),
             salesforce_api: Some(format!("{b}/salesforce")),
             pipedrive: format!("{b}/pipedrive/v1"),
+            pipedrive_oauth: format!("{b}/pipedrive"),
             yeahdesk: format!("{b}/yeahdesk"),
         }
     }

@@ -11,8 +11,13 @@ use super::{Handled, Incoming, Reply, Sandbox};
 
 #[derive(Clone, Debug)]
 pub struct PipedriveConfig {
-    /// The OAuth access token omnibridge presents (`Authorization: Bearer`).
+    /// An OAuth access token omnibridge may present (`Authorization: Bearer`)
+    /// until `/_sandbox/pipedrive/expire-tokens`.
     pub api_token: String,
+    /// The refresh token `POST /pipedrive/oauth/token` renews access tokens with.
+    pub refresh_token: String,
+    /// How long a renewed access token lives.
+    pub token_ttl: std::time::Duration,
     /// The app's client id and secret: Pipedrive's Basic auth towards omnibridge.
     pub client_id: String,
     pub client_secret: String,
@@ -22,6 +27,8 @@ impl Default for PipedriveConfig {
     fn default() -> Self {
         PipedriveConfig {
             api_token: "sandbox-pipedrive-token".into(),
+            refresh_token: "sandbox-pipedrive-refresh".into(),
+            token_ttl: std::time::Duration::from_secs(3600),
             client_id: "sandbox-client-id".into(),
             client_secret: "sandbox-client-secret".into(),
         }
@@ -45,10 +52,15 @@ pub struct PipedriveState {
     /// Every message delivered with `messages/receive`, in order.
     pub received: Vec<Value>,
     pub deleted_conversations: Vec<(String, String)>,
+    /// Access tokens that work, with when they expire (ms); the configured
+    /// `api_token` works until expired too.
+    pub tokens: HashMap<String, i64>,
+    pub api_token_expired: bool,
 }
 
 pub fn route(method: &http::Method, segs: &[&str]) -> Option<&'static str> {
     match (method.as_str(), segs) {
+        ("POST", ["oauth", "token"]) => Some("pipedrive.oauth_token"),
         ("POST", ["v1", "channels"]) => Some("pipedrive.channels_create"),
         ("POST", ["v1", "channels", "messages", "receive"]) => Some("pipedrive.receive"),
         ("DELETE", ["v1", "channels", _]) => Some("pipedrive.channels_delete"),
@@ -72,10 +84,58 @@ pub fn is_pipedrive_time(s: &str) -> bool {
     s.len() == 16 && time::PrimitiveDateTime::parse(s, &fmt).is_ok()
 }
 
+/// `POST /oauth/token` with the refresh-token grant: the app's client id and
+/// secret in Basic auth, a form body; answers a new access token.
+fn renew_token(sb: &Sandbox, req: &Incoming) -> Handled {
+    let cfg = &sb.config.pipedrive;
+    let oauth_error = |status: u16, error: &str, description: &str| {
+        Handled::ok(Reply::json(status, &json!({"error": error, "error_description": description})))
+    };
+    let expected = base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", cfg.client_id, cfg.client_secret));
+    if req.header("authorization").and_then(|h| h.strip_prefix("Basic ")) != Some(expected.as_str()) {
+        return oauth_error(401, "invalid_client", "Invalid client credentials");
+    }
+    if !req.content_type().starts_with("application/x-www-form-urlencoded") {
+        return refuse(400, "BAD_REQUEST", "the token request must be application/x-www-form-urlencoded");
+    }
+    let form: HashMap<String, String> = serde_urlencoded::from_bytes(&req.body).unwrap_or_default();
+    if form.get("grant_type").map(String::as_str) != Some("refresh_token") {
+        return oauth_error(400, "unsupported_grant_type", "grant_type must be refresh_token");
+    }
+    if form.get("refresh_token") != Some(&cfg.refresh_token) {
+        return oauth_error(400, "invalid_grant", "Invalid refresh token");
+    }
+    let access = format!("pd-{}", uuid::Uuid::new_v4().simple());
+    let ttl = cfg.token_ttl.as_secs();
+    sb.lock().pipedrive.tokens.insert(access.clone(), omnibridge::model::now_millis() + ttl as i64 * 1000);
+    Handled::ok(Reply::json(
+        200,
+        &json!({
+            "access_token": access, "token_type": "Bearer", "refresh_token": cfg.refresh_token,
+            "scope": "messengers-integration", "expires_in": ttl, "api_domain": sb.base_url,
+        }),
+    ))
+}
+
+/// Makes every access token handed out so far (and the configured one) invalid.
+pub fn expire_tokens(sb: &Sandbox) {
+    let mut st = sb.lock();
+    st.pipedrive.api_token_expired = true;
+    st.pipedrive.tokens.values_mut().for_each(|exp| *exp = 0);
+}
+
+fn token_ok(sb: &Sandbox, token: Option<&str>) -> bool {
+    let Some(token) = token else { return false };
+    let st = sb.lock();
+    (token == sb.config.pipedrive.api_token && !st.pipedrive.api_token_expired)
+        || st.pipedrive.tokens.get(token).is_some_and(|exp| *exp > omnibridge::model::now_millis())
+}
+
 pub async fn handle(sb: &Sandbox, route: &str, req: &Incoming, segs: &[&str]) -> Handled {
-    let token_ok = req.bearer() == Some(sb.config.pipedrive.api_token.as_str())
-        || req.query("api_token") == Some(sb.config.pipedrive.api_token.as_str());
-    if !token_ok {
+    if route == "pipedrive.oauth_token" {
+        return renew_token(sb, req);
+    }
+    if !token_ok(sb, req.bearer().or(req.query("api_token"))) {
         return Handled::ok(error(401, "UNAUTHORIZED", "unauthorized access"));
     }
     match route {

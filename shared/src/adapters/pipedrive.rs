@@ -4,7 +4,9 @@
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::Mutex;
 
 use super::http_client;
 use crate::model::EpochMillis;
@@ -90,12 +92,31 @@ pub struct RegisterChannel<'a> {
     pub avatar_url: Option<&'a str>,
 }
 
+/// How omnibridge gets a new access token when Pipedrive refuses the one it has:
+/// the OAuth refresh-token grant of the installing user, with the app's client
+/// id and secret (`POST {oauth_url}/oauth/token`).
+#[derive(Clone, Debug)]
+pub struct Refresh {
+    pub oauth_url: String,
+    pub client_id: String,
+    pub client_secret: SecretString,
+    pub refresh_token: SecretString,
+}
+
+#[derive(Debug, Default)]
+struct Access {
+    token: Option<SecretString>,
+    /// When Pipedrive said the token expires (ms); unknown for a token from the settings.
+    expires_at: Option<EpochMillis>,
+}
+
 /// The Channels API as omnibridge calls it (base `https://api.pipedrive.com/v1`).
 #[derive(Clone, Debug)]
 pub struct PipedriveClient {
     http: reqwest::Client,
     base: String,
-    token: SecretString,
+    access: Arc<Mutex<Access>>,
+    refresh: Option<Arc<Refresh>>,
 }
 
 #[derive(Deserialize)]
@@ -104,23 +125,86 @@ struct Envelope {
     data: Option<serde_json::Value>,
 }
 
+#[derive(Deserialize)]
+struct TokenAnswer {
+    access_token: String,
+    #[serde(default)]
+    expires_in: Option<i64>,
+}
+
+/// A token is renewed this long before Pipedrive said it expires.
+const EXPIRY_MARGIN_MS: i64 = 60_000;
+
 impl PipedriveClient {
-    pub fn new(http: reqwest::Client, base: &str, token: SecretString) -> Self {
-        PipedriveClient { http, base: base.trim_end_matches('/').to_owned(), token }
+    /// `token` is an access token to start with; `refresh` renews it when it
+    /// expires or is refused. At least one of them is needed.
+    pub fn new(http: reqwest::Client, base: &str, token: Option<SecretString>, refresh: Option<Refresh>) -> Self {
+        PipedriveClient {
+            http,
+            base: base.trim_end_matches('/').to_owned(),
+            access: Arc::new(Mutex::new(Access { token, expires_at: None })),
+            refresh: refresh.map(Arc::new),
+        }
     }
 
-    async fn post<B: Serialize>(&self, path: &str, body: &B) -> Result<serde_json::Value> {
-        let req = self.http.post(format!("{}{path}", self.base)).bearer_auth(self.token.expose_secret()).json(body);
-        let res = req.send().await.map_err(|e| http_client::transport("Pipedrive", e))?;
-        let status = res.status().as_u16();
-        let header_wait = http_client::retry_after(&res);
-        let text = res.text().await.unwrap_or_default();
-        if (200..300).contains(&status) {
-            let env: Envelope = serde_json::from_str(&text).unwrap_or(Envelope { data: None });
-            return Ok(env.data.unwrap_or_default());
+    /// Renews the access token with the refresh token.
+    async fn renew(&self, refresh: &Refresh) -> Result<Access> {
+        let req = self
+            .http
+            .post(format!("{}/oauth/token", refresh.oauth_url.trim_end_matches('/')))
+            .basic_auth(&refresh.client_id, Some(refresh.client_secret.expose_secret()))
+            .form(&[("grant_type", "refresh_token"), ("refresh_token", refresh.refresh_token.expose_secret())]);
+        let res = http_client::send("Pipedrive OAuth", req).await?;
+        let answer: TokenAnswer = res
+            .json()
+            .await
+            .map_err(|e| Error::permanent("Pipedrive's token answer is not an access token", Some(Box::new(e.without_url()))))?;
+        Ok(Access {
+            token: Some(SecretString::from(answer.access_token)),
+            expires_at: answer.expires_in.map(|s| crate::model::now_millis() + s * 1000 - EXPIRY_MARGIN_MS),
+        })
+    }
+
+    /// The access token to call with: the one held, unless it is `stale` (just
+    /// refused) or about to expire, in which case a renewed one.
+    async fn access_token(&self, stale: Option<&str>) -> Result<String> {
+        let mut access = self.access.lock().await;
+        let held = access.token.as_ref().map(|t| t.expose_secret().to_owned());
+        let expired = access.expires_at.is_some_and(|at| crate::model::now_millis() >= at);
+        match (held, &self.refresh) {
+            (Some(t), _) if Some(t.as_str()) != stale && !expired => Ok(t),
+            (_, Some(refresh)) => {
+                *access = self.renew(refresh).await?;
+                Ok(access.token.as_ref().map(|t| t.expose_secret().to_owned()).unwrap_or_default())
+            }
+            (Some(t), None) => Ok(t),
+            (None, None) => Err(Error::Config("set OMNIBRIDGE_PIPEDRIVE_API_TOKEN or OMNIBRIDGE_PIPEDRIVE_REFRESH_TOKEN".into())),
         }
-        let wait = retry_by(&text).or(header_wait);
-        Err(http_client::refused("Pipedrive", status, wait, text))
+    }
+
+    /// Posts `body`; a refused token is renewed (when a refresh token is set)
+    /// and the call made once more.
+    async fn post<B: Serialize>(&self, path: &str, body: &B) -> Result<serde_json::Value> {
+        let mut token = self.access_token(None).await?;
+        let mut renewed = false;
+        loop {
+            let req = self.http.post(format!("{}{path}", self.base)).bearer_auth(&token).json(body);
+            let res = req.send().await.map_err(|e| http_client::transport("Pipedrive", e))?;
+            let status = res.status().as_u16();
+            if status == 401 && self.refresh.is_some() && !renewed {
+                token = self.access_token(Some(&token)).await?;
+                renewed = true;
+                continue;
+            }
+            let header_wait = http_client::retry_after(&res);
+            let text = res.text().await.unwrap_or_default();
+            if (200..300).contains(&status) {
+                let env: Envelope = serde_json::from_str(&text).unwrap_or(Envelope { data: None });
+                return Ok(env.data.unwrap_or_default());
+            }
+            let wait = retry_by(&text).or(header_wait);
+            return Err(http_client::refused("Pipedrive", status, wait, text));
+        }
     }
 
     /// Registers a channel; returns Pipedrive's id for it.
