@@ -87,8 +87,17 @@ async fn when_a_whatsapp_customer_reaches_a_pipedrive_agent_should_carry_message
     assert_eq!((att["type"].as_str(), att["link_expires"].as_bool()), (Some("image/png"), Some(true)));
     let image = reqwest::get(att["url"].as_str().unwrap()).await.unwrap();
     assert_eq!(image.status(), 200, "the presigned link serves our copy");
+
+    // Should Pipedrive rotate refresh tokens, the newest one is used.
+    c.rotate_pipedrive_refresh_tokens().await.unwrap();
+    for (i, text) in ["dos", "tres"].into_iter().enumerate() {
+        c.expire_pipedrive_tokens().await.unwrap();
+        c.customer_writes(&write(text, "user")).await.unwrap();
+        let all = received(&s, &cid, got.len() + i + 1).await;
+        assert_eq!(all.last().unwrap()["message"], text);
+    }
     let renewals = c.requests(Some("pipedrive")).await.unwrap().into_iter().filter(|r| r.route == "pipedrive.oauth_token").collect::<Vec<_>>();
-    assert_eq!(renewals.iter().map(|r| r.status).collect::<Vec<_>>(), [200], "one renewal for the worker");
+    assert_eq!(renewals.iter().map(|r| r.status).collect::<Vec<_>>(), [200, 200, 200], "one renewal for the worker each time");
 
     // Pipedrive reads the conversation through the provider endpoints.
     let (status, body) = read(&s, &format!("/channels/{CHANNEL}/conversations")).await;
@@ -99,7 +108,7 @@ async fn when_a_whatsapp_customer_reaches_a_pipedrive_agent_should_carry_message
         {"id": CHANNEL, "name": "WhatsApp shop", "role": "source_user"},
         {"id": user, "name": "Ana Pérez", "role": "end_user"}
     ]));
-    assert_eq!(listed["messages"].as_array().unwrap().len(), 3);
+    assert_eq!(listed["messages"].as_array().unwrap().len(), 5);
     let (status, sender) = read(&s, &format!("/channels/{CHANNEL}/senders/{user}")).await;
     assert_eq!((status, &sender["data"]), (200, &json!({"id": user, "name": "Ana Pérez", "avatar_url": ""})));
 

@@ -96,6 +96,11 @@ impl SandboxClient {
         self.post("/pipedrive/expire-tokens", &json!({})).await.map(|_| ())
     }
 
+    /// From now on each renewal answers a new refresh token and retires the old one.
+    pub async fn rotate_pipedrive_refresh_tokens(&self) -> anyhow::Result<()> {
+        self.post("/pipedrive/rotate-refresh-tokens", &json!({})).await.map(|_| ())
+    }
+
     pub async fn pipedrive_agent_sends(&self, a: &Value) -> anyhow::Result<Value> {
         self.post("/pipedrive/agent-sends", a).await
     }

@@ -76,6 +76,10 @@ pub async fn handle(sb: &Sandbox, req: &Incoming, segs: &[&str]) -> Reply {
             pipedrive::expire_tokens(sb);
             Reply::json(200, &json!({"ok": true}))
         }
+        ("POST", ["pipedrive", "rotate-refresh-tokens"]) => {
+            sb.lock().pipedrive.rotate_refresh_tokens = true;
+            Reply::json(200, &json!({"ok": true}))
+        }
         ("POST", ["pipedrive", "agent-sends"]) => pipedrive::agent_sends(sb, body_or_reply!(req)).await,
         ("POST", ["pipedrive", "agent-reads"]) => {
             let v: Value = body_or_reply!(req);

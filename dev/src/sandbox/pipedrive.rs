@@ -56,6 +56,10 @@ pub struct PipedriveState {
     /// `api_token` works until expired too.
     pub tokens: HashMap<String, i64>,
     pub api_token_expired: bool,
+    /// The refresh token that works now, once rotated (the configured one before).
+    pub refresh_token: Option<String>,
+    /// Each renewal answers a new refresh token and retires the one used.
+    pub rotate_refresh_tokens: bool,
 }
 
 pub fn route(method: &http::Method, segs: &[&str]) -> Option<&'static str> {
@@ -102,16 +106,21 @@ fn renew_token(sb: &Sandbox, req: &Incoming) -> Handled {
     if form.get("grant_type").map(String::as_str) != Some("refresh_token") {
         return oauth_error(400, "unsupported_grant_type", "grant_type must be refresh_token");
     }
-    if form.get("refresh_token") != Some(&cfg.refresh_token) {
+    let mut st = sb.lock();
+    let current = st.pipedrive.refresh_token.clone().unwrap_or_else(|| cfg.refresh_token.clone());
+    if form.get("refresh_token") != Some(&current) {
         return oauth_error(400, "invalid_grant", "Invalid refresh token");
     }
+    let refresh = if st.pipedrive.rotate_refresh_tokens { format!("pdr-{}", uuid::Uuid::new_v4().simple()) } else { current };
+    st.pipedrive.refresh_token = Some(refresh.clone());
     let access = format!("pd-{}", uuid::Uuid::new_v4().simple());
     let ttl = cfg.token_ttl.as_secs();
-    sb.lock().pipedrive.tokens.insert(access.clone(), omnibridge::model::now_millis() + ttl as i64 * 1000);
+    st.pipedrive.tokens.insert(access.clone(), omnibridge::model::now_millis() + ttl as i64 * 1000);
+    drop(st);
     Handled::ok(Reply::json(
         200,
         &json!({
-            "access_token": access, "token_type": "Bearer", "refresh_token": cfg.refresh_token,
+            "access_token": access, "token_type": "Bearer", "refresh_token": refresh,
             "scope": "messengers-integration", "expires_in": ttl, "api_domain": sb.base_url,
         }),
     ))

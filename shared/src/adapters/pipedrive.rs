@@ -108,6 +108,8 @@ struct Access {
     token: Option<SecretString>,
     /// When Pipedrive said the token expires (ms); unknown for a token from the settings.
     expires_at: Option<EpochMillis>,
+    /// The refresh token Pipedrive last answered with, when it differs from the settings'.
+    refresh_token: Option<SecretString>,
 }
 
 /// The Channels API as omnibridge calls it (base `https://api.pipedrive.com/v1`).
@@ -130,6 +132,8 @@ struct TokenAnswer {
     access_token: String,
     #[serde(default)]
     expires_in: Option<i64>,
+    #[serde(default)]
+    refresh_token: Option<String>,
 }
 
 /// A token is renewed this long before Pipedrive said it expires.
@@ -142,18 +146,19 @@ impl PipedriveClient {
         PipedriveClient {
             http,
             base: base.trim_end_matches('/').to_owned(),
-            access: Arc::new(Mutex::new(Access { token, expires_at: None })),
+            access: Arc::new(Mutex::new(Access { token, expires_at: None, refresh_token: None })),
             refresh: refresh.map(Arc::new),
         }
     }
 
-    /// Renews the access token with the refresh token.
-    async fn renew(&self, refresh: &Refresh) -> Result<Access> {
+    /// Renews the access token with the latest refresh token.
+    async fn renew(&self, refresh: &Refresh, latest: Option<&SecretString>) -> Result<Access> {
+        let refresh_token = latest.unwrap_or(&refresh.refresh_token).expose_secret();
         let req = self
             .http
             .post(format!("{}/oauth/token", refresh.oauth_url.trim_end_matches('/')))
             .basic_auth(&refresh.client_id, Some(refresh.client_secret.expose_secret()))
-            .form(&[("grant_type", "refresh_token"), ("refresh_token", refresh.refresh_token.expose_secret())]);
+            .form(&[("grant_type", "refresh_token"), ("refresh_token", refresh_token)]);
         let res = http_client::send("Pipedrive OAuth", req).await?;
         let answer: TokenAnswer = res
             .json()
@@ -162,6 +167,7 @@ impl PipedriveClient {
         Ok(Access {
             token: Some(SecretString::from(answer.access_token)),
             expires_at: answer.expires_in.map(|s| crate::model::now_millis() + s * 1000 - EXPIRY_MARGIN_MS),
+            refresh_token: answer.refresh_token.filter(|t| t != refresh_token).map(SecretString::from).or_else(|| latest.cloned()),
         })
     }
 
@@ -174,7 +180,7 @@ impl PipedriveClient {
         match (held, &self.refresh) {
             (Some(t), _) if Some(t.as_str()) != stale && !expired => Ok(t),
             (_, Some(refresh)) => {
-                *access = self.renew(refresh).await?;
+                *access = self.renew(refresh, access.refresh_token.as_ref()).await?;
                 Ok(access.token.as_ref().map(|t| t.expose_secret().to_owned()).unwrap_or_default())
             }
             (Some(t), None) => Ok(t),
