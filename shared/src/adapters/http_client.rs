@@ -1,8 +1,12 @@
 //! The HTTP client every peer adapter uses, and how a peer's HTTP answer is
 //! classified: 429, 5xx and transport failures may pass; other 4xx do not.
 
+use secrecy::{ExposeSecret, SecretString};
+use std::future::Future;
 use std::time::Duration;
+use tokio::sync::Mutex;
 
+use crate::model::{now_millis, EpochMillis};
 use crate::{Error, Result};
 
 /// A client with connect and overall timeouts, built once per cold start.
@@ -13,6 +17,43 @@ pub fn client() -> Result<reqwest::Client> {
         .timeout(Duration::from_secs(20))
         .build()
         .map_err(|e| Error::Config(format!("building the HTTP client: {e}")))
+}
+
+/// An access token as a peer's token endpoint gave it.
+#[derive(Debug)]
+pub struct Token {
+    pub value: SecretString,
+    /// When it stops working (ms), renewal margin already taken off; unknown when `None`.
+    pub expires_at: Option<EpochMillis>,
+}
+
+/// A peer's access token, held for the life of a warm function and renewed
+/// when the peer refused it (`stale`) or it is about to expire. Renewals are
+/// serialised: callers waiting on one get its token.
+#[derive(Debug, Default)]
+pub struct TokenCache {
+    held: Mutex<Option<Token>>,
+}
+
+impl TokenCache {
+    pub fn holding(token: Option<Token>) -> Self {
+        TokenCache { held: Mutex::new(token) }
+    }
+
+    /// The held token, unless it is `stale` or expired; then the one `renew` gives.
+    pub async fn get<Fut: Future<Output = Result<Token>>>(&self, stale: Option<&str>, renew: impl FnOnce() -> Fut) -> Result<String> {
+        let mut held = self.held.lock().await;
+        if let Some(t) = held.as_ref() {
+            let value = t.value.expose_secret();
+            if Some(value) != stale && t.expires_at.is_none_or(|at| now_millis() < at) {
+                return Ok(value.to_owned());
+            }
+        }
+        let fresh = renew().await?;
+        let value = fresh.value.expose_secret().to_owned();
+        *held = Some(fresh);
+        Ok(value)
+    }
 }
 
 /// `Retry-After` in seconds (the HTTP-date form is treated as absent).

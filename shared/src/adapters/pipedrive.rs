@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Mutex;
 
-use super::http_client;
+use super::http_client::{self, Token, TokenCache};
 use crate::model::EpochMillis;
 use crate::{Error, Result};
 
@@ -103,22 +103,16 @@ pub struct Refresh {
     pub refresh_token: SecretString,
 }
 
-#[derive(Debug, Default)]
-struct Access {
-    token: Option<SecretString>,
-    /// When Pipedrive said the token expires (ms); unknown for a token from the settings.
-    expires_at: Option<EpochMillis>,
-    /// The refresh token Pipedrive last answered with, when it differs from the settings'.
-    refresh_token: Option<SecretString>,
-}
-
 /// The Channels API as omnibridge calls it (base `https://api.pipedrive.com/v1`).
 #[derive(Clone, Debug)]
 pub struct PipedriveClient {
     http: reqwest::Client,
     base: String,
-    access: Arc<Mutex<Access>>,
+    /// The access token; one from the settings has no known expiry.
+    access: Arc<TokenCache>,
     refresh: Option<Arc<Refresh>>,
+    /// The refresh token Pipedrive last answered with, when it differs from the settings'.
+    rotated: Arc<Mutex<Option<SecretString>>>,
 }
 
 #[derive(Deserialize)]
@@ -146,46 +140,42 @@ impl PipedriveClient {
         PipedriveClient {
             http,
             base: base.trim_end_matches('/').to_owned(),
-            access: Arc::new(Mutex::new(Access { token, expires_at: None, refresh_token: None })),
+            access: Arc::new(TokenCache::holding(token.map(|value| Token { value, expires_at: None }))),
             refresh: refresh.map(Arc::new),
+            rotated: Arc::default(),
         }
     }
 
     /// Renews the access token with the latest refresh token.
-    async fn renew(&self, refresh: &Refresh, latest: Option<&SecretString>) -> Result<Access> {
-        let refresh_token = latest.unwrap_or(&refresh.refresh_token).expose_secret();
+    async fn renew(&self) -> Result<Token> {
+        let Some(refresh) = &self.refresh else {
+            return Err(Error::Config("set OMNIBRIDGE_PIPEDRIVE_REFRESH_TOKEN to renew Pipedrive's access token".into()));
+        };
+        let mut rotated = self.rotated.lock().await;
+        let refresh_token = rotated.as_ref().unwrap_or(&refresh.refresh_token).expose_secret().to_owned();
         let req = self
             .http
             .post(format!("{}/oauth/token", refresh.oauth_url.trim_end_matches('/')))
             .basic_auth(&refresh.client_id, Some(refresh.client_secret.expose_secret()))
-            .form(&[("grant_type", "refresh_token"), ("refresh_token", refresh_token)]);
+            .form(&[("grant_type", "refresh_token"), ("refresh_token", refresh_token.as_str())]);
         let res = http_client::send("Pipedrive OAuth", req).await?;
         let answer: TokenAnswer = res
             .json()
             .await
             .map_err(|e| Error::permanent("Pipedrive's token answer is not an access token", Some(Box::new(e.without_url()))))?;
-        Ok(Access {
-            token: Some(SecretString::from(answer.access_token)),
+        if let Some(new) = answer.refresh_token.filter(|t| *t != refresh_token) {
+            *rotated = Some(SecretString::from(new));
+        }
+        Ok(Token {
+            value: SecretString::from(answer.access_token),
             expires_at: answer.expires_in.map(|s| crate::model::now_millis() + s * 1000 - EXPIRY_MARGIN_MS),
-            refresh_token: answer.refresh_token.filter(|t| t != refresh_token).map(SecretString::from).or_else(|| latest.cloned()),
         })
     }
 
     /// The access token to call with: the one held, unless it is `stale` (just
     /// refused) or about to expire, in which case a renewed one.
     async fn access_token(&self, stale: Option<&str>) -> Result<String> {
-        let mut access = self.access.lock().await;
-        let held = access.token.as_ref().map(|t| t.expose_secret().to_owned());
-        let expired = access.expires_at.is_some_and(|at| crate::model::now_millis() >= at);
-        match (held, &self.refresh) {
-            (Some(t), _) if Some(t.as_str()) != stale && !expired => Ok(t),
-            (_, Some(refresh)) => {
-                *access = self.renew(refresh, access.refresh_token.as_ref()).await?;
-                Ok(access.token.as_ref().map(|t| t.expose_secret().to_owned()).unwrap_or_default())
-            }
-            (Some(t), None) => Ok(t),
-            (None, None) => Err(Error::Config("set OMNIBRIDGE_PIPEDRIVE_API_TOKEN or OMNIBRIDGE_PIPEDRIVE_REFRESH_TOKEN".into())),
-        }
+        self.access.get(stale, || self.renew()).await
     }
 
     /// Posts `body`; a refused token is renewed (when a refresh token is set)

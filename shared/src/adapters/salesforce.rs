@@ -9,9 +9,8 @@
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use secrecy::SecretString;
 use serde_json::{json, Value};
-use tokio::sync::Mutex;
 
-use super::http_client;
+use super::http_client::{self, Token, TokenCache};
 use crate::config::{SalesforceSettings, Settings};
 use crate::model::now_millis;
 use crate::{Error, Result};
@@ -82,10 +81,6 @@ pub struct File {
     pub bytes: Vec<u8>,
 }
 
-struct Token {
-    value: String,
-}
-
 pub struct SalesforceDesk {
     http: reqwest::Client,
     login_url: String,
@@ -101,7 +96,7 @@ pub struct SalesforceDesk {
     routing_by_bot: Vec<(String, Routing)>,
     opt_out: Vec<String>,
     opt_in: Vec<String>,
-    token: Mutex<Option<Token>>,
+    token: TokenCache,
 }
 
 fn required(v: &Option<String>, name: &str) -> Result<String> {
@@ -141,12 +136,12 @@ impl SalesforceDesk {
                 .collect::<Result<_>>()?,
             opt_out: s.opt_out_keywords.clone(),
             opt_in: s.opt_in_keywords.clone(),
-            token: Mutex::new(None),
+            token: TokenCache::default(),
         }))
     }
 
     /// Mints an access token with a signed assertion (JWT bearer flow).
-    async fn mint(&self) -> Result<String> {
+    async fn mint(&self) -> Result<Token> {
         let exp = now_millis() / 1000 + 180;
         let claims = json!({"iss": self.consumer_key, "sub": self.username, "aud": self.login_url, "exp": exp});
         let assertion = jsonwebtoken::encode(&Header::new(Algorithm::RS256), &claims, &self.key)
@@ -157,23 +152,16 @@ impl SalesforceDesk {
         ]);
         let res = http_client::send(PEER, req).await?;
         let body: Value = res.json().await.map_err(|e| http_client::transport(PEER, e))?;
-        body["access_token"]
+        let value = body["access_token"]
             .as_str()
-            .map(str::to_owned)
-            .ok_or_else(|| Error::permanent("Salesforce's token answer has no access_token", None))
+            .ok_or_else(|| Error::permanent("Salesforce's token answer has no access_token", None))?;
+        // The answer gives no lifetime: the token is used until refused.
+        Ok(Token { value: SecretString::from(value.to_owned()), expires_at: None })
     }
 
     /// The cached token, or a new one when `stale` is the one that was refused.
     async fn access_token(&self, stale: Option<&str>) -> Result<String> {
-        let mut cached = self.token.lock().await;
-        match cached.as_ref() {
-            Some(t) if Some(t.value.as_str()) != stale => Ok(t.value.clone()),
-            _ => {
-                let value = self.mint().await?;
-                *cached = Some(Token { value: value.clone() });
-                Ok(value)
-            }
-        }
+        self.token.get(stale, || self.mint()).await
     }
 
     /// Calls the API with the org headers and a fresh RequestId; on a 401 the
