@@ -1,9 +1,11 @@
-//! Developer tooling: the local runner (every route of template.yaml and the
-//! queue workers in one process), moto's server as the local AWS, resource
-//! provisioning, and the admin command's logic.
+//! Developer tooling: the local stack (template.yaml deployed to moto, IAM
+//! enforced, each function run as Lambda runs it, in this process or as the
+//! real binaries), the peer sandboxes, and the admin command's logic.
 
 pub mod dlq;
 pub mod emulator;
+pub mod iam;
+pub mod lambda;
 pub mod local;
 pub mod provision;
 pub mod registry;

@@ -1,41 +1,158 @@
-//! The whole product on one machine: local AWS (moto), the table, bucket and
-//! queues, the peer sandboxes, and the local runner wired to them. The
+//! The whole product on one machine, deployed from template.yaml as AWS
+//! would deploy it: local AWS (moto), the stack's parameters (secrets put in
+//! Secrets Manager and passed by ARN), its resources, the peer sandboxes,
+//! the local runner, and EventBridge for Salesforce Event Relay. The
 //! `omnibridge-local` command is this plus printing.
 
 use anyhow::Context;
 use omnibridge::bootstrap::Runtime;
-use omnibridge::config::{SecretSource, Settings};
-use secrecy::SecretString;
+use omnibridge::config::{Env, Settings};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
+use crate::iam::Upstreams;
+use crate::lambda::{bus::LocalBus, Mode};
 use crate::sandbox::{self, RunningSandbox, SandboxConfig};
+use crate::template::{Stack, StackInput, Template};
 use crate::{emulator, provision, runner};
+
+/// The account the emulator serves.
+pub const ACCOUNT: &str = "123456789012";
+
+/// Template parameter values for a local stack; secrets are put in Secrets
+/// Manager at deploy and their parameters given the secrets' ARNs.
+#[derive(Clone, Debug, Default)]
+pub struct Parameters {
+    values: BTreeMap<String, String>,
+    secrets: BTreeMap<String, String>,
+}
+
+impl Parameters {
+    pub fn set(&mut self, name: &str, value: impl Into<String>) -> &mut Self {
+        self.secrets.remove(name);
+        self.values.insert(name.to_owned(), value.into());
+        self
+    }
+
+    /// A parameter that takes a Secrets Manager ARN, given the secret's value.
+    pub fn secret(&mut self, name: &str, value: impl Into<String>) -> &mut Self {
+        self.values.remove(name);
+        self.secrets.insert(name.to_owned(), value.into());
+        self
+    }
+
+    pub fn is_set(&self, name: &str) -> bool {
+        self.values.contains_key(name) || self.secrets.contains_key(name)
+    }
+
+    pub fn set_default(&mut self, name: &str, value: impl Into<String>) -> &mut Self {
+        if !self.is_set(name) {
+            self.set(name, value);
+        }
+        self
+    }
+
+    pub fn secret_default(&mut self, name: &str, value: impl Into<String>) -> &mut Self {
+        if !self.is_set(name) {
+            self.secret(name, value);
+        }
+        self
+    }
+
+    /// Removes a parameter (its template default applies).
+    pub fn unset(&mut self, name: &str) -> &mut Self {
+        self.values.remove(name);
+        self.secrets.remove(name);
+        self
+    }
+
+    /// `other`'s parameters over these.
+    pub fn merge(&mut self, other: &Parameters) {
+        for (k, v) in &other.values {
+            self.set(k, v.clone());
+        }
+        for (k, v) in &other.secrets {
+            self.secret(k, v.clone());
+        }
+    }
+}
+
+/// A stack deployed to the local AWS.
+pub struct Deployed {
+    pub stack: Stack,
+    /// An operator's view: every function's settings together, with the
+    /// emulator's admin credentials (as `omnibridge-admin` runs).
+    pub operator: Runtime,
+}
+
+/// Deploys `template` as the stack `name` to the emulator at `endpoint`.
+pub async fn deploy(endpoint: &str, template: &Template, name: &str, params: &Parameters) -> anyhow::Result<Deployed> {
+    let aws = emulator::sdk_config(endpoint).await;
+    let mut values = params.values.clone();
+    for (param, secret) in &params.secrets {
+        let arn = provision::put_secret(&aws, &format!("{name}/{param}"), secret).await?;
+        values.insert(param.clone(), arn);
+    }
+    let region = aws.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into());
+    let input = StackInput { name: name.to_owned(), region, account: ACCOUNT.into(), parameters: values, queue_url_base: endpoint.to_owned() };
+    let stack = Stack::resolve(template, &input).context("deploying template.yaml")?;
+    provision::create(&aws, &stack).await.context("creating the stack's resources")?;
+    let operator = Runtime::with(operator_settings(&stack)?, aws);
+    Ok(Deployed { stack, operator })
+}
+
+/// Every function's environment together: what an operator exports from the stack.
+pub fn operator_environment(stack: &Stack) -> BTreeMap<String, String> {
+    stack.functions.iter().flat_map(|f| f.environment.clone()).collect()
+}
+
+fn operator_settings(stack: &Stack) -> anyhow::Result<Settings> {
+    let env = operator_environment(stack);
+    Ok(Settings::from_lookup(Env(move |k: &str| env.get(k).cloned()))?)
+}
 
 pub struct LocalOptions {
     pub addr: SocketAddr,
     /// An emulator to use; moto's server is started on `moto_port` when absent.
     pub aws_endpoint: Option<String>,
+    /// DynamoDB's own emulator, if it has one.
+    pub dynamodb_endpoint: Option<String>,
     pub moto_port: u16,
-    pub template: PathBuf,
+    pub template: Template,
+    pub stack_name: String,
     pub workers: bool,
-    /// Where the peer sandboxes listen; `None` keeps the peer URLs of the settings.
-    pub sandbox_addr: Option<SocketAddr>,
-    pub settings: Settings,
+    /// The peer sandboxes to start (on `addr`); `None`: the peers the parameters name.
+    pub sandbox: Option<SandboxConfig>,
+    /// Given last, over what the runner and the sandboxes fill in.
+    pub parameters: Parameters,
+    pub mode: Mode,
+    pub invoke_addr: Option<SocketAddr>,
+    pub poll_wait: Duration,
 }
 
 /// Everything running; stops when dropped.
 pub struct Local {
     pub endpoint: String,
-    pub settings: Settings,
+    pub stack: Stack,
+    pub operator: Runtime,
     pub runner: runner::Running,
     pub sandbox: Option<RunningSandbox>,
-    _moto: Option<emulator::Moto>,
+    pub moto: Option<emulator::Moto>,
 }
 
-pub async fn start(mut opts: LocalOptions) -> anyhow::Result<Local> {
-    let (moto, endpoint) = match opts.aws_endpoint.take() {
+/// A free port's address on 127.0.0.1 when `addr`'s port is 0.
+fn concrete(addr: SocketAddr) -> anyhow::Result<SocketAddr> {
+    if addr.port() != 0 {
+        return Ok(addr);
+    }
+    let listener = std::net::TcpListener::bind(addr).with_context(|| format!("binding {addr}"))?;
+    Ok(listener.local_addr()?)
+}
+
+pub async fn start(opts: LocalOptions) -> anyhow::Result<Local> {
+    let (moto, endpoint) = match opts.aws_endpoint.clone() {
         Some(url) => (None, url),
         None => {
             let moto = emulator::Moto::start(opts.moto_port)?;
@@ -43,38 +160,42 @@ pub async fn start(mut opts: LocalOptions) -> anyhow::Result<Local> {
             (Some(moto), url)
         }
     };
-    let aws = emulator::sdk_config(&endpoint).await;
-    let mut settings = opts.settings;
-    if matches!(settings.jwt_secret, SecretSource::Unset) {
-        settings.jwt_secret = SecretSource::Value(SecretString::from(format!("{}{}", uuid::Uuid::new_v4(), uuid::Uuid::new_v4())));
-    }
-    provision::ensure(&aws, &mut settings, 30).await.context("creating the local table, bucket and queues")?;
-    // The runner's listener is bound first so the sandbox knows where omnibridge is.
-    let listener = std::net::TcpListener::bind(opts.addr).with_context(|| format!("binding {}", opts.addr))?;
-    let addr = listener.local_addr()?;
-    drop(listener);
-    let sandbox = match opts.sandbox_addr {
-        Some(sandbox_addr) => {
-            let mut config = SandboxConfig::local(sandbox_addr);
+    let addr = concrete(opts.addr)?;
+    let mut params = Parameters::default();
+    params.set("PublicUrl", format!("http://{addr}"));
+    params.secret("JwtSecretArn", format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple()));
+    let sandbox = match opts.sandbox {
+        Some(mut config) => {
             config.omnibridge_url = Some(format!("http://{addr}"));
-            config.salesforce.sqs = Some(aws_sdk_sqs::Client::new(&aws));
-            config.salesforce.event_queue_url = settings.salesforce_events_queue_url.clone();
             let sandbox = sandbox::start(config).await.context("starting the peer sandboxes")?;
-            sandbox.configure(&mut settings);
             Some(sandbox)
         }
         None => None,
     };
-    let rt = Runtime::with(settings.clone(), aws);
-    if sandbox.is_some() {
-        register_sandbox_channel(&rt).await.context("registering the Pipedrive channel with the sandbox")?;
+    params.merge(&opts.parameters);
+    if let Some(s) = &sandbox {
+        s.parameters(&mut params);
+        params.merge(&opts.parameters);
     }
-    let runner = runner::start(
-        rt,
-        runner::RunnerConfig { template: opts.template, addr, workers: opts.workers, poll_wait: Duration::from_secs(1) },
-    )
+    let Deployed { stack, operator } = deploy(&endpoint, &opts.template, &opts.stack_name, &params).await?;
+    let runner = runner::start(runner::RunnerConfig {
+        stack: stack.clone(),
+        mode: opts.mode,
+        addr,
+        invoke_addr: opts.invoke_addr,
+        workers: opts.workers,
+        poll_wait: opts.poll_wait,
+        upstreams: Upstreams { default: endpoint.clone(), dynamodb: opts.dynamodb_endpoint.clone() },
+    })
     .await?;
-    Ok(Local { endpoint, settings, runner, sandbox, _moto: moto })
+    if let Some(s) = &sandbox {
+        if let Some(bus) = stack.params.get("SalesforceEventBusName").and_then(|b| b.as_str()).filter(|b| !b.is_empty()) {
+            let sqs = aws_sdk_sqs::Client::new(&emulator::sdk_config(&endpoint).await);
+            s.set_event_relay(Arc::new(LocalBus { name: bus.to_owned(), stack: stack.clone(), sqs }));
+        }
+        register_sandbox_channel(&operator).await.context("registering the Pipedrive channel with the sandbox")?;
+    }
+    Ok(Local { endpoint, stack, operator, runner, sandbox, moto })
 }
 
 /// The sandbox's Pipedrive gets the channel handoffs use, as an operator

@@ -1,131 +1,151 @@
-//! Creates what template.yaml declares (table with TTL, bucket, FIFO queues
-//! with DLQs) in the local AWS, when missing.
+//! Creates what template.yaml declares in the local AWS, as CloudFormation
+//! would: each table with its keys, indexes and TTL, each bucket, each queue
+//! with its attributes and redrive policy (dead-letter queues first), and
+//! the Secrets Manager secrets the local stack's parameters point at.
 
 use anyhow::Context;
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
-    ScalarAttributeType, TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType, ScalarAttributeType,
+    TimeToLiveSpecification,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
-use omnibridge::adapters::dynamodb::{GSI1, TTL_ATTRIBUTE};
-use omnibridge::config::Settings;
+use serde_json::Value;
 
-/// Names of the local resources; `prefix` keeps test runs apart.
-pub fn local_names(settings: &mut Settings, prefix: &str) {
-    settings.table = format!("{prefix}{}", settings.table);
-    settings.bucket = format!("{prefix}{}", settings.bucket);
-}
+use crate::template::{QueueSpec, Stack, TableSpec};
 
-/// Ensures the table, bucket and queues exist and fills the queue URLs into `settings`.
-pub async fn ensure(aws: &SdkConfig, settings: &mut Settings, visibility_timeout_secs: u32) -> anyhow::Result<()> {
-    ensure_table(&aws_sdk_dynamodb::Client::new(aws), &settings.table).await?;
-    ensure_bucket(aws, &settings.bucket).await?;
+/// Creates the stack's tables, buckets and queues (those missing).
+pub async fn create(aws: &SdkConfig, stack: &Stack) -> anyhow::Result<()> {
+    let dynamo = aws_sdk_dynamodb::Client::new(aws);
+    for t in &stack.tables {
+        create_table(&dynamo, t).await.with_context(|| format!("creating {}", t.logical_id))?;
+    }
+    for b in &stack.buckets {
+        create_bucket(aws, &b.name).await.with_context(|| format!("creating {}", b.logical_id))?;
+    }
     let sqs = aws_sdk_sqs::Client::new(aws);
-    let base = settings.table.clone();
-    let (q, dlq) = ensure_queue(&sqs, &format!("{base}-to-desk"), visibility_timeout_secs).await?;
-    settings.to_desk_queue_url = Some(q);
-    settings.to_desk_dlq_url = Some(dlq);
-    let (q, dlq) = ensure_queue(&sqs, &format!("{base}-to-customer"), visibility_timeout_secs).await?;
-    settings.to_customer_queue_url = Some(q);
-    settings.to_customer_dlq_url = Some(dlq);
-    let (q, dlq) = ensure_queue(&sqs, &format!("{base}-salesforce-events"), visibility_timeout_secs).await?;
-    settings.salesforce_events_queue_url = Some(q);
-    settings.salesforce_events_dlq_url = Some(dlq);
+    // Dead-letter queues before the queues that name them.
+    let (plain, redriven): (Vec<&QueueSpec>, Vec<&QueueSpec>) = stack.queues.iter().partition(|q| q.redrive.is_none());
+    for q in plain.into_iter().chain(redriven) {
+        create_queue(&sqs, stack, q).await.with_context(|| format!("creating {}", q.logical_id))?;
+    }
     Ok(())
 }
 
-fn key(name: &str, kind: KeyType) -> anyhow::Result<KeySchemaElement> {
-    Ok(KeySchemaElement::builder().attribute_name(name).key_type(kind).build()?)
+/// A Secrets Manager secret named `name` holding `value` (replaced if it
+/// exists); its ARN.
+pub async fn put_secret(aws: &SdkConfig, name: &str, value: &str) -> anyhow::Result<String> {
+    let client = aws_sdk_secretsmanager::Client::new(aws);
+    match client.create_secret().name(name).secret_string(value).send().await {
+        Ok(out) => out.arn.context("a secret without an ARN"),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_exists_exception()) => {
+            let out = client.put_secret_value().secret_id(name).secret_string(value).send().await.context("updating a secret")?;
+            out.arn.context("a secret without an ARN")
+        }
+        Err(e) => Err(e).context(format!("creating the secret {name}")),
+    }
 }
 
-fn string_attr(name: &str) -> anyhow::Result<AttributeDefinition> {
-    Ok(AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build()?)
+fn text<'a>(v: &'a Value, key: &str) -> anyhow::Result<&'a str> {
+    v.get(key).and_then(Value::as_str).with_context(|| format!("{key} is missing"))
 }
 
-async fn ensure_table(client: &aws_sdk_dynamodb::Client, table: &str) -> anyhow::Result<()> {
-    let res = client
+fn key_schema(v: Option<&Value>) -> anyhow::Result<Vec<KeySchemaElement>> {
+    v.and_then(Value::as_array)
+        .context("KeySchema is missing")?
+        .iter()
+        .map(|k| {
+            let kind = match text(k, "KeyType")? {
+                "HASH" => KeyType::Hash,
+                _ => KeyType::Range,
+            };
+            Ok(KeySchemaElement::builder().attribute_name(text(k, "AttributeName")?).key_type(kind).build()?)
+        })
+        .collect()
+}
+
+async fn create_table(client: &aws_sdk_dynamodb::Client, t: &TableSpec) -> anyhow::Result<()> {
+    let p = &t.properties;
+    let attributes = p
+        .get("AttributeDefinitions")
+        .and_then(Value::as_array)
+        .context("AttributeDefinitions is missing")?
+        .iter()
+        .map(|a| {
+            let kind = match text(a, "AttributeType")? {
+                "N" => ScalarAttributeType::N,
+                "B" => ScalarAttributeType::B,
+                _ => ScalarAttributeType::S,
+            };
+            Ok(AttributeDefinition::builder().attribute_name(text(a, "AttributeName")?).attribute_type(kind).build()?)
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut create = client
         .create_table()
-        .table_name(table)
+        .table_name(&t.name)
         .billing_mode(BillingMode::PayPerRequest)
-        .set_attribute_definitions(Some(
-            ["PK", "SK", "GSI1PK", "GSI1SK"].iter().map(|n| string_attr(n)).collect::<anyhow::Result<_>>()?,
-        ))
-        .key_schema(key("PK", KeyType::Hash)?)
-        .key_schema(key("SK", KeyType::Range)?)
-        .global_secondary_indexes(
+        .set_attribute_definitions(Some(attributes))
+        .set_key_schema(Some(key_schema(p.get("KeySchema"))?));
+    for gsi in p.get("GlobalSecondaryIndexes").and_then(Value::as_array).into_iter().flatten() {
+        let projection = match gsi.pointer("/Projection/ProjectionType").and_then(Value::as_str) {
+            Some("KEYS_ONLY") => ProjectionType::KeysOnly,
+            Some("INCLUDE") => ProjectionType::Include,
+            _ => ProjectionType::All,
+        };
+        create = create.global_secondary_indexes(
             GlobalSecondaryIndex::builder()
-                .index_name(GSI1)
-                .key_schema(key("GSI1PK", KeyType::Hash)?)
-                .key_schema(key("GSI1SK", KeyType::Range)?)
-                .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                .index_name(text(gsi, "IndexName")?)
+                .set_key_schema(Some(key_schema(gsi.get("KeySchema"))?))
+                .projection(Projection::builder().projection_type(projection).build())
                 .build()?,
-        )
-        .send()
-        .await;
-    match res {
+        );
+    }
+    match create.send().await {
         Ok(_) => {}
         Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => return Ok(()),
-        Err(e) => return Err(e).context(format!("creating table {table}")),
+        Err(e) => return Err(e.into()),
     }
-    client
-        .update_time_to_live()
-        .table_name(table)
-        .time_to_live_specification(
-            TimeToLiveSpecification::builder().attribute_name(TTL_ATTRIBUTE).enabled(true).build()?,
-        )
-        .send()
-        .await
-        .context("enabling TTL")?;
+    if let Some(ttl) = p.get("TimeToLiveSpecification").filter(|t| t.get("Enabled").and_then(Value::as_bool) == Some(true)) {
+        client
+            .update_time_to_live()
+            .table_name(&t.name)
+            .time_to_live_specification(TimeToLiveSpecification::builder().attribute_name(text(ttl, "AttributeName")?).enabled(true).build()?)
+            .send()
+            .await
+            .context("enabling TTL")?;
+    }
     Ok(())
 }
 
-async fn ensure_bucket(aws: &SdkConfig, bucket: &str) -> anyhow::Result<()> {
+async fn create_bucket(aws: &SdkConfig, bucket: &str) -> anyhow::Result<()> {
     let config = aws_sdk_s3::config::Builder::from(aws).force_path_style(true).build();
     let client = aws_sdk_s3::Client::from_conf(config);
     match client.create_bucket().bucket(bucket).send().await {
         Ok(_) => Ok(()),
-        Err(e)
-            if e.as_service_error().is_some_and(|s| s.is_bucket_already_owned_by_you() || s.is_bucket_already_exists()) =>
-        {
-            Ok(())
-        }
-        Err(e) => Err(e).context(format!("creating bucket {bucket}")),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_bucket_already_owned_by_you() || s.is_bucket_already_exists()) => Ok(()),
+        Err(e) => Err(e.into()),
     }
 }
 
-/// A FIFO queue and its FIFO DLQ (after 5 receives); returns their URLs.
-async fn ensure_queue(sqs: &aws_sdk_sqs::Client, name: &str, visibility: u32) -> anyhow::Result<(String, String)> {
-    let dlq = sqs
+async fn create_queue(sqs: &aws_sdk_sqs::Client, stack: &Stack, q: &QueueSpec) -> anyhow::Result<()> {
+    let mut create = sqs
         .create_queue()
-        .queue_name(format!("{name}-dlq.fifo"))
-        .attributes(QueueAttributeName::FifoQueue, "true")
-        .attributes(QueueAttributeName::MessageRetentionPeriod, "1209600")
-        .send()
-        .await
-        .context("creating a DLQ")?
-        .queue_url
-        .context("DLQ URL")?;
-    let dlq_arn = sqs
-        .get_queue_attributes()
-        .queue_url(&dlq)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await?
-        .attributes
-        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
-        .context("DLQ ARN")?;
-    let redrive = serde_json::json!({ "deadLetterTargetArn": dlq_arn, "maxReceiveCount": omnibridge::worker::DEFAULT_MAX_RECEIVES.to_string() }).to_string();
-    let queue = sqs
-        .create_queue()
-        .queue_name(format!("{name}.fifo"))
-        .attributes(QueueAttributeName::FifoQueue, "true")
-        .attributes(QueueAttributeName::VisibilityTimeout, visibility.to_string())
-        .attributes(QueueAttributeName::RedrivePolicy, redrive)
-        .send()
-        .await
-        .context("creating a queue")?
-        .queue_url
-        .context("queue URL")?;
-    Ok((queue, dlq))
+        .queue_name(&q.name)
+        .attributes(QueueAttributeName::VisibilityTimeout, q.visibility_timeout.to_string())
+        .attributes(QueueAttributeName::MaximumMessageSize, q.maximum_message_size.to_string())
+        .attributes(QueueAttributeName::MessageRetentionPeriod, q.retention.to_string());
+    if q.fifo {
+        create = create.attributes(QueueAttributeName::FifoQueue, "true");
+        if q.content_based_deduplication {
+            create = create.attributes(QueueAttributeName::ContentBasedDeduplication, "true");
+        }
+    }
+    if let Some((dlq, max)) = &q.redrive {
+        let target = &stack.queue(dlq)?.arn;
+        let policy = serde_json::json!({ "deadLetterTargetArn": target, "maxReceiveCount": max.to_string() }).to_string();
+        create = create.attributes(QueueAttributeName::RedrivePolicy, policy);
+    }
+    let url = create.send().await?.queue_url.context("a queue without a URL")?;
+    anyhow::ensure!(url == q.url, "the emulator named {} {url}, not {}", q.logical_id, q.url);
+    Ok(())
 }

@@ -1,37 +1,63 @@
 //! Which endpoint or worker each function binary runs: the same pairs the
-//! `functions/*/src/main.rs` files wire, for the local runner.
+//! `functions/*/src/main.rs` files wire, for the in-process host. A handler
+//! takes the invocation's event as JSON and answers JSON, through the same
+//! adapters the Lambda runtime uses (`lambda_http`'s request and response
+//! conversions, [`bootstrap::serve_http`] and [`bootstrap::serve_batch`]).
 
-use anyhow::bail;
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use aws_lambda_events::event::sqs::SqsEvent;
+use bytes::Bytes;
 use futures::future::BoxFuture;
-use lambda_http::{Body, Request, Response};
-use omnibridge::bootstrap::{handle_batch, Endpoint, Runtime, Worker};
-use omnibridge::worker::RetryPolicy;
+use lambda_http::request::LambdaRequest;
+use lambda_http::Service;
+use lambda_runtime::{Context, LambdaEvent};
+use omnibridge::bootstrap::{self, Endpoint, Runtime, Worker};
 use omnibridge::{api, services};
 use std::sync::Arc;
 
-pub type HttpHandler = Arc<dyn Fn(Request) -> BoxFuture<'static, Response<Body>> + Send + Sync>;
-pub type BatchHandler = Arc<dyn Fn(SqsEvent) -> BoxFuture<'static, SqsBatchResponse> + Send + Sync>;
+use crate::lambda::InvokeError;
 
-async fn endpoint<E: Endpoint>(rt: &Runtime) -> anyhow::Result<HttpHandler> {
+/// A built function: event in, answer out.
+pub type Handler = Arc<dyn Fn(Bytes, Context) -> BoxFuture<'static, Result<Bytes, InvokeError>> + Send + Sync>;
+
+fn unmarshal<T: serde::de::DeserializeOwned>(payload: &[u8]) -> Result<T, InvokeError> {
+    serde_json::from_slice(payload).map_err(|e| InvokeError::failed("lambda_runtime::deserializer::DeserializeError", e.to_string()))
+}
+
+fn marshal<T: serde::Serialize>(answer: &T) -> Result<Bytes, InvokeError> {
+    serde_json::to_vec(answer).map(Bytes::from).map_err(|e| InvokeError::failed("Runtime.SerializationError", e.to_string()))
+}
+
+async fn endpoint<E: Endpoint>(rt: &Runtime) -> anyhow::Result<Handler> {
     let e = Arc::new(E::build(rt).await?);
-    Ok(Arc::new(move |req| {
+    Ok(Arc::new(move |payload: Bytes, context: Context| {
         let e = e.clone();
-        Box::pin(async move { e.handle(req).await })
+        Box::pin(async move {
+            let request: LambdaRequest = unmarshal(&payload)?;
+            let service = lambda_http::service_fn(move |req: lambda_http::Request| {
+                let e = e.clone();
+                async move { Ok::<_, std::convert::Infallible>(bootstrap::serve_http(&*e, req).await) }
+            });
+            let mut adapter = lambda_http::Adapter::from(service);
+            let answer = adapter.call(LambdaEvent::new(request, context)).await.map_err(|e| InvokeError::failed("Runtime.HandlerError", e.to_string()))?;
+            marshal(&answer)
+        })
     }))
 }
 
-async fn worker<W: Worker>(rt: &Runtime) -> anyhow::Result<BatchHandler> {
+async fn worker<W: Worker>(rt: &Runtime) -> anyhow::Result<Handler> {
     let w = Arc::new(W::build(rt).await?);
-    let retry: Arc<RetryPolicy> = Arc::new(rt.retry_policy(W::QUEUE)?);
-    Ok(Arc::new(move |event| {
+    let retry = Arc::new(rt.retry_policy(W::QUEUE)?);
+    Ok(Arc::new(move |payload: Bytes, context: Context| {
         let (w, retry) = (w.clone(), retry.clone());
-        Box::pin(async move { handle_batch(&*w, Some(&*retry), event).await })
+        Box::pin(async move {
+            let event: SqsEvent = unmarshal(&payload)?;
+            marshal(&bootstrap::serve_batch(&*w, Some(&*retry), LambdaEvent::new(event, context)).await)
+        })
     }))
 }
 
-/// The handler of an HTTP function binary.
-pub async fn http_function(name: &str, rt: &Runtime) -> anyhow::Result<HttpHandler> {
+/// The handler of a function binary, built (its cold start) with `rt`.
+pub async fn function(name: &str, rt: &Runtime) -> anyhow::Result<Handler> {
     match name {
         "authenticate" => endpoint::<api::authenticate::Endpoint>(rt).await,
         "tokens-check" => endpoint::<api::tokens_check::Endpoint>(rt).await,
@@ -53,16 +79,9 @@ pub async fn http_function(name: &str, rt: &Runtime) -> anyhow::Result<HttpHandl
         "pipedrive-channel-delete" => endpoint::<api::pipedrive_channel_delete::Endpoint>(rt).await,
         "custom-channel-message" => endpoint::<api::custom_channel_message::Endpoint>(rt).await,
         "yeahdesk-webhook" => endpoint::<api::yeahdesk_webhook::Endpoint>(rt).await,
-        other => bail!("the local runner does not know the HTTP function {other}"),
-    }
-}
-
-/// The batch handler of a worker function binary.
-pub async fn worker_function(name: &str, rt: &Runtime) -> anyhow::Result<BatchHandler> {
-    match name {
         "to-desk-worker" => worker::<services::to_desk::Worker>(rt).await,
         "to-customer-worker" => worker::<services::to_customer::Worker>(rt).await,
         "salesforce-events-worker" => worker::<services::salesforce_events::Worker>(rt).await,
-        other => bail!("the local runner does not know the worker function {other}"),
+        other => anyhow::bail!("no handler is wired for the function {other}"),
     }
 }

@@ -167,6 +167,11 @@ pub trait Endpoint: Sized + Send + Sync + 'static {
     /// Answers a request. Every failure is already an HTTP answer in the
     /// envelope of the endpoint's API family.
     fn handle(&self, req: Request) -> impl Future<Output = Response<Body>> + Send;
+    /// A failure in the envelope of the endpoint's API family (the Yalo
+    /// `{"ErrorDescription"}` one unless the endpoint says otherwise).
+    fn failure(err: &Error) -> Response<Body> {
+        crate::http::yalo::failure(err)
+    }
 }
 
 /// A queue worker: built once per cold start, then processing jobs.
@@ -180,9 +185,42 @@ pub trait Worker: Sized + Send + Sync + 'static {
     fn process(&self, job: Self::Job, attempt: Attempt) -> impl Future<Output = Result<()>> + Send;
 }
 
-/// Processes one SQS batch with `worker`.
-pub async fn handle_batch<W: Worker>(worker: &W, retry: Option<&RetryPolicy>, event: SqsEvent) -> SqsBatchResponse {
-    process_batch(event, retry, |job, attempt| worker.process(job, attempt)).await
+/// Time kept back from an HTTP invocation's deadline to answer in.
+pub const HTTP_DEADLINE_MARGIN: std::time::Duration = std::time::Duration::from_millis(500);
+/// Time kept back from a worker invocation's deadline to hand unfinished
+/// messages back to the queue and report the batch.
+pub const WORKER_DEADLINE_MARGIN: std::time::Duration = std::time::Duration::from_millis(2000);
+
+/// When the work of an invocation must be done: its deadline less `margin`
+/// (`None` without a deadline, as in unit tests).
+pub fn work_until(context: &lambda_runtime::Context, margin: std::time::Duration) -> Option<tokio::time::Instant> {
+    if context.deadline == 0 {
+        return None;
+    }
+    let left = context.deadline().duration_since(std::time::SystemTime::now()).unwrap_or_default();
+    Some(tokio::time::Instant::now() + left.saturating_sub(margin))
+}
+
+/// Answers one API Gateway request with `endpoint`. A request still running
+/// near the invocation's deadline is answered 503 (in the endpoint's
+/// envelope) instead of being cut off by Lambda with nothing said.
+pub async fn serve_http<E: Endpoint>(endpoint: &E, req: Request) -> Response<Body> {
+    use lambda_http::RequestExt;
+    let until = req.lambda_context_ref().and_then(|c| work_until(c, HTTP_DEADLINE_MARGIN));
+    let Some(until) = until else { return endpoint.handle(req).await };
+    match tokio::time::timeout_at(until, endpoint.handle(req)).await {
+        Ok(res) => res,
+        Err(_) => {
+            let err = Error::Retryable { what: "the request ran out of time before the function's deadline".into(), retry_after: None, source: None };
+            E::failure(&err)
+        }
+    }
+}
+
+/// Processes one SQS batch with `worker`, finishing before the invocation's deadline.
+pub async fn serve_batch<W: Worker>(worker: &W, retry: Option<&RetryPolicy>, event: lambda_runtime::LambdaEvent<SqsEvent>) -> SqsBatchResponse {
+    let until = work_until(&event.context, WORKER_DEADLINE_MARGIN);
+    process_batch(event.payload, retry, until, |job, attempt| worker.process(job, attempt)).await
 }
 
 /// Logs to stdout with the level and format of Lambda's logging controls
@@ -210,7 +248,7 @@ pub async fn run_http<E: Endpoint>() -> Result<(), BoxError> {
     let endpoint = E::build(&rt).await?;
     let endpoint = &endpoint;
     lambda_http::run(lambda_http::service_fn(move |req: Request| async move {
-        Ok::<_, std::convert::Infallible>(endpoint.handle(req).await)
+        Ok::<_, std::convert::Infallible>(serve_http(endpoint, req).await)
     }))
     .await
 }
@@ -223,7 +261,7 @@ pub async fn run_worker<W: Worker>() -> Result<(), BoxError> {
     let retry = rt.retry_policy(W::QUEUE)?;
     let (worker, retry) = (&worker, &retry);
     lambda_runtime::run(lambda_runtime::service_fn(move |event: lambda_runtime::LambdaEvent<SqsEvent>| async move {
-        Ok::<_, std::convert::Infallible>(handle_batch(worker, Some(retry), event.payload).await)
+        Ok::<_, std::convert::Infallible>(serve_batch(worker, Some(retry), event).await)
     }))
     .await
 }

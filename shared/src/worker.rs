@@ -68,7 +68,10 @@ fn parse_job<J: DeserializeOwned>(record: &SqsMessage) -> Result<J> {
 }
 
 /// Processes `event` with `handle`, returning the records to redeliver.
-pub async fn process_batch<J, F, Fut>(event: SqsEvent, retry: Option<&RetryPolicy>, handle: F) -> SqsBatchResponse
+/// Work stops at `until` (the invocation's deadline less a margin): a record
+/// still running then fails as retryable, and records not started go back
+/// to the queue at once, so the batch is always answered in time.
+pub async fn process_batch<J, F, Fut>(event: SqsEvent, retry: Option<&RetryPolicy>, until: Option<tokio::time::Instant>, handle: F) -> SqsBatchResponse
 where
     J: DeserializeOwned,
     F: Fn(J, Attempt) -> Fut,
@@ -84,7 +87,7 @@ where
     }
     let handle = &handle;
     let results = futures::future::join_all(groups.into_iter().map(|(group, records)| async move {
-        run_group(&group, records, retry, handle).await
+        run_group(&group, records, retry, until, handle).await
     }))
     .await;
     let mut response = SqsBatchResponse::default();
@@ -97,7 +100,13 @@ where
 }
 
 /// Runs one group in order; returns the message ids to redeliver.
-async fn run_group<J, F, Fut>(group: &str, records: Vec<SqsMessage>, retry: Option<&RetryPolicy>, handle: &F) -> Vec<String>
+async fn run_group<J, F, Fut>(
+    group: &str,
+    records: Vec<SqsMessage>,
+    retry: Option<&RetryPolicy>,
+    until: Option<tokio::time::Instant>,
+    handle: &F,
+) -> Vec<String>
 where
     J: DeserializeOwned,
     F: Fn(J, Attempt) -> Fut,
@@ -112,47 +121,63 @@ where
             sqs_message_id = %sqs_id,
             attempt
         );
-        let last = retry.is_some_and(|p| attempt >= p.max_receives);
-        let outcome = async {
-            handle(parse_job(record)?, Attempt { number: attempt, last }).await
+        if until.is_some_and(|u| tokio::time::Instant::now() >= u) {
+            // Not started before the deadline: back to the queue at once,
+            // with the rest of its conversation behind it.
+            tracing::warn!(parent: &span, "no time left in this invocation; handing the message back");
+            return release(retry, &records[i..], Duration::ZERO).instrument(span).await;
         }
-        .instrument(span.clone())
-        .await;
-        let _enter = span.enter();
+        let last = retry.is_some_and(|p| attempt >= p.max_receives);
+        let work = async { handle(parse_job(record)?, Attempt { number: attempt, last }).await };
+        let outcome = match until {
+            Some(u) => tokio::time::timeout_at(u, work).await.unwrap_or_else(|_| {
+                Err(Error::Retryable { what: "the invocation's deadline came before the message was done".into(), retry_after: None, source: None })
+            }),
+            None => work.await,
+        };
+        let outcome = async { outcome }.instrument(span.clone()).await;
         let err = match outcome {
             Ok(()) => continue,
             Err(e) => e,
         };
-        if !err.is_retryable() || last {
-            tracing::error!(error = %err.chain(), "permanent failure (or the last try)");
-            match dead_letter(retry, group, record, &err).await {
-                Ok(true) => continue,
-                Ok(false) => {}
-                Err(dlq_err) => tracing::error!(error = %dlq_err.chain(), "could not dead-letter; will retry"),
+        let delay = async {
+            if !err.is_retryable() || last {
+                tracing::error!(error = %err.chain(), "permanent failure (or the last try)");
+                match dead_letter(retry, group, record, &err).await {
+                    Ok(true) => return None,
+                    Ok(false) => {}
+                    Err(dlq_err) => tracing::error!(error = %dlq_err.chain(), "could not dead-letter; will retry"),
+                }
+            } else {
+                tracing::warn!(error = %err.chain(), "retryable failure; holding back the rest of the conversation");
             }
-        } else {
-            tracing::warn!(error = %err.chain(), "retryable failure; holding back the rest of the conversation");
+            Some(retry.map_or(Duration::ZERO, |p| p.delay(attempt, err.retry_after())))
         }
-        let failed: Vec<&SqsMessage> = records[i..].iter().collect();
-        if let Some(policy) = retry {
-            // The failing message waits out the backoff; the later ones of its
-            // conversation are released at once and wait behind it, because a
-            // FIFO group delivers nothing while its oldest message is in flight.
-            // (Giving them the same delay lets them race the head when they
-            // become visible together.)
-            let delay = policy.delay(attempt, err.retry_after());
-            for (n, r) in failed.iter().enumerate() {
-                let wait = if n == 0 { delay } else { Duration::ZERO };
-                if let Some(handle) = r.receipt_handle.as_deref() {
-                    if let Err(e) = policy.sqs.retry_after(&policy.queue_url, handle, wait).await {
-                        tracing::warn!(error = %e.chain(), "could not set the retry delay");
-                    }
+        .instrument(span.clone())
+        .await;
+        let Some(delay) = delay else { continue };
+        return release(retry, &records[i..], delay).instrument(span).await;
+    }
+    Vec::new()
+}
+
+/// Hands `failed` (a record and the later ones of its conversation) back
+/// for redelivery; returns their ids. The first waits out `delay`; the later
+/// ones are released at once and wait behind it, because a FIFO group
+/// delivers nothing while its oldest message is in flight. (Giving them the
+/// same delay lets them race the head when they become visible together.)
+async fn release(retry: Option<&RetryPolicy>, failed: &[SqsMessage], delay: Duration) -> Vec<String> {
+    if let Some(policy) = retry {
+        for (n, r) in failed.iter().enumerate() {
+            let wait = if n == 0 { delay } else { Duration::ZERO };
+            if let Some(handle) = r.receipt_handle.as_deref() {
+                if let Err(e) = policy.sqs.retry_after(&policy.queue_url, handle, wait).await {
+                    tracing::warn!(error = %e.chain(), "could not set the retry delay");
                 }
             }
         }
-        return failed.iter().filter_map(|r| r.message_id.clone()).collect();
     }
-    Vec::new()
+    failed.iter().filter_map(|r| r.message_id.clone()).collect()
 }
 
 /// Moves a record that can never succeed to the DLQ; `false` when no DLQ is configured.

@@ -5,7 +5,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use omnibridge::model::{now_millis, Author, ContextEntry};
 use omnibridge::ports::{ContextStore, UserStore};
 use omnibridge::services::auth::{ApiUser, Role};
-use omnibridge_tests::{runtime, start_runner, JWT_SECRET};
+use omnibridge_tests::{start_runner, JWT_SECRET};
 use secrecy::SecretString;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -21,12 +21,11 @@ struct Api {
 
 impl Api {
     async fn start() -> Api {
-        let rt = runtime().await;
+        let (rt, running) = start_runner(false, |_| {}).await;
         let store = rt.dynamo();
         for (name, role) in [("yaloUser", Role::Yalo), ("salesforceUser", Role::Salesforce)] {
             store.put_user(&ApiUser::new(name, role, &SecretString::from(PASSWORD)).unwrap(), false).await.unwrap();
         }
-        let running = start_runner(&rt, false).await;
         Api { base: running.base_url.clone(), http: reqwest::Client::new(), _running: running, rt }
     }
 

@@ -4,8 +4,7 @@
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use omnibridge::model::now_millis;
-use omnibridge_dev::template::Template;
-use omnibridge_tests::{runtime, start_runner, JWT_SECRET};
+use omnibridge_tests::{start_runner, template, JWT_SECRET};
 use serde_json::{json, Value};
 
 /// Routes open to their callers without our JWT.
@@ -27,9 +26,8 @@ const OPEN: &[&str] = &[
 
 #[tokio::test]
 async fn when_a_protected_route_gets_a_bad_token_should_refuse_it_with_the_seeds_errors() {
-    let rt = runtime().await;
-    let runner = start_runner(&rt, false).await;
-    let template = Template::read(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml")).unwrap();
+    let (rt, runner) = start_runner(false, |_| {}).await;
+    let routes = template().routes().unwrap();
     let now = now_millis() / 1000;
     let claims = |exp: i64| json!({"sub": "yaloUser", "username": "yaloUser", "role": "YALO_ROLE", "iat": now, "exp": exp, "iss": "omnibridge"});
     let sign = |alg, claims: &Value, key: &[u8]| jsonwebtoken::encode(&Header::new(alg), claims, &EncodingKey::from_secret(key)).unwrap();
@@ -41,7 +39,7 @@ async fn when_a_protected_route_gets_a_bad_token_should_refuse_it_with_the_seeds
     ];
     let http = reqwest::Client::new();
     let mut checked = 0;
-    for route in template.routes.iter().filter(|r| !OPEN.contains(&r.function.as_str())) {
+    for route in routes.iter().filter(|r| !OPEN.contains(&r.function.as_str())) {
         let path = route.path.replace("{userID}", "5217331175599").replace("{provider}", "whatsapp");
         let url = format!("{}{path}", runner.base_url);
         let method = reqwest::Method::from_bytes(route.method.as_bytes()).unwrap();
@@ -68,7 +66,7 @@ async fn when_a_protected_route_gets_a_bad_token_should_refuse_it_with_the_seeds
     let mut sf_claims = claims(now + 600);
     sf_claims["role"] = json!("SALESFORCE_ROLE");
     let sf = sign(Algorithm::HS256, &sf_claims, JWT_SECRET.as_bytes());
-    for route in template.routes.iter().filter(|r| r.method == "POST" && (!OPEN.contains(&r.function.as_str()) || r.path.starts_with("/v1/integrations/"))) {
+    for route in routes.iter().filter(|r| r.method == "POST" && (!OPEN.contains(&r.function.as_str()) || r.path.starts_with("/v1/integrations/"))) {
         let token = if route.function == "salesforce-events" { &sf } else { &yalo };
         let url = format!("{}{}", runner.base_url, route.path.replace("{provider}", "whatsapp"));
         let res = http.post(&url).bearer_auth(token).body("{not json").send().await.unwrap();

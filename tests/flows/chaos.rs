@@ -10,14 +10,13 @@
 //! conversation, default 10) size it.
 
 use futures::stream::{self, StreamExt};
-use omnibridge::config::BotDesk;
 use omnibridge::model::*;
 use omnibridge::ports::*;
 use omnibridge::services::auth::{ApiUser, Role, TokenKeys};
 use omnibridge::services::custom_channel::{CustomChannel, Registry};
 use omnibridge::services::pipedrive::PipedriveChannel;
 use omnibridge_dev::sandbox::{Effect, Fault};
-use omnibridge_tests::{system, Capture, System, JWT_SECRET};
+use omnibridge_tests::{start, Capture, Options, System, JWT_SECRET};
 use secrecy::SecretString;
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
@@ -172,8 +171,7 @@ impl Chaos {
         self.sent.fetch_add(copies, std::sync::atomic::Ordering::Relaxed);
         match c.desk {
             DeskKind::Salesforce => {
-                let queue = self.s.rt.settings.salesforce_events_queue_url.clone().unwrap();
-                let a = json!({"endUser": c.customer, "text": text, "identifier": format!("sf-{}-{r}", c.i), "queueUrl": queue});
+                let a = json!({"endUser": c.customer, "text": text, "identifier": format!("sf-{}-{r}", c.i)});
                 for _ in 0..copies {
                     sb.salesforce_agent(&a).await.unwrap();
                 }
@@ -322,19 +320,25 @@ fn tally(arrived: &[String], expected: &[String], redriven: &HashSet<String>, t:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_peers_fail_webhooks_repeat_tokens_expire_and_workers_crash_should_deliver_every_message_once_in_order() {
+    chaos(Options::new(true), size("CHAOS_CONVERSATIONS", 200), size("CHAOS_MESSAGES", 10)).await;
+}
+
+/// The chaos run over `n` conversations of `k` messages each way, with the
+/// functions hosted as `options` says.
+pub async fn chaos(options: Options, n: usize, k: usize) {
     let started = Instant::now();
-    let n = size("CHAOS_CONVERSATIONS", 200);
-    let k = size("CHAOS_MESSAGES", 10);
     let source = Capture::start().await;
-    let s = system(true, |s| {
-        s.desk_by_bot = [DeskKind::Salesforce, DeskKind::Pipedrive, DeskKind::Yeahdesk]
-            .into_iter()
-            .map(|d| BotDesk { bot: bot(d).into(), desk: d, channel: (d == DeskKind::Pipedrive).then(|| PD_CHANNEL.into()) })
-            .collect();
+    let desks: Vec<String> = [DeskKind::Salesforce, DeskKind::Pipedrive, DeskKind::Yeahdesk]
+        .into_iter()
+        .map(|d| if d == DeskKind::Pipedrive { format!("{}={d}:{PD_CHANNEL}", bot(d)) } else { format!("{}={d}", bot(d)) })
+        .collect();
+    let s: System = start(options, |p| {
+        p.set("DeskByBot", desks.join(";"));
         // Give up sooner than production's 10 receives; 5xx bursts still pass well within it.
-        s.max_receives = 6;
+        p.set("MaxReceiveCount", "6");
     })
-    .await;
+    .await
+    .into();
     let desk = s.rt.pipedrive().await.unwrap().unwrap();
     desk.register_channel(PipedriveChannel::new(PD_CHANNEL, "Chaos", "whatsapp").unwrap()).await.unwrap();
     let mut custom = HashMap::new();

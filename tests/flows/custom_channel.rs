@@ -2,7 +2,6 @@
 //! Yeahdesk as a desk: every `E_*` error, contacts and dialogs, idempotency,
 //! and the stories through the sandboxes.
 
-use omnibridge::config::BotDesk;
 use omnibridge::model::*;
 use omnibridge::ports::*;
 use omnibridge::services::auth::{ApiUser, Role, TokenKeys};
@@ -219,7 +218,10 @@ fn token() -> String {
 
 #[tokio::test]
 async fn when_a_whatsapp_customer_reaches_a_yeahdesk_agent_should_carry_the_reply_back_to_whatsapp_once() {
-    let s = system(true, |s| s.desk_by_bot = vec![BotDesk { bot: "help-bot".into(), desk: DeskKind::Yeahdesk, channel: None }]).await;
+    let s = system(true, |p| {
+        p.set("DeskByBot", "help-bot=yeahdesk");
+    })
+    .await;
     let c = s.sandbox.client();
     let user = "5215550009999";
     c.customer_writes(&json!({"provider": "whatsapp", "botId": "help-bot", "userId": user, "type": "text", "text": "Hola"})).await.unwrap();

@@ -99,10 +99,8 @@ async fn when_the_handoff_request_is_malformed_should_answer_the_seeds_400_and_o
 
 #[tokio::test]
 async fn when_the_agent_answers_and_ends_the_session_should_reach_the_customer_once_and_give_them_back_to_the_bot() {
-    let System { sandbox, rt, runner } = system(true, |_| {}).await;
-    let events_queue = rt.settings.salesforce_events_queue_url.clone().unwrap();
+    let System { sandbox, rt, runner, .. } = system(true, |_| {}).await;
     let c = sandbox.client();
-    // The sandbox's Event Relay delivers to this deployment's events queue.
     let user = "5217331175777";
     assert_eq!(connect(&runner.base_url, &chat(user)).await.0, 200);
     let view = agent_view(&sandbox, user, 1).await;
@@ -118,7 +116,7 @@ async fn when_the_agent_answers_and_ends_the_session_should_reach_the_customer_o
     c.salesforce_agent(&reply).await.unwrap();
     // Through Event Relay (EventBridge → SQS), Spring '24, with a file.
     c.salesforce_agent(&json!({"conversationIdentifier": cid, "text": "tu factura", "attachments": [{"name": "factura.pdf", "mimeType": "application/pdf"}],
-                               "queueUrl": events_queue})).await.unwrap();
+                               })).await.unwrap();
     let delivered = eventually(Duration::from_secs(30), || async {
         let d = c.yalo_delivered(Some(user)).await.unwrap();
         (d.as_array().unwrap().len() >= 2).then_some(d)
@@ -142,7 +140,7 @@ async fn when_the_agent_answers_and_ends_the_session_should_reach_the_customer_o
 
 #[tokio::test]
 async fn when_the_bot_finishes_a_chat_should_withdraw_or_end_it_in_salesforce_and_give_the_customer_back_to_the_bot() {
-    let System { sandbox, rt, runner } = system(true, |_| {}).await;
+    let System { sandbox, rt, runner, .. } = system(true, |_| {}).await;
     let c = sandbox.client();
     let finish = |user: &str| {
         let url = format!("{}/v1/chat/finish/{user}", runner.base_url);
@@ -228,7 +226,7 @@ async fn when_a_facebook_customer_asks_for_a_human_should_get_the_agents_reply_o
 
 #[tokio::test]
 async fn when_the_customer_sends_files_during_a_chat_should_reach_the_agent_as_attachments_copied_to_the_bucket() {
-    let System { sandbox, rt, runner } = system(true, |_| {}).await;
+    let System { sandbox, rt, runner, .. } = system(true, |_| {}).await;
     let c = sandbox.client();
     let user = "5217331170020";
     assert_eq!(connect(&runner.base_url, &chat(user)).await.0, 200);
@@ -253,17 +251,15 @@ async fn when_the_customer_sends_files_during_a_chat_should_reach_the_agent_as_a
 
 #[tokio::test]
 async fn when_ccaas_routing_is_on_should_answer_routing_requests_with_agent_work() {
-    let System { sandbox, rt, runner } = system(true, |s| {
-        s.salesforce.agent_work = Some("weight:2".into());
-        s.salesforce.ccaas_agent_id = Some("005SB00000000AG".into());
+    let System { sandbox, runner, .. } = system(true, |p| {
+        p.set("SalesforceAgentWork", "weight:2").set("SalesforceCcaasAgentId", "005SB00000000AG");
     })
     .await;
     let c = sandbox.client();
     let user = "5217331170030";
     assert_eq!(connect(&runner.base_url, &chat(user)).await.0, 200);
     let view = agent_view(&sandbox, user, 1).await;
-    let events_queue = rt.settings.salesforce_events_queue_url.clone().unwrap();
-    c.salesforce_agent(&json!({"conversationIdentifier": view["conversation_identifier"], "action": "routing_requested", "queueUrl": events_queue})).await.unwrap();
+    c.salesforce_agent(&json!({"conversationIdentifier": view["conversation_identifier"], "action": "routing_requested"})).await.unwrap();
     let assigned = eventually(Duration::from_secs(20), || async {
         let v = agent_view(&sandbox, user, 1).await;
         v["agent_work"].as_array().filter(|a| !a.is_empty()).cloned()
@@ -278,9 +274,8 @@ async fn when_ccaas_routing_is_on_should_answer_routing_requests_with_agent_work
 
 #[tokio::test]
 async fn when_bots_route_differently_should_route_each_as_configured() {
-    let System { sandbox, runner, .. } = system(false, |s| {
-        s.salesforce.routing = "queue:00GSB0000000001".into();
-        s.salesforce.routing_by_bot = Some("coppel-flow-bot=flow:300SB0000000001:00GSB0000000002".into());
+    let System { sandbox, runner, .. } = system(false, |p| {
+        p.set("SalesforceRouting", "queue:00GSB0000000001").set("SalesforceRoutingByBot", "coppel-flow-bot=flow:300SB0000000001:00GSB0000000002");
     })
     .await;
     assert_eq!(connect(&runner.base_url, &chat("5217331170040")).await.0, 200);
@@ -299,7 +294,7 @@ async fn when_bots_route_differently_should_route_each_as_configured() {
 #[tokio::test]
 async fn when_the_customer_types_should_show_the_agent_the_typing_indicators() {
     let sandbox = start_sandbox(None, |_| {}).await;
-    let rt = runtime_with(|s| sandbox.configure(s)).await;
+    let rt = runtime_with(|p| sandbox.parameters(p)).await;
     let sf = rt.salesforce().await.unwrap().expect("Salesforce is configured");
     sf.typing("5217331170050", true).await.unwrap();
     sf.typing("5217331170050", false).await.unwrap();

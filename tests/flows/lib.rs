@@ -1,10 +1,14 @@
-//! Helpers of the flow tests: one moto server per test run, and fresh,
-//! uniquely named AWS resources per test.
+//! Helpers of the flow tests: one moto server per test run, and a fresh
+//! stack of template.yaml per test (uniquely named), deployed as `dev/run`
+//! deploys it.
 
 use omnibridge::bootstrap::Runtime;
-use omnibridge::config::{Env, SecretSource, Settings};
-use omnibridge_dev::{emulator, provision, runner};
-use secrecy::SecretString;
+use omnibridge_dev::lambda::{Binaries, Mode};
+use omnibridge_dev::local::{self, Local, LocalOptions, Parameters};
+use omnibridge_dev::sandbox::SandboxConfig;
+use omnibridge_dev::template::{Stack, Template};
+use omnibridge_dev::{emulator, runner};
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -26,37 +30,96 @@ pub fn endpoint() -> String {
 
 pub const JWT_SECRET: &str = "test-secret-that-is-long-enough-for-hs256!";
 
-/// A runtime over fresh resources (table, bucket, queues) of this test alone.
-pub async fn runtime() -> Runtime {
-    runtime_with(|_| {}).await
+/// The repository's root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// Like [`runtime`], with settings adjusted first.
-pub async fn runtime_with(adjust: impl FnOnce(&mut Settings)) -> Runtime {
+/// The repository's template.yaml.
+pub fn template() -> Template {
+    Template::read(&root().join("template.yaml")).expect("template.yaml")
+}
+
+fn logs() {
     // Logs only when asked for (RUST_LOG=info): they go straight to stdout.
     if std::env::var_os("RUST_LOG").is_some() {
         omnibridge::bootstrap::init_tracing();
     }
-    let aws = emulator::sdk_config(&endpoint()).await;
-    let mut settings = Settings::from_lookup(Env(|_: &str| None)).expect("default settings");
-    settings.jwt_secret = SecretSource::Value(SecretString::from(JWT_SECRET));
-    let prefix = format!("t{}-", &uuid::Uuid::new_v4().simple().to_string()[..12]);
-    provision::local_names(&mut settings, &prefix);
-    adjust(&mut settings);
-    // A short visibility timeout so that failed jobs come back quickly.
-    provision::ensure(&aws, &mut settings, 1).await.expect("creating test resources");
-    Runtime::with(settings, aws)
 }
 
-/// The local runner over `rt`, on a free port.
-pub async fn start_runner(rt: &Runtime, workers: bool) -> runner::Running {
-    let template = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml");
-    runner::start(
-        rt.clone(),
-        runner::RunnerConfig { template, addr: "127.0.0.1:0".parse().unwrap(), workers, poll_wait: Duration::from_secs(1) },
-    )
+/// A stack name of this test alone.
+fn stack_name() -> String {
+    format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
+}
+
+/// The parameters every test stack gets: the JWT key, as a secret.
+fn base_parameters(adjust: impl FnOnce(&mut Parameters)) -> Parameters {
+    let mut p = Parameters::default();
+    p.secret("JwtSecretArn", JWT_SECRET);
+    adjust(&mut p);
+    p
+}
+
+/// An operator's runtime over a fresh stack of this test alone (deployed, no runner).
+pub async fn runtime() -> Runtime {
+    runtime_with(|_| {}).await
+}
+
+/// Like [`runtime`], with template parameters adjusted first.
+pub async fn runtime_with(adjust: impl FnOnce(&mut Parameters)) -> Runtime {
+    logs();
+    local::deploy(&endpoint(), &template(), &stack_name(), &base_parameters(adjust)).await.expect("deploying a test stack").operator
+}
+
+/// How to start a local system.
+pub struct Options {
+    pub workers: bool,
+    pub template: Template,
+    pub mode: Mode,
+    /// The peer sandboxes to start; `None` leaves the peers unconfigured.
+    pub sandbox: Option<SandboxConfig>,
+}
+
+impl Options {
+    pub fn new(workers: bool) -> Options {
+        Options { workers, template: template(), mode: Mode::InProcess, sandbox: Some(SandboxConfig::local("127.0.0.1:0".parse().unwrap())) }
+    }
+
+    /// The real function binaries (built by `cargo build --workspace --bins`).
+    pub fn binaries(mut self) -> Options {
+        let dir = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target")).join("debug");
+        self.mode = Mode::Binaries(Binaries { dir, show_logs: std::env::var_os("RUST_LOG").is_some() });
+        self
+    }
+}
+
+/// The whole local stack over the test's emulator, as `dev/run` starts it.
+pub async fn start(options: Options, adjust: impl FnOnce(&mut Parameters)) -> Local {
+    logs();
+    local::start(LocalOptions {
+        addr: "127.0.0.1:0".parse().unwrap(),
+        aws_endpoint: Some(endpoint()),
+        dynamodb_endpoint: std::env::var("AWS_ENDPOINT_URL_DYNAMODB").ok().filter(|v| !v.is_empty()),
+        moto_port: 0,
+        template: options.template,
+        stack_name: stack_name(),
+        workers: options.workers,
+        sandbox: options.sandbox,
+        parameters: base_parameters(adjust),
+        mode: options.mode,
+        invoke_addr: Some("127.0.0.1:0".parse().unwrap()),
+        poll_wait: Duration::from_secs(1),
+    })
     .await
-    .expect("starting the local runner")
+    .expect("starting the local stack")
+}
+
+/// The local runner over a stack without peers (no sandboxes), with or without workers.
+pub async fn start_runner(workers: bool, adjust: impl FnOnce(&mut Parameters)) -> (Runtime, runner::Running) {
+    let mut options = Options::new(workers);
+    options.sandbox = None;
+    let local = start(options, adjust).await;
+    (local.operator, local.runner)
 }
 
 /// Polls `check` until it returns `Some`, for at most `limit`.
@@ -150,15 +213,13 @@ impl Capture {
     }
 }
 
-/// The peer sandboxes on a free port, writing to `omnibridge_url`.
+/// The peer sandboxes alone on a free port, writing to `omnibridge_url`.
 pub async fn start_sandbox(
     omnibridge_url: Option<&str>,
     adjust: impl FnOnce(&mut omnibridge_dev::sandbox::SandboxConfig),
 ) -> omnibridge_dev::sandbox::RunningSandbox {
-    let mut config = omnibridge_dev::sandbox::SandboxConfig::local("127.0.0.1:0".parse().unwrap());
+    let mut config = SandboxConfig::local("127.0.0.1:0".parse().unwrap());
     config.omnibridge_url = omnibridge_url.map(str::to_owned);
-    // Event Relay's EventBridge target is an SQS queue of the local AWS.
-    config.salesforce.sqs = Some(aws_sdk_sqs::Client::new(&emulator::sdk_config(&endpoint()).await));
     adjust(&mut config);
     omnibridge_dev::sandbox::start(config).await.expect("starting the sandbox")
 }
@@ -166,20 +227,20 @@ pub async fn start_sandbox(
 /// omnibridge wired to the peer sandboxes, as `dev/run` wires them.
 pub struct System {
     pub sandbox: omnibridge_dev::sandbox::RunningSandbox,
+    /// An operator's runtime over the stack.
     pub rt: Runtime,
     pub runner: runner::Running,
+    pub stack: Stack,
 }
 
-/// Settings pointed at fresh sandboxes (then `adjust`ed), the local runner
-/// over them (with or without workers), and the sandboxes writing to it.
-pub async fn system(workers: bool, adjust: impl FnOnce(&mut Settings)) -> System {
-    let sandbox = start_sandbox(None, |_| {}).await;
-    let rt = runtime_with(|s| {
-        sandbox.configure(s);
-        adjust(s);
-    })
-    .await;
-    let runner = start_runner(&rt, workers).await;
-    sandbox.client().set_omnibridge_url(&runner.base_url).await.expect("configuring the sandbox");
-    System { sandbox, rt, runner }
+impl From<Local> for System {
+    fn from(local: Local) -> System {
+        System { sandbox: local.sandbox.expect("the sandboxes"), rt: local.operator, runner: local.runner, stack: local.stack }
+    }
+}
+
+/// The local stack pointed at fresh sandboxes (its template parameters
+/// `adjust`ed), with or without workers.
+pub async fn system(workers: bool, adjust: impl FnOnce(&mut Parameters)) -> System {
+    start(Options::new(workers), adjust).await.into()
 }

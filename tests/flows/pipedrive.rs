@@ -2,7 +2,6 @@
 //! reads conversations from omnibridge's provider endpoints, and its agents'
 //! replies reach the customer — against the sandboxes.
 
-use omnibridge::config::BotDesk;
 use omnibridge::model::*;
 use omnibridge::ports::*;
 use omnibridge::services::auth::{ApiUser, Role, TokenKeys};
@@ -23,8 +22,8 @@ fn token() -> String {
 
 /// omnibridge and the sandboxes, the bot handing off to Pipedrive, the channel registered.
 async fn pipedrive_system(workers: bool) -> System {
-    let s = system(workers, |s| {
-        s.desk_by_bot = vec![BotDesk { bot: BOT.into(), desk: DeskKind::Pipedrive, channel: Some(CHANNEL.into()) }];
+    let s = system(workers, |p| {
+        p.set("DeskByBot", format!("{BOT}=pipedrive:{CHANNEL}"));
     })
     .await;
     let desk = s.rt.pipedrive().await.unwrap().expect("the sandbox's Pipedrive token");
@@ -151,9 +150,9 @@ async fn when_a_whatsapp_customer_reaches_a_pipedrive_agent_should_carry_message
 
 #[tokio::test]
 async fn when_the_access_token_expires_and_the_refresh_token_is_refused_should_fail_the_message_with_the_reason() {
-    let s = system(true, |s| {
-        s.desk_by_bot = vec![BotDesk { bot: BOT.into(), desk: DeskKind::Pipedrive, channel: Some(CHANNEL.into()) }];
-        s.pipedrive.refresh_token = omnibridge::config::SecretSource::Value(SecretString::from("revoked-by-the-user"));
+    let s = system(true, |p| {
+        p.set("DeskByBot", format!("{BOT}=pipedrive:{CHANNEL}"));
+        p.secret("PipedriveRefreshTokenSecretArn", "revoked-by-the-user");
     })
     .await;
     let desk = s.rt.pipedrive().await.unwrap().expect("the sandbox's Pipedrive token");

@@ -6,10 +6,14 @@ use omnibridge::model::{ConversationId, MessageId};
 use omnibridge::ports::{Queue, QueueJob, QueueName};
 use omnibridge::worker::process_batch;
 use omnibridge::Error;
-use omnibridge_dev::runner::to_event;
 use omnibridge_tests::runtime;
 use std::sync::Mutex;
 use std::time::Duration;
+
+/// Messages as the SQS event carries them.
+fn to_event(messages: Vec<aws_sdk_sqs::types::Message>) -> aws_lambda_events::event::sqs::SqsEvent {
+    omnibridge_dev::lambda::sqs::to_event(messages, "arn:aws:sqs:us-east-1:123456789012:q.fifo", "us-east-1")
+}
 
 fn job(conv: &ConversationId, n: &str) -> QueueJob {
     QueueJob { conversation_id: conv.clone(), message_id: MessageId::from_source("test", n).unwrap() }
@@ -86,7 +90,7 @@ async fn when_a_message_fails_should_redeliver_it_and_the_rest_of_its_group_only
     policy.base = Duration::from_millis(500);
     let processed = Mutex::new(Vec::new());
     let failing = jobs[2].message_id.clone(); // a2
-    let response = process_batch(event, Some(&policy), |j: QueueJob, _| {
+    let response = process_batch(event, Some(&policy), None, |j: QueueJob, _| {
         let processed = &processed;
         let failing = failing.clone();
         async move {
@@ -134,7 +138,7 @@ async fn when_a_message_fails_for_good_should_dead_letter_it_and_go_on_with_its_
     let received = receive_all(&rt, &url).await;
     let policy = rt.retry_policy(QueueName::ToDesk).unwrap();
     let first = jobs[0].message_id.clone();
-    let response = process_batch(to_event(received), Some(&policy), |j: QueueJob, _| {
+    let response = process_batch(to_event(received), Some(&policy), None, |j: QueueJob, _| {
         let first = first.clone();
         async move {
             if j.message_id == first {
@@ -174,7 +178,7 @@ async fn when_body_is_not_a_job_should_fail_for_good_without_a_dlq_configured() 
     record.body = Some("not json".into());
     let mut event = SqsEvent::default();
     event.records.push(record);
-    let response = process_batch(event, None, |_j: QueueJob, _| async { Ok(()) }).await;
+    let response = process_batch(event, None, None, |_j: QueueJob, _| async { Ok(()) }).await;
     // With nowhere to dead-letter, it is left to the queue's own redrive policy.
     assert_eq!(response.batch_item_failures.len(), 1);
 }

@@ -3,16 +3,14 @@
 
 use omnibridge::model::*;
 use omnibridge::ports::*;
-use omnibridge_dev::template::Template;
-use omnibridge_tests::{eventually, runtime, start_runner};
+use omnibridge_tests::{eventually, start, start_runner, template, Options};
 use std::time::Duration;
 
 #[tokio::test]
 async fn when_runner_starts_should_serve_every_route_of_the_template() {
-    let rt = runtime().await;
-    let running = start_runner(&rt, true).await;
-    let template = Template::read(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml")).unwrap();
-    assert_eq!(running.routes, template.routes);
+    let (_rt, running) = start_runner(true, |_| {}).await;
+    let template = template();
+    assert_eq!(running.routes, template.routes().unwrap());
     assert!(!running.routes.is_empty());
     assert_eq!(running.workers.len(), 3);
     // Every function directory is in the template, and every template function has a directory.
@@ -20,8 +18,7 @@ async fn when_runner_starts_should_serve_every_route_of_the_template() {
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
-    let declared: std::collections::BTreeSet<String> =
-        template.routes.iter().map(|r| r.function.clone()).chain(template.queues.iter().map(|q| q.function.clone())).collect();
+    let declared: std::collections::BTreeSet<String> = template.binaries().unwrap().into_iter().collect();
     assert_eq!(dirs, declared);
 
     let http = reqwest::Client::new();
@@ -37,9 +34,8 @@ async fn when_runner_starts_should_serve_every_route_of_the_template() {
 
 #[tokio::test]
 async fn when_job_is_enqueued_should_be_processed_by_the_in_process_worker() {
-    let rt = runtime().await;
+    let (rt, running) = start_runner(true, |_| {}).await;
     let store = rt.dynamo();
-    let running = start_runner(&rt, true).await;
 
     // This deployment has no desk adapter yet: the worker marks the message
     // failed with the reason and dead-letters it, without blocking the queue.
@@ -74,25 +70,12 @@ async fn when_job_is_enqueued_should_be_processed_by_the_in_process_worker() {
 
 #[tokio::test]
 async fn when_the_local_system_starts_should_serve_routes_and_wire_the_peers_to_the_sandboxes() {
-    use omnibridge::config::{Env, Settings};
-    use omnibridge_dev::local::{self, LocalOptions};
-    let mut settings = Settings::from_lookup(Env(|_: &str| None)).unwrap();
-    settings.table = format!("local-{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
-    settings.bucket = format!("{}-attachments", settings.table);
-    let local = local::start(LocalOptions {
-        addr: "127.0.0.1:0".parse().unwrap(),
-        aws_endpoint: Some(omnibridge_tests::endpoint()),
-        moto_port: 0,
-        template: std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml"),
-        workers: true,
-        sandbox_addr: Some("127.0.0.1:0".parse().unwrap()),
-        settings,
-    })
-    .await
-    .unwrap();
+    let local = start(Options::new(true), |_| {}).await;
     let sandbox = local.sandbox.as_ref().unwrap();
-    assert_eq!(local.settings.peers.pipedrive, format!("{}/pipedrive/v1", sandbox.base_url));
-    assert_eq!(local.settings.peers.salesforce_login, format!("{}/salesforce", sandbox.base_url));
+    let worker = local.stack.function("to-desk-worker").unwrap();
+    assert_eq!(worker.environment["OMNIBRIDGE_PIPEDRIVE_API_URL"], format!("{}/pipedrive/v1", sandbox.base_url));
+    assert_eq!(worker.environment["OMNIBRIDGE_SALESFORCE_LOGIN_URL"], format!("{}/salesforce", sandbox.base_url));
+    assert!(worker.environment["OMNIBRIDGE_SALESFORCE_PRIVATE_KEY_ARN"].starts_with("arn:aws:secretsmanager:"), "secrets reach functions by ARN");
     let res = reqwest::Client::new()
         .post(format!("{}/v1/authenticate", local.runner.base_url))
         .json(&serde_json::json!({"username": "nobody", "password": "nothing-at-all"}))

@@ -4,7 +4,8 @@
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use omnibridge_dev::sandbox::{Effect, Fault, SANDBOX_PRIVATE_KEY};
-use omnibridge_tests::{runtime, start_sandbox, Capture};
+use omnibridge_tests::{start_sandbox, Capture};
+use std::sync::Arc;
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -330,24 +331,19 @@ async fn when_route_agent_work_consent_and_acknowledgement_are_called_should_che
 
 #[tokio::test]
 async fn when_the_salesforce_agent_replies_should_publish_the_outbound_event_in_both_layouts_and_transports() {
-    let rt = runtime().await;
-    let queue = rt.settings.to_customer_dlq_url.clone().unwrap(); // any FIFO queue stands in for the EventBridge target
-    let sqs = rt.queue().client().clone();
     let target = Capture::start().await;
-    let sb = start_sandbox(None, |c| {
-        c.salesforce.event_queue_url = Some(queue.clone());
-        c.salesforce.sqs = Some(sqs.clone());
-    })
-    .await;
+    let sb = start_sandbox(None, |_| {}).await;
+    let bus = Arc::new(Bus::default());
+    sb.set_event_relay(bus.clone());
     let sf = Sf::new(&sb.base_url).await;
     let (_, created) = sf.interaction(&message("o1", "hola"), None).await;
     let cid = created["conversationIdentifier"].as_str().unwrap();
     let c = sb.client();
 
-    // Spring '24 through EventBridge (SQS): fields as plain values in detail.payload.
+    // Spring '24 through Event Relay (the partner event bus): fields as plain values in detail.payload.
     c.salesforce_agent(&json!({"conversationIdentifier": cid, "text": "Hi, how are you?"})).await.unwrap();
-    let got = sqs.receive_message().queue_url(&queue).wait_time_seconds(2).send().await.unwrap().messages.unwrap();
-    let event: Value = serde_json::from_str(got[0].body.as_deref().unwrap()).unwrap();
+    let event = bus.0.lock().unwrap()[0].clone();
+    assert!(event["source"].as_str().unwrap().starts_with("aws.partner/salesforce.com/"));
     assert_eq!(event["detail-type"], "my__event__e");
     let payload = &event["detail"]["payload"];
     assert_eq!(payload["my__event__EventType__c"], "Interaction");
@@ -380,6 +376,17 @@ async fn when_the_salesforce_agent_replies_should_publish_the_outbound_event_in_
     let inner: Value = serde_json::from_str(ended.as_str().unwrap()).unwrap();
     assert_eq!(inner["entryType"], "SessionStatusChanged");
     assert_eq!(inner["entryPayload"]["sessionStatus"], "Ended");
+}
+
+/// Event Relay's partner bus, keeping what is published.
+#[derive(Default)]
+struct Bus(std::sync::Mutex<Vec<Value>>);
+
+impl omnibridge_dev::sandbox::EventRelay for Bus {
+    fn publish(&self, event: Value) -> futures::future::BoxFuture<'_, Result<Value, String>> {
+        self.0.lock().unwrap().push(event);
+        Box::pin(async { Ok(json!({"delivered": []})) })
+    }
 }
 
 // ------------------------------------------------------------------ Pipedrive

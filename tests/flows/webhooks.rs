@@ -5,7 +5,7 @@
 use omnibridge::model::*;
 use omnibridge::ports::*;
 use omnibridge::services::auth::{ApiUser, Role, TokenKeys};
-use omnibridge_tests::{runtime_with, start_runner, start_sandbox, JWT_SECRET};
+use omnibridge_tests::{start, Options, JWT_SECRET};
 use secrecy::SecretString;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -18,15 +18,17 @@ struct Setup {
 }
 
 async fn setup(secret: Option<&str>) -> Setup {
-    let rt = runtime_with(|s| {
+    let mut options = Options::new(false); // workers off: these tests look at what reaches the queue
+    if let Some(config) = options.sandbox.as_mut() {
+        config.yalo.webhook_secret = secret.map(str::to_owned);
+    }
+    let local = start(options, |p| {
         if let Some(secret) = secret {
-            s.yalo_webhook_secret = omnibridge::config::SecretSource::Value(SecretString::from(secret.to_owned()));
+            p.secret("YaloWebhookSecretArn", secret);
         }
     })
     .await;
-    // Workers off: these tests look at what reaches the queue.
-    let runner = start_runner(&rt, false).await;
-    let sandbox = start_sandbox(Some(&runner.base_url), |c| c.yalo.webhook_secret = secret.map(str::to_owned)).await;
+    let (rt, runner, sandbox) = (local.operator, local.runner, local.sandbox.unwrap());
     let keys = TokenKeys::new(&SecretString::from(JWT_SECRET), Duration::from_secs(600)).unwrap();
     let user = ApiUser { username: "yaloUser".into(), role: Role::Yalo, password_hash: String::new() };
     let token = keys.issue(&user, now_millis() / 1000).unwrap();

@@ -82,6 +82,13 @@ pub enum Effect {
     Drop,
 }
 
+/// Where Salesforce Event Relay publishes the org's platform events: a
+/// partner event bus (the local stack's EventBridge). Answers what was
+/// delivered where.
+pub trait EventRelay: Send + Sync {
+    fn publish(&self, event: serde_json::Value) -> futures::future::BoxFuture<'_, Result<serde_json::Value, String>>;
+}
+
 /// Settings of the four peers.
 #[derive(Clone, Debug)]
 pub struct SandboxConfig {
@@ -119,6 +126,7 @@ struct State {
     requests: Vec<Recorded>,
     faults: Vec<Fault>,
     omnibridge_url: Option<String>,
+    event_relay: Option<Arc<dyn EventRelay>>,
     yalo: yalo::YaloState,
     salesforce: salesforce::SalesforceState,
     pipedrive: pipedrive::PipedriveState,
@@ -139,6 +147,10 @@ impl Sandbox {
 
     fn omnibridge_url(&self) -> Option<String> {
         self.lock().omnibridge_url.clone().or_else(|| self.config.omnibridge_url.clone())
+    }
+
+    fn event_relay(&self) -> Option<Arc<dyn EventRelay>> {
+        self.lock().event_relay.clone()
     }
 
     /// The first fault matching `peer`/`route` that fires (a fault with a
@@ -214,75 +226,65 @@ impl Handled {
 }
 
 impl RunningSandbox {
-    /// Points `settings` at this sandbox: the peer URLs, and the sandbox's
-    /// credentials and bot ids wherever the settings leave them unset.
-    pub fn configure(&self, settings: &mut omnibridge::config::Settings) {
-        use omnibridge::config::SecretSource;
-        settings.peers = self.peer_urls();
-        let y = &mut settings.yalo;
-        if matches!(y.token, SecretSource::Unset) {
-            y.token = SecretSource::Value(secrecy::SecretString::from(YaloConfig::default().token));
+    /// Template parameters that point a local stack at this sandbox: the
+    /// peer URLs, and the sandbox's credentials (as secrets) and bot ids
+    /// wherever `params` leaves them unset.
+    pub fn parameters(&self, params: &mut crate::local::Parameters) {
+        let b = &self.base_url;
+        for (name, url) in [
+            ("YaloApiUrl", format!("{b}/yalo")),
+            ("SalesforceLoginUrl", format!("{b}/salesforce")),
+            ("SalesforceApiUrl", format!("{b}/salesforce")),
+            ("PipedriveApiUrl", format!("{b}/pipedrive/v1")),
+            ("PipedriveOAuthUrl", format!("{b}/pipedrive")),
+            ("YeahdeskApiUrl", format!("{b}/yeahdesk")),
+        ] {
+            params.set(name, url);
         }
-        y.whatsapp_bot_id.get_or_insert_with(|| "omnibridge-wa".into());
-        y.whatsapp_phone.get_or_insert_with(|| "+5215511223344".into());
-        y.facebook_bot_id.get_or_insert_with(|| "omnibridge-fb".into());
-        y.facebook_page_id.get_or_insert_with(|| "233726951928054".into());
-        let sf = &mut settings.salesforce;
-        let cfg = SalesforceConfig::default();
-        sf.consumer_key.get_or_insert(cfg.consumer_key);
-        sf.username.get_or_insert(cfg.username);
-        if matches!(sf.private_key, SecretSource::Unset) {
-            sf.private_key = SecretSource::Value(secrecy::SecretString::from(SANDBOX_PRIVATE_KEY.to_owned()));
+        let (sf, pd, yd) = (SalesforceConfig::default(), PipedriveConfig::default(), YeahdeskConfig::default());
+        for (name, value) in [
+            ("YaloWhatsappBotId", "omnibridge-wa".to_owned()),
+            ("YaloWhatsappPhone", "+5215511223344".to_owned()),
+            ("YaloFacebookBotId", "omnibridge-fb".to_owned()),
+            ("YaloFacebookPageId", "233726951928054".to_owned()),
+            ("SalesforceConsumerKey", sf.consumer_key),
+            ("SalesforceUsername", sf.username),
+            ("SalesforceOrgId", sf.org_id.clone()),
+            ("SalesforceAuthorizationContext", sf.authorization_context),
+            ("SalesforceChannelAddressId", sf.channel_address_identifier),
+            ("SalesforceEventBusName", salesforce::partner_bus(&sf.org_id)),
+            ("PipedriveClientId", pd.client_id),
+            ("YeahdeskChannelId", yd.channel_id),
+        ] {
+            params.set_default(name, value);
         }
-        sf.org_id.get_or_insert(cfg.org_id);
-        sf.authorization_context.get_or_insert(cfg.authorization_context);
-        sf.channel_address_id.get_or_insert(cfg.channel_address_identifier);
-        let pd = &mut settings.pipedrive;
-        let cfg = PipedriveConfig::default();
-        pd.client_id.get_or_insert(cfg.client_id);
-        if matches!(pd.client_secret, SecretSource::Unset) {
-            pd.client_secret = SecretSource::Value(secrecy::SecretString::from(cfg.client_secret));
+        for (name, value) in [
+            ("YaloTokenSecretArn", YaloConfig::default().token),
+            ("SalesforcePrivateKeySecretArn", SANDBOX_PRIVATE_KEY.to_owned()),
+            ("PipedriveClientSecretArn", pd.client_secret),
+            ("PipedriveApiTokenSecretArn", pd.api_token),
+            ("PipedriveRefreshTokenSecretArn", pd.refresh_token),
+            ("YeahdeskTokenSecretArn", yd.token),
+            ("YeahdeskWebhookSecretArn", yd.webhook_secret),
+        ] {
+            params.secret_default(name, value);
         }
-        if matches!(pd.api_token, SecretSource::Unset) {
-            pd.api_token = SecretSource::Value(secrecy::SecretString::from(cfg.api_token));
-        }
-        if matches!(pd.refresh_token, SecretSource::Unset) {
-            pd.refresh_token = SecretSource::Value(secrecy::SecretString::from(cfg.refresh_token));
-        }
-        let yd = &mut settings.yeahdesk;
-        let cfg = YeahdeskConfig::default();
-        yd.channel_id.get_or_insert(cfg.channel_id);
-        if matches!(yd.token, SecretSource::Unset) {
-            yd.token = SecretSource::Value(secrecy::SecretString::from(cfg.token));
-        }
-        if matches!(yd.webhook_secret, SecretSource::Unset) {
-            yd.webhook_secret = SecretSource::Value(secrecy::SecretString::from(cfg.webhook_secret));
-        }
-        // The sandboxes serve media on loopback: let the fetcher reach them.
+        // The sandboxes serve media on loopback: the local stack lets the fetcher reach them.
         if let Ok(addr) = self.base_url.trim_start_matches("http://").parse::<std::net::SocketAddr>() {
-            if !settings.fetch_allow_private.contains(&addr.ip()) {
-                settings.fetch_allow_private.push(addr.ip());
-            }
+            params.set("LocalOnlyFetchAllowPrivateIps", addr.ip().to_string());
         }
     }
 
-    /// omnibridge's peer URLs pointing at this sandbox.
-    pub fn peer_urls(&self) -> omnibridge::config::PeerUrls {
-        let b = &self.base_url;
-        omnibridge::config::PeerUrls {
-            yalo: Some(format!("{b}/yalo")),
-            salesforce_login: format!("{b}/salesforce"),
-            salesforce_api: Some(format!("{b}/salesforce")),
-            pipedrive: format!("{b}/pipedrive/v1"),
-            pipedrive_oauth: format!("{b}/pipedrive"),
-            yeahdesk: format!("{b}/yeahdesk"),
-        }
+    /// Where Salesforce Event Relay publishes (the local stack's EventBridge).
+    pub fn set_event_relay(&self, relay: Arc<dyn EventRelay>) {
+        self.sandbox.lock().event_relay = Some(relay);
     }
 }
 
 /// A running sandbox; stops when dropped.
 pub struct RunningSandbox {
     pub base_url: String,
+    sandbox: Arc<Sandbox>,
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -316,8 +318,8 @@ pub async fn start(config: SandboxConfig) -> anyhow::Result<RunningSandbox> {
         http: reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?,
     });
     let (stop, stopped) = watch::channel(false);
-    let task = tokio::spawn(http::serve(listener, sandbox, stopped));
-    Ok(RunningSandbox { base_url, stop, task })
+    let task = tokio::spawn(http::serve(listener, sandbox.clone(), stopped));
+    Ok(RunningSandbox { base_url, sandbox, stop, task })
 }
 
 /// Routes a request to its peer (or the control API), applying faults and recording it.

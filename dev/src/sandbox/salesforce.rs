@@ -52,9 +52,11 @@ pub struct SalesforceConfig {
     pub channel_address_identifier: String,
     pub token_ttl: Duration,
     pub events: EventNames,
-    /// Where Event Relay's EventBridge rule delivers the outbound events (an SQS queue URL).
-    pub event_queue_url: Option<String>,
-    pub sqs: Option<aws_sdk_sqs::Client>,
+}
+
+/// The partner event bus Event Relay publishes an org's events to.
+pub fn partner_bus(org_id: &str) -> String {
+    format!("aws.partner/salesforce.com/{org_id}/0YLSB0000000001")
 }
 
 pub const SANDBOX_PUBLIC_KEY: &str = include_str!("../../keys/salesforce-sandbox.pub.pem");
@@ -72,8 +74,6 @@ impl Default for SalesforceConfig {
             channel_address_identifier: "b0ffeafe-0d89-4338-b14a-172ad203f22a".into(),
             token_ttl: Duration::from_secs(2 * 3600),
             events: EventNames::default(),
-            event_queue_url: None,
-            sqs: None,
         }
     }
 }
@@ -632,12 +632,10 @@ pub struct AgentAction {
     pub attachments: Vec<AgentFile>,
     /// `spring24` (default) or `deprecated`.
     pub layout: Option<String>,
-    /// `eventbridge` (default: Event Relay → the configured SQS queue) or `https`.
+    /// `eventbridge` (default: Event Relay → the partner event bus) or `https`.
     pub via: Option<String>,
     /// For `https`: where to POST; omnibridge's `/v1/salesforce/events` when absent.
     pub target: Option<String>,
-    /// For `eventbridge`: overrides the configured queue.
-    pub queue_url: Option<String>,
     pub sender_display_name: Option<String>,
     /// The entry id; fresh when absent (give the same one to redeliver).
     pub identifier: Option<String>,
@@ -780,22 +778,17 @@ pub async fn agent_acts(sb: &Sandbox, a: AgentAction) -> Reply {
         payload.insert(k.clone(), json!(v));
     }
     let event = json!({
-        "version": "0", "id": uuid::Uuid::new_v4().to_string(), "detail-type": names.event,
-        "source": format!("aws.partner/salesforce.com/{}/0YLSB0000000001", sb.config.salesforce.org_id),
-        "account": "000000000000", "time": payload["CreatedDate"], "region": "us-east-1", "resources": [],
+        "detail-type": names.event,
+        "source": partner_bus(&sb.config.salesforce.org_id),
+        "time": payload["CreatedDate"],
         "detail": {"payload": Value::Object(payload), "schemaId": "sandbox-schema", "event": {"replayId": replay_id, "EventUuid": uuid::Uuid::new_v4().to_string()}},
     });
-    let queue = a.queue_url.clone().or_else(|| sb.config.salesforce.event_queue_url.clone());
-    let (Some(queue), Some(sqs)) = (queue, sb.config.salesforce.sqs.as_ref()) else {
-        return Reply::json(400, &json!({"error": "no EventBridge target queue configured (eventQueueUrl)"}));
+    let Some(relay) = sb.event_relay() else {
+        return Reply::json(400, &json!({"error": "no event bus: Event Relay needs the local stack's EventBridge (or use \"via\": \"https\")"}));
     };
-    let mut send = sqs.send_message().queue_url(&queue).message_body(event.to_string());
-    if queue.ends_with(".fifo") {
-        send = send.message_group_id(conv.conversation_identifier.clone()).message_deduplication_id(identifier.clone());
-    }
-    match send.send().await {
-        Ok(_) => Reply::json(200, &json!({"identifier": identifier, "event": event, "queue": queue})),
-        Err(e) => Reply::json(502, &json!({"error": format!("sending to {queue}: {}", aws_sdk_sqs::error::DisplayErrorContext(&e))})),
+    match relay.publish(event).await {
+        Ok(published) => Reply::json(200, &json!({"identifier": identifier, "published": published})),
+        Err(e) => Reply::json(502, &json!({"error": e})),
     }
 }
 

@@ -17,6 +17,10 @@ pub struct Endpoint {
 }
 
 impl EndpointTrait for Endpoint {
+    fn failure(err: &crate::Error) -> Response<Body> {
+        crate::http::custom::failure(err)
+    }
+
     async fn build(rt: &Runtime) -> Result<Self> {
         let handoff = Handoff::new(rt.dynamo(), Desks::from_runtime(rt).await?, rt.settings.clone());
         let s = &rt.settings;

@@ -46,6 +46,10 @@ async fn parse(content_type: Option<&str>, body: &[u8]) -> Result<Posted> {
 }
 
 impl EndpointTrait for Endpoint {
+    fn failure(err: &crate::Error) -> Response<Body> {
+        crate::http::pipedrive::failure(err)
+    }
+
     async fn build(rt: &Runtime) -> Result<Self> {
         Ok(Endpoint(ProviderEndpoint::build(rt).await?))
     }

@@ -13,6 +13,10 @@ use crate::Result;
 pub struct Endpoint(ProviderEndpoint);
 
 impl EndpointTrait for Endpoint {
+    fn failure(err: &crate::Error) -> Response<Body> {
+        crate::http::pipedrive::failure(err)
+    }
+
     async fn build(rt: &Runtime) -> Result<Self> {
         Ok(Endpoint(ProviderEndpoint::build(rt).await?))
     }

@@ -1,6 +1,7 @@
 //! The Yalo webhooks (`/v1/integrations/{whatsapp,facebook}/webhook`), shared
 //! by [`super::whatsapp_webhook`] and [`super::facebook_webhook`].
 
+use tracing::Instrument;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use secrecy::{ExposeSecret, SecretString};
@@ -52,9 +53,8 @@ impl Webhook {
         let now = now_millis();
         for m in &messages {
             let span = tracing::info_span!("webhook_message", channel = %self.channel, source_id = %m.source_id);
-            let _guard = span.enter();
-            match self.inbound.receive(m, now).await {
-                Ok(outcome) => tracing::info!(?outcome, "webhook message handled"),
+            match self.inbound.receive(m, now).instrument(span.clone()).await {
+                Ok(outcome) => tracing::info!(parent: &span, ?outcome, "webhook message handled"),
                 // Not answered 200: the platform redelivers, and nothing recorded is lost.
                 Err(e) => return envelope::failure(&e),
             }

@@ -26,6 +26,10 @@ pub struct Endpoint {
 }
 
 impl EndpointTrait for Endpoint {
+    fn failure(err: &crate::Error) -> Response<Body> {
+        crate::http::custom::failure(err)
+    }
+
     async fn build(rt: &Runtime) -> Result<Self> {
         let secret = match &rt.settings.yeahdesk.webhook_secret {
             SecretSource::Unset => None,
