@@ -41,7 +41,7 @@ pub fn queue_by_name(name: &str) -> anyhow::Result<QueueName> {
 async fn read(rt: &Runtime, queue: QueueName, hold: i32) -> anyhow::Result<Vec<DeadLetter>> {
     let dlq = rt.settings.dlq_url(queue).with_context(|| format!("no DLQ URL configured for {}", queue.as_str()))?;
     let sqs = rt.queue();
-    let store = rt.dynamo();
+    let store = rt.dynamo()?;
     let mut out = Vec::new();
     loop {
         let res = sqs
@@ -107,7 +107,7 @@ pub async fn redrive(rt: &Runtime, queue: QueueName, only: &[String]) -> anyhow:
     release(rt, queue, &rest).await?;
     let url = rt.settings.queue_url(queue)?.to_owned();
     let dlq = rt.settings.dlq_url(queue).context("DLQ URL")?.to_owned();
-    let store = rt.dynamo();
+    let store = rt.dynamo()?;
     let stamp = omnibridge::model::now_millis();
     for l in &chosen {
         if let Ok(job) = serde_json::from_str::<QueueJob>(&l.body) {

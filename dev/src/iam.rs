@@ -55,6 +55,8 @@ pub struct Exercised {
     pub action: String,
     /// The resource's logical id (`Table`, `Table/index/*`, `AttachmentsBucket/*`, a parameter name).
     pub resource: String,
+    /// The resource's ARN (an object's key or an index's name replaced by `*`).
+    pub arn: String,
     pub allowed: bool,
 }
 
@@ -332,7 +334,9 @@ impl Gate {
     }
 
     fn record(&self, who: &Identity, action: &str, resource: &str, allowed: bool) {
-        let e = Exercised { function: who.function.clone(), action: action.to_owned(), resource: self.stack.name_of(resource), allowed };
+        // One record per kind of resource, not per object key or index.
+        let (resource, arn) = self.stack.name_of(resource);
+        let e = Exercised { function: who.function.clone(), action: action.to_owned(), resource, arn, allowed };
         record_to_file(&e);
         *self.exercised.lock().unwrap_or_else(|p| p.into_inner()).entry(e).or_default() += 1;
     }

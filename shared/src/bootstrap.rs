@@ -61,15 +61,15 @@ impl Runtime {
         &self.aws
     }
 
-    pub fn dynamo(&self) -> DynamoStore {
-        DynamoStore::new(aws_sdk_dynamodb::Client::new(&self.aws), &self.settings.table)
+    pub fn dynamo(&self) -> Result<DynamoStore> {
+        Ok(DynamoStore::new(aws_sdk_dynamodb::Client::new(&self.aws), self.settings.table()?))
     }
 
-    pub fn blobs(&self) -> S3Blobs {
+    pub fn blobs(&self) -> Result<S3Blobs> {
         // Emulators serve buckets by path, not by virtual host.
         let path_style = self.aws.endpoint_url().is_some();
         let config = aws_sdk_s3::config::Builder::from(&self.aws).force_path_style(path_style).build();
-        S3Blobs::new(aws_sdk_s3::Client::from_conf(config), &self.settings.bucket)
+        Ok(S3Blobs::new(aws_sdk_s3::Client::from_conf(config), self.settings.bucket()?))
     }
 
     pub fn queue(&self) -> SqsQueue {
@@ -137,7 +137,7 @@ impl Runtime {
             return Ok(None);
         }
         let client = PipedriveClient::new(http_client::client()?, &s.peers.pipedrive, token, refresh);
-        Ok(Some(crate::services::pipedrive::PipedriveDesk::new(client, self.dynamo(), self.blobs(), s.presign_ttl)))
+        Ok(Some(crate::services::pipedrive::PipedriveDesk::new(client, self.dynamo()?, self.blobs()?, s.presign_ttl)))
     }
 
     /// The Yeahdesk desk, when its channel and token are set (`None` otherwise).
@@ -146,7 +146,7 @@ impl Runtime {
         let (Some(channel), false) = (&s.yeahdesk.channel_id, matches!(s.yeahdesk.token, SecretSource::Unset)) else { return Ok(None) };
         let token = self.secret(&s.yeahdesk.token, "OMNIBRIDGE_YEAHDESK_TOKEN").await?;
         let client = crate::adapters::yeahdesk::YeahdeskClient::new(http_client::client()?, &s.peers.yeahdesk, channel, token);
-        Ok(Some(crate::services::yeahdesk::YeahdeskDesk::new(client, channel, self.dynamo(), self.blobs(), s.presign_ttl)))
+        Ok(Some(crate::services::yeahdesk::YeahdeskDesk::new(client, channel, self.dynamo()?, self.blobs()?, s.presign_ttl)))
     }
 
     /// The retry policy of a worker: backoff on its queue, dead letters to its DLQ.

@@ -17,10 +17,10 @@ pub enum SecretSource {
 /// Every setting omnibridge reads. See the README for each variable.
 #[derive(Clone, Debug)]
 pub struct Settings {
-    /// DynamoDB table (single-table design).
-    pub table: String,
-    /// S3 bucket for attachments.
-    pub bucket: String,
+    /// DynamoDB table (single-table design); required by the functions that use it.
+    pub table: Option<String>,
+    /// S3 bucket for attachments; required by the functions that use it.
+    pub bucket: Option<String>,
     pub to_desk_queue_url: Option<String>,
     pub to_desk_dlq_url: Option<String>,
     pub to_customer_queue_url: Option<String>,
@@ -205,8 +205,8 @@ impl Settings {
 
     pub fn from_lookup<F: Fn(&str) -> Option<String>>(env: Env<F>) -> Result<Self> {
         Ok(Settings {
-            table: env.text_or("OMNIBRIDGE_TABLE", "omnibridge"),
-            bucket: env.text_or("OMNIBRIDGE_BUCKET", "omnibridge-attachments"),
+            table: env.text("OMNIBRIDGE_TABLE"),
+            bucket: env.text("OMNIBRIDGE_BUCKET"),
             to_desk_queue_url: env.text("OMNIBRIDGE_TO_DESK_QUEUE_URL"),
             to_desk_dlq_url: env.text("OMNIBRIDGE_TO_DESK_DLQ_URL"),
             to_customer_queue_url: env.text("OMNIBRIDGE_TO_CUSTOMER_QUEUE_URL"),
@@ -296,6 +296,16 @@ impl Settings {
         }
     }
 
+    /// The table, or a configuration error naming the variable to set.
+    pub fn table(&self) -> Result<&str> {
+        self.table.as_deref().ok_or_else(|| Error::Config("OMNIBRIDGE_TABLE is not set".into()))
+    }
+
+    /// The attachments bucket, or a configuration error naming the variable to set.
+    pub fn bucket(&self) -> Result<&str> {
+        self.bucket.as_deref().ok_or_else(|| Error::Config("OMNIBRIDGE_BUCKET is not set".into()))
+    }
+
     /// The URL of a queue, or a configuration error naming the variable to set.
     pub fn queue_url(&self, queue: crate::ports::QueueName) -> Result<&str> {
         use crate::ports::QueueName::*;
@@ -352,7 +362,7 @@ mod tests {
     #[test]
     fn when_nothing_is_set_should_use_the_documented_defaults() {
         let s = settings(&[]).unwrap();
-        assert_eq!(s.table, "omnibridge");
+        assert_eq!(s.table, None);
         assert_eq!(s.jwt_ttl, Duration::from_secs(3600));
         assert_eq!(s.context_ttl, Duration::from_secs(DAY));
         assert_eq!(s.idempotency_ttl, Duration::from_secs(7 * DAY));

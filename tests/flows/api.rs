@@ -22,7 +22,7 @@ struct Api {
 impl Api {
     async fn start() -> Api {
         let (rt, running) = start_runner(false, |_| {}).await;
-        let store = rt.dynamo();
+        let store = rt.dynamo().unwrap();
         for (name, role) in [("yaloUser", Role::Yalo), ("salesforceUser", Role::Salesforce)] {
             store.put_user(&ApiUser::new(name, role, &SecretString::from(PASSWORD)).unwrap(), false).await.unwrap();
         }
@@ -131,7 +131,7 @@ async fn when_token_is_missing_forged_expired_or_of_another_algorithm_should_be_
 async fn when_context_is_asked_should_return_the_unexpired_transcript_oldest_first() {
     let api = Api::start().await;
     let token = api.token("yaloUser").await;
-    let store = api.rt.dynamo();
+    let store = api.rt.dynamo().unwrap();
     let now = now_millis();
     let day = Duration::from_secs(24 * 3600);
     let mut bot = ContextEntry::new("5217331175599", "coppel", "m2", now - 1_000, Author::Bot, now, day).unwrap();

@@ -82,6 +82,6 @@ async fn when_a_protected_route_gets_a_bad_token_should_refuse_it_with_the_seeds
     }
     // Nothing happened: no context, no conversation.
     use omnibridge::ports::{ContextStore, ConversationStore};
-    assert!(rt.dynamo().list_context("5217331175599", now_millis()).await.unwrap().is_empty());
-    assert!(rt.dynamo().find_open_conversation(omnibridge::model::ChannelKind::Whatsapp, "5217331175599").await.unwrap().is_none());
+    assert!(rt.dynamo().unwrap().list_context("5217331175599", now_millis()).await.unwrap().is_empty());
+    assert!(rt.dynamo().unwrap().find_open_conversation(omnibridge::model::ChannelKind::Whatsapp, "5217331175599").await.unwrap().is_none());
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 #[tokio::test]
 async fn when_attachment_is_stored_should_be_fetched_back_and_over_a_presigned_url() {
-    let blobs = runtime().await.blobs();
+    let blobs = runtime().await.blobs().unwrap();
     let bytes: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
     blobs.put_blob("conv-1/att-1/photo.jpg", bytes.clone(), "image/jpeg").await.unwrap();
 
@@ -25,6 +25,6 @@ async fn when_attachment_is_stored_should_be_fetched_back_and_over_a_presigned_u
 
 #[tokio::test]
 async fn when_attachment_is_missing_should_be_not_found() {
-    let blobs = runtime().await.blobs();
+    let blobs = runtime().await.blobs().unwrap();
     assert!(matches!(blobs.get_blob("nope").await, Err(omnibridge::Error::NotFound(_))));
 }

@@ -117,7 +117,7 @@ impl Chaos {
                     tokio::time::sleep(Duration::from_millis(500)).await;
                 }
                 assert_eq!(status, 200, "handoff {i}");
-                let c = self.s.rt.dynamo().find_open_conversation(channel, &user).await.unwrap().unwrap();
+                let c = self.s.rt.dynamo().unwrap().find_open_conversation(channel, &user).await.unwrap().unwrap();
                 self.customer_writes(i, channel, desk, &user, 0).await;
                 (user, c.id)
             }
@@ -345,7 +345,7 @@ pub async fn chaos(options: Options, n: usize, k: usize) {
     for d in [DeskKind::Salesforce, DeskKind::Pipedrive, DeskKind::Yeahdesk] {
         let desk_channel = (d == DeskKind::Pipedrive).then(|| PD_CHANNEL.to_owned());
         let (c, token) = CustomChannel::create("chaos", Some(format!("{}/replies", source.url)), d, desk_channel);
-        Registry::new(s.rt.dynamo()).put_channel(&c).await.unwrap();
+        Registry::new(s.rt.dynamo().unwrap()).put_channel(&c).await.unwrap();
         custom.insert(d, (c.id, token));
     }
     let chaos = Chaos { s, http: reqwest::Client::new(), custom, source, sent: Default::default() };
@@ -403,7 +403,7 @@ pub async fn chaos(options: Options, n: usize, k: usize) {
     assert!(!dead.is_empty(), "the injected refusals failed some messages");
     let mut redriven = HashSet::new();
     for id in &dead {
-        let m = chaos.s.rt.dynamo().get_message(&MessageId::parse(id).unwrap()).await.unwrap().unwrap();
+        let m = chaos.s.rt.dynamo().unwrap().get_message(&MessageId::parse(id).unwrap()).await.unwrap().unwrap();
         assert_eq!(m.status, MessageStatus::Failed, "{id} is dead-lettered, so failed");
         assert!(m.failure_reason.as_deref().is_some_and(|r| r.contains("400")), "{:?}", m.failure_reason);
         redriven.insert(m.text.clone().unwrap());

@@ -14,7 +14,7 @@ use std::time::Duration;
 /// A channel handing its customers to Yeahdesk, replies to `webhook`.
 async fn channel(s: &System, webhook: Option<&str>) -> (CustomChannel, String) {
     let (c, token) = CustomChannel::create("web shop", webhook.map(str::to_owned), DeskKind::Yeahdesk, None);
-    Registry::new(s.rt.dynamo()).put_channel(&c).await.unwrap();
+    Registry::new(s.rt.dynamo().unwrap()).put_channel(&c).await.unwrap();
     (c, token)
 }
 
@@ -63,7 +63,7 @@ async fn when_a_request_breaks_a_rule_of_the_seed_should_answer_its_e_code_and_s
     assert_eq!(code(&post(&s, id, &token, None, &json!({"text": "x", "contact_object": unknown})).await), (404, "E_CONTACT_NOT_FOUND"));
     let lost_dialog = json!({"text": "x", "dialog_id": uuid::Uuid::new_v4().to_string(), "contact_object": contact("u-1")});
     assert_eq!(code(&post(&s, id, &token, None, &lost_dialog).await), (404, "E_DIALOG_NOT_FOUND"));
-    let registry = Registry::new(s.rt.dynamo());
+    let registry = Registry::new(s.rt.dynamo().unwrap());
     assert!(registry.delete_contact(&contact_id).await.unwrap());
     let mut deleted = contact("u-1");
     deleted["_id"] = json!(contact_id);
@@ -94,7 +94,7 @@ async fn when_contacts_share_data_or_dialogs_share_a_reference_should_be_one_con
     let second = post(&s, id, &token, None, &json!({"reference": "chat-1", "text": "dos", "contact_object": more})).await;
     assert_eq!(second.1["contact_id"], first.1["contact_id"]);
     assert_eq!(second.1["dialog_id"], first.1["dialog_id"], "the reference finds the dialog");
-    let registry = Registry::new(s.rt.dynamo());
+    let registry = Registry::new(s.rt.dynamo().unwrap());
     let c = registry.contact(first.1["contact_id"].as_str().unwrap()).await.unwrap().unwrap();
     assert_eq!((c.name.as_str(), c.contacts.len()), ("Vasya", 2));
     // contacts_id updates a custom item's value; the phone (not custom) may not be named.
@@ -113,9 +113,9 @@ async fn when_contacts_share_data_or_dialogs_share_a_reference_should_be_one_con
         [&first, &other, &none_a, &none_b].iter().map(|r| r.1["dialog_id"].as_str().unwrap()).collect();
     assert_eq!(dialogs.len(), 4);
     assert_eq!(none_a.1["contact_id"], first.1["contact_id"], "the updated value still finds the contact");
-    let conv = s.rt.dynamo().get_conversation(&ConversationId::parse(first.1["dialog_id"].as_str().unwrap()).unwrap()).await.unwrap().unwrap();
+    let conv = s.rt.dynamo().unwrap().get_conversation(&ConversationId::parse(first.1["dialog_id"].as_str().unwrap()).unwrap()).await.unwrap().unwrap();
     assert_eq!((conv.reference.as_deref(), conv.desk, conv.channel), (Some("chat-1"), DeskKind::Yeahdesk, ChannelKind::Custom));
-    let messages = s.rt.dynamo().list_messages(&conv.id, 10, None, false).await.unwrap().items;
+    let messages = s.rt.dynamo().unwrap().list_messages(&conv.id, 10, None, false).await.unwrap().items;
     let texts: Vec<&str> = messages.iter().filter(|m| m.source != "handoff").map(|m| m.text.as_deref().unwrap()).collect();
     assert_eq!(texts, ["uno", "dos", "tres"]);
 }
@@ -130,7 +130,7 @@ async fn when_a_source_retries_with_the_same_idempotency_key_should_create_one_m
     assert_eq!(a.0, 200, "{}", a.1);
     assert_eq!(a, b, "the same answer");
     let conv = ConversationId::parse(a.1["dialog_id"].as_str().unwrap()).unwrap();
-    let messages = s.rt.dynamo().list_messages(&conv, 10, None, false).await.unwrap().items;
+    let messages = s.rt.dynamo().unwrap().list_messages(&conv, 10, None, false).await.unwrap().items;
     assert_eq!(messages.iter().filter(|m| m.source != "handoff").count(), 1);
     assert_eq!(messages.iter().find(|m| m.source != "handoff").unwrap().integration_data.as_deref(), Some("{\"chat\":9}"));
     let mut changed = body.clone();
@@ -140,7 +140,7 @@ async fn when_a_source_retries_with_the_same_idempotency_key_should_create_one_m
     let twin = json!({"reference": "chat-9", "text": "otra", "contact_object": contact("u-9")});
     let (x, y) = tokio::join!(post(&s, &ch.id, &token, Some("req-2"), &twin), post(&s, &ch.id, &token, Some("req-2"), &twin));
     assert!(x.0 == 200 || y.0 == 200, "{x:?} {y:?}");
-    let messages = s.rt.dynamo().list_messages(&conv, 10, None, false).await.unwrap().items;
+    let messages = s.rt.dynamo().unwrap().list_messages(&conv, 10, None, false).await.unwrap().items;
     assert_eq!(messages.iter().filter(|m| m.text.as_deref() == Some("otra")).count(), 1);
 }
 
@@ -201,9 +201,9 @@ async fn when_the_sources_webhook_keeps_failing_should_retry_then_mark_the_reply
     // A 503, then a 400: retried once, then failed for good with the reason.
     source.respond_with(&[503, 400]);
     let reply = Message::received(conv.clone(), Direction::Outbound, "yeahdesk", "agent-msg-1", "agent", Some("hola".into()), vec![], now_millis()).unwrap();
-    omnibridge::services::delivery::record_and_queue(&s.rt.dynamo(), &s.rt.queue(), QueueName::ToCustomer, &reply).await.unwrap();
+    omnibridge::services::delivery::record_and_queue(&s.rt.dynamo().unwrap(), &s.rt.queue(), QueueName::ToCustomer, &reply).await.unwrap();
     let m = eventually(Duration::from_secs(30), || async {
-        s.rt.dynamo().get_message(&reply.id).await.unwrap().filter(|m| m.status == MessageStatus::Failed)
+        s.rt.dynamo().unwrap().get_message(&reply.id).await.unwrap().filter(|m| m.status == MessageStatus::Failed)
     })
     .await
     .expect("failed after the source refused");
@@ -229,7 +229,7 @@ async fn when_a_whatsapp_customer_reaches_a_yeahdesk_agent_should_carry_the_repl
     let res = reqwest::Client::new().post(format!("{}/v1/chats/connect", s.runner.base_url)).bearer_auth(token()).json(&body).send().await.unwrap();
     assert_eq!(res.status(), 200);
     c.customer_writes(&json!({"provider": "whatsapp", "botId": "help-bot", "userId": user, "type": "text", "text": "necesito ayuda", "deliveries": 2})).await.unwrap();
-    let conv = s.rt.dynamo().find_open_conversation(ChannelKind::Whatsapp, user).await.unwrap().unwrap();
+    let conv = s.rt.dynamo().unwrap().find_open_conversation(ChannelKind::Whatsapp, user).await.unwrap().unwrap();
     let dialog = eventually(Duration::from_secs(30), || async {
         let d = c.yeahdesk_dialogs().await.unwrap();
         d.as_array().unwrap().iter().find(|d| d["reference"] == conv.id.as_str() && d["messages"].as_array().unwrap().len() >= 2).cloned()
@@ -251,8 +251,8 @@ async fn when_a_whatsapp_customer_reaches_a_yeahdesk_agent_should_carry_the_repl
     assert_eq!(delivered.as_array().unwrap().len(), 1, "one piece: the file with the text as caption: {delivered}");
     assert_eq!(delivered[0]["caption"], "¿En qué te ayudo?");
     let url = delivered[0]["url"].as_str().unwrap();
-    assert!(url.contains(&s.rt.settings.bucket), "our copy, not Yeahdesk's link: {url}");
-    let conv = s.rt.dynamo().get_conversation(&conv.id).await.unwrap().unwrap();
+    assert!(url.contains(s.rt.settings.bucket().unwrap()), "our copy, not Yeahdesk's link: {url}");
+    let conv = s.rt.dynamo().unwrap().get_conversation(&conv.id).await.unwrap().unwrap();
     assert_eq!(conv.status, ConversationStatus::Active);
     assert!(c.violations().await.unwrap().is_empty(), "{:?}", c.violations().await.unwrap());
 }

@@ -125,12 +125,12 @@ async fn when_the_agent_answers_and_ends_the_session_should_reach_the_customer_o
     .expect("the customer got both replies");
     let got: Vec<(&str, Option<&str>)> = delivered.as_array().unwrap().iter().map(|d| (d["kind"].as_str().unwrap(), d["text"].as_str().or(d["caption"].as_str()))).collect();
     assert_eq!(got, [("text", Some("Hola, soy Eva")), ("document", Some("tu factura"))]);
-    let conversation = rt.dynamo().find_open_conversation(ChannelKind::Whatsapp, user).await.unwrap().unwrap();
+    let conversation = rt.dynamo().unwrap().find_open_conversation(ChannelKind::Whatsapp, user).await.unwrap().unwrap();
     assert_eq!(conversation.status, ConversationStatus::Active);
 
     // The agent ends the session: the customer's next message goes to the bot only.
     c.salesforce_agent(&json!({"conversationIdentifier": cid, "action": "session_ended", "via": "https", "authorization": format!("Bearer {sf_token}")})).await.unwrap();
-    assert!(rt.dynamo().find_open_conversation(ChannelKind::Whatsapp, user).await.unwrap().is_none());
+    assert!(rt.dynamo().unwrap().find_open_conversation(ChannelKind::Whatsapp, user).await.unwrap().is_none());
     c.customer_writes(&json!({"provider": "whatsapp", "botId": "coppel-bot", "userId": user, "type": "text", "text": "gracias"})).await.unwrap();
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(agent_view(&sandbox, user, 1).await["entries"].as_array().unwrap().len(), 1, "only the transcript reached the agent");
@@ -159,7 +159,7 @@ async fn when_the_bot_finishes_a_chat_should_withdraw_or_end_it_in_salesforce_an
     // Taken by an agent: the messaging session is ended.
     assert_eq!(connect(&runner.base_url, &chat("5217331170002")).await.0, 200);
     let cid = agent_view(&sandbox, "5217331170002", 1).await["conversation_identifier"].as_str().unwrap().to_owned();
-    rt.dynamo().set_conversation_status(&rt.dynamo().find_open_conversation(ChannelKind::Whatsapp, "5217331170002").await.unwrap().unwrap().id, ConversationStatus::Active, now_millis()).await.unwrap();
+    rt.dynamo().unwrap().set_conversation_status(&rt.dynamo().unwrap().find_open_conversation(ChannelKind::Whatsapp, "5217331170002").await.unwrap().unwrap().id, ConversationStatus::Active, now_millis()).await.unwrap();
     assert_eq!(finish("5217331170002").await.0, 200);
     let view = agent_view(&sandbox, "5217331170002", 1).await;
     assert_eq!((view["session_ended"].as_bool(), view["conversation_identifier"].as_str()), (Some(true), Some(cid.as_str())));
@@ -243,8 +243,8 @@ async fn when_the_customer_sends_files_during_a_chat_should_reach_the_agent_as_a
     assert!(files.iter().all(|f| f.2 > 1000), "{files:?}");
     assert_eq!(view["entries"][1]["text"], "mi ticket");
     // The platform's link may expire: the files are kept in our bucket.
-    let conversation = rt.dynamo().find_open_conversation(ChannelKind::Whatsapp, user).await.unwrap().unwrap();
-    let listed = rt.blobs().client().list_objects_v2().bucket(rt.blobs().bucket()).prefix(conversation.id.as_str()).send().await.unwrap();
+    let conversation = rt.dynamo().unwrap().find_open_conversation(ChannelKind::Whatsapp, user).await.unwrap().unwrap();
+    let listed = rt.blobs().unwrap().client().list_objects_v2().bucket(rt.blobs().unwrap().bucket()).prefix(conversation.id.as_str()).send().await.unwrap();
     assert_eq!(listed.contents().len(), 2);
     assert!(c.violations().await.unwrap().is_empty());
 }

@@ -8,6 +8,7 @@ mod custom_channel;
 // mod events;
 mod fetch;
 mod handoff;
+mod iam;
 mod pipedrive;
 mod queues;
 mod runner;

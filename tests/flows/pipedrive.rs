@@ -64,7 +64,7 @@ async fn when_a_whatsapp_customer_reaches_a_pipedrive_agent_should_carry_message
     c.customer_writes(&write("¡Hola! ¿En qué te ayudo?", "bot")).await.unwrap();
     assert_eq!(connect(&s.runner.base_url, user).await, 200);
     assert_eq!(connect(&s.runner.base_url, user).await, 200, "a repeated handoff changes nothing");
-    let conv = s.rt.dynamo().find_open_conversation(ChannelKind::Whatsapp, user).await.unwrap().unwrap();
+    let conv = s.rt.dynamo().unwrap().find_open_conversation(ChannelKind::Whatsapp, user).await.unwrap().unwrap();
     assert_eq!((conv.desk, conv.desk_channel.as_str()), (DeskKind::Pipedrive, CHANNEL));
     let cid = conv.id.to_string();
 
@@ -143,7 +143,7 @@ async fn when_a_whatsapp_customer_reaches_a_pipedrive_agent_should_carry_message
     assert_ne!(again["attachments"][0]["url"].as_str().unwrap(), url, "a fresh link each time");
     let bytes = reqwest::get(again["attachments"][0]["url"].as_str().unwrap()).await.unwrap().bytes().await.unwrap();
     assert!(bytes.starts_with(b"%PDF"), "the agent's file");
-    let conv = s.rt.dynamo().get_conversation(&conv.id).await.unwrap().unwrap();
+    let conv = s.rt.dynamo().unwrap().get_conversation(&conv.id).await.unwrap().unwrap();
     assert_eq!(conv.status, ConversationStatus::Active, "the agent's first answer takes the conversation");
     assert!(c.violations().await.unwrap().is_empty(), "{:?}", c.violations().await.unwrap());
 }
@@ -160,14 +160,14 @@ async fn when_the_access_token_expires_and_the_refresh_token_is_refused_should_f
     let c = s.sandbox.client();
     let user = "5215550002222";
     assert_eq!(connect(&s.runner.base_url, user).await, 200);
-    let conv = s.rt.dynamo().find_open_conversation(ChannelKind::Whatsapp, user).await.unwrap().unwrap();
+    let conv = s.rt.dynamo().unwrap().find_open_conversation(ChannelKind::Whatsapp, user).await.unwrap().unwrap();
     received(&s, conv.id.as_str(), 1).await;
 
     c.expire_pipedrive_tokens().await.unwrap();
     c.customer_writes(&json!({"provider": "whatsapp", "botId": BOT, "userId": user, "type": "text", "text": "¿hola?", "messageId": "wamid.after-expiry"})).await.unwrap();
     let id = MessageId::from_source("whatsapp", "wamid.after-expiry").unwrap();
     let m = eventually(Duration::from_secs(30), || async {
-        s.rt.dynamo().get_message(&id).await.unwrap().filter(|m| m.status == MessageStatus::Failed)
+        s.rt.dynamo().unwrap().get_message(&id).await.unwrap().filter(|m| m.status == MessageStatus::Failed)
     })
     .await
     .expect("the message fails for good: the user revoked the app's access");
@@ -182,7 +182,7 @@ async fn when_yalo_refuses_an_agent_message_should_mark_it_failed_and_tell_piped
     let c = s.sandbox.client();
     let user = "5215550002222";
     assert_eq!(connect(&s.runner.base_url, user).await, 200);
-    let conv = s.rt.dynamo().find_open_conversation(ChannelKind::Whatsapp, user).await.unwrap().unwrap();
+    let conv = s.rt.dynamo().unwrap().find_open_conversation(ChannelKind::Whatsapp, user).await.unwrap().unwrap();
     c.inject(&Fault { peer: "yalo".into(), route: None, times: Some(1), ratio: None,
         effect: Effect::Status { status: 400, retry_after_secs: None, sf_code: None, body: None } }).await.unwrap();
     let sent = c.pipedrive_agent_sends(&json!({"providerChannelId": CHANNEL, "conversationId": conv.id, "senderId": CHANNEL, "message": "¿Sigues ahí?"})).await.unwrap();
@@ -194,7 +194,7 @@ async fn when_yalo_refuses_an_agent_message_should_mark_it_failed_and_tell_piped
     .await
     .expect("Pipedrive is told");
     assert_eq!((report["status"].as_str(), report["sender_id"].as_str()), (Some("failed"), Some(CHANNEL)));
-    let m = s.rt.dynamo().get_message(&MessageId::parse(&id).unwrap()).await.unwrap().unwrap();
+    let m = s.rt.dynamo().unwrap().get_message(&MessageId::parse(&id).unwrap()).await.unwrap().unwrap();
     assert_eq!(m.status, MessageStatus::Failed);
     assert!(m.failure_reason.unwrap().contains("400"));
     let (_, read_back) = read(&s, &format!("/channels/{CHANNEL}/messages/{id}")).await;
@@ -203,7 +203,7 @@ async fn when_yalo_refuses_an_agent_message_should_mark_it_failed_and_tell_piped
 
 /// Conversations and messages written straight to the store, newest last.
 async fn seed_channel(s: &System, conversations: usize, messages: usize) -> Vec<Conversation> {
-    let store = s.rt.dynamo();
+    let store = s.rt.dynamo().unwrap();
     Registry::new(store.clone()).put_channel(&PipedriveChannel::new(CHANNEL, "WhatsApp shop", "whatsapp").unwrap()).await.unwrap();
     let t0 = now_millis() - 1_000_000;
     let mut out = Vec::new();
@@ -328,7 +328,7 @@ async fn when_pipedrive_calls_without_the_apps_credentials_or_for_a_channel_it_m
     assert_eq!(res.json::<Value>().await.unwrap()["data"]["code"], "BAD_REQUEST");
 
     // A suspended account is refused as the seed says; lifting it lets Pipedrive in again.
-    let registry = Registry::new(s.rt.dynamo());
+    let registry = Registry::new(s.rt.dynamo().unwrap());
     let mut channel = registry.channel(CHANNEL).await.unwrap().unwrap();
     channel.suspended = true;
     registry.put_channel(&channel).await.unwrap();
@@ -354,7 +354,7 @@ async fn when_the_channel_is_deleted_should_fail_new_customer_messages_with_the_
     let c = s.sandbox.client();
     let user = "5215550003333";
     assert_eq!(connect(&s.runner.base_url, user).await, 200);
-    let conv = s.rt.dynamo().find_open_conversation(ChannelKind::Whatsapp, user).await.unwrap().unwrap();
+    let conv = s.rt.dynamo().unwrap().find_open_conversation(ChannelKind::Whatsapp, user).await.unwrap().unwrap();
     received(&s, conv.id.as_str(), 1).await;
     let res = reqwest::Client::new().delete(format!("{}/v1/pipedrive/channels/{CHANNEL}", s.runner.base_url))
         .basic_auth("sandbox-client-id", Some("sandbox-client-secret")).send().await.unwrap();
@@ -362,7 +362,7 @@ async fn when_the_channel_is_deleted_should_fail_new_customer_messages_with_the_
     c.customer_writes(&json!({"provider": "whatsapp", "botId": BOT, "userId": user, "type": "text", "text": "¿hola?", "messageId": "wamid.after-delete"})).await.unwrap();
     let id = MessageId::from_source("whatsapp", "wamid.after-delete").unwrap();
     let m = eventually(Duration::from_secs(30), || async {
-        s.rt.dynamo().get_message(&id).await.unwrap().filter(|m| m.status == MessageStatus::Failed)
+        s.rt.dynamo().unwrap().get_message(&id).await.unwrap().filter(|m| m.status == MessageStatus::Failed)
     })
     .await
     .expect("the message fails");
@@ -377,8 +377,8 @@ async fn when_the_channel_is_deleted_should_fail_new_customer_messages_with_the_
 async fn when_schemathesis_drives_the_seeds_openapi_document_should_find_every_response_in_contract() {
     let s = system(false, |_| {}).await;
     let convs = seed_channel(&s, 3, 5).await;
-    let page = s.rt.dynamo().list_messages(&convs[0].id, 1, None, true).await.unwrap();
-    let registry = Registry::new(s.rt.dynamo());
+    let page = s.rt.dynamo().unwrap().list_messages(&convs[0].id, 1, None, true).await.unwrap();
+    let registry = Registry::new(s.rt.dynamo().unwrap());
     registry.put_channel(&PipedriveChannel::new("contract-delete", "to delete", "other").unwrap()).await.unwrap();
     let dir = std::env::temp_dir().join(format!("omnibridge-contract-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();

@@ -189,7 +189,7 @@ async fn when_a_failed_message_is_delivered_again_should_fail_again_with_its_rea
     use omnibridge::ports::{ConversationStore, MessageStore, StatusDetail};
     use omnibridge::services::delivery::deliver;
     let rt = runtime().await;
-    let store = rt.dynamo();
+    let store = rt.dynamo().unwrap();
     let customer = Participant::new("5217331175599", "Eduardo Ochoa").unwrap();
     let c = Conversation::open(ChannelKind::Whatsapp, "coppel-bot", customer, DeskKind::Salesforce, "sf", now_millis()).unwrap();
     store.open_conversation(&c).await.unwrap();

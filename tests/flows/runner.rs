@@ -35,7 +35,7 @@ async fn when_runner_starts_should_serve_every_route_of_the_template() {
 #[tokio::test]
 async fn when_job_is_enqueued_should_be_processed_by_the_in_process_worker() {
     let (rt, running) = start_runner(true, |_| {}).await;
-    let store = rt.dynamo();
+    let store = rt.dynamo().unwrap();
 
     // This deployment has no desk adapter yet: the worker marks the message
     // failed with the reason and dead-letters it, without blocking the queue.

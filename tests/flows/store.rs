@@ -23,7 +23,7 @@ fn text_message(conv: &ConversationId, source_id: &str, at: EpochMillis) -> Mess
 
 #[tokio::test]
 async fn when_conversation_is_opened_should_be_found_as_the_customers_open_one_until_closed() {
-    let store = runtime().await.dynamo();
+    let store = runtime().await.dynamo().unwrap();
     let c = conversation("5217331175599", 1_000);
     assert_eq!(store.open_conversation(&c).await.unwrap(), Recorded::Created);
     assert_eq!(store.get_conversation(&c.id).await.unwrap().unwrap(), c);
@@ -55,7 +55,7 @@ async fn when_conversation_is_opened_should_be_found_as_the_customers_open_one_u
 
 #[tokio::test]
 async fn when_two_opens_race_for_one_customer_should_open_exactly_one() {
-    let store = runtime().await.dynamo();
+    let store = runtime().await.dynamo().unwrap();
     let attempts: Vec<Conversation> = (0..8).map(|i| conversation("race-customer", 1_000 + i)).collect();
     let results = futures::future::join_all(attempts.iter().map(|c| store.open_conversation(c))).await;
     let created = results.iter().filter(|r| matches!(r, Ok(Recorded::Created))).count();
@@ -70,14 +70,14 @@ async fn when_two_opens_race_for_one_customer_should_open_exactly_one() {
 
 #[tokio::test]
 async fn when_status_of_unknown_conversation_changes_should_be_not_found() {
-    let store = runtime().await.dynamo();
+    let store = runtime().await.dynamo().unwrap();
     let err = store.set_conversation_status(&ConversationId::new(), ConversationStatus::Active, 1).await.unwrap_err();
     assert!(matches!(err, omnibridge::Error::NotFound(_)));
 }
 
 #[tokio::test]
 async fn when_desk_channel_has_many_conversations_should_page_newest_first_each_once() {
-    let store = runtime().await.dynamo();
+    let store = runtime().await.dynamo().unwrap();
     let mut ids = Vec::new();
     for i in 0..7 {
         let c = conversation(&format!("customer-{i}"), 10_000 + i);
@@ -115,7 +115,7 @@ async fn when_desk_channel_has_many_conversations_should_page_newest_first_each_
 
 #[tokio::test]
 async fn when_webhook_is_redelivered_should_append_the_message_once() {
-    let store = runtime().await.dynamo();
+    let store = runtime().await.dynamo().unwrap();
     let conv = ConversationId::new();
     let m = text_message(&conv, "wamid.1", 5_000);
     assert_eq!(store.append_message(&m).await.unwrap(), Recorded::Created);
@@ -126,7 +126,7 @@ async fn when_webhook_is_redelivered_should_append_the_message_once() {
 
 #[tokio::test]
 async fn when_identical_deliveries_race_should_let_exactly_one_append_win() {
-    let store = runtime().await.dynamo();
+    let store = runtime().await.dynamo().unwrap();
     let conv = ConversationId::new();
     let m = text_message(&conv, "wamid.race", 5_000);
     let results = futures::future::join_all((0..10).map(|_| store.append_message(&m))).await;
@@ -138,7 +138,7 @@ async fn when_identical_deliveries_race_should_let_exactly_one_append_win() {
 
 #[tokio::test]
 async fn when_conversation_has_many_messages_should_page_in_order_each_once() {
-    let store = runtime().await.dynamo();
+    let store = runtime().await.dynamo().unwrap();
     let conv = ConversationId::new();
     let mut expected = Vec::new();
     for i in 0..11 {
@@ -172,7 +172,7 @@ async fn when_conversation_has_many_messages_should_page_in_order_each_once() {
 
 #[tokio::test]
 async fn when_delivery_status_changes_should_record_it_with_its_detail() {
-    let store = runtime().await.dynamo();
+    let store = runtime().await.dynamo().unwrap();
     let m = text_message(&ConversationId::new(), "s1", 1);
     store.append_message(&m).await.unwrap();
     store
@@ -196,7 +196,7 @@ async fn when_delivery_status_changes_should_record_it_with_its_detail() {
 
 #[tokio::test]
 async fn when_context_entries_expire_should_no_longer_be_read_even_before_dynamodb_deletes_them() {
-    let store = runtime().await.dynamo();
+    let store = runtime().await.dynamo().unwrap();
     let now = now_millis();
     let day = Duration::from_secs(24 * 3600);
     let entry = |id: &str, ts: EpochMillis, written_at: EpochMillis, from: Author| {
@@ -220,7 +220,7 @@ async fn when_context_entries_expire_should_no_longer_be_read_even_before_dynamo
 
 #[tokio::test]
 async fn when_idempotency_key_is_claimed_should_run_once_and_remember_the_outcome() {
-    let store = runtime().await.dynamo();
+    let store = runtime().await.dynamo().unwrap();
     let lease = Duration::from_secs(30);
     assert_eq!(store.claim("k1", "fp", lease).await.unwrap(), Claim::Acquired);
     assert_eq!(store.claim("k1", "fp", lease).await.unwrap(), Claim::InProgress);
@@ -246,7 +246,7 @@ async fn when_idempotency_key_is_claimed_should_run_once_and_remember_the_outcom
 #[tokio::test]
 async fn when_idempotency_record_is_written_should_be_kept_at_least_seven_days() {
     let rt = runtime().await;
-    let store = rt.dynamo();
+    let store = rt.dynamo().unwrap();
     store.claim("keep", "fp", Duration::from_secs(30)).await.unwrap();
     let item = store
         .client()
@@ -265,7 +265,7 @@ async fn when_idempotency_record_is_written_should_be_kept_at_least_seven_days()
 
 #[tokio::test]
 async fn when_user_is_created_should_be_read_back_and_not_silently_replaced() {
-    let store = runtime().await.dynamo();
+    let store = runtime().await.dynamo().unwrap();
     let user = ApiUser::new("yaloUser", Role::Yalo, &SecretString::from("a long enough password")).unwrap();
     assert!(store.put_user(&user, false).await.unwrap());
     assert_eq!(store.get_user("yaloUser").await.unwrap().unwrap(), user);

@@ -54,7 +54,7 @@ impl Setup {
     /// Opens a chat for the customer, as the handoff will.
     async fn open_chat(&self, channel: ChannelKind, user: &str) -> Conversation {
         let c = Conversation::open(channel, "coppel-bot", Participant::new(user, "Eduardo").unwrap(), DeskKind::Salesforce, "sf-channel", now_millis()).unwrap();
-        self.rt.dynamo().open_conversation(&c).await.unwrap();
+        self.rt.dynamo().unwrap().open_conversation(&c).await.unwrap();
         c
     }
 
@@ -102,7 +102,7 @@ async fn when_the_customer_has_a_chat_should_record_each_message_once_and_queue_
     // The bot's messages during the chat stay in the context.
     s.write(json!({"provider": "whatsapp", "botId": "5215500000000", "userId": user, "type": "text", "text": "Un agente te atenderá", "authorRole": "bot"})).await;
 
-    let page = s.rt.dynamo().list_messages(&chat.id, 10, None, false).await.unwrap();
+    let page = s.rt.dynamo().unwrap().list_messages(&chat.id, 10, None, false).await.unwrap();
     assert_eq!(page.items.len(), 2, "one message per platform id");
     assert_eq!(page.items[0].text.as_deref(), Some("Necesito ayuda"));
     assert_eq!(page.items[1].attachments[0].content_type, "application/pdf");
@@ -124,7 +124,7 @@ async fn when_a_facebook_customer_and_bot_write_should_store_both_and_forward_th
     assert_eq!(ctx.iter().map(|e| e["from"].as_str().unwrap()).collect::<Vec<_>>(), ["user", "bot"]);
     let chat = s.open_chat(ChannelKind::Facebook, user).await;
     s.write(json!({"provider": "facebook", "botId": "messeger-staging-bot", "userId": user, "type": "image"})).await;
-    let page = s.rt.dynamo().list_messages(&chat.id, 10, None, false).await.unwrap();
+    let page = s.rt.dynamo().unwrap().list_messages(&chat.id, 10, None, false).await.unwrap();
     assert_eq!(page.items.len(), 1);
     assert_eq!(page.items[0].source, "facebook");
     assert_eq!(s.queued_jobs().await.len(), 1);

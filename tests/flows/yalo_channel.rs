@@ -42,7 +42,7 @@ async fn when_the_bot_registers_the_webhook_should_make_yalo_deliver_to_omnibrid
     // The customer's message now reaches omnibridge through the registered webhook.
     let out = s.sandbox.client().customer_writes(&json!({"provider": "whatsapp", "botId": "omnibridge-wa", "userId": "5217331175599", "type": "text", "text": "Hola"})).await.unwrap();
     assert_eq!(out["deliveries"][0]["status"], 200);
-    assert_eq!(s.rt.dynamo().list_context("5217331175599", now_millis()).await.unwrap().len(), 1);
+    assert_eq!(s.rt.dynamo().unwrap().list_context("5217331175599", now_millis()).await.unwrap().len(), 1);
 
     let (status, body) = call(reqwest::Method::DELETE, format!("{base}/v1/integrations/webhook/remove/whatsapp"), Some(token(Role::Yalo))).await;
     assert_eq!((status, body), (200, json!({"Message": "Remove webhook success with provider : whatsapp"})));
@@ -66,7 +66,7 @@ async fn when_registration_is_refused_or_misused_should_answer_the_seeds_errors(
 }
 
 async fn agent_message(rt: &omnibridge::bootstrap::Runtime, channel: ChannelKind, user: &str, source_id: &str, text: Option<&str>, files: &[(&str, &str)]) -> Message {
-    let store = rt.dynamo();
+    let store = rt.dynamo().unwrap();
     let conv = match store.find_open_conversation(channel, user).await.unwrap() {
         Some(c) => c,
         None => {
@@ -90,7 +90,7 @@ async fn agent_message(rt: &omnibridge::bootstrap::Runtime, channel: ChannelKind
 }
 
 async fn settled(rt: &omnibridge::bootstrap::Runtime, id: &MessageId) -> Message {
-    eventually(Duration::from_secs(30), || async { rt.dynamo().get_message(id).await.unwrap().filter(|m| m.status.is_final()) })
+    eventually(Duration::from_secs(30), || async { rt.dynamo().unwrap().get_message(id).await.unwrap().filter(|m| m.status.is_final()) })
         .await
         .expect("the worker settled the message")
 }
@@ -121,7 +121,7 @@ async fn when_the_agent_answers_should_send_each_message_once_in_the_channels_sh
     let kinds: Vec<(&str, Option<&str>)> = wa.iter().map(|d| (d["kind"].as_str().unwrap(), d["caption"].as_str().or(d["text"].as_str()))).collect();
     assert_eq!(kinds, [("text", Some("Hola, soy Eva")), ("document", Some("tu factura")), ("image", None)], "each once, in order");
     assert_eq!(wa[0]["payload"]["userId"], "5217331175599");
-    assert!(wa[1]["url"].as_str().unwrap().contains(&s.rt.settings.bucket), "our copy: {}", wa[1]["url"]);
+    assert!(wa[1]["url"].as_str().unwrap().contains(s.rt.settings.bucket().unwrap()), "our copy: {}", wa[1]["url"]);
     let fbd = c.yalo_delivered(Some("5018811078134037")).await.unwrap();
     let fb_kinds: Vec<&str> = fbd.as_array().unwrap().iter().map(|d| d["kind"].as_str().unwrap()).collect();
     assert_eq!(fb_kinds, ["text", "image"]);
@@ -157,7 +157,7 @@ async fn when_yalo_refuses_a_message_for_good_should_mark_it_failed_with_the_rea
     let redriven = omnibridge_dev::dlq::redrive(&s.rt, QueueName::ToCustomer, &[]).await.unwrap();
     assert_eq!(redriven.len(), 1);
     let sent = eventually(Duration::from_secs(20), || async {
-        s.rt.dynamo().get_message(&m.id).await.unwrap().filter(|m| m.status == MessageStatus::Sent)
+        s.rt.dynamo().unwrap().get_message(&m.id).await.unwrap().filter(|m| m.status == MessageStatus::Sent)
     })
     .await
     .expect("delivered after redrive");

@@ -183,7 +183,7 @@ fn read_password() -> anyhow::Result<SecretString> {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let rt = Runtime::load().await?;
-    let store = rt.dynamo();
+    let store = rt.dynamo()?;
     match args.command {
         Command::User { action: UserAction::Create { username, role, replace } } => {
             let role: Role = role.parse()?;
@@ -218,7 +218,7 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn pipedrive(rt: &Runtime, action: PipedriveAction) -> anyhow::Result<()> {
-    let registry = Registry::new(rt.dynamo());
+    let registry = Registry::new(rt.dynamo()?);
     let existing = |id: &str| {
         let registry = registry.clone();
         let id = id.to_owned();
@@ -261,7 +261,7 @@ async fn pipedrive(rt: &Runtime, action: PipedriveAction) -> anyhow::Result<()> 
 
 async fn custom_channel(rt: &Runtime, action: CustomChannelAction) -> anyhow::Result<()> {
     use omnibridge::services::custom_channel::{CustomChannel, Registry};
-    let registry = Registry::new(rt.dynamo());
+    let registry = Registry::new(rt.dynamo()?);
     let existing = |id: &str| {
         let registry = registry.clone();
         let id = id.to_owned();

@@ -619,28 +619,22 @@ impl Stack {
         routes
     }
 
-    /// The logical id (or parameter name) an ARN belongs to, for reports: `Table`,
-    /// `Table/index/*`, `AttachmentsBucket/*`, `JwtSecretArn`.
-    pub fn name_of(&self, arn: &str) -> String {
+    /// The logical id (or parameter name) an ARN belongs to, for reports
+    /// (`Table`, `Table/index/*`, `AttachmentsBucket/*`, `JwtSecretArn`), and
+    /// the ARN with an index's name or an object's key as `*`.
+    pub fn name_of(&self, arn: &str) -> (String, String) {
         for (id, p) in &self.physical {
-            if let Some(own) = p.attributes.get("Arn") {
-                if arn == own {
-                    return id.clone();
-                }
-                if let Some(rest) = arn.strip_prefix(own.as_str()) {
-                    if rest.starts_with('/') {
-                        let sub = if rest.starts_with("/index/") { "/index/*" } else { "/*" };
-                        return format!("{id}{sub}");
-                    }
-                }
+            let Some(own) = p.attributes.get("Arn") else { continue };
+            if arn == own {
+                return (id.clone(), arn.to_owned());
+            }
+            if let Some(rest) = arn.strip_prefix(own.as_str()).filter(|r| r.starts_with('/')) {
+                let sub = if rest.starts_with("/index/") { "/index/*" } else { "/*" };
+                return (format!("{id}{sub}"), format!("{own}{sub}"));
             }
         }
-        for (name, v) in &self.params {
-            if v.as_str() == Some(arn) && !name.starts_with("AWS::") {
-                return name.clone();
-            }
-        }
-        arn.to_owned()
+        let param = self.params.iter().find(|(name, v)| v.as_str() == Some(arn) && !name.starts_with("AWS::"));
+        (param.map_or_else(|| arn.to_owned(), |(name, _)| name.clone()), arn.to_owned())
     }
 }
 
@@ -966,8 +960,8 @@ Resources:
         assert_eq!(q.url, "http://127.0.0.1:5000/123456789012/s-Q.fifo");
         // SAM gives a worker its event source's rights.
         assert_eq!(w.policy.decide("sqs:ReceiveMessage", &q.arn, &ctx), policy::Decision::Allow);
-        assert_eq!(s.name_of(&format!("{table}/index/GSI1")), "Table/index/*");
-        assert_eq!(s.name_of(secret), "Secret");
+        assert_eq!(s.name_of(&format!("{table}/index/GSI1")), ("Table/index/*".to_owned(), format!("{table}/index/*")));
+        assert_eq!(s.name_of(secret).0, "Secret");
 
         let with = Stack::resolve(&t, &input(&[("Secret", "arn:x"), ("Optional", "yes")])).unwrap();
         assert_eq!(with.function("authenticate").unwrap().environment.get("EXTRA").map(String::as_str), Some("yes"));

@@ -37,7 +37,7 @@ impl Endpoint {
 
 impl EndpointTrait for Endpoint {
     async fn build(rt: &Runtime) -> Result<Self> {
-        Ok(Endpoint::new(rt.dynamo(), super::token_keys(rt).await?))
+        Ok(Endpoint::new(rt.dynamo()?, super::token_keys(rt).await?))
     }
 
     async fn handle(&self, req: Request) -> Response<Body> {

@@ -42,7 +42,7 @@ pub struct Endpoint {
 
 impl EndpointTrait for Endpoint {
     async fn build(rt: &Runtime) -> Result<Self> {
-        let handoff = Handoff::new(rt.dynamo(), Desks::from_runtime(rt).await?, rt.settings.clone());
+        let handoff = Handoff::new(rt.dynamo()?, Desks::from_runtime(rt).await?, rt.settings.clone());
         Ok(Endpoint { keys: super::token_keys(rt).await?, handoff })
     }
 

@@ -24,7 +24,7 @@ pub struct Endpoint {
 
 impl EndpointTrait for Endpoint {
     async fn build(rt: &Runtime) -> Result<Self> {
-        Ok(Endpoint { keys: super::token_keys(rt).await?, store: rt.dynamo(), salesforce: rt.salesforce().await? })
+        Ok(Endpoint { keys: super::token_keys(rt).await?, store: rt.dynamo()?, salesforce: rt.salesforce().await? })
     }
 
     async fn handle(&self, req: Request) -> Response<Body> {

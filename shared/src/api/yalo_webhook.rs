@@ -28,7 +28,7 @@ impl Webhook {
             SecretSource::Unset => None,
             source => Some(rt.secret(source, "OMNIBRIDGE_YALO_WEBHOOK_SECRET").await?),
         };
-        let inbound = Inbound::new(rt.dynamo(), rt.queue(), rt.settings.client_name.clone(), rt.settings.context_ttl);
+        let inbound = Inbound::new(rt.dynamo()?, rt.queue(), rt.settings.client_name.clone(), rt.settings.context_ttl);
         Ok(Webhook { channel, inbound, secret })
     }
 

@@ -35,7 +35,7 @@ impl EndpointTrait for Endpoint {
             SecretSource::Unset => None,
             s => Some(rt.secret(s, "OMNIBRIDGE_YEAHDESK_WEBHOOK_SECRET").await?),
         };
-        Ok(Endpoint { store: rt.dynamo(), queue: rt.queue(), secret })
+        Ok(Endpoint { store: rt.dynamo()?, queue: rt.queue(), secret })
     }
 
     async fn handle(&self, req: Request) -> Response<Body> {

@@ -25,7 +25,7 @@ pub struct Media {
 impl Media {
     pub fn from_runtime(rt: &Runtime) -> Result<Self> {
         let policy = FetchPolicy::new(rt.settings.attachment_max_bytes, rt.settings.fetch_allow_private.clone());
-        Ok(Media { fetcher: Fetcher::new(policy)?, blobs: rt.blobs(), store: rt.dynamo() })
+        Ok(Media { fetcher: Fetcher::new(policy)?, blobs: rt.blobs()?, store: rt.dynamo()? })
     }
 
     /// The object key of attachment `i` of `m`.

@@ -125,7 +125,7 @@ impl AgentEvents {
             (Some(_), None) => return Err(Error::Config("OMNIBRIDGE_SALESFORCE_AGENT_WORK needs OMNIBRIDGE_SALESFORCE_CCAAS_AGENT_ID".into())),
             _ => None,
         };
-        Ok(AgentEvents { store: rt.dynamo(), queue: rt.queue(), names: s.clone(), agent_work })
+        Ok(AgentEvents { store: rt.dynamo()?, queue: rt.queue(), names: s.clone(), agent_work })
     }
 
     /// The end user's open conversation on a channel that goes through Salesforce.

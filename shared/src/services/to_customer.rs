@@ -30,8 +30,8 @@ const SEND_LEASE: Duration = Duration::from_secs(60);
 
 impl Channels {
     pub async fn from_runtime(rt: &Runtime) -> Result<Self> {
-        let custom = CustomSender::new(rt.dynamo(), crate::adapters::http_client::client()?, rt.blobs(), rt.settings.presign_ttl);
-        Ok(Channels { yalo: rt.yalo().await?, custom, blobs: rt.blobs(), presign_ttl: rt.settings.presign_ttl, sends: rt.dynamo() })
+        let custom = CustomSender::new(rt.dynamo()?, crate::adapters::http_client::client()?, rt.blobs()?, rt.settings.presign_ttl);
+        Ok(Channels { yalo: rt.yalo().await?, custom, blobs: rt.blobs()?, presign_ttl: rt.settings.presign_ttl, sends: rt.dynamo()? })
     }
 
     /// The message as the pieces a channel sends: each file by URL (the first
@@ -122,7 +122,7 @@ impl WorkerTrait for Worker {
     const QUEUE: QueueName = QueueName::ToCustomer;
 
     async fn build(rt: &Runtime) -> Result<Self> {
-        Ok(Worker::new(rt.dynamo(), Channels::from_runtime(rt).await?, Desks::from_runtime(rt).await?))
+        Ok(Worker::new(rt.dynamo()?, Channels::from_runtime(rt).await?, Desks::from_runtime(rt).await?))
     }
 
     async fn process(&self, job: QueueJob, attempt: Attempt) -> Result<()> {
