@@ -10,5 +10,6 @@ pub mod local;
 pub mod provision;
 pub mod registry;
 pub mod runner;
+pub mod samples;
 pub mod sandbox;
 pub mod template;

@@ -21,6 +21,11 @@ use crate::{emulator, provision, runner};
 /// The account the emulator serves.
 pub const ACCOUNT: &str = "123456789012";
 
+/// The key that signs the local stack's API tokens unless another is given
+/// (`--secret JwtSecretArn=...`): public, so the sample events can carry
+/// valid tokens; a deployment has its own in Secrets Manager.
+pub const LOCAL_JWT_KEY: &str = "omnibridge-local-stack-jwt-key-not-for-deployments";
+
 /// Template parameter values for a local stack; secrets are put in Secrets
 /// Manager at deploy and their parameters given the secrets' ARNs.
 #[derive(Clone, Debug, Default)]
@@ -163,7 +168,7 @@ pub async fn start(opts: LocalOptions) -> anyhow::Result<Local> {
     let addr = concrete(opts.addr)?;
     let mut params = Parameters::default();
     params.set("PublicUrl", format!("http://{addr}"));
-    params.secret("JwtSecretArn", format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple()));
+    params.secret("JwtSecretArn", LOCAL_JWT_KEY);
     let sandbox = match opts.sandbox {
         Some(mut config) => {
             config.omnibridge_url = Some(format!("http://{addr}"));

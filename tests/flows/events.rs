@@ -1,79 +1,133 @@
-//! The sample events in events/ (for `cargo lambda invoke --data-file`) are
-//! real inputs: each parses as its function's event and gets a proper answer.
+//! The sample events in events/ are what `cargo lambda invoke --data-file`
+//! sends to the local stack: one per function, and each, once
+//! `dev/admin samples` has prepared what it refers to, does what the README
+//! says it does — through Lambda's Invoke API, with the function's own
+//! configuration and rights.
 
-use aws_lambda_events::event::sqs::SqsEvent;
-use omnibridge_dev::registry;
-use omnibridge_dev::template::Template;
-use omnibridge_tests::runtime;
+use omnibridge::model::{ConversationId, MessageId, MessageStatus};
+use omnibridge::ports::{ConversationStore, MessageStore};
+use omnibridge_dev::local::LOCAL_JWT_KEY;
+use omnibridge_dev::samples;
+use omnibridge_tests::{eventually, root, start, template, Options};
+use serde_json::Value;
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn event(name: &str) -> String {
+fn sample(name: &str) -> String {
     std::fs::read_to_string(root().join("events").join(format!("{name}.json"))).unwrap()
 }
 
-#[tokio::test]
-async fn when_a_function_exists_should_have_a_sample_event_that_it_answers() {
-    let template = Template::read(&root().join("template.yaml")).unwrap();
-    let samples: BTreeSet<String> = std::fs::read_dir(root().join("events"))
+/// Sends a sample to the Invoke API as `cargo lambda invoke` does; the function's answer.
+async fn invoke(url: &str, function: &str) -> Value {
+    let res = reqwest::Client::new()
+        .post(format!("{url}/2015-03-31/functions/{function}/invocations"))
+        .body(sample(function))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "{function}");
+    assert!(res.headers().get("x-amz-function-error").is_none(), "{function}: {:?}", res.text().await);
+    res.json().await.unwrap()
+}
+
+/// An HTTP sample's status and body.
+async fn call(url: &str, function: &str) -> (u64, Value) {
+    let answer = invoke(url, function).await;
+    let body = answer["body"].as_str().map(|b| serde_json::from_str(b).unwrap_or(Value::String(b.to_owned()))).unwrap_or(Value::Null);
+    (answer["statusCode"].as_u64().unwrap(), body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_every_sample_event_is_invoked_after_samples_are_prepared_should_do_what_it_shows() {
+    let functions: BTreeSet<String> = template().binaries().unwrap().into_iter().collect();
+    let files: BTreeSet<String> = std::fs::read_dir(root().join("events"))
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap().trim_end_matches(".json").to_owned())
         .collect();
-    let functions: BTreeSet<String> =
-        template.routes.iter().map(|r| r.function.clone()).chain(template.queues.iter().map(|q| q.function.clone())).collect();
-    assert_eq!(samples, functions, "one sample event per function");
+    assert_eq!(files, functions, "one sample event per function");
 
-    let rt = runtime().await;
-    // No user and placeholder tokens: the JWT endpoints answer with the seed's
-    // refusal; the webhooks take the seed's example messages. Never a 5xx.
-    let expected = [
-        ("authenticate", 401, "/ErrorDescription"),
-        ("tokens-check", 403, "/ErrorDescription"),
-        ("context-get", 403, "/ErrorDescription"),
-        ("chats-connect", 403, "/ErrorDescription"),
-        ("chats-finish", 403, "/ErrorDescription"),
-        ("consent-update", 403, "/ErrorDescription"),
-        ("salesforce-events", 403, "/ErrorDescription"),
-        ("webhook-register", 403, "/ErrorDescription"),
-        ("webhook-remove", 403, "/ErrorDescription"),
-        ("whatsapp-webhook", 200, "/Message"),
-        ("facebook-webhook", 200, "/Message"),
-        // Placeholder client credentials: Pipedrive's envelope, UNAUTHORIZED.
-        ("pipedrive-conversations-list", 401, "/data/code"),
-        ("pipedrive-conversation-get", 401, "/data/code"),
-        ("pipedrive-message-post", 401, "/data/code"),
-        ("pipedrive-message-get", 401, "/data/code"),
-        ("pipedrive-sender-get", 401, "/data/code"),
-        ("pipedrive-templates-list", 401, "/data/code"),
-        ("pipedrive-channel-delete", 401, "/data/code"),
-        // No such custom channel and no webhook secret set: the E_* envelope.
-        ("custom-channel-message", 401, "/code"),
-        ("yeahdesk-webhook", 401, "/code"),
-    ];
-    for route in &template.routes {
-        let req = lambda_http::request::from_str(&event(&route.function)).unwrap();
-        assert_eq!(req.method().as_str(), route.method, "{}", route.function);
-        let handler = registry::http_function(&route.function, &rt).await.unwrap();
-        let res = handler(req).await;
-        let (_, status, key) = expected.iter().find(|(f, _, _)| *f == route.function).expect("an expectation per endpoint");
-        assert_eq!(res.status().as_u16(), *status, "{}", route.function);
-        let body: serde_json::Value = serde_json::from_slice(res.body().as_ref()).unwrap();
-        assert!(body.pointer(key).is_some_and(|v| v.is_string()), "{}: {body}", route.function);
+    // dev/run's stack: the local JWT key the samples' tokens are signed with.
+    let local = start(Options::new(true), |p| {
+        p.secret("JwtSecretArn", LOCAL_JWT_KEY);
+    })
+    .await;
+    let rt = &local.operator;
+    samples::prepare(rt).await.unwrap();
+    let url = local.runner.invoke_url.clone().unwrap();
+    let sandbox = local.sandbox.as_ref().unwrap().client();
+    let store = rt.dynamo().unwrap();
+    let ok = |f: &str, (status, body): (u64, Value)| assert!((200..300).contains(&status), "{f}: {status} {body}");
+
+    let (status, body) = call(&url, "authenticate").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["token"].is_string());
+    assert_eq!(call(&url, "tokens-check").await.1, serde_json::json!({"username": "yaloUser", "role": "YALO_ROLE"}));
+    // The customer in the Salesforce chat writes: into the context, and on to the agent.
+    ok("whatsapp-webhook", call(&url, "whatsapp-webhook").await);
+    ok("facebook-webhook", call(&url, "facebook-webhook").await);
+    let (status, context) = call(&url, "context-get").await;
+    assert_eq!(status, 200);
+    assert_eq!(context[0]["text"], "Hola", "{context}");
+
+    // The delivery workers send the prepared messages, each to its peer.
+    for (worker, message) in [("to-desk-worker", samples::TO_DESK_MESSAGE), ("to-customer-worker", samples::TO_CUSTOMER_MESSAGE)] {
+        let answer = invoke(&url, worker).await;
+        assert_eq!(answer["batchItemFailures"], serde_json::json!([]), "{worker}: {answer}");
+        let m = store.get_message(&MessageId::parse(message).unwrap()).await.unwrap().unwrap();
+        assert!(matches!(m.status, MessageStatus::Sent | MessageStatus::Delivered), "{worker}: {:?} {:?}", m.status, m.failure_reason);
     }
-    for source in &template.queues {
-        let event: SqsEvent = serde_json::from_str(&event(&source.function)).unwrap();
-        assert_eq!(event.records.len(), 1);
-        let handler = registry::worker_function(&source.function, &rt).await.unwrap();
-        // The sample's message is not in this table: a permanent failure,
-        // dead-lettered rather than retried forever.
-        let response = handler(event).await;
-        assert!(response.batch_item_failures.is_empty(), "{}: {response:?}", source.function);
-        let dlq = rt.settings.dlq_url(source.queue).unwrap();
-        let out = rt.queue().client().receive_message().queue_url(dlq).wait_time_seconds(1).send().await.unwrap();
-        assert_eq!(out.messages.unwrap_or_default().len(), 1, "{}", source.function);
+    assert!(sandbox.yalo_delivered(Some(samples::CUSTOMER)).await.unwrap().as_array().unwrap().iter().any(|d| d["text"] == "Hola, soy Eva. ¿En qué te ayudo?"));
+    // Salesforce's agent answers, through Event Relay and over HTTPS: both reach the customer.
+    assert_eq!(invoke(&url, "salesforce-events-worker").await["batchItemFailures"], serde_json::json!([]));
+    ok("salesforce-events", call(&url, "salesforce-events").await);
+    eventually(Duration::from_secs(30), || async {
+        let d = sandbox.yalo_delivered(Some(samples::CUSTOMER)).await.unwrap();
+        d.as_array().unwrap().iter().any(|d| d["text"] == "Hi, how are you?").then_some(())
+    })
+    .await
+    .expect("the agent's reply reached WhatsApp");
+
+    for f in ["chats-connect", "consent-update", "webhook-register", "webhook-remove", "custom-channel-message", "yeahdesk-webhook"] {
+        ok(f, call(&url, f).await);
+    }
+    // Pipedrive reads the prepared conversation and its agent answers in it.
+    let (_, listed) = call(&url, "pipedrive-conversations-list").await;
+    assert!(listed["data"].as_array().unwrap().iter().any(|c| c["id"] == samples::PIPEDRIVE_CONVERSATION), "{listed}");
+    for f in ["pipedrive-conversation-get", "pipedrive-message-get", "pipedrive-sender-get", "pipedrive-templates-list", "pipedrive-message-post"] {
+        let (status, body) = call(&url, f).await;
+        assert!((200..300).contains(&status) && body.get("success") != Some(&Value::Bool(false)), "{f}: {status} {body}");
+    }
+    ok("chats-finish", call(&url, "chats-finish").await);
+    let c = store.get_conversation(&ConversationId::parse(samples::CONVERSATION).unwrap()).await.unwrap().unwrap();
+    assert_eq!(c.status, omnibridge::model::ConversationStatus::Closed);
+    let (status, body) = call(&url, "pipedrive-channel-delete").await;
+    assert!((200..300).contains(&status) && body.get("success") != Some(&Value::Bool(false)), "{body}");
+    assert!(sandbox.violations().await.unwrap().is_empty(), "{:?}", sandbox.violations().await.unwrap());
+}
+
+#[tokio::test]
+async fn when_cargo_lambda_invokes_a_sample_should_get_the_functions_answer() {
+    let Ok(out) = std::process::Command::new("cargo").args(["lambda", "--version"]).output() else { return };
+    assert!(out.status.success(), "cargo lambda is installed by dev/test (pip install cargo-lambda)");
+    let local = start(Options::new(false), |p| {
+        p.secret("JwtSecretArn", LOCAL_JWT_KEY);
+    })
+    .await;
+    samples::prepare(&local.operator).await.unwrap();
+    let port = local.runner.invoke_url.as_deref().unwrap().rsplit(':').next().unwrap().to_owned();
+    for function in ["tokens-check", "to-desk-worker"] {
+        let out = tokio::process::Command::new("cargo")
+            .args(["lambda", "invoke", function, "--invoke-address", "127.0.0.1", "--invoke-port", &port, "--data-file"])
+            .arg(root().join("events").join(format!("{function}.json")))
+            .output()
+            .await
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{function}: {stdout} {}", String::from_utf8_lossy(&out.stderr));
+        let answer: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{function}: {e}: {stdout}"));
+        match function {
+            "tokens-check" => assert_eq!(answer["statusCode"], 200, "{answer}"),
+            _ => assert_eq!(answer["batchItemFailures"], serde_json::json!([]), "{answer}"),
+        }
     }
 }

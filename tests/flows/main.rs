@@ -5,7 +5,7 @@ mod auth_matrix;
 mod blobs;
 mod chaos;
 mod custom_channel;
-// mod events;
+mod events;
 mod fetch;
 mod handoff;
 mod iam;

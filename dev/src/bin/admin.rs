@@ -39,6 +39,8 @@ enum Command {
         #[command(subcommand)]
         action: CustomChannelAction,
     },
+    /// Puts what the sample events in events/ refer to in a local stack (for `cargo lambda invoke`).
+    Samples,
 }
 
 #[derive(Subcommand)]
@@ -203,6 +205,11 @@ async fn main() -> anyhow::Result<()> {
             let q = omnibridge_dev::dlq::queue_by_name(&queue)?;
             let done = omnibridge_dev::dlq::redrive(&rt, q, &ids).await?;
             eprintln!("redrove {} dead letter(s) to the {queue} queue", done.len());
+        }
+        Command::Samples => {
+            for line in omnibridge_dev::samples::prepare(&rt).await? {
+                println!("{line}");
+            }
         }
         Command::Pipedrive { action } => pipedrive(&rt, action).await?,
         Command::CustomChannel { action } => custom_channel(&rt, action).await?,
