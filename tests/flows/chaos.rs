@@ -383,7 +383,7 @@ pub async fn chaos(options: Options, n: usize, k: usize) {
             .collect::<Vec<_>>()
             .await;
         stream::iter(convs.iter().map(|c| chaos.agent_writes(c, r - 1))).buffer_unordered(CONCURRENCY).collect::<Vec<_>>().await;
-        if r == k / 3 {
+        if r == 1 {
             sb.expire_salesforce_tokens().await.unwrap();
             sb.expire_pipedrive_tokens().await.unwrap();
             chaos.s.runner.crash_next_batch("to-desk-worker");

@@ -2,6 +2,7 @@
 
 mod api;
 mod auth_matrix;
+mod binaries;
 mod blobs;
 mod chaos;
 mod custom_channel;
