@@ -191,6 +191,26 @@ pub const HTTP_DEADLINE_MARGIN: std::time::Duration = std::time::Duration::from_
 /// messages back to the queue and report the batch.
 pub const WORKER_DEADLINE_MARGIN: std::time::Duration = std::time::Duration::from_millis(2000);
 
+tokio::task_local! {
+    /// The deadline of the invocation the current task serves.
+    static DEADLINE: std::time::SystemTime;
+}
+
+/// The deadline of the invocation being served, if any: Lambda stops the
+/// function then, so nothing it started (such as a claim) outlives it.
+pub fn invocation_deadline() -> Option<std::time::SystemTime> {
+    DEADLINE.try_with(|d| *d).ok()
+}
+
+/// Runs `work` as part of the invocation of `context`.
+async fn within<T>(context: &lambda_runtime::Context, work: impl Future<Output = T>) -> T {
+    if context.deadline == 0 {
+        work.await
+    } else {
+        DEADLINE.scope(context.deadline(), work).await
+    }
+}
+
 /// When the work of an invocation must be done: its deadline less `margin`
 /// (`None` without a deadline, as in unit tests).
 pub fn work_until(context: &lambda_runtime::Context, margin: std::time::Duration) -> Option<tokio::time::Instant> {
@@ -206,9 +226,9 @@ pub fn work_until(context: &lambda_runtime::Context, margin: std::time::Duration
 /// envelope) instead of being cut off by Lambda with nothing said.
 pub async fn serve_http<E: Endpoint>(endpoint: &E, req: Request) -> Response<Body> {
     use lambda_http::RequestExt;
-    let until = req.lambda_context_ref().and_then(|c| work_until(c, HTTP_DEADLINE_MARGIN));
-    let Some(until) = until else { return endpoint.handle(req).await };
-    match tokio::time::timeout_at(until, endpoint.handle(req)).await {
+    let Some(context) = req.lambda_context_ref().cloned() else { return endpoint.handle(req).await };
+    let Some(until) = work_until(&context, HTTP_DEADLINE_MARGIN) else { return endpoint.handle(req).await };
+    match within(&context, tokio::time::timeout_at(until, endpoint.handle(req))).await {
         Ok(res) => res,
         Err(_) => {
             let err = Error::Retryable { what: "the request ran out of time before the function's deadline".into(), retry_after: None, source: None };
@@ -220,7 +240,7 @@ pub async fn serve_http<E: Endpoint>(endpoint: &E, req: Request) -> Response<Bod
 /// Processes one SQS batch with `worker`, finishing before the invocation's deadline.
 pub async fn serve_batch<W: Worker>(worker: &W, retry: Option<&RetryPolicy>, event: lambda_runtime::LambdaEvent<SqsEvent>) -> SqsBatchResponse {
     let until = work_until(&event.context, WORKER_DEADLINE_MARGIN);
-    process_batch(event.payload, retry, until, |job, attempt| worker.process(job, attempt)).await
+    within(&event.context, process_batch(event.payload, retry, until, |job, attempt| worker.process(job, attempt))).await
 }
 
 /// Logs to stdout with the level and format of Lambda's logging controls

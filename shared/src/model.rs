@@ -337,6 +337,11 @@ impl Message {
     }
 }
 
+/// How much of a customer's context one read returns (the newest entries,
+/// by their JSON size): what `GET /v1/context/{userID}` answers and the
+/// handoff transcript holds stay far under Lambda's 6 MB response limit.
+pub const CONTEXT_READ_LIMIT: usize = 1024 * 1024;
+
 /// One line of the customer↔bot transcript of the last 24 hours.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ContextEntry {

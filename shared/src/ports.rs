@@ -93,7 +93,8 @@ pub trait MessageStore: Send + Sync {
 pub trait ContextStore: Send + Sync {
     /// Appends an entry; the same (timestamp, source id) again is a no-op.
     fn append_context(&self, entry: &ContextEntry) -> impl Future<Output = Result<()>> + Send;
-    /// The customer's unexpired entries, oldest first.
+    /// The customer's newest unexpired entries, at most
+    /// [`crate::model::CONTEXT_READ_LIMIT`] bytes of them, oldest first.
     fn list_context(&self, user_id: &str, now: EpochMillis) -> impl Future<Output = Result<Vec<ContextEntry>>> + Send;
 }
 

@@ -10,6 +10,7 @@ mod events;
 mod fetch;
 mod handoff;
 mod iam;
+mod limits;
 mod pipedrive;
 mod queues;
 mod runner;

@@ -207,3 +207,69 @@ pub struct AwsAccess {
     pub gateway_url: String,
     pub region: String,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    /// A host that answers `size` bytes after `delay`.
+    struct Fake {
+        delay: Duration,
+        size: usize,
+    }
+
+    impl Host for Fake {
+        fn invoke(&self, _: Bytes, _: Invocation) -> BoxFuture<'_, Result<Outcome, InvokeError>> {
+            Box::pin(async move {
+                tokio::time::sleep(self.delay).await;
+                Ok(Outcome { payload: Bytes::from(vec![b' '; self.size]), init: None, max_memory_mb: None })
+            })
+        }
+        fn crash_next(&self) {}
+        fn crashes(&self) -> u64 {
+            0
+        }
+    }
+
+    fn function(timeout: u64, reserved: Option<u32>, delay: Duration, size: usize) -> Function {
+        let spec = FunctionSpec {
+            logical_id: "F".into(),
+            binary: "f".into(),
+            name: "s-F".into(),
+            arn: "arn:aws:lambda:us-east-1:123456789012:function:s-F".into(),
+            role_arn: "arn:aws:iam::123456789012:role/s-FRole".into(),
+            environment: BTreeMap::new(),
+            timeout: Duration::from_secs(timeout),
+            memory_mb: 128,
+            reserved_concurrency: reserved,
+            log_format: None,
+            log_level: None,
+            policy: Default::default(),
+            routes: Vec::new(),
+            queue_sources: Vec::new(),
+        };
+        Function::new(spec, Box::new(Fake { delay, size }))
+    }
+
+    #[tokio::test]
+    async fn when_an_invocation_breaks_a_lambda_limit_should_fail_as_lambda_fails_it() {
+        let quick = function(1, None, Duration::ZERO, 10);
+        assert_eq!(quick.invoke(Bytes::from_static(b"{}")).await.unwrap().len(), 10);
+        assert_eq!(quick.invoke(Bytes::from(vec![b' '; PAYLOAD_LIMIT + 1])).await, Err(InvokeError::RequestTooLarge(PAYLOAD_LIMIT + 1)));
+        let big = function(1, None, Duration::ZERO, PAYLOAD_LIMIT + 1);
+        assert_eq!(big.invoke(Bytes::from_static(b"{}")).await, Err(InvokeError::ResponseTooLarge(PAYLOAD_LIMIT + 1)));
+        let slow = function(1, None, Duration::from_secs(3), 10);
+        assert_eq!(slow.invoke(Bytes::from_static(b"{}")).await, Err(InvokeError::TimedOut(Duration::from_secs(1))));
+        // Reserved concurrency 1: a second invocation while the first runs is throttled.
+        let one = Arc::new(function(2, Some(1), Duration::from_millis(300), 10));
+        let first = tokio::spawn({
+            let one = one.clone();
+            async move { one.invoke(Bytes::from_static(b"{}")).await }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(one.invoke(Bytes::from_static(b"{}")).await, Err(InvokeError::Throttled));
+        assert!(first.await.unwrap().is_ok());
+        assert_eq!(function(1, Some(0), Duration::ZERO, 1).invoke(Bytes::from_static(b"{}")).await, Err(InvokeError::Throttled));
+    }
+}

@@ -463,9 +463,11 @@ impl ContextStore for DynamoStore {
     }
 
     async fn list_context(&self, user_id: &str, now: EpochMillis) -> Result<Vec<ContextEntry>> {
+        // Newest first, until the read limit; then oldest first.
         let mut entries = Vec::new();
+        let mut size = 0;
         let mut start = None;
-        loop {
+        'pages: loop {
             let out = self
                 .client
                 .query()
@@ -474,6 +476,7 @@ impl ContextStore for DynamoStore {
                 .filter_expression("expires_at > :now")
                 .expression_attribute_values(":pk", s(format!("CTX#{user_id}")))
                 .expression_attribute_values(":now", n(now / 1000))
+                .scan_index_forward(false)
                 .set_exclusive_start_key(start)
                 .send()
                 .await
@@ -481,15 +484,21 @@ impl ContextStore for DynamoStore {
             for item in out.items.unwrap_or_default() {
                 let entry: ContextEntry = from_item(item)?;
                 // DynamoDB's TTL deletes lazily and emulators may not filter: check here too.
-                if !entry.is_expired(now) {
-                    entries.push(entry);
+                if entry.is_expired(now) {
+                    continue;
                 }
+                size += serde_json::to_vec(&entry).map_or(0, |j| j.len());
+                if size > crate::model::CONTEXT_READ_LIMIT {
+                    break 'pages;
+                }
+                entries.push(entry);
             }
             start = out.last_evaluated_key;
             if start.is_none() {
                 break;
             }
         }
+        entries.reverse();
         Ok(entries)
     }
 }

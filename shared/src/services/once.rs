@@ -8,14 +8,21 @@ use std::time::Duration;
 use crate::ports::{Claim, IdempotencyStore};
 use crate::{Error, Result};
 
+/// A claim's lease beyond its invocation's deadline (clocks differ a little).
+const LEASE_GRACE: Duration = Duration::from_secs(1);
+
 /// Runs `step` once per `key`; a completed step returns its recorded outcome.
-/// Another attempt holding the key is a retryable error (its lease is `lease`).
+/// Another attempt holding the key is a retryable error. The claim's lease is
+/// `lease`, or less: no longer than the invocation that holds it can run.
 pub async fn once<S, F, Fut>(store: &S, key: &str, fingerprint: &str, lease: Duration, step: F) -> Result<String>
 where
     S: IdempotencyStore,
     F: FnOnce() -> Fut,
     Fut: Future<Output = Result<String>>,
 {
+    let lease = crate::bootstrap::invocation_deadline()
+        .map(|d| d.duration_since(std::time::SystemTime::now()).unwrap_or_default())
+        .map_or(lease, |left| lease.min(left + LEASE_GRACE));
     match store.claim(key, fingerprint, lease).await? {
         Claim::Completed(outcome) => Ok(outcome),
         Claim::InProgress => {
