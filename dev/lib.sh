@@ -3,12 +3,16 @@
 
 PYTHON=${PYTHON:-python3}
 
-# moto's server (local DynamoDB, S3, SQS), cfn-lint and schemathesis (the
-# Pipedrive contract test), from PyPI, when missing.
+# From PyPI, when missing: moto's server (the local DynamoDB, S3, SQS and
+# Secrets Manager), cfn-lint and the SAM CLI (the template's lints and
+# `sam build`), cargo-lambda with zig (`cargo lambda invoke`, SAM's Rust
+# build) and schemathesis (the Pipedrive contract test).
 ensure_python_tools() {
   local missing=()
   "$PYTHON" -c "import moto.server, flask, werkzeug" 2>/dev/null || missing+=("moto[server]>=5,<6")
   command -v cfn-lint >/dev/null 2>&1 || missing+=("cfn-lint>=1,<2")
+  command -v sam >/dev/null 2>&1 || missing+=("aws-sam-cli>=1.140,<2")
+  command -v cargo-lambda >/dev/null 2>&1 || missing+=("cargo-lambda>=1.8,<2" "ziglang")
   command -v schemathesis >/dev/null 2>&1 || missing+=("schemathesis>=4,<5")
   if [ ${#missing[@]} -gt 0 ]; then
     echo "installing ${missing[*]} with pip" >&2

@@ -48,31 +48,6 @@ impl Parameters {
         self
     }
 
-    pub fn is_set(&self, name: &str) -> bool {
-        self.values.contains_key(name) || self.secrets.contains_key(name)
-    }
-
-    pub fn set_default(&mut self, name: &str, value: impl Into<String>) -> &mut Self {
-        if !self.is_set(name) {
-            self.set(name, value);
-        }
-        self
-    }
-
-    pub fn secret_default(&mut self, name: &str, value: impl Into<String>) -> &mut Self {
-        if !self.is_set(name) {
-            self.secret(name, value);
-        }
-        self
-    }
-
-    /// Removes a parameter (its template default applies).
-    pub fn unset(&mut self, name: &str) -> &mut Self {
-        self.values.remove(name);
-        self.secrets.remove(name);
-        self
-    }
-
     /// `other`'s parameters over these.
     pub fn merge(&mut self, other: &Parameters) {
         for (k, v) in &other.values {
@@ -177,11 +152,10 @@ pub async fn start(opts: LocalOptions) -> anyhow::Result<Local> {
         }
         None => None,
     };
-    params.merge(&opts.parameters);
     if let Some(s) = &sandbox {
         s.parameters(&mut params);
-        params.merge(&opts.parameters);
     }
+    params.merge(&opts.parameters);
     let Deployed { stack, operator } = deploy(&endpoint, &opts.template, &opts.stack_name, &params).await?;
     let runner = runner::start(runner::RunnerConfig {
         stack: stack.clone(),

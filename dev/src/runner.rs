@@ -114,9 +114,15 @@ pub async fn start(config: RunnerConfig) -> anyhow::Result<Running> {
     let invoke_url = match config.invoke_addr {
         Some(addr) => {
             let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr} for the Invoke API"))?;
-            let url = format!("http://{}", listener.local_addr()?);
+            let bound = listener.local_addr()?;
             tasks.push(serve(listener, invoke_api::router(functions.clone()), stopped.clone()));
-            Some(url)
+            // `cargo lambda invoke` goes to [::1] by default: serve IPv6's loopback too, where there is one.
+            if bound.ip().is_loopback() && bound.is_ipv4() {
+                if let Ok(v6) = tokio::net::TcpListener::bind((std::net::Ipv6Addr::LOCALHOST, bound.port())).await {
+                    tasks.push(serve(v6, invoke_api::router(functions.clone()), stopped.clone()));
+                }
+            }
+            Some(format!("http://{bound}"))
         }
         None => None,
     };

@@ -117,7 +117,7 @@ async fn when_cargo_lambda_invokes_a_sample_should_get_the_functions_answer() {
     let port = local.runner.invoke_url.as_deref().unwrap().rsplit(':').next().unwrap().to_owned();
     for function in ["tokens-check", "to-desk-worker"] {
         let out = tokio::process::Command::new("cargo")
-            .args(["lambda", "invoke", function, "--invoke-address", "127.0.0.1", "--invoke-port", &port, "--data-file"])
+            .args(["lambda", "invoke", function, "--invoke-port", &port, "--data-file"])
             .arg(root().join("events").join(format!("{function}.json")))
             .output()
             .await

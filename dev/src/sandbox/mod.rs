@@ -227,22 +227,17 @@ impl Handled {
 
 impl RunningSandbox {
     /// Template parameters that point a local stack at this sandbox: the
-    /// peer URLs, and the sandbox's credentials (as secrets) and bot ids
-    /// wherever `params` leaves them unset.
+    /// peer URLs, the sandbox's bot ids and org, and its credentials (as secrets).
     pub fn parameters(&self, params: &mut crate::local::Parameters) {
         let b = &self.base_url;
-        for (name, url) in [
+        let (sf, pd, yd) = (SalesforceConfig::default(), PipedriveConfig::default(), YeahdeskConfig::default());
+        for (name, value) in [
             ("YaloApiUrl", format!("{b}/yalo")),
             ("SalesforceLoginUrl", format!("{b}/salesforce")),
             ("SalesforceApiUrl", format!("{b}/salesforce")),
             ("PipedriveApiUrl", format!("{b}/pipedrive/v1")),
             ("PipedriveOAuthUrl", format!("{b}/pipedrive")),
             ("YeahdeskApiUrl", format!("{b}/yeahdesk")),
-        ] {
-            params.set(name, url);
-        }
-        let (sf, pd, yd) = (SalesforceConfig::default(), PipedriveConfig::default(), YeahdeskConfig::default());
-        for (name, value) in [
             ("YaloWhatsappBotId", "omnibridge-wa".to_owned()),
             ("YaloWhatsappPhone", "+5215511223344".to_owned()),
             ("YaloFacebookBotId", "omnibridge-fb".to_owned()),
@@ -256,7 +251,7 @@ impl RunningSandbox {
             ("PipedriveClientId", pd.client_id),
             ("YeahdeskChannelId", yd.channel_id),
         ] {
-            params.set_default(name, value);
+            params.set(name, value);
         }
         for (name, value) in [
             ("YaloTokenSecretArn", YaloConfig::default().token),
@@ -267,7 +262,7 @@ impl RunningSandbox {
             ("YeahdeskTokenSecretArn", yd.token),
             ("YeahdeskWebhookSecretArn", yd.webhook_secret),
         ] {
-            params.secret_default(name, value);
+            params.secret(name, value);
         }
         // The sandboxes serve media on loopback: the local stack lets the fetcher reach them.
         if let Ok(addr) = self.base_url.trim_start_matches("http://").parse::<std::net::SocketAddr>() {
