@@ -303,3 +303,53 @@ async fn when_the_customer_types_should_show_the_agent_the_typing_indicators() {
     assert_eq!(kinds, ["TypingStartedIndicator", "TypingStoppedIndicator"]);
     assert!(sandbox.client().violations().await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn when_a_salesforce_event_fails_now_or_for_good_should_retry_it_or_dead_letter_it_and_end_sessions_from_event_relay() {
+    let System { sandbox, rt, runner, .. } = system(true, |p| {
+        p.set("SalesforceAgentWork", "weight:1").set("SalesforceCcaasAgentId", "005SB00000000AG");
+    })
+    .await;
+    let c = sandbox.client();
+    let keys = TokenKeys::new(&SecretString::from(JWT_SECRET), Duration::from_secs(600)).unwrap();
+    let sf_token = keys.issue(&ApiUser { username: "salesforceUser".into(), role: Role::Salesforce, password_hash: String::new() }, now_millis() / 1000).unwrap();
+    let (first, second) = ("5217331170060", "5217331170061");
+    for user in [first, second] {
+        assert_eq!(connect(&runner.base_url, &chat(user)).await.0, 200);
+    }
+    let (a, b) = (agent_view(&sandbox, first, 1).await, agent_view(&sandbox, second, 1).await);
+
+    // Salesforce answers agentWork 503 once: the worker retries the event and assigns the work.
+    c.inject(&Fault { peer: "salesforce".into(), route: Some("salesforce.agent_work".into()), effect: Effect::Status { status: 503, retry_after_secs: None, sf_code: None, body: None }, times: Some(1), ratio: None }).await.unwrap();
+    c.salesforce_agent(&json!({"conversationIdentifier": a["conversation_identifier"], "action": "routing_requested"})).await.unwrap();
+    // The same over HTTPS (a Flow's callout).
+    c.salesforce_agent(&json!({"conversationIdentifier": b["conversation_identifier"], "action": "routing_requested", "via": "https", "authorization": format!("Bearer {sf_token}")})).await.unwrap();
+    for user in [first, second] {
+        eventually(Duration::from_secs(30), || async { agent_view(&sandbox, user, 1).await["agent_work"].as_array().filter(|w| !w.is_empty()).cloned() })
+            .await
+            .unwrap_or_else(|| panic!("agentWork for {user}"));
+    }
+    let work = c.requests(Some("salesforce")).await.unwrap().into_iter().filter(|r| r.route == "salesforce.agent_work").count();
+    assert_eq!(work, 3, "one refused, then one per conversation");
+
+    // An event that can never be handled is dead-lettered with the reason.
+    let queue = rt.settings.salesforce_events_queue_url.clone().unwrap();
+    let bad = json!({"detail-type": "my__event__e", "source": "aws.partner/salesforce.com/x/y", "detail": {"payload": {"my__event__payloadField__c": "not json", "my__event__EventType__c": "Interaction"}}});
+    rt.queue().client().send_message().queue_url(&queue).message_body(bad.to_string()).message_group_id("salesforce-events").message_deduplication_id("bad-event").send().await.unwrap();
+    let dead = eventually(Duration::from_secs(30), || async {
+        let letters = omnibridge_dev::dlq::list(&rt, omnibridge::ports::QueueName::SalesforceEvents).await.unwrap();
+        (!letters.is_empty()).then_some(letters)
+    })
+    .await
+    .expect("the bad event was dead-lettered");
+    assert!(dead[0].reason.as_deref().is_some_and(|r| !r.is_empty()), "{:?}", dead[0]);
+
+    // The agent ends the first session through Event Relay: the customer is the bot's again.
+    c.salesforce_agent(&json!({"conversationIdentifier": a["conversation_identifier"], "action": "session_ended"})).await.unwrap();
+    eventually(Duration::from_secs(30), || async {
+        rt.dynamo().unwrap().find_open_conversation(ChannelKind::Whatsapp, first).await.unwrap().is_none().then_some(())
+    })
+    .await
+    .expect("the session ended");
+    assert!(c.violations().await.unwrap().is_empty());
+}

@@ -52,14 +52,34 @@ async fn when_a_needed_statement_is_removed_from_the_template_should_fail_the_fl
     assert_eq!(c.salesforce_conversations().await.unwrap().as_array().unwrap()[0]["entries"].as_array().unwrap().len(), 1);
 }
 
-/// Granted actions that no test exercises, and why they stay.
-const WHY_UNEXERCISED: &[(&str, &str)] = &[
-    ("logs:CreateLogGroup", "Lambda writes the function's logs with it (SAM's AWSLambdaBasicExecutionRole)"),
-    ("logs:CreateLogStream", "Lambda writes the function's logs with it (SAM's AWSLambdaBasicExecutionRole)"),
-    ("logs:PutLogEvents", "Lambda writes the function's logs with it (SAM's AWSLambdaBasicExecutionRole)"),
-    ("sqs:GetQueueAttributes", "Lambda's event source mapping reads the queue with it (SAM's AWSLambdaSQSQueueExecutionRole)"),
+/// Granted actions that no test exercises, and why they stay: (function, or
+/// `*` for any, action, why).
+const WHY_UNEXERCISED: &[(&str, &str, &str)] = &[
+    ("*", "logs:CreateLogGroup", "Lambda writes the function's logs with it (SAM's AWSLambdaBasicExecutionRole)"),
+    ("*", "logs:CreateLogStream", "Lambda writes the function's logs with it (SAM's AWSLambdaBasicExecutionRole)"),
+    ("*", "logs:PutLogEvents", "Lambda writes the function's logs with it (SAM's AWSLambdaBasicExecutionRole)"),
+    ("*", "sqs:GetQueueAttributes", "Lambda's event source mapping reads the queue with it (SAM's AWSLambdaSQSQueueExecutionRole)"),
+    (
+        "whatsapp-webhook",
+        "dynamodb:DeleteItem",
+        "clears a customer's open-conversation pointer that outlived its conversation (a stop between closing it and clearing the pointer); no test makes one",
+    ),
+    (
+        "facebook-webhook",
+        "dynamodb:DeleteItem",
+        "clears a customer's open-conversation pointer that outlived its conversation (a stop between closing it and clearing the pointer); no test makes one",
+    ),
+    (
+        "chats-connect",
+        "dynamodb:DeleteItem",
+        "gives up a handoff step's claim when the step fails, and clears the pointer of a conversation the desk refused; the tests' handoffs fail only by running out of time, which leaves the claim to lapse",
+    ),
+    (
+        "custom-channel-message",
+        "dynamodb:DeleteItem",
+        "gives up a request's or a handoff step's claim when it fails, and clears the pointer of a conversation the desk refused; no test makes those fail",
+    ),
 ];
-
 /// The stack the report speaks of: every optional part on, as the local stack runs it.
 fn full_stack() -> Stack {
     let arn = |name: &str| format!("arn:aws:secretsmanager:us-east-1:123456789012:secret:report/{name}-AbCdEf");
@@ -127,8 +147,9 @@ fn iam_report() {
         for e in exercised.iter().filter(|e| e.function == f.binary) {
             let covered = rows.iter_mut().find(|((a, r), _)| glob(&a.to_ascii_lowercase(), &e.action.to_ascii_lowercase()) && (r == &e.resource || arn_matches(r, &e.resource)));
             match covered {
-                Some((_, row)) if e.allowed => row.1 = true,
-                _ => {
+                // A refusal of what the template grants came from a test's changed copy of it.
+                Some((_, row)) => row.1 |= e.allowed,
+                None => {
                     ungranted.push(format!("{}: {} on {}", f.binary, e.action, e.resource));
                     rows.insert((e.action.clone(), e.resource.clone()), (None, true));
                 }
@@ -136,7 +157,7 @@ fn iam_report() {
         }
         out.push_str(&format!("\n## {}\n\n| action | resource | granted | exercised |\n|---|---|---|---|\n", f.binary));
         for ((action, resource), (granted, used)) in &rows {
-            let why = WHY_UNEXERCISED.iter().find(|(a, _)| a == action).map(|(_, w)| *w);
+            let why = WHY_UNEXERCISED.iter().find(|(f_, a, _)| (*f_ == "*" || *f_ == f.binary) && a == action).map(|(_, _, w)| *w);
             if !used && why.is_none() && granted.is_some() {
                 unexplained.push(format!("{}: {action} on {resource}", f.binary));
             }

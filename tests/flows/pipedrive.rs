@@ -108,6 +108,12 @@ async fn when_a_whatsapp_customer_reaches_a_pipedrive_agent_should_carry_message
         {"id": user, "name": "Ana Pérez", "role": "end_user"}
     ]));
     assert_eq!(listed["messages"].as_array().unwrap().len(), 5);
+    // The listings' attachment links serve our copy (signed by the functions that answered).
+    let (_, one) = read(&s, &format!("/channels/{CHANNEL}/conversations/{cid}")).await;
+    for m in [listed, &one["data"]] {
+        let image = m["messages"].as_array().unwrap().iter().find_map(|m| m["attachments"][0]["url"].as_str()).expect("the image's link");
+        assert_eq!(reqwest::get(image).await.unwrap().status(), 200);
+    }
     let (status, sender) = read(&s, &format!("/channels/{CHANNEL}/senders/{user}")).await;
     assert_eq!((status, &sender["data"]), (200, &json!({"id": user, "name": "Ana Pérez", "avatar_url": ""})));
 

@@ -164,4 +164,11 @@ async fn when_a_webhook_secret_is_set_should_take_only_signed_webhooks() {
     let forged = http.post(&url).header("x-hub-signature-256", format!("sha256={}", "0".repeat(64))).body(body).send().await.unwrap();
     assert_eq!(forged.status(), 401);
     assert_eq!(s.context(user).await.len(), 1);
+    // Messenger's webhook too.
+    let psid = "5018811078134099";
+    let signed = s.write(json!({"provider": "facebook", "botId": "b", "userId": psid, "type": "text", "text": "firmado"})).await;
+    assert_eq!(signed["deliveries"][0]["status"], 200);
+    let unsigned = http.post(format!("{}/v1/integrations/facebook/webhook", s.runner.base_url)).body(signed["payload"].to_string()).send().await.unwrap();
+    assert_eq!(unsigned.status(), 401);
+    assert_eq!(s.context(psid).await.len(), 1);
 }

@@ -130,6 +130,14 @@ pub async fn handle(sb: &Sandbox, route: &str, req: &Incoming, segs: &[&str]) ->
             let parsed = if channel == WHATSAPP_CHANNEL { whatsapp_message(&body) } else { facebook_message(&body) };
             match parsed {
                 Ok((user_id, kind, text_, url, caption)) => {
+                    // Yalo downloads the media from the link to hand it to WhatsApp or Messenger.
+                    if let Some(u) = &url {
+                        match sb.http.get(u).send().await {
+                            Ok(r) if r.status().is_success() => {}
+                            Ok(r) => return refuse(400, &format!("the media link answered {}", r.status())),
+                            Err(e) => return refuse(400, &format!("the media link could not be fetched: {e}")),
+                        }
+                    }
                     let id = format!("yalo-{}", uuid::Uuid::new_v4());
                     sb.lock().yalo.delivered.push(Delivered {
                         id: id.clone(),
