@@ -213,7 +213,7 @@ async fn within<T>(context: &lambda_runtime::Context, work: impl Future<Output =
 
 /// When the work of an invocation must be done: its deadline less `margin`
 /// (`None` without a deadline, as in unit tests).
-pub fn work_until(context: &lambda_runtime::Context, margin: std::time::Duration) -> Option<tokio::time::Instant> {
+fn work_until(context: &lambda_runtime::Context, margin: std::time::Duration) -> Option<tokio::time::Instant> {
     if context.deadline == 0 {
         return None;
     }
@@ -226,8 +226,9 @@ pub fn work_until(context: &lambda_runtime::Context, margin: std::time::Duration
 /// envelope) instead of being cut off by Lambda with nothing said.
 pub async fn serve_http<E: Endpoint>(endpoint: &E, req: Request) -> Response<Body> {
     use lambda_http::RequestExt;
-    let Some(context) = req.lambda_context_ref().cloned() else { return endpoint.handle(req).await };
-    let Some(until) = work_until(&context, HTTP_DEADLINE_MARGIN) else { return endpoint.handle(req).await };
+    let context = req.lambda_context_ref().cloned();
+    let until = context.as_ref().and_then(|c| work_until(c, HTTP_DEADLINE_MARGIN));
+    let (Some(context), Some(until)) = (context, until) else { return endpoint.handle(req).await };
     match within(&context, tokio::time::timeout_at(until, endpoint.handle(req))).await {
         Ok(res) => res,
         Err(_) => {

@@ -128,14 +128,13 @@ where
             return release(retry, &records[i..], Duration::ZERO).instrument(span).await;
         }
         let last = retry.is_some_and(|p| attempt >= p.max_receives);
-        let work = async { handle(parse_job(record)?, Attempt { number: attempt, last }).await };
+        let work = async { handle(parse_job(record)?, Attempt { number: attempt, last }).await }.instrument(span.clone());
         let outcome = match until {
             Some(u) => tokio::time::timeout_at(u, work).await.unwrap_or_else(|_| {
                 Err(Error::Retryable { what: "the invocation's deadline came before the message was done".into(), retry_after: None, source: None })
             }),
             None => work.await,
         };
-        let outcome = async { outcome }.instrument(span.clone()).await;
         let err = match outcome {
             Ok(()) => continue,
             Err(e) => e,

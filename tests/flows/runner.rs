@@ -92,3 +92,31 @@ async fn when_the_local_system_starts_should_serve_routes_and_wire_the_peers_to_
         .unwrap();
     assert_eq!(out["target"], format!("{}/v1/integrations/whatsapp/webhook", local.runner.base_url));
 }
+
+#[tokio::test]
+async fn when_the_template_does_not_give_a_function_a_setting_it_needs_should_fail_its_cold_start_as_in_aws() {
+    let mut t = template();
+    t.doc["Globals"]["Function"]["Environment"]["Variables"].as_object_mut().unwrap().remove("OMNIBRIDGE_TABLE");
+    let mut options = Options::new(false);
+    options.template = t;
+    options.sandbox = None;
+    let local = start(options, |_| {}).await;
+    let res = reqwest::Client::new()
+        .post(format!("{}/v1/authenticate", local.runner.base_url))
+        .json(&serde_json::json!({"username": "yaloUser", "password": "whatever-it-is"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 500);
+    assert_eq!(res.json::<serde_json::Value>().await.unwrap(), serde_json::json!({"message": "Internal Server Error"}));
+    let invoked = reqwest::Client::new()
+        .post(format!("{}/2015-03-31/functions/authenticate/invocations", local.runner.invoke_url.as_deref().unwrap()))
+        .body(std::fs::read_to_string(omnibridge_tests::root().join("events/authenticate.json")).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(invoked.headers()["x-amz-function-error"], "Unhandled");
+    let error: serde_json::Value = invoked.json().await.unwrap();
+    assert_eq!(error["errorType"], "Runtime.InitError");
+    assert!(error["errorMessage"].as_str().unwrap().contains("OMNIBRIDGE_TABLE is not set"), "{error}");
+}
