@@ -30,6 +30,7 @@ async fn when_yalo_calls_follow_the_contract_should_be_accepted_and_wrong_ones_r
     let http = client();
     let api = format!("{}/yalo/api", sb.base_url);
     let auth = "Bearer sandbox-yalo-token";
+    let media = |name: &str| format!("{}/yalo/media/{name}", sb.base_url);
 
     // Register, as the seed's example body.
     let (status, body) = send(http.post(format!("{api}/outgoing_webhook/bots/coppel-wa-staging/healthcheck")).header("authorization", auth)
@@ -38,9 +39,9 @@ async fn when_yalo_calls_follow_the_contract_should_be_accepted_and_wrong_ones_r
     // WhatsApp text and image, Facebook text and attachment.
     for (channel, msg) in [
         ("outgoing_webhook", json!({"id": "abc", "type": "text", "userId": "5217331175599", "text": {"body": "Hola"}})),
-        ("outgoing_webhook", json!({"id": "abd", "type": "image", "userId": "5217331175599", "image": {"url": "https://x.test/a.jpg", "caption": "foto"}})),
+        ("outgoing_webhook", json!({"id": "abd", "type": "image", "userId": "5217331175599", "image": {"url": media("a.jpg"), "caption": "foto"}})),
         ("passthrough", json!({"messaging_type": "RESPONSE", "recipient": {"id": "6199190013487246"}, "message": {"text": "Hola"}, "metadata": "YALOSOURCE:FIREHOSE"})),
-        ("passthrough", json!({"messaging_type": "RESPONSE", "recipient": {"id": "6199190013487246"}, "message": {"attachment": {"type": "file", "payload": {"url": "https://x.test/a.pdf"}}}})),
+        ("passthrough", json!({"messaging_type": "RESPONSE", "recipient": {"id": "6199190013487246"}, "message": {"attachment": {"type": "file", "payload": {"url": media("a.pdf")}}}})),
     ] {
         let (status, body) = send(http.post(format!("{api}/{channel}/bots/coppel-bot/messages")).header("authorization", auth).json(&msg)).await;
         assert_eq!(status, 200, "{msg}: {body}");
@@ -59,9 +60,14 @@ async fn when_yalo_calls_follow_the_contract_should_be_accepted_and_wrong_ones_r
     assert_eq!(status, 400);
     let (status, _) = send(http.post(format!("{api}/telegram/bots/b/messages")).header("authorization", auth).json(&json!({}))).await;
     assert_eq!(status, 404);
+    // A media link Yalo cannot download.
+    let (status, _) = send(http.post(format!("{api}/outgoing_webhook/bots/b/messages")).header("authorization", auth)
+        .json(&json!({"id": "y", "type": "image", "userId": "1", "image": {"url": "http://127.0.0.1:9/gone.jpg"}}))).await;
+    assert_eq!(status, 400);
     let violations = c.violations().await.unwrap();
-    assert_eq!(violations.len(), 2, "{violations:?}");
+    assert_eq!(violations.len(), 3, "{violations:?}");
     assert!(violations[0].violations[0].contains("text.body"));
+    assert!(violations[2].violations[0].contains("media link"), "{:?}", violations[2]);
 
     // Remove.
     let (status, _) = send(http.post(format!("{api}/outgoing_webhook/bots/coppel-wa-staging/healthcheck/remove")).header("authorization", auth)
