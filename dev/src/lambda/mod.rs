@@ -136,7 +136,8 @@ impl Function {
         };
         let result = result.and_then(|o| if o.payload.len() > PAYLOAD_LIMIT { Err(InvokeError::ResponseTooLarge(o.payload.len())) } else { Ok(o) });
         self.invocations.fetch_add(1, Ordering::Relaxed);
-        let took = started.elapsed();
+        // As Lambda reports it: the init phase is not part of the duration.
+        let took = started.elapsed().saturating_sub(result.as_ref().ok().and_then(|o| o.init).unwrap_or_default());
         match &result {
             Ok(o) => {
                 if o.init.is_some() {

@@ -38,10 +38,9 @@ pub struct Binaries {
 
 impl Binaries {
     pub(crate) fn pool(&self, spec: &FunctionSpec, aws: &AwsAccess) -> anyhow::Result<Pool> {
-        let binary = self.dir.join(&spec.binary);
-        if !binary.is_file() {
-            anyhow::bail!("{} is not built (cargo build --workspace --bins)", binary.display());
-        }
+        let path = self.dir.join(&spec.binary);
+        // Absolute: the process starts in the binary's folder (its task root).
+        let binary = std::fs::canonicalize(&path).map_err(|_| anyhow::anyhow!("{} is not built (cargo build --workspace --bins)", path.display()))?;
         Ok(Pool {
             spec: spec.clone(),
             binary,
