@@ -26,6 +26,21 @@ pub const ACCOUNT: &str = "123456789012";
 /// valid tokens; a deployment has its own in Secrets Manager.
 pub const LOCAL_JWT_KEY: &str = "omnibridge-local-stack-jwt-key-not-for-deployments";
 
+/// The Yalo webhook secret of `dev/run`'s stack: public, so that the sample
+/// webhooks can carry it (`?secret=`); a deployment generates its own.
+pub const LOCAL_YALO_WEBHOOK_SECRET: &str = "omnibridge-local-stack-yalo-webhook-secret";
+
+/// What `dev/run` gives its stack beyond the sandboxes' parameters, so that
+/// the sample events in `events/` work as they are: the public JWT key and
+/// Yalo webhook secret, and webhooks of any age (the samples carry the
+/// seed's 2021 timestamps). Each is a parameter; the LocalOnly one cannot
+/// be deployed to AWS (the template's rule refuses it).
+pub fn sample_parameters(params: &mut Parameters) {
+    params.secret("JwtSecretArn", LOCAL_JWT_KEY);
+    params.secret("YaloWebhookSecretArn", LOCAL_YALO_WEBHOOK_SECRET);
+    params.set("LocalOnlyWebhookMaxAgeSeconds", (100 * 365 * 24 * 3600u64).to_string());
+}
+
 /// Template parameter values for a local stack; secrets are put in Secrets
 /// Manager at deploy and their parameters given the secrets' ARNs.
 #[derive(Clone, Debug, Default)]
@@ -75,8 +90,18 @@ pub async fn deploy(endpoint: &str, template: &Template, name: &str, params: &Pa
         let arn = provision::put_secret(&aws, &format!("{name}/{param}"), secret).await?;
         values.insert(param.clone(), arn);
     }
+    // The secrets the template itself creates (their ARNs are known once they exist).
+    let mut created = BTreeMap::new();
+    for secret in template.secrets() {
+        let value = secret.value.clone().unwrap_or_else(|| {
+            let random: String = std::iter::repeat_with(fastrand::alphanumeric).take(secret.generated_length).collect();
+            random
+        });
+        let arn = provision::put_secret(&aws, &format!("{name}/{}", secret.logical_id), &value).await?;
+        created.insert(secret.logical_id, crate::template::Physical { reference: arn.clone(), attributes: BTreeMap::from([("Id".to_owned(), arn)]) });
+    }
     let region = aws.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into());
-    let input = StackInput { name: name.to_owned(), region, account: ACCOUNT.into(), parameters: values, queue_url_base: endpoint.to_owned() };
+    let input = StackInput { name: name.to_owned(), region, account: ACCOUNT.into(), parameters: values, queue_url_base: endpoint.to_owned(), created };
     let stack = Stack::resolve(template, &input).context("deploying template.yaml")?;
     provision::create(&aws, &stack).await.context("creating the stack's resources")?;
     let operator = Runtime::with(operator_settings(&stack)?, aws);
@@ -168,6 +193,11 @@ pub async fn start(opts: LocalOptions) -> anyhow::Result<Local> {
     })
     .await?;
     if let Some(s) = &sandbox {
+        // Yalo's customers write to the webhooks as registered: with the stack's secret.
+        if let omnibridge::config::SecretSource::SecretsManager { .. } = &operator.settings.yalo_webhook_secret {
+            let secret = operator.secret(&operator.settings.yalo_webhook_secret, "OMNIBRIDGE_YALO_WEBHOOK_SECRET").await?;
+            s.use_yalo_webhook_secret(secrecy::ExposeSecret::expose_secret(&secret));
+        }
         if let Some(bus) = stack.params.get("SalesforceEventBusName").and_then(|b| b.as_str()).filter(|b| !b.is_empty()) {
             let sqs = aws_sdk_sqs::Client::new(&emulator::sdk_config(&endpoint).await);
             s.set_event_relay(Arc::new(LocalBus { name: bus.to_owned(), stack: stack.clone(), sqs }));

@@ -29,8 +29,12 @@ pub struct Settings {
     pub salesforce_events_dlq_url: Option<String>,
     /// HMAC key that signs the API's JWTs (at least 32 bytes).
     pub jwt_secret: SecretSource,
-    /// When set, Yalo webhooks must carry `X-Hub-Signature-256` made with it.
+    /// What Yalo's webhooks must carry (`?secret=` in the registered URL, or
+    /// `X-Hub-Signature-256` made with it); without it every webhook is refused.
     pub yalo_webhook_secret: SecretSource,
+    /// The oldest webhook message taken (by the platform's timestamp); older
+    /// ones, and ones dated more than a few minutes ahead, are refused.
+    pub webhook_max_age: Duration,
     pub jwt_ttl: Duration,
     /// Lifetime of presigned attachment URLs.
     pub presign_ttl: Duration,
@@ -215,6 +219,7 @@ impl Settings {
             salesforce_events_dlq_url: env.text("OMNIBRIDGE_SALESFORCE_EVENTS_DLQ_URL"),
             jwt_secret: env.secret("OMNIBRIDGE_JWT_SECRET"),
             yalo_webhook_secret: env.secret("OMNIBRIDGE_YALO_WEBHOOK_SECRET"),
+            webhook_max_age: env.seconds("OMNIBRIDGE_WEBHOOK_MAX_AGE_SECONDS", DAY, 60, 100 * 365 * DAY)?,
             jwt_ttl: env.seconds("OMNIBRIDGE_JWT_TTL_SECONDS", 3600, 60, 7 * DAY)?,
             presign_ttl: env.seconds("OMNIBRIDGE_PRESIGN_TTL_SECONDS", 900, 60, 7 * DAY)?,
             context_ttl: env.seconds("OMNIBRIDGE_CONTEXT_TTL_SECONDS", DAY, 60, 7 * DAY)?,

@@ -68,7 +68,12 @@ async fn when_a_protected_route_gets_a_bad_token_should_refuse_it_with_the_seeds
     let sf = sign(Algorithm::HS256, &sf_claims, JWT_SECRET.as_bytes());
     for route in routes.iter().filter(|r| r.method == "POST" && (!OPEN.contains(&r.function.as_str()) || r.path.starts_with("/v1/integrations/"))) {
         let token = if route.function == "salesforce-events" { &sf } else { &yalo };
-        let url = format!("{}{}", runner.base_url, route.path.replace("{provider}", "whatsapp"));
+        let mut url = format!("{}{}", runner.base_url, route.path.replace("{provider}", "whatsapp"));
+        if route.path.ends_with("/webhook") {
+            // Yalo's webhooks carry the stack's webhook secret, not our token.
+            let secret = rt.secret(&rt.settings.yalo_webhook_secret, "OMNIBRIDGE_YALO_WEBHOOK_SECRET").await.unwrap();
+            url.push_str(&format!("?secret={}", secrecy::ExposeSecret::expose_secret(&secret)));
+        }
         let res = http.post(&url).bearer_auth(token).body("{not json").send().await.unwrap();
         let status = res.status().as_u16();
         let body: Value = res.json().await.unwrap();

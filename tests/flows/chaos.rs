@@ -71,6 +71,8 @@ struct Chaos {
     source: Capture,
     /// Copies of webhooks and agent actions sent (redeliveries included).
     sent: std::sync::atomic::AtomicUsize,
+    /// The webhooks' timestamps count from here (a message's order in its conversation).
+    epoch: i64,
 }
 
 impl Chaos {
@@ -149,7 +151,7 @@ impl Chaos {
         }
         let mut w = json!({"provider": channel.as_str(), "botId": bot(desk), "userId": user, "type": "text", "text": text,
             "messageId": format!("wamid.chaos-{i}-{r}"), "deliveries": copies, "concurrent": (i + r) % 2 == 0,
-            "timestamp": 1_700_000_000_000i64 + (i * 1000 + r) as i64 * 1000});
+            "timestamp": self.epoch + (i * 100 + r) as i64});
         if channel == ChannelKind::Whatsapp && r % 5 == 4 {
             w["type"] = json!("image");
             w["mimeType"] = json!("image/png");
@@ -348,7 +350,8 @@ pub async fn chaos(options: Options, n: usize, k: usize) {
         Registry::new(s.rt.dynamo().unwrap()).put_channel(&c).await.unwrap();
         custom.insert(d, (c.id, token));
     }
-    let chaos = Chaos { s, http: reqwest::Client::new(), custom, source, sent: Default::default() };
+    let epoch = now_millis() - 3_600_000;
+    let chaos = Chaos { s, http: reqwest::Client::new(), custom, source, sent: Default::default(), epoch };
     let chaos = &chaos;
     let sb = chaos.s.sandbox.client();
 

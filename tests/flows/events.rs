@@ -6,7 +6,6 @@
 
 use omnibridge::model::{ConversationId, MessageId, MessageStatus};
 use omnibridge::ports::{ConversationStore, MessageStore};
-use omnibridge_dev::local::LOCAL_JWT_KEY;
 use omnibridge_dev::samples;
 use omnibridge_tests::{eventually, root, start, template, Options};
 use serde_json::Value;
@@ -47,10 +46,7 @@ async fn when_every_sample_event_is_invoked_after_samples_are_prepared_should_do
     assert_eq!(files, functions, "one sample event per function");
 
     // dev/run's stack: the local JWT key the samples' tokens are signed with.
-    let local = start(Options::new(true), |p| {
-        p.secret("JwtSecretArn", LOCAL_JWT_KEY);
-    })
-    .await;
+    let local = start(Options::new(true), omnibridge_dev::local::sample_parameters).await;
     let rt = &local.operator;
     samples::prepare(rt).await.unwrap();
     let url = local.runner.invoke_url.clone().unwrap();
@@ -109,10 +105,7 @@ async fn when_every_sample_event_is_invoked_after_samples_are_prepared_should_do
 async fn when_cargo_lambda_invokes_a_sample_should_get_the_functions_answer() {
     let Ok(out) = std::process::Command::new("cargo").args(["lambda", "--version"]).output() else { return };
     assert!(out.status.success(), "cargo lambda is installed by dev/test (pip install cargo-lambda)");
-    let local = start(Options::new(false), |p| {
-        p.secret("JwtSecretArn", LOCAL_JWT_KEY);
-    })
-    .await;
+    let local = start(Options::new(false), omnibridge_dev::local::sample_parameters).await;
     samples::prepare(&local.operator).await.unwrap();
     let port = local.runner.invoke_url.as_deref().unwrap().rsplit(':').next().unwrap().to_owned();
     for function in ["tokens-check", "to-desk-worker"] {

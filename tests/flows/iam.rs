@@ -100,6 +100,7 @@ fn full_stack() -> Stack {
         account: "123456789012".into(),
         parameters,
         queue_url_base: "http://127.0.0.1:5000".into(),
+        created: BTreeMap::new(),
     };
     Stack::resolve(&template(), &input).unwrap()
 }

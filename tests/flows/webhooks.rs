@@ -134,7 +134,9 @@ async fn when_a_facebook_customer_and_bot_write_should_store_both_and_forward_th
 async fn when_a_webhook_is_malformed_should_answer_the_seeds_400_and_change_nothing() {
     let s = setup(None).await;
     let http = reqwest::Client::new();
-    let post = |path: &str, body: &str| http.post(format!("{}{path}", s.runner.base_url)).body(body.to_owned()).send();
+    let secret = s.rt.secret(&s.rt.settings.yalo_webhook_secret, "OMNIBRIDGE_YALO_WEBHOOK_SECRET").await.unwrap();
+    let secret = secrecy::ExposeSecret::expose_secret(&secret).to_owned();
+    let post = |path: &str, body: &str| http.post(format!("{}{path}?secret={secret}", s.runner.base_url)).body(body.to_owned()).send();
     let res = post("/v1/integrations/whatsapp/webhook", "{not json").await.unwrap();
     assert_eq!(res.status(), 400);
     let body: Value = res.json().await.unwrap();

@@ -36,7 +36,9 @@ async fn when_the_bot_registers_the_webhook_should_make_yalo_deliver_to_omnibrid
     let (status, body) = call(reqwest::Method::POST, format!("{base}/v1/integrations/webhook/register/whatsapp"), Some(token(Role::Yalo))).await;
     assert_eq!((status, body), (200, json!({"Message": "Register webhook success with provider : whatsapp"})));
     let regs: Value = reqwest::get(format!("{}/_sandbox/yalo/registrations", s.sandbox.base_url)).await.unwrap().json().await.unwrap();
-    assert_eq!(regs[0]["webhook"], format!("{base}/v1/integrations/whatsapp/webhook"));
+    // The URL carries the stack's webhook secret, which the webhook checks.
+    let secret = s.rt.secret(&s.rt.settings.yalo_webhook_secret, "OMNIBRIDGE_YALO_WEBHOOK_SECRET").await.unwrap();
+    assert_eq!(regs[0]["webhook"], format!("{base}/v1/integrations/whatsapp/webhook?secret={}", secrecy::ExposeSecret::expose_secret(&secret)));
     assert_eq!(regs[0]["version"], 0);
 
     // The customer's message now reaches omnibridge through the registered webhook.

@@ -70,6 +70,7 @@ async fn main() -> anyhow::Result<()> {
     omnibridge::bootstrap::init_tracing();
     let args = Args::parse();
     let mut parameters = Parameters::default();
+    local::sample_parameters(&mut parameters);
     for (k, v) in pairs(&args.parameters, "--parameter")? {
         parameters.set(&k, v);
     }

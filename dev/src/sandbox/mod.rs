@@ -127,6 +127,7 @@ struct State {
     faults: Vec<Fault>,
     omnibridge_url: Option<String>,
     event_relay: Option<Arc<dyn EventRelay>>,
+    yalo_webhook_secret: Option<String>,
     yalo: yalo::YaloState,
     salesforce: salesforce::SalesforceState,
     pipedrive: pipedrive::PipedriveState,
@@ -151,6 +152,11 @@ impl Sandbox {
 
     fn event_relay(&self) -> Option<Arc<dyn EventRelay>> {
         self.lock().event_relay.clone()
+    }
+
+    /// What the simulated Yalo signs webhooks with, if anything.
+    fn yalo_webhook_secret(&self) -> Option<String> {
+        self.config.yalo.webhook_secret.clone().or_else(|| self.lock().yalo_webhook_secret.clone())
     }
 
     /// The first fault matching `peer`/`route` that fires (a fault with a
@@ -267,6 +273,15 @@ impl RunningSandbox {
         // The sandboxes serve media on loopback: the local stack lets the fetcher reach them.
         if let Ok(addr) = self.base_url.trim_start_matches("http://").parse::<std::net::SocketAddr>() {
             params.set("LocalOnlyFetchAllowPrivateIps", addr.ip().to_string());
+        }
+    }
+
+    /// The secret the simulated Yalo signs its webhooks with (as the stack's
+    /// registered webhooks carry it), unless the sandbox was given one.
+    pub fn use_yalo_webhook_secret(&self, secret: &str) {
+        let mut st = self.sandbox.lock();
+        if self.sandbox.config.yalo.webhook_secret.is_none() {
+            st.yalo_webhook_secret = Some(secret.to_owned());
         }
     }
 

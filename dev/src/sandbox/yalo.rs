@@ -348,7 +348,7 @@ pub async fn customer_writes(sb: &Sandbox, w: CustomerWrites) -> Reply {
         return Reply::json(400, &json!({"error": "no webhook registered for this bot and no omnibridge URL configured"}));
     };
     let body = serde_json::to_vec(&payload).unwrap_or_default();
-    let signature = sb.config.yalo.webhook_secret.as_deref().map(|s| signature(s, &body));
+    let signature = sb.yalo_webhook_secret().map(|s| signature(&s, &body));
     let post = || {
         let mut req = sb.http.post(&target).header("content-type", "application/json").body(body.clone());
         if let Some(sig) = &signature {

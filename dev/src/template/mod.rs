@@ -166,6 +166,10 @@ pub struct StackInput {
     pub parameters: BTreeMap<String, String>,
     /// Where queue URLs point (`{base}/{account}/{name}`, as the emulator makes them).
     pub queue_url_base: String,
+    /// Resources created before the stack is resolved, whose identity only
+    /// their creation tells (Secrets Manager secrets: their ARNs end in a
+    /// random suffix), by logical id.
+    pub created: BTreeMap<String, Physical>,
 }
 
 /// The template resolved for one stack: every resource's physical identity
@@ -270,7 +274,29 @@ fn truthy(v: Option<&Value>) -> bool {
     v.and_then(text_of).is_some_and(|t| t.eq_ignore_ascii_case("true"))
 }
 
+/// A Secrets Manager secret the template creates, with the value it generates.
+#[derive(Clone, Debug)]
+pub struct SecretSpec {
+    pub logical_id: String,
+    /// `SecretString`, or `GenerateSecretString`'s length (letters and digits).
+    pub value: Option<String>,
+    pub generated_length: usize,
+}
+
 impl Template {
+    /// The `AWS::SecretsManager::Secret` resources (whatever their conditions).
+    pub fn secrets(&self) -> Vec<SecretSpec> {
+        self.resources()
+            .into_iter()
+            .filter(|(_, r)| r.get("Type").and_then(Value::as_str) == Some("AWS::SecretsManager::Secret"))
+            .map(|(id, r)| SecretSpec {
+                logical_id: id,
+                value: r.pointer("/Properties/SecretString").and_then(Value::as_str).map(str::to_owned),
+                generated_length: r.pointer("/Properties/GenerateSecretString/PasswordLength").and_then(Value::as_u64).unwrap_or(32) as usize,
+            })
+            .collect()
+    }
+
     pub fn read(path: &Path) -> anyhow::Result<Template> {
         let raw = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         Self::parse(&raw)
@@ -429,6 +455,21 @@ impl Stack {
         let mappings = template.section("Mappings");
         let no_resources = BTreeMap::new();
         let mut conditions = BTreeMap::new();
+        // CloudFormation's Rules: a failed assertion refuses the deployment.
+        for (name, rule) in template.section("Rules") {
+            let scope = Scope { params: &params, resources: &no_resources, conditions: &conditions, mappings: &mappings };
+            let applies = match rule.get("RuleCondition") {
+                Some(c) => scope.truth(c).with_context(|| format!("rule {name}"))?,
+                None => true,
+            };
+            for assertion in rule.get("Assertions").and_then(Value::as_array).into_iter().flatten().filter(|_| applies) {
+                let assert = assertion.get("Assert").with_context(|| format!("rule {name}: an assertion without Assert"))?;
+                if !scope.truth(assert).with_context(|| format!("rule {name}"))? {
+                    let why = assertion.get("AssertDescription").and_then(Value::as_str).unwrap_or("an assertion failed");
+                    bail!("Template rule {name} failed: {why}");
+                }
+            }
+        }
         let declared_conditions = template.section("Conditions");
         while conditions.len() < declared_conditions.len() {
             let before = conditions.len();
@@ -455,7 +496,12 @@ impl Stack {
             .into_iter()
             .filter(|(_, r)| r.get("Condition").and_then(Value::as_str).is_none_or(|c| conditions.get(c).copied().unwrap_or(false)))
             .collect();
-        let physical = physical_ids(&resources, input, &params);
+        let mut physical = physical_ids(&resources, input, &params);
+        for (id, p) in &input.created {
+            if physical.contains_key(id) {
+                physical.insert(id.clone(), p.clone());
+            }
+        }
         let scope = Scope { params: &params, resources: &physical, conditions: &conditions, mappings: &mappings };
         let globals = template.doc.pointer("/Globals/Function").cloned().unwrap_or(Value::Object(Map::new()));
 
@@ -872,6 +918,12 @@ Parameters:
   Optional:
     Type: String
     Default: ""
+Rules:
+  OptionalOnlyLocally:
+    RuleCondition: !Not [!Equals [!Ref Optional, ""]]
+    Assertions:
+      - Assert: !Equals [!Ref "AWS::AccountId", "123456789012"]
+        AssertDescription: Optional is for the emulator's account only
 Conditions:
   HasOptional: !Not [!Equals [!Ref Optional, ""]]
 Globals:
@@ -924,6 +976,7 @@ Resources:
             account: "123456789012".into(),
             parameters: params.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
             queue_url_base: "http://127.0.0.1:5000".into(),
+            created: BTreeMap::new(),
         }
     }
 
@@ -983,6 +1036,10 @@ Resources:
         let mut big_env = t.clone();
         big_env.resource_mut("A").unwrap()["Properties"]["Environment"]["Variables"]["BIG"] = "x".repeat(4100).into();
         assert!(err(&[("Secret", "arn:x")], &big_env).contains("Lambda allows 4096"));
+
+        let mut elsewhere = input(&[("Secret", "arn:x"), ("Optional", "yes")]);
+        elsewhere.account = "999999999999".into();
+        assert!(format!("{:#}", Stack::resolve(&t, &elsewhere).unwrap_err()).contains("Optional is for the emulator's account only"));
 
         let mut reserved = t.clone();
         reserved.resource_mut("A").unwrap()["Properties"]["Environment"]["Variables"]["AWS_REGION"] = "eu-west-1".into();

@@ -6,10 +6,20 @@ use lambda_http::{Body, Request, Response};
 
 use crate::adapters::yalo::YaloClient;
 use crate::bootstrap::Runtime;
+use crate::config::SecretSource;
+use secrecy::{ExposeSecret, SecretString};
 use crate::http::{self, yalo as envelope};
 use crate::model::ChannelKind;
 use crate::services::auth::{Role, TokenKeys};
 use crate::Result;
+
+/// The webhook URL Yalo is given: the secret in its query, which the webhook checks.
+fn webhook_url(base: &str, provider: &str, secret: &SecretString) -> Result<String> {
+    let mut url = reqwest::Url::parse(&format!("{base}/v1/integrations/{provider}/webhook"))
+        .map_err(|e| crate::Error::Config(format!("OMNIBRIDGE_PUBLIC_URL {base:?} does not make a URL: {e}")))?;
+    url.query_pairs_mut().append_pair("secret", secret.expose_secret());
+    Ok(url.into())
+}
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Action {
@@ -22,11 +32,23 @@ pub struct Registration {
     keys: TokenKeys,
     yalo: Option<YaloClient>,
     public_url: Option<String>,
+    /// What the registered URL carries for the webhooks to accept Yalo's calls.
+    webhook_secret: Option<SecretString>,
 }
 
 impl Registration {
     pub async fn build(rt: &Runtime, action: Action) -> Result<Self> {
-        Ok(Registration { action, keys: super::token_keys(rt).await?, yalo: rt.yalo().await?, public_url: rt.settings.public_url.clone() })
+        let webhook_secret = match (action, &rt.settings.yalo_webhook_secret) {
+            (Action::Register, source) if !matches!(source, SecretSource::Unset) => Some(rt.secret(source, "OMNIBRIDGE_YALO_WEBHOOK_SECRET").await?),
+            _ => None,
+        };
+        Ok(Registration {
+            action,
+            keys: super::token_keys(rt).await?,
+            yalo: rt.yalo().await?,
+            public_url: rt.settings.public_url.clone(),
+            webhook_secret,
+        })
     }
 
     pub async fn handle(&self, req: Request) -> Response<Body> {
@@ -52,9 +74,13 @@ impl Registration {
         let result = match (&self.yalo, base, self.action) {
             (None, _, _) => Err(crate::Error::Config("OMNIBRIDGE_YALO_API_URL and OMNIBRIDGE_YALO_TOKEN must be set".into())),
             (Some(_), None, Action::Register) => Err(crate::Error::Config("set OMNIBRIDGE_PUBLIC_URL".into())),
-            (Some(yalo), Some(base), Action::Register) => {
-                yalo.register(channel, &format!("{base}/v1/integrations/{provider}/webhook")).await
-            }
+            (Some(yalo), Some(base), Action::Register) => match &self.webhook_secret {
+                None => Err(crate::Error::Config("OMNIBRIDGE_YALO_WEBHOOK_SECRET is not set".into())),
+                Some(secret) => match webhook_url(&base, &provider, secret) {
+                    Ok(url) => yalo.register(channel, &url).await,
+                    Err(e) => Err(e),
+                },
+            },
             (Some(yalo), _, Action::Remove) => yalo.remove(channel).await,
         };
         match result {

@@ -5,6 +5,7 @@ use tracing::Instrument;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use secrecy::{ExposeSecret, SecretString};
+use subtle::ConstantTimeEq;
 
 use crate::adapters::dynamodb::DynamoStore;
 use crate::adapters::sqs::SqsQueue;
@@ -20,6 +21,20 @@ pub struct Webhook {
     channel: ChannelKind,
     inbound: Inbound<DynamoStore, SqsQueue>,
     secret: Option<SecretString>,
+    max_age: std::time::Duration,
+}
+
+/// How far ahead of our clock a webhook's timestamp may be.
+const MAX_CLOCK_AHEAD_MS: i64 = 5 * 60 * 1000;
+
+/// Whether the request carries the webhook secret: in the URL omnibridge
+/// registered with Yalo (`?secret=`), or as Meta's signature of the body.
+fn authenticated(secret: &SecretString, req: &Request, body: &[u8]) -> bool {
+    let secret = secret.expose_secret().as_bytes();
+    match http::query(req, "secret") {
+        Some(given) => given.as_bytes().ct_eq(secret).into(),
+        None => yalo::signature_is_valid(secret, body, http::header(req, "x-hub-signature-256")),
+    }
 }
 
 impl Webhook {
@@ -29,16 +44,17 @@ impl Webhook {
             source => Some(rt.secret(source, "OMNIBRIDGE_YALO_WEBHOOK_SECRET").await?),
         };
         let inbound = Inbound::new(rt.dynamo()?, rt.queue(), rt.settings.client_name.clone(), rt.settings.context_ttl);
-        Ok(Webhook { channel, inbound, secret })
+        Ok(Webhook { channel, inbound, secret, max_age: rt.settings.webhook_max_age })
     }
 
     pub async fn handle(&self, req: Request) -> Response<Body> {
         let body = http::body(&req);
-        if let Some(secret) = &self.secret {
-            let header = http::header(&req, "x-hub-signature-256");
-            if !yalo::signature_is_valid(secret.expose_secret().as_bytes(), body, header) {
-                return envelope::error(StatusCode::UNAUTHORIZED, "Invalid webhook signature.");
-            }
+        let Some(secret) = &self.secret else {
+            tracing::error!("OMNIBRIDGE_YALO_WEBHOOK_SECRET is not set: every webhook is refused");
+            return envelope::error(StatusCode::UNAUTHORIZED, "Invalid webhook signature.");
+        };
+        if !authenticated(secret, &req, body) {
+            return envelope::error(StatusCode::UNAUTHORIZED, "Invalid webhook signature.");
         }
         let parsed = match self.channel {
             ChannelKind::Facebook => yalo::parse_facebook(body),
@@ -51,6 +67,16 @@ impl Webhook {
             Err(Refused::Missing(payload, fields)) => return envelope::missing_fields(payload, &fields),
         };
         let now = now_millis();
+        // A webhook from outside the window is a replay (or a forgery): a
+        // copy within it is recognised by its message id.
+        let oldest = now - self.max_age.as_millis() as i64;
+        if let Some(m) = messages.iter().find(|m| m.timestamp < oldest || m.timestamp > now + MAX_CLOCK_AHEAD_MS) {
+            tracing::warn!(source_id = %m.source_id, timestamp = m.timestamp, "webhook outside the accepted window");
+            return envelope::error(
+                StatusCode::BAD_REQUEST,
+                "Error validating payload : Key: 'IntegrationsRequest.Timestamp' Error:Field validation for 'Timestamp' failed on the 'window' tag",
+            );
+        }
         for m in &messages {
             let span = tracing::info_span!("webhook_message", channel = %self.channel, source_id = %m.source_id);
             match self.inbound.receive(m, now).instrument(span.clone()).await {
