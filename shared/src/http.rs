@@ -92,6 +92,14 @@ pub mod yalo {
         error(StatusCode::BAD_REQUEST, &format!("Error validating payload : {}", lines.join("\n")))
     }
 
+    /// A field over its limit, in the seed's validator wording (`max` tag).
+    pub fn too_long(payload: &str, field: &str) -> Response<Body> {
+        error(
+            StatusCode::BAD_REQUEST,
+            &format!("Error validating payload : Key: '{payload}.{field}' Error:Field validation for '{field}' failed on the 'max' tag"),
+        )
+    }
+
     /// The seed's answers for a refused token.
     pub fn denied(reason: Denied) -> Response<Body> {
         match reason {

@@ -265,7 +265,46 @@ impl Attachment {
 
 /// The longest text a message may carry (WhatsApp's limit is 4096 characters;
 /// desks accept more, so this only stops abuse).
-pub const MAX_TEXT_BYTES: usize = 64 * 1024;
+pub const MAX_TEXT_BYTES: usize = limits::TEXT;
+
+/// What omnibridge takes, stores and forwards, in bytes (or items): larger
+/// input is refused with a 400 in the envelope of the API it came to,
+/// before anything is stored. The README's "Security" section lists them.
+pub mod limits {
+    /// Any id (customer, bot, message, channel, reference).
+    pub const ID: usize = 256;
+    /// A message's text (and a custom channel's `html`).
+    pub const TEXT: usize = 64 * 1024;
+    /// A file's caption or name.
+    pub const CAPTION: usize = 4 * 1024;
+    /// A link to a file.
+    pub const URL: usize = 4 * 1024;
+    /// A MIME type.
+    pub const MIME_TYPE: usize = 255;
+    /// A person's name, a dialog's title.
+    pub const NAME: usize = 256;
+    pub const EMAIL: usize = 320;
+    pub const PHONE: usize = 64;
+    /// `chats/connect`'s `extraData`, as JSON.
+    pub const EXTRA_DATA: usize = 8 * 1024;
+    /// A custom source's `integration_data`.
+    pub const INTEGRATION_DATA: usize = 8 * 1024;
+    /// Files in one message.
+    pub const ATTACHMENTS: usize = 10;
+    /// Contact data items of one contact.
+    pub const CONTACT_DATA: usize = 20;
+    /// The handoff transcript a desk is shown first (profile and the newest
+    /// context lines that fit; the cut is said in it).
+    pub const TRANSCRIPT: usize = 16 * 1024;
+}
+
+/// Refuses `value` when it is longer than `max` bytes.
+pub fn check_len(field: &'static str, value: &str, max: usize) -> Result<()> {
+    if value.len() > max {
+        return Err(Error::invalid(field, format!("must be at most {max} bytes")));
+    }
+    Ok(())
+}
 
 /// One entry of a conversation.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -315,6 +354,13 @@ impl Message {
         }
         if text.as_ref().is_some_and(|t| t.len() > MAX_TEXT_BYTES) {
             return Err(Error::invalid("message text", format!("must be at most {MAX_TEXT_BYTES} bytes")));
+        }
+        if attachments.len() > limits::ATTACHMENTS {
+            return Err(Error::invalid("attachments", format!("at most {} per message", limits::ATTACHMENTS)));
+        }
+        for a in &attachments {
+            a.source_url.as_deref().map_or(Ok(()), |u| check_len("attachment url", u, limits::URL))?;
+            a.name.as_deref().map_or(Ok(()), |n| check_len("attachment name", n, limits::CAPTION))?;
         }
         if created_at <= 0 {
             return Err(Error::invalid("message timestamp", "must be positive epoch milliseconds"));

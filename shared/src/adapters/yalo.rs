@@ -39,6 +39,28 @@ pub enum Refused {
     Decode(String),
     /// Required fields missing: `(payload struct, [Go field names])`.
     Missing(&'static str, Vec<&'static str>),
+    /// A field over its limit: `(payload struct, Go field name)`.
+    TooLong(&'static str, &'static str),
+}
+
+impl YaloInbound {
+    /// Refuses a message whose parts are over omnibridge's limits, before anything is stored.
+    fn within_limits(self, payload: &'static str) -> Result<Self, Refused> {
+        use crate::model::limits;
+        let id_ok = |s: &str| s.len() <= limits::ID && !s.chars().any(char::is_control);
+        let checks = [
+            ("From", id_ok(&self.user_id)),
+            ("ID", id_ok(&self.source_id)),
+            ("Text", self.text.as_ref().is_none_or(|t| t.len() <= limits::TEXT)),
+            ("Url", self.media.as_ref().is_none_or(|m| m.url.len() <= limits::URL)),
+            ("Caption", self.media.as_ref().and_then(|m| m.caption.as_ref()).is_none_or(|c| c.len() <= limits::CAPTION)),
+            ("MimeType", self.media.as_ref().and_then(|m| m.mime_type.as_ref()).is_none_or(|t| t.len() <= limits::MIME_TYPE)),
+        ];
+        match checks.into_iter().find(|(_, ok)| !ok) {
+            Some((field, _)) => Err(Refused::TooLong(payload, field)),
+            None => Ok(self),
+        }
+    }
 }
 
 /// What a webhook body holds.
@@ -159,7 +181,7 @@ pub fn parse_whatsapp(body: &[u8]) -> Result<Parsed, Refused> {
         "location" => (req.location.as_ref().and_then(location_text), None),
         _ => (None, None),
     };
-    Ok(Parsed::Messages(vec![YaloInbound {
+    let message = YaloInbound {
         channel: ChannelKind::Whatsapp,
         user_id,
         author,
@@ -168,7 +190,8 @@ pub fn parse_whatsapp(body: &[u8]) -> Result<Parsed, Refused> {
         kind: req.kind,
         text: text.filter(|t| !t.is_empty()),
         media,
-    }]))
+    };
+    Ok(Parsed::Messages(vec![message.within_limits("IntegrationsRequest")?]))
 }
 
 #[derive(Deserialize)]
@@ -293,6 +316,10 @@ pub fn parse_facebook(body: &[u8]) -> Result<Parsed, Refused> {
             }
         }
     }
+    if out.len() > crate::model::limits::ATTACHMENTS + 1 {
+        return Err(Refused::TooLong("IntegrationsFacebook", "Message.Entry.Messaging"));
+    }
+    let out = out.into_iter().map(|m| m.within_limits("IntegrationsFacebook")).collect::<Result<Vec<_>, _>>()?;
     Ok(Parsed::Messages(out))
 }
 

@@ -69,6 +69,22 @@ impl EndpointTrait for Endpoint {
         if !missing.is_empty() {
             return envelope::missing_fields("ChatPayload", &missing);
         }
+        use crate::model::limits;
+        let extra_len = p.extra_data.as_ref().map_or(0, |e| serde_json::to_vec(e).map_or(usize::MAX, |j| j.len()));
+        let too_long = [
+            ("UserID", p.user_id.len(), limits::ID),
+            ("BotSlug", p.bot_slug.len(), limits::ID),
+            ("BotID", p.bot_id.len(), limits::ID),
+            ("Name", p.name.len(), limits::NAME),
+            ("Email", p.email.len(), limits::EMAIL),
+            ("PhoneNumber", p.phone_number.as_ref().map_or(0, String::len), limits::PHONE),
+            ("ExtraData", extra_len, limits::EXTRA_DATA),
+        ]
+        .into_iter()
+        .find(|(_, len, max)| len > max);
+        if let Some((field, _, _)) = too_long {
+            return envelope::too_long("ChatPayload", field);
+        }
         let channel = match p.provider.as_str() {
             "whatsapp" => ChannelKind::Whatsapp,
             "facebook" => ChannelKind::Facebook,

@@ -45,6 +45,9 @@ impl EndpointTrait for Endpoint {
         if !missing.is_empty() {
             return envelope::missing_fields("ConsentPayload", &missing);
         }
+        if crate::model::validate_id("userID", &p.user_id).is_err() {
+            return envelope::too_long("ConsentPayload", "UserID");
+        }
         if !STATUSES.contains(&p.consent_status.as_str()) {
             return envelope::error(
                 StatusCode::BAD_REQUEST,

@@ -65,6 +65,7 @@ impl Webhook {
             Ok(Parsed::Skipped(kind)) => return envelope::message(&format!("message type: {kind} was skipped")),
             Err(Refused::Decode(cause)) => return envelope::bad_payload(&cause),
             Err(Refused::Missing(payload, fields)) => return envelope::missing_fields(payload, &fields),
+            Err(Refused::TooLong(payload, field)) => return envelope::too_long(payload, field),
         };
         let now = now_millis();
         // A webhook from outside the window is a replay (or a forgery): a

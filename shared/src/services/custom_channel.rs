@@ -317,6 +317,7 @@ impl CustomInbound {
         let channel = self.registry.authorize(channel_id, token).await?;
         let message: CustomMessage =
             serde_json::from_slice(body).map_err(|e| Error::invalid("body", format!("is not the custom-channel message JSON: {e}")))?;
+        message.check_limits()?;
         let Some(key) = key.map(str::trim).filter(|k| !k.is_empty()) else {
             return self.accept(&channel, &message, &uuid::Uuid::new_v4().to_string()).await;
         };

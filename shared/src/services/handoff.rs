@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::adapters::dynamodb::DynamoStore;
 use crate::config::Settings;
-use crate::model::{
+use crate::model::{limits, 
     now_millis, Author, ChannelKind, ContextEntry, Conversation, ConversationStatus, DeskKind, Direction, EpochMillis,
     Message, Participant,
 };
@@ -32,7 +32,12 @@ const STEP_LEASE: Duration = Duration::from_secs(60);
 /// The source of transcript messages (their source id is the conversation id).
 const TRANSCRIPT_SOURCE: &str = "handoff";
 
-/// The text the agent reads first: the profile, then the transcript, oldest first.
+/// The longest line of the transcript (a longer message is cut, with `…`).
+const TRANSCRIPT_LINE: usize = 2 * 1024;
+
+/// The text the agent reads first: the profile, then the transcript, oldest
+/// first: the newest lines within [`limits::TRANSCRIPT`], saying how many
+/// earlier ones are left out.
 pub fn transcript(req: &HandoffRequest, entries: &[ContextEntry]) -> String {
     let fmt = time::macros::format_description!("[day]-[month]-[year] [hour]:[minute]:[second]");
     let mut out = format!("Cliente: {}", req.customer.name);
@@ -47,18 +52,43 @@ pub fn transcript(req: &HandoffRequest, entries: &[ContextEntry]) -> String {
         out.push_str(&format!("\n{k}: {v}"));
     }
     out.push_str("\n\nContexto:\n");
-    for e in entries {
-        let when = time::OffsetDateTime::from_unix_timestamp(e.timestamp / 1000)
-            .ok()
-            .and_then(|t| t.format(&fmt).ok())
-            .unwrap_or_default();
-        let who = if e.from == Author::User { "Cliente" } else { "Bot" };
-        let body = match (&e.text, &e.url) {
-            (Some(t), _) => t.trim_end().to_owned(),
-            (None, Some(u)) => format!("[{}] {u}", e.mime_type.as_deref().unwrap_or("archivo")),
-            _ => String::new(),
-        };
-        out.push_str(&format!("{who} [{when} UTC]: {body}\n"));
+    let lines: Vec<String> = entries
+        .iter()
+        .map(|e| {
+            let when = time::OffsetDateTime::from_unix_timestamp(e.timestamp / 1000)
+                .ok()
+                .and_then(|t| t.format(&fmt).ok())
+                .unwrap_or_default();
+            let who = if e.from == Author::User { "Cliente" } else { "Bot" };
+            let mut body = match (&e.text, &e.url) {
+                (Some(t), _) => t.trim_end().to_owned(),
+                (None, Some(u)) => format!("[{}] {u}", e.mime_type.as_deref().unwrap_or("archivo")),
+                _ => String::new(),
+            };
+            if body.len() > TRANSCRIPT_LINE {
+                let cut = (0..=TRANSCRIPT_LINE).rev().find(|i| body.is_char_boundary(*i)).unwrap_or(0);
+                body.truncate(cut);
+                body.push('…');
+            }
+            format!("{who} [{when} UTC]: {body}\n")
+        })
+        .collect();
+    // The newest lines that fit, and a word on what was left out.
+    let room = limits::TRANSCRIPT.saturating_sub(out.len() + 64);
+    let mut kept = 0;
+    let mut size = 0;
+    for line in lines.iter().rev() {
+        if size + line.len() > room {
+            break;
+        }
+        size += line.len();
+        kept += 1;
+    }
+    if kept < lines.len() {
+        out.push_str(&format!("[{} mensajes anteriores no se muestran]\n", lines.len() - kept));
+    }
+    for line in &lines[lines.len() - kept..] {
+        out.push_str(line);
     }
     out
 }

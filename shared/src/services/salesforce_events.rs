@@ -13,7 +13,7 @@ use crate::services::delivery::{find_open_on, record_and_queue};
 use crate::worker::Attempt;
 use crate::bootstrap::{Runtime, Worker as WorkerTrait};
 use crate::config::SalesforceSettings;
-use crate::model::{now_millis, Attachment, ChannelKind, Conversation, ConversationStatus, Direction, Message};
+use crate::model::{now_millis, Attachment, ChannelKind, Conversation, ConversationStatus, DeskKind, Direction, Message};
 use crate::ports::{ConversationStore, QueueName};
 use crate::{Error, Result};
 
@@ -128,9 +128,10 @@ impl AgentEvents {
         Ok(AgentEvents { store: rt.dynamo()?, queue: rt.queue(), names: s.clone(), agent_work })
     }
 
-    /// The end user's open conversation on a channel that goes through Salesforce.
+    /// The end user's open conversation with Salesforce: Salesforce's events
+    /// never touch a conversation another desk holds.
     async fn conversation(&self, end_user: &str) -> Result<Option<Conversation>> {
-        find_open_on(&self.store, ChannelKind::ALL, end_user).await
+        Ok(find_open_on(&self.store, ChannelKind::ALL, end_user).await?.filter(|c| c.desk == DeskKind::Salesforce))
     }
 
     pub async fn handle(&self, event: &Value) -> Result<()> {
