@@ -322,13 +322,19 @@ async fn when_a_salesforce_event_fails_now_or_for_good_should_retry_it_or_dead_l
     // Salesforce answers agentWork 503 once: the worker retries the event and assigns the work.
     c.inject(&Fault { peer: "salesforce".into(), route: Some("salesforce.agent_work".into()), effect: Effect::Status { status: 503, retry_after_secs: None, sf_code: None, body: None }, times: Some(1), ratio: None }).await.unwrap();
     c.salesforce_agent(&json!({"conversationIdentifier": a["conversation_identifier"], "action": "routing_requested"})).await.unwrap();
+    let assigned = |user: &'static str| {
+        let sandbox = &sandbox;
+        async move {
+            eventually(Duration::from_secs(30), || async { agent_view(sandbox, user, 1).await["agent_work"].as_array().filter(|w| !w.is_empty()).cloned() })
+                .await
+                .unwrap_or_else(|| panic!("agentWork for {user}"));
+        }
+    };
+    assigned(first).await;
     // The same over HTTPS (a Flow's callout).
-    c.salesforce_agent(&json!({"conversationIdentifier": b["conversation_identifier"], "action": "routing_requested", "via": "https", "authorization": format!("Bearer {sf_token}")})).await.unwrap();
-    for user in [first, second] {
-        eventually(Duration::from_secs(30), || async { agent_view(&sandbox, user, 1).await["agent_work"].as_array().filter(|w| !w.is_empty()).cloned() })
-            .await
-            .unwrap_or_else(|| panic!("agentWork for {user}"));
-    }
+    let out = c.salesforce_agent(&json!({"conversationIdentifier": b["conversation_identifier"], "action": "routing_requested", "via": "https", "authorization": format!("Bearer {sf_token}")})).await.unwrap();
+    assert_eq!(out["status"], 200, "{out}");
+    assigned(second).await;
     let work = c.requests(Some("salesforce")).await.unwrap().into_iter().filter(|r| r.route == "salesforce.agent_work").count();
     assert_eq!(work, 3, "one refused, then one per conversation");
 
