@@ -147,15 +147,6 @@ pub struct Local {
     pub moto: Option<emulator::Moto>,
 }
 
-/// A free port's address on 127.0.0.1 when `addr`'s port is 0.
-fn concrete(addr: SocketAddr) -> anyhow::Result<SocketAddr> {
-    if addr.port() != 0 {
-        return Ok(addr);
-    }
-    let listener = std::net::TcpListener::bind(addr).with_context(|| format!("binding {addr}"))?;
-    Ok(listener.local_addr()?)
-}
-
 pub async fn start(opts: LocalOptions) -> anyhow::Result<Local> {
     let (moto, endpoint) = match opts.aws_endpoint.clone() {
         Some(url) => (None, url),
@@ -165,7 +156,9 @@ pub async fn start(opts: LocalOptions) -> anyhow::Result<Local> {
             (Some(moto), url)
         }
     };
-    let addr = concrete(opts.addr)?;
+    // Bound first: the stack's parameters and the sandboxes need its address.
+    let listener = tokio::net::TcpListener::bind(opts.addr).await.with_context(|| format!("binding {}", opts.addr))?;
+    let addr = listener.local_addr()?;
     let mut params = Parameters::default();
     params.set("PublicUrl", format!("http://{addr}"));
     params.secret("JwtSecretArn", LOCAL_JWT_KEY);
@@ -185,7 +178,7 @@ pub async fn start(opts: LocalOptions) -> anyhow::Result<Local> {
     let runner = runner::start(runner::RunnerConfig {
         stack: stack.clone(),
         mode: opts.mode,
-        addr,
+        listener,
         invoke_addr: opts.invoke_addr,
         workers: opts.workers,
         poll_wait: opts.poll_wait,

@@ -20,8 +20,8 @@ use crate::template::{Route, Stack};
 pub struct RunnerConfig {
     pub stack: Stack,
     pub mode: Mode,
-    /// Where to serve the HTTP API.
-    pub addr: SocketAddr,
+    /// Where to serve the HTTP API (bound by the caller, who may need its address first).
+    pub listener: tokio::net::TcpListener,
     /// Where to serve Lambda's Invoke API, if at all.
     pub invoke_addr: Option<SocketAddr>,
     /// Run the queue event sources.
@@ -107,7 +107,7 @@ pub async fn start(config: RunnerConfig) -> anyhow::Result<Running> {
         api_id: stack.physical.get("Api").map_or_else(|| "local".to_owned(), |a| a.reference.clone()),
         account: stack.account.clone(),
     });
-    let listener = tokio::net::TcpListener::bind(config.addr).await.with_context(|| format!("binding {}", config.addr))?;
+    let listener = config.listener;
     let base_url = format!("http://{}", listener.local_addr()?);
     tasks.push(serve(listener, axum::Router::new().fallback(apigw::handle).with_state(api), stopped.clone()));
 

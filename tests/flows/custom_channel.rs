@@ -95,7 +95,7 @@ async fn when_contacts_share_data_or_dialogs_share_a_reference_should_be_one_con
     assert_eq!(second.1["contact_id"], first.1["contact_id"]);
     assert_eq!(second.1["dialog_id"], first.1["dialog_id"], "the reference finds the dialog");
     let registry = Registry::new(s.rt.dynamo().unwrap());
-    let c = registry.contact(first.1["contact_id"].as_str().unwrap()).await.unwrap().unwrap();
+    let c = registry.contact(ch.owner(), first.1["contact_id"].as_str().unwrap()).await.unwrap().unwrap();
     assert_eq!((c.name.as_str(), c.contacts.len()), ("Vasya", 2));
     // contacts_id updates a custom item's value; the phone (not custom) may not be named.
     let custom_item = c.contacts.iter().find(|d| d.service == "custom").unwrap().id.clone().unwrap();

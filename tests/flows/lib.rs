@@ -68,7 +68,7 @@ pub async fn runtime() -> Runtime {
 /// Like [`runtime`], with template parameters adjusted first.
 pub async fn runtime_with(adjust: impl FnOnce(&mut Parameters)) -> Runtime {
     logs();
-    local::deploy(&endpoint(), &template(), &stack_name(), &base_parameters(adjust)).await.expect("deploying a test stack").operator
+    local::deploy(&endpoint(), &template(), &stack_name(), &base_parameters(adjust)).await.unwrap_or_else(|e| panic!("deploying a test stack: {e:#}")).operator
 }
 
 /// How to start a local system.
@@ -111,7 +111,7 @@ pub async fn start(options: Options, adjust: impl FnOnce(&mut Parameters)) -> Lo
         poll_wait: Duration::from_secs(1),
     })
     .await
-    .expect("starting the local stack")
+    .unwrap_or_else(|e| panic!("starting the local stack: {e:#}"))
 }
 
 /// The local runner over a stack without peers (no sandboxes), with or without workers.

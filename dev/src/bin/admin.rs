@@ -58,6 +58,10 @@ enum CustomChannelAction {
         /// The desk channel (a Pipedrive provider channel id); the desk's default when absent.
         #[arg(long)]
         desk_channel: Option<String>,
+        /// Channels created for one owner share their contacts (a customer writing through
+        /// two of them is one contact); without it the channel's contacts are its own.
+        #[arg(long)]
+        owner: Option<String>,
     },
     /// Sets or changes the webhook URL.
     Webhook {
@@ -275,12 +279,13 @@ async fn custom_channel(rt: &Runtime, action: CustomChannelAction) -> anyhow::Re
         async move { registry.channel(&id).await?.with_context(|| format!("no custom channel {id}")) }
     };
     match action {
-        CustomChannelAction::Create { name, webhook_url, desk, desk_channel } => {
+        CustomChannelAction::Create { name, webhook_url, desk, desk_channel, owner } => {
             let desk = match desk {
                 Some(d) => d.parse()?,
                 None => rt.settings.default_desk,
             };
-            let (channel, token) = CustomChannel::create(&name, webhook_url, desk, desk_channel);
+            let (mut channel, token) = CustomChannel::create(&name, webhook_url, desk, desk_channel);
+            channel.owner = owner;
             registry.put_channel(&channel).await?;
             println!("channel id:      {}", channel.id);
             println!("endpoint:        POST <api>/api/custom-channel/message/{}?token={token}", channel.id);

@@ -33,6 +33,12 @@ use crate::ports::{
 use crate::services::auth::ApiUser;
 use crate::{Error, Result};
 
+/// A key from parts that may hold anything: `#` (the separator) and `%` are
+/// escaped, so that no part can forge another key.
+pub fn key_of(parts: &[&str]) -> String {
+    parts.iter().map(|p| p.replace('%', "%25").replace('#', "%23")).collect::<Vec<_>>().join("#")
+}
+
 type Item = HashMap<String, AttributeValue>;
 
 pub const GSI1: &str = "GSI1";
@@ -604,6 +610,24 @@ impl IdempotencyStore for DynamoStore {
 /// Registrations and other small records kept by id: Pipedrive channels and
 /// senders, custom channels. `kind` names the record type (`PDCHANNEL`, …).
 impl DynamoStore {
+    /// Writes a record unless one with that id exists; whether it wrote.
+    pub async fn put_record_if_absent<T: Serialize>(&self, kind: &str, id: &str, value: &T) -> Result<bool> {
+        let item = to_item(value, &[("PK", format!("{kind}#{id}")), ("SK", kind.to_owned())])?;
+        let res = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(PK)")
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e) => Err(aws_error("DynamoDB PutItem", e)),
+        }
+    }
+
     pub async fn put_record<T: Serialize>(&self, kind: &str, id: &str, value: &T) -> Result<()> {
         let item = to_item(value, &[("PK", format!("{kind}#{id}")), ("SK", kind.to_owned())])?;
         self.client

@@ -50,6 +50,11 @@ pub struct CustomChannel {
     #[serde(default)]
     pub deleted: bool,
     pub created_at: EpochMillis,
+    /// Whose customers the channel reaches: channels of one owner share
+    /// their contacts, no other channel sees them. The channel's own id
+    /// unless it was created for an owner.
+    #[serde(default)]
+    pub owner: Option<String>,
 }
 
 /// A 24-hex object id, the form of the seed's ids.
@@ -85,8 +90,14 @@ impl CustomChannel {
             enabled: true,
             deleted: false,
             created_at: now_millis(),
+            owner: None,
         };
         (channel, token)
+    }
+
+    /// The owner whose contacts the channel shares.
+    pub fn owner(&self) -> &str {
+        self.owner.as_deref().unwrap_or(&self.id)
     }
 
     fn token_matches(&self, token: &str) -> bool {
@@ -98,6 +109,9 @@ impl CustomChannel {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Contact {
     pub id: String,
+    /// The owner of the channels that may reach this contact.
+    #[serde(default)]
+    pub owner: String,
     pub name: String,
     #[serde(default)]
     pub description: Option<String>,
@@ -123,8 +137,9 @@ struct Pointer {
     contact_id: String,
 }
 
-fn value_key(d: &ContactData) -> String {
-    format!("{}#{}", d.kind, d.value)
+/// The pointer key of a contact-data value, within its owner's contacts.
+fn value_key(owner: &str, d: &ContactData) -> String {
+    crate::adapters::dynamodb::key_of(&[owner, &d.kind, &d.value])
 }
 
 fn refused(status: u16, code: &'static str, message: &str) -> Error {
@@ -150,8 +165,9 @@ impl Registry {
         self.store.put_record(CHANNEL, &c.id, c).await
     }
 
-    pub async fn contact(&self, id: &str) -> Result<Option<Contact>> {
-        self.store.get_record(CONTACT, id).await
+    /// A contact of `owner`'s (another owner's contact is not found).
+    pub async fn contact(&self, owner: &str, id: &str) -> Result<Option<Contact>> {
+        Ok(self.store.get_record::<Contact>(CONTACT, id).await?.filter(|c| c.owner == owner))
     }
 
     pub async fn put_contact(&self, c: &Contact) -> Result<()> {
@@ -161,7 +177,7 @@ impl Registry {
             if let Some(id) = &d.id {
                 self.store.put_record(CONTACT_DATA, id, &pointer).await?;
             }
-            self.store.put_record(CONTACT_VALUE, &value_key(d), &pointer).await?;
+            self.store.put_record(CONTACT_VALUE, &value_key(&c.owner, d), &pointer).await?;
         }
         Ok(())
     }
@@ -181,25 +197,22 @@ impl Registry {
 
     /// `contact_object`: updates the named contact, or merges into the one
     /// that shares contact data, or creates one.
-    async fn upsert_contact(&self, obj: &ContactObject) -> Result<Contact> {
+    async fn upsert_contact(&self, owner: &str, obj: &ContactObject) -> Result<Contact> {
         let data = checked_data(&obj.contacts)?;
-        if !data.iter().any(|d| d.service == "custom") {
+        let Some(custom) = data.iter().find(|d| d.service == "custom") else {
             return Err(refused(400, "E_CUSTOM_CONTACTS_REQUIRED", "contact data with service == \"custom\" is required"));
-        }
+        };
         let mut contact = match obj.id.as_deref().filter(|id| !id.is_empty()) {
             Some(id) if !is_object_id(id) => return Err(refused(400, "E_MALFORMED_CONTACT_ID", "wrong or non-existent contact ID")),
-            Some(id) => match self.contact(id).await? {
+            Some(id) => match self.contact(owner, id).await? {
                 Some(c) if c.deleted => return Err(refused(404, "E_CONTACT_DELETED", "contact deleted")),
                 Some(c) => c,
                 None => return Err(refused(404, "E_CONTACT_NOT_FOUND", "customer not found")),
             },
-            None => self.find_by_data(&data).await?.unwrap_or_else(|| Contact {
-                id: object_id(),
-                name: String::new(),
-                description: None,
-                contacts: vec![],
-                deleted: false,
-            }),
+            None => match self.find_by_data(owner, &data).await? {
+                Some(c) => c,
+                None => self.new_contact(owner, custom).await?,
+            },
         };
         if !obj.name.trim().is_empty() {
             contact.name = obj.name.clone();
@@ -223,50 +236,75 @@ impl Registry {
         Ok(contact)
     }
 
-    /// The live contact that already has one of `data`'s values (the merge).
-    async fn find_by_data(&self, data: &[ContactData]) -> Result<Option<Contact>> {
+    /// The live contact of `owner`'s that already has one of `data`'s values (the merge).
+    async fn find_by_data(&self, owner: &str, data: &[ContactData]) -> Result<Option<Contact>> {
         for d in data {
-            let Some(p) = self.store.get_record::<Pointer>(CONTACT_VALUE, &value_key(d)).await? else { continue };
-            if let Some(c) = self.contact(&p.contact_id).await?.filter(|c| !c.deleted) {
+            let Some(p) = self.store.get_record::<Pointer>(CONTACT_VALUE, &value_key(owner, d)).await? else { continue };
+            if let Some(c) = self.contact(owner, &p.contact_id).await?.filter(|c| !c.deleted) {
                 return Ok(Some(c));
             }
         }
         Ok(None)
     }
 
-    /// `contacts_id`: contact-data items that must exist with `service == "custom"`; their values are updated.
-    async fn update_contact_data(&self, items: &[ContactData]) -> Result<Contact> {
+    /// A new contact, created by whoever claims its custom value first: a
+    /// request racing another for the same new customer gets the winner's.
+    async fn new_contact(&self, owner: &str, custom: &ContactData) -> Result<Contact> {
+        let fresh = Contact { id: object_id(), owner: owner.to_owned(), name: String::new(), description: None, contacts: vec![], deleted: false };
+        let key = value_key(owner, custom);
+        if self.store.put_record_if_absent(CONTACT_VALUE, &key, &Pointer { contact_id: fresh.id.clone() }).await? {
+            return Ok(fresh);
+        }
+        let winner: Pointer = self.store.get_record(CONTACT_VALUE, &key).await?.ok_or_else(|| Error::Retryable {
+            what: "a contact was being created at the same time; try again".into(),
+            retry_after: None,
+            source: None,
+        })?;
+        // The winner may not have written the contact yet: start from its id.
+        Ok(self.contact(owner, &winner.contact_id).await?.unwrap_or(Contact { id: winner.contact_id, ..fresh }))
+    }
+
+    /// `contacts_id`: contact-data items that must exist with `service == "custom"`;
+    /// the fields an item gives replace the stored ones (an item may give only its `id`).
+    async fn update_contact_data(&self, owner: &str, items: &[ContactData]) -> Result<Contact> {
         if items.is_empty() {
             return Err(refused(400, "E_CONTACT_INFO_REQUIRED", "contacts_id must not be empty"));
         }
-        let items = checked_data(items)?;
-        let mut owner: Option<Contact> = None;
+        let mut current: Option<Contact> = None;
         for item in items {
             let malformed = || refused(400, "E_MALFORMED_CONTACT_ID", "wrong or non-existent contact ID");
             let id = item.id.clone().filter(|i| is_object_id(i)).ok_or_else(malformed)?;
             let pointer: Pointer = self.store.get_record(CONTACT_DATA, &id).await?.ok_or_else(malformed)?;
-            let mut contact = match owner.take() {
+            let mut contact = match current.take() {
                 Some(c) if c.id == pointer.contact_id => c,
-                _ => self.contact(&pointer.contact_id).await?.ok_or_else(|| refused(404, "E_CONTACT_NOT_FOUND", "customer not found"))?,
+                _ => self.contact(owner, &pointer.contact_id).await?.ok_or_else(|| refused(404, "E_CONTACT_NOT_FOUND", "customer not found"))?,
             };
             if contact.deleted {
                 return Err(refused(404, "E_CONTACT_DELETED", "contact deleted"));
             }
             let existing = contact.contacts.iter_mut().find(|d| d.id.as_deref() == Some(id.as_str())).ok_or_else(malformed)?;
-            if existing.service != "custom" || item.service != "custom" {
+            let given = |new: &str, old: &str| if new.trim().is_empty() { old.to_owned() } else { new.to_owned() };
+            let updated = ContactData {
+                id: Some(id),
+                value: given(&item.value, &existing.value),
+                kind: given(&item.kind, &existing.kind),
+                service: given(&item.service, &existing.service),
+                origin: given(&item.origin, &existing.origin),
+            };
+            if existing.service != "custom" || updated.service != "custom" {
                 return Err(refused(400, "E_MALFORMED_CONTACT_ID", "contact data must have service == \"custom\""));
             }
-            *existing = ContactData { id: Some(id), ..item };
-            owner = Some(contact);
+            *existing = updated;
+            current = Some(contact);
         }
-        let contact = owner.ok_or_else(|| refused(404, "E_CONTACT_NOT_FOUND", "customer not found"))?;
+        let contact = current.ok_or_else(|| refused(404, "E_CONTACT_NOT_FOUND", "customer not found"))?;
         self.put_contact(&contact).await?;
         Ok(contact)
     }
 
     /// Marks a contact deleted: later messages naming it are refused with E_CONTACT_DELETED.
     pub async fn delete_contact(&self, id: &str) -> Result<bool> {
-        let Some(mut c) = self.contact(id).await? else { return Ok(false) };
+        let Some(mut c) = self.store.get_record::<Contact>(CONTACT, id).await? else { return Ok(false) };
         c.deleted = true;
         self.store.put_record(CONTACT, id, &c).await?;
         Ok(true)
@@ -333,8 +371,8 @@ impl CustomInbound {
 
     async fn accept(&self, channel: &CustomChannel, m: &CustomMessage, source_id: &str) -> Result<Accepted> {
         let contact = match (&m.contact_object, &m.contacts_id) {
-            (Some(obj), None) => self.registry.upsert_contact(obj).await?,
-            (None, Some(items)) => self.registry.update_contact_data(items).await?,
+            (Some(obj), None) => self.registry.upsert_contact(channel.owner(), obj).await?,
+            (None, Some(items)) => self.registry.update_contact_data(channel.owner(), items).await?,
             _ => {
                 return Err(refused(400, "E_CONTACT_INFO_REQUIRED", "contact information for the customer is required (exactly one of contact_object, contacts_id)"))
             }
