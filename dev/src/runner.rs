@@ -101,12 +101,7 @@ pub async fn start(config: RunnerConfig) -> anyhow::Result<Running> {
     let (stop, stopped) = watch::channel(false);
     let mut tasks = Vec::new();
 
-    let api = Arc::new(apigw::HttpApi {
-        routes: stack.routes().into_iter().map(|r| (r.clone(), functions[&r.function].clone())).collect(),
-        stage: stack.params.get("Stage").and_then(|s| s.as_str()).unwrap_or("$default").to_owned(),
-        api_id: stack.physical.get("Api").map_or_else(|| "local".to_owned(), |a| a.reference.clone()),
-        account: stack.account.clone(),
-    });
+    let api = Arc::new(apigw::HttpApi::new(&stack, &functions));
     let listener = config.listener;
     let base_url = format!("http://{}", listener.local_addr()?);
     tasks.push(serve(listener, axum::Router::new().fallback(apigw::handle).with_state(api), stopped.clone()));

@@ -171,3 +171,30 @@ async fn when_context_is_asked_should_return_the_unexpired_transcript_oldest_fir
         (401, error("An Authorization header or an Query Param with name token is required."))
     );
 }
+
+#[tokio::test]
+async fn when_a_user_fails_to_log_in_again_and_again_should_brake_that_users_logins() {
+    let api = Api::start().await;
+    for _ in 0..omnibridge::api::authenticate::MAX_FAILED_LOGINS {
+        let (status, _) = api.authenticate(json!({"username": "yaloUser", "password": "not the password at all"})).await;
+        assert_eq!(status, 401);
+    }
+    // Now even the right password waits out the window, with the seed's envelope.
+    let res = api.http.post(format!("{}/v1/authenticate", api.base)).json(&json!({"username": "yaloUser", "password": PASSWORD})).send().await.unwrap();
+    assert_eq!(res.status(), 429);
+    assert_eq!(res.headers()["retry-after"], omnibridge::api::authenticate::LOCKOUT.as_secs().to_string());
+    assert_eq!(res.json::<Value>().await.unwrap(), error("Too many failed attempts, try again later."));
+    // Another user is not braked; a success clears a user's count.
+    // (Slowly: API Gateway lets 5 logins a second through.)
+    let pause = || tokio::time::sleep(Duration::from_millis(250));
+    pause().await;
+    let _ = api.authenticate(json!({"username": "salesforceUser", "password": "wrong password here"})).await;
+    pause().await;
+    api.token("salesforceUser").await;
+    for _ in 0..omnibridge::api::authenticate::MAX_FAILED_LOGINS - 1 {
+        pause().await;
+        let _ = api.authenticate(json!({"username": "salesforceUser", "password": "wrong password here"})).await;
+    }
+    pause().await;
+    api.token("salesforceUser").await;
+}

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{Function, InvokeError};
-use crate::template::{match_path, Route};
+use crate::template::{match_path, Route, Stack, Throttle};
 
 /// API Gateway's own limit on a request body.
 pub const REQUEST_LIMIT: usize = 10 * 1024 * 1024;
@@ -30,6 +30,79 @@ pub struct HttpApi {
     pub stage: String,
     pub api_id: String,
     pub account: String,
+    /// A token bucket per route key, from the stage's throttling settings.
+    buckets: std::collections::HashMap<String, std::sync::Mutex<Bucket>>,
+    access_log_format: Option<String>,
+}
+
+/// API Gateway's throttling of one route: `burst` tokens, refilled at `rate` per second.
+#[derive(Debug)]
+struct Bucket {
+    throttle: Throttle,
+    tokens: f64,
+    at: std::time::Instant,
+}
+
+impl Bucket {
+    fn take(&mut self) -> bool {
+        let now = std::time::Instant::now();
+        self.tokens = (self.tokens + now.duration_since(self.at).as_secs_f64() * self.throttle.rate).min(self.throttle.burst);
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+impl HttpApi {
+    pub fn new(stack: &Stack, functions: &std::collections::HashMap<String, Arc<Function>>) -> HttpApi {
+        let routes: Vec<(Route, Arc<Function>)> = stack.routes().into_iter().filter_map(|r| Some((r.clone(), functions.get(&r.function)?.clone()))).collect();
+        let buckets = routes
+            .iter()
+            .filter_map(|(r, _)| {
+                let key = format!("{} {}", r.method, r.path);
+                let throttle = stack.api.route_throttles.get(&key).copied().or(stack.api.throttle)?;
+                Some((key, std::sync::Mutex::new(Bucket { throttle, tokens: throttle.burst, at: std::time::Instant::now() })))
+            })
+            .collect();
+        HttpApi {
+            routes,
+            stage: stack.api.stage.clone(),
+            api_id: stack.physical.get("Api").map_or_else(|| "local".to_owned(), |a| a.reference.clone()),
+            account: stack.account.clone(),
+            buckets,
+            access_log_format: stack.api.access_log_format.clone(),
+        }
+    }
+
+    fn admit(&self, route_key: &str) -> bool {
+        self.buckets.get(route_key).is_none_or(|b| b.lock().unwrap_or_else(|p| p.into_inner()).take())
+    }
+
+    /// The stage's access log line for a request (its `$context` variables filled in).
+    fn access_log(&self, event: &Value, status: u16, length: usize, latency: Duration, error: &str) {
+        let Some(format) = &self.access_log_format else { return };
+        let ctx = &event["requestContext"];
+        let text = |v: &Value| v.as_str().unwrap_or("-").to_owned();
+        let vars = [
+            ("$context.requestId", text(&ctx["requestId"])),
+            ("$context.identity.sourceIp", text(&ctx["http"]["sourceIp"])),
+            ("$context.requestTime", text(&ctx["time"])),
+            ("$context.routeKey", text(&ctx["routeKey"])),
+            ("$context.httpMethod", text(&ctx["http"]["method"])),
+            ("$context.path", text(&ctx["http"]["path"])),
+            ("$context.protocol", text(&ctx["http"]["protocol"])),
+            ("$context.status", status.to_string()),
+            ("$context.responseLength", length.to_string()),
+            ("$context.integrationLatency", latency.as_millis().to_string()),
+            ("$context.integrationErrorMessage", error.to_owned()),
+        ];
+        let line = vars.iter().fold(format.clone(), |line, (k, v)| line.replace(k, v));
+        tracing::info!(target: "access", "{line}");
+    }
 }
 
 fn gateway_answer(status: u16, message: &str) -> axum::response::Response {
@@ -180,6 +253,11 @@ pub async fn handle(
         Err(_) => return gateway_answer(413, "Request Entity Too Large"),
     };
     let event = event(&api, route, params, &parts, Some(peer), &body);
+    if !api.admit(&format!("{} {}", route.method, route.path)) {
+        api.access_log(&event, 429, 0, Duration::ZERO, "throttled");
+        return gateway_answer(429, "Too Many Requests");
+    }
+    let started = std::time::Instant::now();
     let payload = Bytes::from(serde_json::to_vec(&event).unwrap_or_default());
     // The function runs on even when API Gateway stops waiting for it.
     let (function, request_id) = (function.clone(), event["requestContext"]["requestId"].as_str().unwrap_or_default().to_owned());
@@ -196,6 +274,8 @@ pub async fn handle(
     if let Ok(v) = http::HeaderValue::from_str(&request_id) {
         res.headers_mut().insert("apigw-requestid", v);
     }
+    let length = res.headers().get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()).unwrap_or(0);
+    api.access_log(&event, res.status().as_u16(), length, started.elapsed(), "");
     res
 }
 
@@ -204,7 +284,23 @@ mod tests {
     use super::*;
 
     fn api() -> HttpApi {
-        HttpApi { routes: Vec::new(), stage: "prod".into(), api_id: "local".into(), account: "123456789012".into() }
+        HttpApi {
+            routes: Vec::new(),
+            stage: "prod".into(),
+            api_id: "local".into(),
+            account: "123456789012".into(),
+            buckets: Default::default(),
+            access_log_format: None,
+        }
+    }
+
+    #[test]
+    fn when_a_route_is_called_faster_than_its_throttle_should_refuse_the_excess() {
+        let mut b = Bucket { throttle: Throttle { rate: 1.0, burst: 3.0 }, tokens: 3.0, at: std::time::Instant::now() };
+        assert!((0..3).all(|_| b.take()));
+        assert!(!b.take(), "the burst is spent");
+        b.at -= Duration::from_secs(2);
+        assert!(b.take() && b.take() && !b.take(), "refilled at the rate");
     }
 
     #[test]

@@ -139,6 +139,25 @@ pub struct RuleSpec {
     pub targets: Vec<(String, Option<String>)>,
 }
 
+/// A route's throttle: a token bucket of `burst` refilled at `rate` per second.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Throttle {
+    pub rate: f64,
+    pub burst: f64,
+}
+
+/// The HTTP API's stage settings.
+#[derive(Clone, Debug, Default)]
+pub struct ApiSpec {
+    pub stage: String,
+    /// `DefaultRouteSettings`.
+    pub throttle: Option<Throttle>,
+    /// `RouteSettings`, by route key (`POST /v1/authenticate`).
+    pub route_throttles: BTreeMap<String, Throttle>,
+    /// `AccessLogSettings.Format`.
+    pub access_log_format: Option<String>,
+}
+
 /// A queue's or bucket's resource policy.
 #[derive(Clone, Debug)]
 pub struct ResourcePolicy {
@@ -189,6 +208,7 @@ pub struct Stack {
     pub rules: Vec<RuleSpec>,
     pub queue_policies: Vec<ResourcePolicy>,
     pub bucket_policies: Vec<ResourcePolicy>,
+    pub api: ApiSpec,
     pub outputs: BTreeMap<String, String>,
 }
 
@@ -519,6 +539,7 @@ impl Stack {
             rules: Vec::new(),
             queue_policies: Vec::new(),
             bucket_policies: Vec::new(),
+            api: ApiSpec { stage: "$default".into(), ..Default::default() },
             outputs: BTreeMap::new(),
         };
         let queue_by_arn: BTreeMap<String, String> = resources
@@ -577,6 +598,25 @@ impl Stack {
                     properties: scope.value(&props).with_context(ctx)?,
                 }),
                 "AWS::S3::Bucket" => stack.buckets.push(BucketSpec { logical_id: id.clone(), name: p.reference.clone(), arn }),
+                "AWS::Serverless::HttpApi" => {
+                    let props = scope.value(&props).with_context(ctx)?;
+                    let throttle = |v: &Value| -> Option<Throttle> {
+                        let f = |k: &str| v.get(k).and_then(text_of).and_then(|t| t.parse::<f64>().ok());
+                        Some(Throttle { rate: f("ThrottlingRateLimit")?, burst: f("ThrottlingBurstLimit")? })
+                    };
+                    stack.api = ApiSpec {
+                        stage: props.get("StageName").and_then(text_of).unwrap_or_else(|| "$default".into()),
+                        throttle: props.get("DefaultRouteSettings").and_then(throttle),
+                        route_throttles: props
+                            .get("RouteSettings")
+                            .and_then(Value::as_object)
+                            .into_iter()
+                            .flatten()
+                            .filter_map(|(route, v)| Some((route.clone(), throttle(v)?)))
+                            .collect(),
+                        access_log_format: props.pointer("/AccessLogSettings/Format").and_then(text_of),
+                    };
+                }
                 "AWS::Events::Rule" => {
                     let props = scope.value(&props).with_context(ctx)?;
                     let targets = props
@@ -750,6 +790,10 @@ fn physical_ids(resources: &[(String, Value)], input: &StackInput, params: &BTre
                 Physical { attributes: attrs(&[("TopicName", default_name), ("TopicArn", arn.clone())]), reference: arn }
             }
             "AWS::Serverless::HttpApi" => Physical { reference: "local".into(), attributes: BTreeMap::new() },
+            "AWS::Logs::LogGroup" => {
+                let name = named(props, "LogGroupName").unwrap_or(default_name);
+                Physical { attributes: attrs(&[("Arn", format!("arn:aws:logs:{region}:{account}:log-group:{name}:*"))]), reference: name }
+            }
             _ => Physical { reference: default_name, attributes: BTreeMap::new() },
         };
         out.insert(id.clone(), p);

@@ -610,6 +610,55 @@ impl IdempotencyStore for DynamoStore {
 /// Registrations and other small records kept by id: Pipedrive channels and
 /// senders, custom channels. `kind` names the record type (`PDCHANNEL`, …).
 impl DynamoStore {
+    /// The failed logins of `username` in the window that holds `now` (seconds).
+    pub async fn login_failures(&self, username: &str, now: i64) -> Result<u32> {
+        let Some(item) = self.get(format!("LOGINFAIL#{}", key_of(&[username])), "LOGINFAIL").await? else { return Ok(0) };
+        let number = |k: &str| item.get(k).and_then(|v| v.as_n().ok()).and_then(|n| n.parse::<i64>().ok()).unwrap_or(0);
+        Ok(if number(TTL_ATTRIBUTE) > now { number("failures") as u32 } else { 0 })
+    }
+
+    /// Counts a failed login of `username`: the window starts with the first
+    /// failure and lasts `window` seconds (the record then expires).
+    pub async fn count_login_failure(&self, username: &str, now: i64, window: i64) -> Result<()> {
+        let k = key(format!("LOGINFAIL#{}", key_of(&[username])), "LOGINFAIL");
+        let counted = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(k.clone()))
+            .update_expression("ADD failures :one")
+            .condition_expression("#exp > :now")
+            .expression_attribute_names("#exp", TTL_ATTRIBUTE)
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":now", n(now))
+            .send()
+            .await;
+        match counted {
+            Ok(_) => Ok(()),
+            // No window open (none yet, or the last one is over): a new one.
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
+                let mut item = k;
+                item.insert("failures".into(), n(1));
+                item.insert(TTL_ATTRIBUTE.into(), n(now + window));
+                self.client.put_item().table_name(&self.table).set_item(Some(item)).send().await.map_err(|e| aws_error("DynamoDB PutItem", e))?;
+                Ok(())
+            }
+            Err(e) => Err(aws_error("DynamoDB UpdateItem", e)),
+        }
+    }
+
+    /// Forgets `username`'s failed logins (after a successful one).
+    pub async fn clear_login_failures(&self, username: &str) -> Result<()> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("LOGINFAIL#{}", key_of(&[username])), "LOGINFAIL")))
+            .send()
+            .await
+            .map_err(|e| aws_error("DynamoDB DeleteItem", e))?;
+        Ok(())
+    }
+
     /// Writes a record unless one with that id exists; whether it wrote.
     pub async fn put_record_if_absent<T: Serialize>(&self, kind: &str, id: &str, value: &T) -> Result<bool> {
         let item = to_item(value, &[("PK", format!("{kind}#{id}")), ("SK", kind.to_owned())])?;

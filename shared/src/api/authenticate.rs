@@ -11,6 +11,13 @@ use crate::ports::UserStore;
 use crate::services::auth::{verify_password, TokenKeys};
 use crate::Result;
 
+/// Failed logins of one username in a row before its logins wait.
+pub const MAX_FAILED_LOGINS: u32 = 5;
+/// How long they wait (the window the failures are counted in).
+pub const LOCKOUT: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+/// The longest password checked (argon2's cost grows with it).
+const MAX_PASSWORD: usize = 1024;
+
 #[derive(Deserialize)]
 struct AuthPayload {
     #[serde(default)]
@@ -53,6 +60,22 @@ impl EndpointTrait for Endpoint {
         if !missing.is_empty() {
             return yalo::missing_fields("AuthPayload", &missing);
         }
+        if payload.username.len() > crate::model::limits::ID || payload.password.len() > MAX_PASSWORD {
+            return yalo::error(StatusCode::UNAUTHORIZED, "Invalid credentials.");
+        }
+        let now = crate::model::now_millis() / 1000;
+        // The brake: after a few failures in a row, the user's logins wait out
+        // the window without a password check (which is costly by design).
+        match self.users.login_failures(&payload.username, now).await {
+            Ok(n) if n >= MAX_FAILED_LOGINS => {
+                tracing::warn!(username = %payload.username, "login refused: too many failed attempts");
+                let mut res = yalo::error(StatusCode::TOO_MANY_REQUESTS, "Too many failed attempts, try again later.");
+                res.headers_mut().insert(lambda_http::http::header::RETRY_AFTER, LOCKOUT.as_secs().into());
+                return res;
+            }
+            Ok(_) => {}
+            Err(e) => return yalo::failure(&e),
+        }
         let user = match self.users.get_user(&payload.username).await {
             Ok(u) => u,
             Err(e) => return yalo::failure(&e),
@@ -64,11 +87,16 @@ impl EndpointTrait for Endpoint {
             Ok((true, Some(user))) => user,
             Ok(_) => {
                 tracing::info!(username = %payload.username, "authentication refused");
+                if let Err(e) = self.users.count_login_failure(&payload.username, now, LOCKOUT.as_secs() as i64).await {
+                    return yalo::failure(&e);
+                }
                 return yalo::error(StatusCode::UNAUTHORIZED, "Invalid credentials.");
             }
             Err(e) => return yalo::failure(&crate::Error::permanent("password check did not finish", Some(Box::new(e)))),
         };
-        let now = crate::model::now_millis() / 1000;
+        if let Err(e) = self.users.clear_login_failures(&user.username).await {
+            tracing::warn!(error = %e.chain(), "could not clear the failed logins");
+        }
         match self.keys.issue(&user, now) {
             Ok(token) => http::json(StatusCode::OK, &TokenBody { token }),
             Err(e) => yalo::failure(&e),

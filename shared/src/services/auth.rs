@@ -156,6 +156,7 @@ impl TokenKeys {
         validation.set_issuer(&[ISSUER]);
         validation.set_required_spec_claims(&["exp", "iss", "sub"]);
         validation.leeway = 0;
+        validation.validate_nbf = true;
         jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation).map(|d| d.claims)
     }
 }
