@@ -33,7 +33,8 @@ pub fn queue_by_name(name: &str) -> anyhow::Result<QueueName> {
         "to-desk" => Ok(QueueName::ToDesk),
         "to-customer" => Ok(QueueName::ToCustomer),
         "salesforce-events" => Ok(QueueName::SalesforceEvents),
-        other => anyhow::bail!("unknown queue {other:?}: to-desk, to-customer or salesforce-events"),
+        "salesforce-conversation-events" => Ok(QueueName::SalesforceConversationEvents),
+        other => anyhow::bail!("unknown queue {other:?}: to-desk, to-customer, salesforce-events or salesforce-conversation-events"),
     }
 }
 

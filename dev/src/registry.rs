@@ -81,6 +81,7 @@ pub async fn function(name: &str, rt: &Runtime) -> anyhow::Result<Handler> {
         "yeahdesk-webhook" => endpoint::<api::yeahdesk_webhook::Endpoint>(rt).await,
         "to-desk-worker" => worker::<services::to_desk::Worker>(rt).await,
         "to-customer-worker" => worker::<services::to_customer::Worker>(rt).await,
+        "salesforce-events-router" => worker::<services::salesforce_events::Router>(rt).await,
         "salesforce-events-worker" => worker::<services::salesforce_events::Worker>(rt).await,
         other => anyhow::bail!("no handler is wired for the function {other}"),
     }

@@ -27,6 +27,8 @@ pub struct Settings {
     pub to_customer_dlq_url: Option<String>,
     pub salesforce_events_queue_url: Option<String>,
     pub salesforce_events_dlq_url: Option<String>,
+    pub salesforce_conversation_events_queue_url: Option<String>,
+    pub salesforce_conversation_events_dlq_url: Option<String>,
     /// HMAC key that signs the API's JWTs (at least 32 bytes).
     pub jwt_secret: SecretSource,
     /// What Yalo's webhooks must carry (`?secret=` in the registered URL, or
@@ -217,6 +219,8 @@ impl Settings {
             to_customer_dlq_url: env.text("OMNIBRIDGE_TO_CUSTOMER_DLQ_URL"),
             salesforce_events_queue_url: env.text("OMNIBRIDGE_SALESFORCE_EVENTS_QUEUE_URL"),
             salesforce_events_dlq_url: env.text("OMNIBRIDGE_SALESFORCE_EVENTS_DLQ_URL"),
+            salesforce_conversation_events_queue_url: env.text("OMNIBRIDGE_SALESFORCE_CONVERSATION_EVENTS_QUEUE_URL"),
+            salesforce_conversation_events_dlq_url: env.text("OMNIBRIDGE_SALESFORCE_CONVERSATION_EVENTS_DLQ_URL"),
             jwt_secret: env.secret("OMNIBRIDGE_JWT_SECRET"),
             yalo_webhook_secret: env.secret("OMNIBRIDGE_YALO_WEBHOOK_SECRET"),
             webhook_max_age: env.seconds("OMNIBRIDGE_WEBHOOK_MAX_AGE_SECONDS", DAY, 60, 100 * 365 * DAY)?,
@@ -318,6 +322,9 @@ impl Settings {
             ToDesk => (&self.to_desk_queue_url, "OMNIBRIDGE_TO_DESK_QUEUE_URL"),
             ToCustomer => (&self.to_customer_queue_url, "OMNIBRIDGE_TO_CUSTOMER_QUEUE_URL"),
             SalesforceEvents => (&self.salesforce_events_queue_url, "OMNIBRIDGE_SALESFORCE_EVENTS_QUEUE_URL"),
+            SalesforceConversationEvents => {
+                (&self.salesforce_conversation_events_queue_url, "OMNIBRIDGE_SALESFORCE_CONVERSATION_EVENTS_QUEUE_URL")
+            }
         };
         url.as_deref().ok_or_else(|| Error::Config(format!("{var} is not set")))
     }
@@ -329,6 +336,7 @@ impl Settings {
             ToDesk => self.to_desk_dlq_url.as_deref(),
             ToCustomer => self.to_customer_dlq_url.as_deref(),
             SalesforceEvents => self.salesforce_events_dlq_url.as_deref(),
+            SalesforceConversationEvents => self.salesforce_conversation_events_dlq_url.as_deref(),
         }
     }
 }

@@ -155,8 +155,11 @@ pub enum QueueName {
     ToDesk,
     /// Agent messages on their way to the customer.
     ToCustomer,
-    /// Salesforce's outbound platform events (Event Relay → EventBridge → SQS).
+    /// Salesforce's outbound platform events as Event Relay delivers them
+    /// (EventBridge → SQS, all in one message group).
     SalesforceEvents,
+    /// The same events, one message group per conversation.
+    SalesforceConversationEvents,
 }
 
 impl QueueName {
@@ -165,6 +168,7 @@ impl QueueName {
             QueueName::ToDesk => "to-desk",
             QueueName::ToCustomer => "to-customer",
             QueueName::SalesforceEvents => "salesforce-events",
+            QueueName::SalesforceConversationEvents => "salesforce-conversation-events",
         }
     }
 }

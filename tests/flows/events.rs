@@ -73,8 +73,11 @@ async fn when_every_sample_event_is_invoked_after_samples_are_prepared_should_do
         assert!(matches!(m.status, MessageStatus::Sent | MessageStatus::Delivered), "{worker}: {:?} {:?}", m.status, m.failure_reason);
     }
     assert!(sandbox.yalo_delivered(Some(samples::CUSTOMER)).await.unwrap().as_array().unwrap().iter().any(|d| d["text"] == "Hola, soy Eva. ¿En qué te ayudo?"));
-    // Salesforce's agent answers, through Event Relay and over HTTPS: both reach the customer.
-    assert_eq!(invoke(&url, "salesforce-events-worker").await["batchItemFailures"], serde_json::json!([]));
+    // Salesforce's agent answers, through Event Relay (routed to its
+    // conversation's group, then handled) and over HTTPS: both reach the customer.
+    for f in ["salesforce-events-router", "salesforce-events-worker"] {
+        assert_eq!(invoke(&url, f).await["batchItemFailures"], serde_json::json!([]), "{f}");
+    }
     ok("salesforce-events", call(&url, "salesforce-events").await);
     eventually(Duration::from_secs(30), || async {
         let d = sandbox.yalo_delivered(Some(samples::CUSTOMER)).await.unwrap();

@@ -12,7 +12,7 @@ async fn when_runner_starts_should_serve_every_route_of_the_template() {
     let template = template();
     assert_eq!(running.routes, template.routes().unwrap());
     assert!(!running.routes.is_empty());
-    assert_eq!(running.workers.len(), 3);
+    assert_eq!(running.workers.len(), 4);
     // Every function directory is in the template, and every template function has a directory.
     let dirs: std::collections::BTreeSet<String> = std::fs::read_dir(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../functions"))
         .unwrap()

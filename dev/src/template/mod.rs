@@ -1090,3 +1090,47 @@ Resources:
         assert!(err(&[("Secret", "arn:x")], &reserved).contains("reserves"));
     }
 }
+
+#[cfg(test)]
+mod deployed_template {
+    use super::*;
+
+    /// With values as long as a real deployment's (account, stack and queue
+    /// names, secret ARNs, URLs), every function's environment still fits
+    /// Lambda's 4 KB.
+    #[test]
+    fn when_the_template_is_deployed_with_real_length_values_should_fit_every_function_environment() {
+        let t = Template::read(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml")).unwrap();
+        let arn = |n: &str| format!("arn:aws:secretsmanager:ap-southeast-2:123456789012:secret:omnibridge-production/{n}-AbCdEf");
+        let mut parameters: BTreeMap<String, String> =
+            t.parameters().into_keys().filter(|p| p.ends_with("SecretArn")).map(|p| (p.clone(), arn(&p))).collect();
+        for (k, v) in [
+            ("YaloApiUrl", "https://api-global.yalochat.com/integrations/v2"),
+            ("SalesforceApiUrl", "https://omnibridge-production-org.my.salesforce-scrt.com"),
+            ("SalesforceConsumerKey", "3MVG9JZ_r.QzrS7izXVWrETc3vyjHpv9aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789AbCdEfGhIjKlMnOp"),
+            ("SalesforceUsername", "integration.user@omnibridge-production-org.example.com"),
+            ("SalesforceOrgId", "00D5g000004ABCDEAA"),
+            ("SalesforceAuthorizationContext", "Omnibridge_Production_ChannelDefinition"),
+            ("SalesforceChannelAddressId", "b0ffeafe-0d89-4338-b14a-172ad203f22a"),
+            ("SalesforceEventBusName", "aws.partner/salesforce.com/00D5g000004ABCDEAA/0YL5g000000ABCDEFG"),
+            ("PublicUrl", "https://messaging-hub.omnibridge-production.example.com"),
+            ("DeskByBot", "shop-bot=pipedrive:wa-main;help-bot=yeahdesk;coppel-bot=salesforce"),
+            ("SalesforceRoutingByBot", "coppel-bot=queue:00G5g000003ABCD;coppel-msn=flow:3005g000000ABCD:00G5g000003ABCE"),
+            ("YeahdeskChannelId", "5cc2f62000568c04afdc0c5e"),
+        ] {
+            parameters.insert(k.into(), v.into());
+        }
+        let input = StackInput {
+            name: "omnibridge-production".into(),
+            region: "ap-southeast-2".into(),
+            account: "123456789012".into(),
+            parameters,
+            queue_url_base: "https://sqs.ap-southeast-2.amazonaws.com".into(),
+            created: BTreeMap::new(),
+        };
+        let stack = Stack::resolve(&t, &input).unwrap_or_else(|e| panic!("{e:#}"));
+        let largest = stack.functions.iter().map(|f| (f.environment.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>(), &f.binary)).max().unwrap();
+        assert!(largest.0 <= ENVIRONMENT_LIMIT, "{largest:?}");
+        println!("the largest environment: {} bytes ({})", largest.0, largest.1);
+    }
+}

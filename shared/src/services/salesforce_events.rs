@@ -1,10 +1,12 @@
 //! Agent → customer, from Salesforce: the outbound custom platform event
 //! (deprecated and Spring '24 layouts, field names from the settings), as
-//! Event Relay delivers it through EventBridge and SQS, or posted over HTTPS.
+//! Event Relay delivers it through EventBridge and SQS (routed to a queue
+//! grouped by conversation first), or posted over HTTPS.
 //! An agent message becomes a canonical outbound message, recorded once and
 //! queued for the customer; a session that ends closes the conversation.
 
 use serde_json::{Map, Value};
+use sha2::Digest;
 
 use crate::adapters::dynamodb::DynamoStore;
 use crate::adapters::salesforce::{Capacity, SalesforceDesk};
@@ -183,11 +185,57 @@ impl AgentEvents {
     }
 }
 
-/// The worker of the Salesforce events queue.
+impl AgentEvent {
+    /// Whose events must keep their order: the end user's (or the Salesforce
+    /// conversation's, for a routing request); `None` for an ignored event.
+    pub fn group(&self) -> Option<&str> {
+        match self {
+            AgentEvent::Message { end_user, .. } | AgentEvent::SessionEnded { end_user } => Some(end_user),
+            AgentEvent::RoutingRequested { conversation_identifier, .. } => Some(conversation_identifier),
+            AgentEvent::Ignored(_) => None,
+        }
+    }
+}
+
+/// The router of Event Relay's events. EventBridge puts all of them in one
+/// message group of the `salesforce-events` queue (a rule's target has one
+/// fixed group), where one failing event would hold back everyone's; the
+/// router only moves each event to the `salesforce-conversation-events`
+/// queue, grouped by conversation, where they are handled.
+pub struct Router {
+    names: SalesforceSettings,
+    queue: SqsQueue,
+    url: String,
+}
+
+impl WorkerTrait for Router {
+    const QUEUE: QueueName = QueueName::SalesforceEvents;
+    type Job = Value;
+
+    async fn build(rt: &Runtime) -> Result<Self> {
+        let url = rt.settings.queue_url(QueueName::SalesforceConversationEvents)?.to_owned();
+        Ok(Router { names: rt.settings.salesforce.clone(), queue: rt.queue(), url })
+    }
+
+    async fn process(&self, event: Value, _attempt: Attempt) -> Result<()> {
+        let parsed = parse(&event, &self.names)?;
+        let Some(group) = parsed.group() else {
+            tracing::debug!(?parsed, "Salesforce event ignored");
+            return Ok(());
+        };
+        // A redelivered event (the same detail) is one message in the next queue.
+        let detail = event.get("detail").unwrap_or(&event);
+        let dedup = hex::encode(sha2::Sha256::digest(detail.to_string().as_bytes()));
+        let group = hex::encode(sha2::Sha256::digest(group.as_bytes()));
+        self.queue.send_raw(&self.url, &event.to_string(), &group, &dedup, None).await
+    }
+}
+
+/// The worker of the per-conversation Salesforce events queue.
 pub struct Worker(AgentEvents);
 
 impl WorkerTrait for Worker {
-    const QUEUE: QueueName = QueueName::SalesforceEvents;
+    const QUEUE: QueueName = QueueName::SalesforceConversationEvents;
     type Job = Value;
 
     async fn build(rt: &Runtime) -> Result<Self> {

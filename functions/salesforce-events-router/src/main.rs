@@ -1,0 +1,5 @@
+//! `salesforce-events-router` Lambda: wires [`omnibridge::services::salesforce_events::Router`] to its SQS queue.
+#[tokio::main]
+async fn main() -> Result<(), omnibridge::bootstrap::BoxError> {
+    omnibridge::bootstrap::run_worker::<omnibridge::services::salesforce_events::Router>().await
+}
