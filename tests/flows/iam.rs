@@ -45,6 +45,12 @@ async fn when_a_needed_statement_is_removed_from_the_template_should_fail_the_fl
     .expect("the message was dead-lettered");
     let reason = dead[0].reason.clone().unwrap_or_default();
     assert!(reason.contains("AccessDeniedException") && reason.contains("dynamodb:BatchGetItem"), "{reason}");
+    // And the message says so: nothing dead-lettered stays `received`.
+    use omnibridge::ports::MessageStore;
+    let id = omnibridge::model::MessageId::parse(dead[0].message_id.as_deref().unwrap()).unwrap();
+    let m = s.rt.dynamo().unwrap().get_message(&id).await.unwrap().unwrap();
+    assert_eq!(m.status, omnibridge::model::MessageStatus::Failed);
+    assert!(m.failure_reason.unwrap().contains("AccessDenied"));
     let denied: Vec<Exercised> = s.runner.gateway.exercised().into_keys().filter(|e| !e.allowed).collect();
     assert_eq!(denied.len(), 1, "{denied:?}");
     assert_eq!((denied[0].function.as_str(), denied[0].action.as_str(), denied[0].resource.as_str()), ("to-desk-worker", "dynamodb:BatchGetItem", "Table"));

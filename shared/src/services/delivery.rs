@@ -26,7 +26,10 @@ where
     F: FnOnce(Conversation, Message) -> Fut,
     Fut: Future<Output = Result<Receipt>>,
 {
-    let (message, conversation) = store.get_message_in(&job.message_id, &job.conversation_id).await?;
+    let (message, conversation) = match store.get_message_in(&job.message_id, &job.conversation_id).await {
+        Ok(loaded) => loaded,
+        Err(e) => return Err(fail_unread(store, job, e, last).await),
+    };
     let message = message.ok_or_else(|| Error::NotFound(format!("message {}", job.message_id)))?;
     if message.direction != direction || message.conversation_id != job.conversation_id {
         return Err(Error::invalid("queue job", "does not match the recorded message"));
@@ -60,6 +63,20 @@ where
             Err(e)
         }
     }
+}
+
+/// When the message could not even be read and this is its end (a
+/// permanent error, or the last try): marks it `failed` with the reason if
+/// it can, so that no dead-lettered message stays `received`.
+async fn fail_unread<S: MessageStore>(store: &S, job: &QueueJob, e: Error, last: bool) -> Error {
+    if e.is_retryable() && !last {
+        return e;
+    }
+    let detail = StatusDetail { delivered_id: None, failure_reason: Some(e.chain()) };
+    if let Err(mark) = store.set_message_status(&job.message_id, MessageStatus::Failed, detail).await {
+        tracing::error!(error = %mark.chain(), message_id = %job.message_id, "could not mark the unread message failed");
+    }
+    e
 }
 
 /// Records `message` once and queues it for delivery on `queue`. A message
