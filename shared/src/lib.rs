@@ -15,6 +15,7 @@ pub mod bootstrap;
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod jwt;
 pub mod model;
 pub mod ports;
 pub mod services;

@@ -112,6 +112,7 @@ async fn when_token_is_missing_forged_expired_or_of_another_algorithm_should_be_
 
     let now = now_millis() / 1000;
     let claims = |exp: i64| json!({"sub": "yaloUser", "username": "yaloUser", "role": "YALO_ROLE", "iat": now, "exp": exp, "iss": "omnibridge"});
+    omnibridge::jwt::install();
     // Expired, though correctly signed.
     let expired = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims(now - 10), &EncodingKey::from_secret(JWT_SECRET.as_bytes())).unwrap();
     assert_eq!(api.get("/v1/tokens/check", Some(&expired)).await, forbidden);

@@ -30,6 +30,7 @@ async fn when_a_protected_route_gets_a_bad_token_should_refuse_it_with_the_seeds
     let routes = template().routes().unwrap();
     let now = now_millis() / 1000;
     let claims = |exp: i64| json!({"sub": "yaloUser", "username": "yaloUser", "role": "YALO_ROLE", "iat": now, "exp": exp, "iss": "omnibridge"});
+    omnibridge::jwt::install();
     let sign = |alg, claims: &Value, key: &[u8]| jsonwebtoken::encode(&Header::new(alg), claims, &EncodingKey::from_secret(key)).unwrap();
     let bad_tokens = [
         sign(Algorithm::HS256, &claims(now - 5), JWT_SECRET.as_bytes()),

@@ -130,6 +130,7 @@ async fn when_a_simulated_customer_writes_should_post_the_seeds_webhook_shapes_s
 // ------------------------------------------------------------------ Salesforce
 
 fn assertion(claims: Value) -> String {
+    omnibridge::jwt::install();
     jsonwebtoken::encode(&Header::new(Algorithm::RS256), &claims, &EncodingKey::from_rsa_pem(SANDBOX_PRIVATE_KEY.as_bytes()).unwrap()).unwrap()
 }
 

@@ -198,6 +198,7 @@ fn token(sb: &Sandbox, req: &Incoming) -> Handled {
         Ok(h) => return oauth_error("invalid_grant", &format!("assertion must be RS256, got {:?}", h.alg)),
         Err(e) => return oauth_error("invalid_grant", &format!("invalid assertion: {e}")),
     }
+    omnibridge::jwt::install();
     let key = match DecodingKey::from_rsa_pem(sb.config.salesforce.public_key_pem.as_bytes()) {
         Ok(k) => k,
         Err(e) => return Handled::ok(Reply::json(500, &json!({"error": format!("sandbox public key: {e}")}))),

@@ -109,6 +109,7 @@ impl SalesforceDesk {
         let s: &SalesforceSettings = &settings.salesforce;
         let (Some(api_url), Some(private_key)) = (settings.peers.salesforce_api.clone(), private_key) else { return Ok(None) };
         use secrecy::ExposeSecret;
+        crate::jwt::install();
         let key = EncodingKey::from_rsa_pem(private_key.expose_secret().as_bytes())
             .map_err(|e| Error::Config(format!("OMNIBRIDGE_SALESFORCE_PRIVATE_KEY is not an RSA private key in PEM: {e}")))?;
         Ok(Some(SalesforceDesk {

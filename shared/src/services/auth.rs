@@ -130,6 +130,7 @@ pub struct TokenKeys {
 
 impl TokenKeys {
     pub fn new(secret: &SecretString, ttl: Duration) -> Result<Self> {
+        crate::jwt::install();
         let bytes = secret.expose_secret().as_bytes();
         if bytes.len() < MIN_SECRET_LEN {
             return Err(Error::Config(format!("OMNIBRIDGE_JWT_SECRET must be at least {MIN_SECRET_LEN} bytes")));
