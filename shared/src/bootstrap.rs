@@ -202,6 +202,18 @@ pub fn invocation_deadline() -> Option<std::time::SystemTime> {
     DEADLINE.try_with(|d| *d).ok()
 }
 
+/// How long an outgoing call may take: `limit`, or less when the
+/// invocation being served has less left (less `margin`, to answer in).
+/// A call that would have no time at all is refused as retryable.
+pub fn call_timeout(limit: std::time::Duration, margin: std::time::Duration) -> Result<std::time::Duration> {
+    let Some(deadline) = invocation_deadline() else { return Ok(limit) };
+    let left = deadline.duration_since(std::time::SystemTime::now()).unwrap_or_default().saturating_sub(margin);
+    if left < std::time::Duration::from_millis(100) {
+        return Err(Error::Retryable { what: "no time left in this invocation for another call".into(), retry_after: None, source: None });
+    }
+    Ok(limit.min(left))
+}
+
 /// Runs `work` as part of the invocation of `context`.
 async fn within<T>(context: &lambda_runtime::Context, work: impl Future<Output = T>) -> T {
     if context.deadline == 0 {

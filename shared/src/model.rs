@@ -299,6 +299,15 @@ pub mod limits {
 }
 
 /// Refuses `value` when it is longer than `max` bytes.
+/// The longest start of `s` of at most `max` bytes that ends on a character.
+pub fn truncate(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let end = (0..=max).rev().find(|i| s.is_char_boundary(*i)).unwrap_or(0);
+    &s[..end]
+}
+
 pub fn check_len(field: &'static str, value: &str, max: usize) -> Result<()> {
     if value.len() > max {
         return Err(Error::invalid(field, format!("must be at most {max} bytes")));

@@ -28,3 +28,18 @@ async fn when_attachment_is_missing_should_be_not_found() {
     let blobs = runtime().await.blobs().unwrap();
     assert!(matches!(blobs.get_blob("nope").await, Err(omnibridge::Error::NotFound(_))));
 }
+
+#[tokio::test]
+async fn when_an_svg_is_opened_from_its_presigned_link_should_be_downloaded_not_rendered() {
+    let blobs = runtime().await.blobs().unwrap();
+    let svg = br#"<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>"#.to_vec();
+    for (key, bytes, content_type, disposition) in [
+        ("conv-1/att-2/0", svg, "image/svg+xml", "attachment"),
+        ("conv-1/att-3/0", b"jpeg".to_vec(), "image/jpeg", "inline"),
+    ] {
+        blobs.put_blob(key, bytes, content_type).await.unwrap();
+        let url = blobs.presign_get(key, Duration::from_secs(60)).await.unwrap();
+        let res = reqwest::get(&url).await.unwrap();
+        assert_eq!(res.headers()["content-disposition"], disposition, "{content_type}");
+    }
+}

@@ -83,7 +83,7 @@ impl FetchPolicy {
                 .collect(),
             allowed_private,
             connect_timeout: Duration::from_secs(5),
-            timeout: Duration::from_secs(30),
+            timeout: super::http_client::CALL_TIMEOUT,
             max_redirects: 5,
         }
     }
@@ -174,10 +174,11 @@ impl Fetcher {
                 return Err(refused(format!("{ip} is a forbidden address")));
             }
         }
-        let res = match self.http.get(parsed).send().await {
+        let timeout = crate::bootstrap::call_timeout(self.policy.timeout, super::http_client::CALL_MARGIN)?;
+        let res = match self.http.get(parsed).timeout(timeout).send().await {
             Ok(r) => r,
             // A forbidden address or redirect is permanent; timeouts and resets may pass.
-            Err(e) if e.is_redirect() || format!("{e:?}").contains("forbidden address") => return Err(refused(crate::error::describe(&e))),
+            Err(e) if e.is_redirect() || format!("{e:?}").contains("forbidden address") => return Err(refused(crate::error::describe(&e.without_url()))),
             Err(e) => return Err(super::http_client::transport("media host", e)),
         };
         let status = res.status().as_u16();

@@ -9,12 +9,17 @@ use tokio::sync::Mutex;
 use crate::model::{now_millis, EpochMillis};
 use crate::{Error, Result};
 
+/// The longest a peer call may take (connect, send, answer).
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(20);
+/// Time kept back from the invocation's deadline after a peer call.
+pub const CALL_MARGIN: Duration = Duration::from_secs(1);
+
 /// A client with connect and overall timeouts, built once per cold start.
 pub fn client() -> Result<reqwest::Client> {
     crate::bootstrap::install_crypto_provider();
     reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(5))
-        .timeout(Duration::from_secs(20))
+        .timeout(CALL_TIMEOUT)
         .build()
         .map_err(|e| Error::Config(format!("building the HTTP client: {e}")))
 }
@@ -67,8 +72,15 @@ pub fn transport(peer: &str, e: reqwest::Error) -> Error {
     Error::Retryable { what: format!("{peer} unreachable"), retry_after: None, source: Some(Box::new(e.without_url())) }
 }
 
-/// Classifies a non-success answer by its status; `body` is kept as the cause.
-pub fn refused(peer: &str, status: u16, retry_after: Option<Duration>, body: String) -> Error {
+/// How much of a refusing peer's answer is kept as the cause.
+const BODY_KEPT: usize = 512;
+
+/// Classifies a non-success answer by its status; the start of `body` is
+/// kept as the cause (a peer's answer may be long, or echo what it was sent).
+pub fn refused(peer: &str, status: u16, retry_after: Option<Duration>, mut body: String) -> Error {
+    if body.len() > BODY_KEPT {
+        body = format!("{}…", crate::model::truncate(&body, BODY_KEPT));
+    }
     let what = format!("{peer} answered {status}");
     if status == 429 || status >= 500 || status == 408 {
         Error::Retryable { what, retry_after, source: Some(body.into()) }
@@ -77,9 +89,16 @@ pub fn refused(peer: &str, status: u16, retry_after: Option<Duration>, body: Str
     }
 }
 
-/// Sends `req`; a 2xx answer is returned, anything else classified.
+/// Sends `req`, whatever it is answered; the call ends before the
+/// invocation does (see [`crate::bootstrap::call_timeout`]).
+pub async fn dispatch(peer: &str, req: reqwest::RequestBuilder) -> Result<reqwest::Response> {
+    let timeout = crate::bootstrap::call_timeout(CALL_TIMEOUT, CALL_MARGIN)?;
+    req.timeout(timeout).send().await.map_err(|e| transport(peer, e))
+}
+
+/// Sends `req` (as [`dispatch`]); a 2xx answer is returned, anything else classified.
 pub async fn send(peer: &str, req: reqwest::RequestBuilder) -> Result<reqwest::Response> {
-    let res = req.send().await.map_err(|e| transport(peer, e))?;
+    let res = dispatch(peer, req).await?;
     if res.status().is_success() {
         return Ok(res);
     }

@@ -185,7 +185,7 @@ impl PipedriveClient {
         let mut renewed = false;
         loop {
             let req = self.http.post(format!("{}{path}", self.base)).bearer_auth(&token).json(body);
-            let res = req.send().await.map_err(|e| http_client::transport("Pipedrive", e))?;
+            let res = http_client::dispatch("Pipedrive", req).await?;
             let status = res.status().as_u16();
             if status == 401 && self.refresh.is_some() && !renewed {
                 token = self.access_token(Some(&token)).await?;

@@ -29,6 +29,20 @@ impl S3Blobs {
     }
 }
 
+/// How a browser opening a presigned link shows the object: inline only
+/// for media it cannot run (raster images, audio, video, PDF, plain text);
+/// anything else (SVG, HTML, XML...) is downloaded, never rendered as a
+/// page of the bucket's origin.
+pub fn disposition(content_type: &str) -> &'static str {
+    const INLINE: [&str; 6] = ["image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf", "text/plain"];
+    let t = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    if INLINE.contains(&t.as_str()) || t.starts_with("audio/") || t.starts_with("video/") {
+        "inline"
+    } else {
+        "attachment"
+    }
+}
+
 impl BlobStore for S3Blobs {
     async fn put_blob(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<()> {
         self.client
@@ -36,6 +50,7 @@ impl BlobStore for S3Blobs {
             .bucket(&self.bucket)
             .key(key)
             .content_type(content_type)
+            .content_disposition(disposition(content_type))
             .content_length(bytes.len() as i64)
             .body(ByteStream::from(bytes))
             .send()
@@ -75,5 +90,20 @@ impl BlobStore for S3Blobs {
             .into_bytes()
             .to_vec();
         Ok(StoredBlob { key: key.to_owned(), size: bytes.len() as u64, content_type, bytes })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::disposition;
+
+    #[test]
+    fn only_media_a_browser_cannot_run_is_shown_inline() {
+        for t in ["image/png", "IMAGE/JPEG", "video/mp4", "audio/ogg; codecs=opus", "application/pdf", "text/plain; charset=utf-8"] {
+            assert_eq!(disposition(t), "inline", "{t}");
+        }
+        for t in ["image/svg+xml", "text/html", "application/xml", "application/octet-stream", "", "image/svg+xml; charset=utf-8"] {
+            assert_eq!(disposition(t), "attachment", "{t}");
+        }
     }
 }

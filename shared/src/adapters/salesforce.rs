@@ -175,7 +175,7 @@ impl SalesforceDesk {
                 .header("OrgId", &self.org_id)
                 .header("AuthorizationContext", &self.authorization_context)
                 .header("RequestId", uuid::Uuid::new_v4().to_string());
-            let res = req.send().await.map_err(|e| http_client::transport(PEER, e))?;
+            let res = http_client::dispatch(PEER, req).await?;
             let status = res.status().as_u16();
             if status == 401 && attempt == 0 {
                 token = self.access_token(Some(&token)).await?;

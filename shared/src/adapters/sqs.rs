@@ -39,7 +39,7 @@ impl SqsQueue {
         if let Some(reason) = reason {
             let attr = MessageAttributeValue::builder()
                 .data_type("String")
-                .string_value(truncate(reason, 1024))
+                .string_value(crate::model::truncate(reason, 1024))
                 .build()
                 .map_err(|e| Error::permanent("building an SQS attribute failed", Some(Box::new(e))))?;
             req = req.message_attributes("reason", attr);
@@ -60,17 +60,6 @@ impl SqsQueue {
             .map_err(|e| aws_error("SQS ChangeMessageVisibility", e))?;
         Ok(())
     }
-}
-
-fn truncate(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
 }
 
 impl Queue for SqsQueue {

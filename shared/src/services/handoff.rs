@@ -66,8 +66,7 @@ pub fn transcript(req: &HandoffRequest, entries: &[ContextEntry]) -> String {
                 _ => String::new(),
             };
             if body.len() > TRANSCRIPT_LINE {
-                let cut = (0..=TRANSCRIPT_LINE).rev().find(|i| body.is_char_boundary(*i)).unwrap_or(0);
-                body.truncate(cut);
+                body.truncate(crate::model::truncate(&body, TRANSCRIPT_LINE).len());
                 body.push('…');
             }
             format!("{who} [{when} UTC]: {body}\n")
