@@ -11,7 +11,7 @@ use std::future::Future;
 
 use crate::adapters::salesforce::SalesforceDesk;
 use crate::adapters::yalo::YaloClient;
-use crate::adapters::{dynamodb::DynamoStore, http_client, s3::S3Blobs, sqs::SqsQueue};
+use crate::adapters::{dynamodb::{DynamoStore, Retention}, http_client, s3::S3Blobs, sqs::SqsQueue};
 use crate::config::{SecretSource, Settings};
 use crate::ports::QueueName;
 use crate::worker::{process_batch, Attempt, RetryPolicy};
@@ -62,7 +62,8 @@ impl Runtime {
     }
 
     pub fn dynamo(&self) -> Result<DynamoStore> {
-        Ok(DynamoStore::new(aws_sdk_dynamodb::Client::new(&self.aws), self.settings.table()?))
+        let retention = Retention { records: self.settings.retention, idempotency: self.settings.idempotency_ttl };
+        Ok(DynamoStore::new(aws_sdk_dynamodb::Client::new(&self.aws), self.settings.table()?).with_retention(retention))
     }
 
     pub fn blobs(&self) -> Result<S3Blobs> {

@@ -44,6 +44,9 @@ pub struct Settings {
     pub context_ttl: Duration,
     /// How long idempotency records are kept (at least 7 days).
     pub idempotency_ttl: Duration,
+    /// How long conversations and messages are kept (the bucket's lifecycle
+    /// keeps attachments as long).
+    pub retention: Duration,
     /// The `client` name written into context entries.
     pub client_name: String,
     /// Where the peers are.
@@ -190,6 +193,15 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         Ok(Duration::from_secs(secs))
     }
 
+    fn days(&self, name: &str, default: u64, min: u64, max: u64) -> Result<Duration> {
+        let Some(raw) = self.text(name) else { return Ok(Duration::from_secs(default * DAY)) };
+        let days: u64 = raw.parse().map_err(|_| Error::Config(format!("{name} must be a whole number of days, got {raw:?}")))?;
+        if !(min..=max).contains(&days) {
+            return Err(Error::Config(format!("{name} must be between {min} and {max} days, got {days}")));
+        }
+        Ok(Duration::from_secs(days * DAY))
+    }
+
     fn secret(&self, name: &str) -> SecretSource {
         if let Some(v) = self.text(name) {
             SecretSource::Value(SecretString::from(v))
@@ -228,6 +240,7 @@ impl Settings {
             presign_ttl: env.seconds("OMNIBRIDGE_PRESIGN_TTL_SECONDS", 900, 60, 7 * DAY)?,
             context_ttl: env.seconds("OMNIBRIDGE_CONTEXT_TTL_SECONDS", DAY, 60, 7 * DAY)?,
             idempotency_ttl: env.seconds("OMNIBRIDGE_IDEMPOTENCY_TTL_SECONDS", 7 * DAY, 7 * DAY, 90 * DAY)?,
+            retention: env.days("OMNIBRIDGE_RETENTION_DAYS", 90, 7, 3650)?,
             client_name: env.text_or("OMNIBRIDGE_CLIENT_NAME", "omnibridge"),
             peers: PeerUrls {
                 yalo: env.text("OMNIBRIDGE_YALO_API_URL"),
@@ -379,6 +392,7 @@ mod tests {
         assert_eq!(s.jwt_ttl, Duration::from_secs(3600));
         assert_eq!(s.context_ttl, Duration::from_secs(DAY));
         assert_eq!(s.idempotency_ttl, Duration::from_secs(7 * DAY));
+        assert_eq!(s.retention, Duration::from_secs(90 * DAY));
         assert!(matches!(s.jwt_secret, SecretSource::Unset));
         assert_eq!(s.peers.salesforce_login, "https://login.salesforce.com");
         assert_eq!(s.peers.pipedrive, "https://api.pipedrive.com/v1");

@@ -205,6 +205,10 @@ pub struct Conversation {
     pub status: ConversationStatus,
     pub created_at: EpochMillis,
     pub updated_at: EpochMillis,
+    /// When the store deletes it (epoch seconds; the table's TTL), as the
+    /// store set it; `None` until stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
 }
 
 impl Conversation {
@@ -233,6 +237,7 @@ impl Conversation {
             status: ConversationStatus::Queued,
             created_at: now,
             updated_at: now,
+            expires_at: None,
         })
     }
 }
@@ -298,7 +303,6 @@ pub mod limits {
     pub const TRANSCRIPT: usize = 16 * 1024;
 }
 
-/// Refuses `value` when it is longer than `max` bytes.
 /// The longest start of `s` of at most `max` bytes that ends on a character.
 pub fn truncate(s: &str, max: usize) -> &str {
     if s.len() <= max {
@@ -308,6 +312,7 @@ pub fn truncate(s: &str, max: usize) -> &str {
     &s[..end]
 }
 
+/// Refuses `value` when it is longer than `max` bytes.
 pub fn check_len(field: &'static str, value: &str, max: usize) -> Result<()> {
     if value.len() > max {
         return Err(Error::invalid(field, format!("must be at most {max} bytes")));
@@ -341,6 +346,10 @@ pub struct Message {
     pub integration_data: Option<String>,
     /// When the platform produced it; orders the conversation.
     pub created_at: EpochMillis,
+    /// When the store deletes it (epoch seconds; the table's TTL), as the
+    /// store set it; `None` until stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
 }
 
 impl Message {
@@ -388,6 +397,7 @@ impl Message {
             delivered_id: None,
             integration_data: None,
             created_at,
+            expires_at: None,
         })
     }
 }

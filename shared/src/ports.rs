@@ -44,6 +44,10 @@ pub trait ConversationStore: Send + Sync {
     ) -> impl Future<Output = Result<Conversation>> + Send;
     /// Records the desk's own id for the conversation.
     fn set_desk_conversation_id(&self, id: &ConversationId, desk_id: &str) -> impl Future<Output = Result<()>> + Send;
+    /// Keeps `c` (and, while it is open, its customer's pointer to it) for
+    /// the retention period from now, when less than half of it is left: a
+    /// conversation still in use does not expire.
+    fn keep_conversation(&self, c: &Conversation) -> impl Future<Output = Result<()>> + Send;
     /// The conversations of one desk channel, newest first.
     fn list_conversations(
         &self,

@@ -201,7 +201,9 @@ async fn when_the_sources_webhook_keeps_failing_should_retry_then_mark_the_reply
     // A 503, then a 400: retried once, then failed for good with the reason.
     source.respond_with(&[503, 400]);
     let reply = Message::received(conv.clone(), Direction::Outbound, "yeahdesk", "agent-msg-1", "agent", Some("hola".into()), vec![], now_millis()).unwrap();
-    omnibridge::services::delivery::record_and_queue(&s.rt.dynamo().unwrap(), &s.rt.queue(), QueueName::ToCustomer, &reply).await.unwrap();
+    let store = s.rt.dynamo().unwrap();
+    let conversation = store.get_conversation(&conv).await.unwrap().unwrap();
+    omnibridge::services::delivery::record_and_queue(&store, &s.rt.queue(), QueueName::ToCustomer, &conversation, &reply).await.unwrap();
     let m = eventually(Duration::from_secs(30), || async {
         s.rt.dynamo().unwrap().get_message(&reply.id).await.unwrap().filter(|m| m.status == MessageStatus::Failed)
     })
@@ -271,4 +273,35 @@ async fn when_yeahdesks_webhook_lacks_the_secret_or_names_no_dialog_of_ours_shou
     let res = http.post(format!("{url}?secret=sandbox-yeahdesk-webhook-secret")).body("{").send().await.unwrap();
     assert_eq!(res.status(), 400);
     assert_eq!(res.json::<Value>().await.unwrap()["code"], "E_BAD_REQUEST");
+}
+
+#[tokio::test]
+async fn when_a_contact_is_erased_should_leave_no_contact_data_and_a_new_message_should_make_a_new_contact() {
+    let s = system(false, |_| {}).await;
+    let (ch, token) = channel(&s, None).await;
+    let first = post(&s, &ch.id, &token, None, &json!({"reference": "r-e", "text": "hola", "contact_object": contact("u-erase")})).await;
+    assert_eq!(first.0, 200, "{}", first.1);
+    let contact_id = first.1["contact_id"].as_str().unwrap().to_owned();
+    let dialog = ConversationId::parse(first.1["dialog_id"].as_str().unwrap()).unwrap();
+    let store = s.rt.dynamo().unwrap();
+    let stored = Registry::new(store.clone()).contact(&ch.id, &contact_id).await.unwrap().unwrap();
+    let data_id = stored.contacts[0].id.clone().unwrap();
+    // A changed value drops the old one: it no longer finds the contact.
+    let changed = json!({"text": "x", "contacts_id": [{"id": data_id, "value": "u-erase-2", "type": "id", "service": "custom"}]});
+    assert_eq!(post(&s, &ch.id, &token, None, &changed).await.0, 200);
+    let moved = post(&s, &ch.id, &token, None, &json!({"text": "y", "contact_object": contact("u-erase")})).await;
+    assert_ne!(moved.1["contact_id"].as_str().unwrap(), contact_id, "the old value still finds the contact");
+    let erased = omnibridge::services::erase::erase_customer(&store, &s.rt.blobs().unwrap(), ChannelKind::Custom, &contact_id).await.unwrap();
+    // Two dialogs ("hola" with its reference, "x" without), each with its message and the desk's transcript.
+    assert!(erased.contact && erased.conversations == 2 && erased.messages == 4 && erased.context_entries == 2, "{erased:?}");
+    assert!(store.get_conversation(&dialog).await.unwrap().is_none());
+    assert!(store.list_context(&contact_id, now_millis()).await.unwrap().is_empty());
+    let registry = Registry::new(store.clone());
+    assert!(registry.contact(&ch.id, &contact_id).await.unwrap().is_none());
+    // The new value no longer leads to the erased contact.
+    for value in ["u-erase-2"] {
+        let again = post(&s, &ch.id, &token, None, &json!({"text": "otra vez", "contact_object": contact(value)})).await;
+        assert_eq!(again.0, 200, "{}", again.1);
+        assert_ne!(again.1["contact_id"].as_str().unwrap(), contact_id);
+    }
 }

@@ -13,6 +13,7 @@ mod iam;
 mod limits;
 mod pipedrive;
 mod queues;
+mod retention;
 mod runner;
 mod sandbox;
 mod store;

@@ -26,7 +26,9 @@ async fn when_conversation_is_opened_should_be_found_as_the_customers_open_one_u
     let store = runtime().await.dynamo().unwrap();
     let c = conversation("5217331175599", 1_000);
     assert_eq!(store.open_conversation(&c).await.unwrap(), Recorded::Created);
-    assert_eq!(store.get_conversation(&c.id).await.unwrap().unwrap(), c);
+    let stored = store.get_conversation(&c.id).await.unwrap().unwrap();
+    assert!(stored.expires_at.is_some());
+    assert_eq!(Conversation { expires_at: None, ..stored }, c);
     let open = store.find_open_conversation(ChannelKind::Whatsapp, "5217331175599").await.unwrap().unwrap();
     assert_eq!(open.id, c.id);
     assert!(store.find_open_conversation(ChannelKind::Facebook, "5217331175599").await.unwrap().is_none());
@@ -119,9 +121,12 @@ async fn when_webhook_is_redelivered_should_append_the_message_once() {
     let conv = ConversationId::new();
     let m = text_message(&conv, "wamid.1", 5_000);
     assert_eq!(store.append_message(&m).await.unwrap(), Recorded::Created);
-    assert_eq!(store.append_message(&m).await.unwrap(), Recorded::Existing(m.clone()));
+    let Recorded::Existing(existing) = store.append_message(&m).await.unwrap() else { panic!("appended twice") };
+    assert!(existing.expires_at.is_some());
+    let stored = Message { expires_at: None, ..existing };
+    assert_eq!(stored, m);
     let page = store.list_messages(&conv, 10, None, false).await.unwrap();
-    assert_eq!(page.items, vec![m]);
+    assert_eq!(page.items.into_iter().map(|m| Message { expires_at: None, ..m }).collect::<Vec<_>>(), vec![m]);
 }
 
 #[tokio::test]

@@ -4,7 +4,9 @@
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use omnibridge::bootstrap::Runtime;
+use omnibridge::model::ChannelKind;
 use omnibridge::ports::UserStore;
+use omnibridge::services::erase::erase_customer;
 use omnibridge::services::pipedrive::{PipedriveChannel, Registry, Template};
 use omnibridge::services::auth::{ApiUser, Role};
 use secrecy::SecretString;
@@ -41,6 +43,17 @@ enum Command {
     },
     /// Puts what the sample events in events/ refer to in a local stack (for `cargo lambda invoke`).
     Samples,
+    /// Erases one customer (a data-protection request): their conversations on the channel,
+    /// messages, attachments, 24-hour context and, on a custom channel, the contact. Prints
+    /// what was erased. The desks' and platforms' copies are theirs to erase.
+    EraseCustomer {
+        /// whatsapp, facebook or custom
+        #[arg(long)]
+        channel: String,
+        /// The customer's id on the channel (WhatsApp number, Messenger user id, contact id).
+        #[arg(long)]
+        customer: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -214,6 +227,11 @@ async fn main() -> anyhow::Result<()> {
             for line in omnibridge_dev::samples::prepare(&rt).await? {
                 println!("{line}");
             }
+        }
+        Command::EraseCustomer { channel, customer } => {
+            let channel: ChannelKind = channel.parse().map_err(|e| anyhow::anyhow!("--channel: {e}"))?;
+            let erased = erase_customer(&rt.dynamo()?, &rt.blobs()?, channel, &customer).await?;
+            println!("{}", serde_json::to_string(&erased)?);
         }
         Command::Pipedrive { action } => pipedrive(&rt, action).await?,
         Command::CustomChannel { action } => custom_channel(&rt, action).await?,

@@ -3,7 +3,7 @@
 //!
 //! | item | PK | SK | GSI1PK / GSI1SK |
 //! |---|---|---|---|
-//! | conversation | `CONV#<id>` | `CONV` | `DESKCH#<desk>#<desk channel>` / `<created ms>#<id>` |
+//! | conversation | `CONV#<id>` | `CONV` | `DESKCH#<desk>#<desk channel>` / `<created ms>#<id>`; GSI2: `CUST#<channel>#<customer>` / `<created ms>#<id>` |
 //! | open-conversation pointer | `OPEN#<channel>#<customer>` | `OPEN` | |
 //! | message | `MSG#<id>` | `MSG` | `CONVMSG#<conversation>` / `<created ms>#<id>` |
 //! | context entry | `CTX#<user>` | `<timestamp ms>#<source id>` | |
@@ -11,7 +11,8 @@
 //! | API user | `USER#<username>` | `USER` | |
 //! | registration (Pipedrive channel, sender, custom channel) | `<KIND>#<id>` | `<KIND>` | |
 //!
-//! `expires_at` (epoch seconds) is the table's TTL attribute. DynamoDB
+//! GSI2 (only conversations carry its keys) finds a customer's conversations
+//! to erase them. `expires_at` (epoch seconds) is the table's TTL attribute. DynamoDB
 //! deletes expired items lazily, so reads filter them out themselves.
 
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
@@ -42,13 +43,31 @@ pub fn key_of(parts: &[&str]) -> String {
 type Item = HashMap<String, AttributeValue>;
 
 pub const GSI1: &str = "GSI1";
+pub const GSI2: &str = "GSI2";
 pub const TTL_ATTRIBUTE: &str = "expires_at";
+
+/// How long the store keeps what it writes (through the table's TTL).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Retention {
+    /// Conversations (from their last change, or their last message while
+    /// open) and messages (from when they were written).
+    pub records: Duration,
+    /// Idempotency records: how long a redelivered request is recognised.
+    pub idempotency: Duration,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention { records: Duration::from_secs(90 * 24 * 3600), idempotency: Duration::from_secs(7 * 24 * 3600) }
+    }
+}
 
 /// The single-table store.
 #[derive(Clone, Debug)]
 pub struct DynamoStore {
     client: Client,
     table: String,
+    retention: Retention,
 }
 
 fn s(v: impl Into<String>) -> AttributeValue {
@@ -79,6 +98,11 @@ fn from_item<T: DeserializeOwned>(item: Item) -> Result<T> {
 
 fn key(pk: String, sk: &str) -> Item {
     HashMap::from([("PK".to_owned(), s(pk)), ("SK".to_owned(), s(sk))])
+}
+
+/// The table key of an item.
+fn key_attributes(mut item: Item) -> Item {
+    ["PK", "SK"].into_iter().filter_map(|k| item.remove_entry(k)).collect()
 }
 
 /// Cursors are the key of the last item returned, base64url-encoded JSON.
@@ -116,7 +140,16 @@ const INDEX_KEYS: [&str; 4] = ["PK", "SK", "GSI1PK", "GSI1SK"];
 
 impl DynamoStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        DynamoStore { client, table: table.into() }
+        DynamoStore { client, table: table.into(), retention: Retention::default() }
+    }
+
+    pub fn with_retention(self, retention: Retention) -> Self {
+        DynamoStore { retention, ..self }
+    }
+
+    /// When a conversation or message written now expires (epoch seconds).
+    fn record_expiry(&self) -> i64 {
+        now_millis() / 1000 + self.retention.records.as_secs() as i64
     }
 
     pub fn client(&self) -> &Client {
@@ -163,7 +196,9 @@ impl DynamoStore {
                 .table_name(&self.table)
                 .index_name(GSI1)
                 .key_condition_expression("GSI1PK = :pk")
+                .filter_expression("attribute_not_exists(expires_at) OR expires_at > :now")
                 .expression_attribute_values(":pk", s(partition.clone()))
+                .expression_attribute_values(":now", n(now_millis() / 1000))
                 .scan_index_forward(!newest_first)
                 .limit((limit + 1 - items.len() as u32) as i32)
                 .set_exclusive_start_key(exclusive_start.take())
@@ -189,17 +224,8 @@ impl DynamoStore {
     /// Writes the conversation and the customer's pointer together; `false`
     /// when a condition failed (the customer already has an open conversation).
     async fn put_conversation_with_pointer(&self, c: &Conversation) -> Result<bool> {
-        let conv_item = to_item(
-            c,
-            &[
-                ("PK", format!("CONV#{}", c.id)),
-                ("SK", "CONV".into()),
-                ("GSI1PK", format!("DESKCH#{}#{}", c.desk, c.desk_channel)),
-                ("GSI1SK", time_key(c.created_at, c.id.as_str())),
-            ],
-        )?;
-        let mut pointer = key(open_pk(c.channel, &c.customer.id), "OPEN");
-        pointer.insert("conversation_id".into(), s(c.id.as_str()));
+        let conv_item = self.conversation_item(c)?;
+        let pointer = self.pointer_item(c);
         let put = |item: Item| {
             Put::builder()
                 .table_name(&self.table)
@@ -250,6 +276,42 @@ impl DynamoStore {
     }
 }
 
+impl DynamoStore {
+    fn conversation_item(&self, c: &Conversation) -> Result<Item> {
+        let mut item = to_item(
+            c,
+            &[
+                ("PK", format!("CONV#{}", c.id)),
+                ("SK", "CONV".into()),
+                ("GSI1PK", format!("DESKCH#{}#{}", c.desk, c.desk_channel)),
+                ("GSI1SK", time_key(c.created_at, c.id.as_str())),
+                ("GSI2PK", customer_pk(c.channel, &c.customer.id)),
+                ("GSI2SK", time_key(c.created_at, c.id.as_str())),
+            ],
+        )?;
+        item.insert(TTL_ATTRIBUTE.into(), n(self.record_expiry()));
+        Ok(item)
+    }
+
+    /// The customer's pointer to their open conversation `c`; it expires with it.
+    fn pointer_item(&self, c: &Conversation) -> Item {
+        let mut pointer = key(open_pk(c.channel, &c.customer.id), "OPEN");
+        pointer.insert("conversation_id".into(), s(c.id.as_str()));
+        pointer.insert(TTL_ATTRIBUTE.into(), n(self.record_expiry()));
+        pointer
+    }
+}
+
+/// Whether an item read is past its lifetime (DynamoDB deletes expired
+/// items within days, not at once; reads skip them meanwhile).
+fn expired(expires_at: Option<i64>) -> bool {
+    expires_at.is_some_and(|at| at <= now_millis() / 1000)
+}
+
+fn customer_pk(channel: ChannelKind, customer_id: &str) -> String {
+    key_of(&["CUST", channel.as_str(), customer_id])
+}
+
 fn open_pk(channel: ChannelKind, customer_id: &str) -> String {
     format!("OPEN#{channel}#{customer_id}")
 }
@@ -274,7 +336,8 @@ impl ConversationStore for DynamoStore {
     }
 
     async fn get_conversation(&self, id: &ConversationId) -> Result<Option<Conversation>> {
-        self.get(format!("CONV#{id}"), "CONV").await?.map(from_item).transpose()
+        let c: Option<Conversation> = self.get(format!("CONV#{id}"), "CONV").await?.map(from_item).transpose()?;
+        Ok(c.filter(|c| !expired(c.expires_at)))
     }
 
     async fn find_open_conversation(&self, channel: ChannelKind, customer_id: &str) -> Result<Option<Conversation>> {
@@ -299,11 +362,12 @@ impl ConversationStore for DynamoStore {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(format!("CONV#{id}"), "CONV")))
-            .update_expression("SET #status = :to, updated_at = :now")
+            .update_expression("SET #status = :to, updated_at = :now, expires_at = :exp")
             .condition_expression("attribute_exists(PK) AND #status <> :closed")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":to", s(to.as_str()))
             .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":exp", n(self.record_expiry()))
             .expression_attribute_values(":closed", s(ConversationStatus::Closed.as_str()))
             .return_values(ReturnValue::AllNew)
             .send()
@@ -329,6 +393,48 @@ impl ConversationStore for DynamoStore {
         self.set_conversation_text(id, "desk_conversation_id", desk_id).await
     }
 
+    async fn keep_conversation(&self, c: &Conversation) -> Result<()> {
+        let half = self.retention.records.as_secs() as i64 / 2;
+        if c.expires_at.is_some_and(|at| at > now_millis() / 1000 + half) {
+            return Ok(());
+        }
+        let exp = n(self.record_expiry());
+        let conversation = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("CONV#{}", c.id), "CONV")))
+            .update_expression("SET expires_at = :exp")
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_values(":exp", exp.clone())
+            .send()
+            .await;
+        match conversation {
+            Ok(_) => {}
+            Err(e) if e.as_service_error().is_some_and(is_condition_failure) => return Ok(()),
+            Err(e) => return Err(aws_error("DynamoDB UpdateItem", e)),
+        }
+        if c.status == ConversationStatus::Closed {
+            return Ok(());
+        }
+        let pointer = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(open_pk(c.channel, &c.customer.id), "OPEN")))
+            .update_expression("SET expires_at = :exp")
+            .condition_expression("conversation_id = :id")
+            .expression_attribute_values(":exp", exp)
+            .expression_attribute_values(":id", s(c.id.as_str()))
+            .send()
+            .await;
+        match pointer {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(is_condition_failure) => Ok(()),
+            Err(e) => Err(aws_error("DynamoDB UpdateItem", e)),
+        }
+    }
+
     async fn list_conversations(
         &self,
         desk: DeskKind,
@@ -342,7 +448,7 @@ impl ConversationStore for DynamoStore {
 
 impl MessageStore for DynamoStore {
     async fn append_message(&self, message: &Message) -> Result<Recorded<Message>> {
-        let item = to_item(
+        let mut item = to_item(
             message,
             &[
                 ("PK", format!("MSG#{}", message.id)),
@@ -351,6 +457,7 @@ impl MessageStore for DynamoStore {
                 ("GSI1SK", time_key(message.created_at, message.id.as_str())),
             ],
         )?;
+        item.insert(TTL_ATTRIBUTE.into(), n(self.record_expiry()));
         let res = self
             .client
             .put_item()
@@ -375,7 +482,8 @@ impl MessageStore for DynamoStore {
     }
 
     async fn get_message(&self, id: &MessageId) -> Result<Option<Message>> {
-        self.get(format!("MSG#{id}"), "MSG").await?.map(from_item).transpose()
+        let m: Option<Message> = self.get(format!("MSG#{id}"), "MSG").await?.map(from_item).transpose()?;
+        Ok(m.filter(|m| !expired(m.expires_at)))
     }
 
     async fn get_message_in(&self, id: &MessageId, conversation: &ConversationId) -> Result<(Option<Message>, Option<Conversation>)> {
@@ -408,9 +516,9 @@ impl MessageStore for DynamoStore {
                 None => None,
             });
         }
-        let conversation = items.pop().flatten().map(from_item).transpose()?;
-        let message = items.pop().flatten().map(from_item).transpose()?;
-        Ok((message, conversation))
+        let conversation: Option<Conversation> = items.pop().flatten().map(from_item).transpose()?;
+        let message: Option<Message> = items.pop().flatten().map(from_item).transpose()?;
+        Ok((message.filter(|m| !expired(m.expires_at)), conversation.filter(|c| !expired(c.expires_at))))
     }
 
     async fn list_messages(
@@ -564,12 +672,9 @@ impl DynamoStore {
     }
 }
 
-/// Idempotency records are kept 7 days unless a store is built with another retention.
-pub const IDEMPOTENCY_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
-
 impl IdempotencyStore for DynamoStore {
     async fn claim(&self, key_: &str, fingerprint: &str, lease: Duration) -> Result<Claim> {
-        self.claim_for(key_, fingerprint, lease, IDEMPOTENCY_RETENTION).await
+        self.claim_for(key_, fingerprint, lease, self.retention.idempotency).await
     }
 
     async fn complete(&self, key_: &str, outcome: &str) -> Result<()> {
@@ -713,15 +818,7 @@ impl DynamoStore {
     /// Records a conversation that has no per-customer pointer (a custom
     /// channel's dialogs: a contact may have several). Twice is a no-op.
     pub async fn create_conversation(&self, c: &Conversation) -> Result<()> {
-        let item = to_item(
-            c,
-            &[
-                ("PK", format!("CONV#{}", c.id)),
-                ("SK", "CONV".into()),
-                ("GSI1PK", format!("DESKCH#{}#{}", c.desk, c.desk_channel)),
-                ("GSI1SK", time_key(c.created_at, c.id.as_str())),
-            ],
-        )?;
+        let item = self.conversation_item(c)?;
         let res = self
             .client
             .put_item()
@@ -753,10 +850,11 @@ impl DynamoStore {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(format!("CONV#{id}"), "CONV")))
-            .update_expression("SET #a = :v")
+            .update_expression("SET #a = :v, expires_at = :exp")
             .condition_expression("attribute_exists(PK)")
             .expression_attribute_names("#a", attribute)
             .expression_attribute_values(":v", s(value))
+            .expression_attribute_values(":exp", n(self.record_expiry()))
             .send()
             .await
             .map_err(|e| aws_error("DynamoDB UpdateItem", e))?;
@@ -766,8 +864,7 @@ impl DynamoStore {
     /// Makes `c` its customer's open conversation on its channel (the latest
     /// custom-channel dialog, for desks that address customers, not dialogs).
     pub async fn point_to(&self, c: &Conversation) -> Result<()> {
-        let mut pointer = key(open_pk(c.channel, &c.customer.id), "OPEN");
-        pointer.insert("conversation_id".into(), s(c.id.as_str()));
+        let pointer = self.pointer_item(c);
         self.client
             .put_item()
             .table_name(&self.table)
@@ -775,6 +872,106 @@ impl DynamoStore {
             .send()
             .await
             .map_err(|e| aws_error("DynamoDB PutItem", e))?;
+        Ok(())
+    }
+
+    pub async fn delete_record(&self, kind: &str, id: &str) -> Result<()> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("{kind}#{id}"), kind)))
+            .send()
+            .await
+            .map_err(|e| aws_error("DynamoDB DeleteItem", e))?;
+        Ok(())
+    }
+
+    /// Every conversation of a customer on a channel, expired or not.
+    pub async fn conversations_of(&self, channel: ChannelKind, customer_id: &str) -> Result<Vec<Conversation>> {
+        let items = self.query_all(Some(GSI2), "GSI2PK", customer_pk(channel, customer_id), None).await?;
+        items.into_iter().map(from_item).collect()
+    }
+
+    /// Deletes a conversation, its messages and its customer's pointer to
+    /// it; returns how many messages there were.
+    pub async fn erase_conversation(&self, c: &Conversation) -> Result<usize> {
+        let messages = self.query_all(Some(GSI1), "GSI1PK", format!("CONVMSG#{}", c.id), Some("PK, SK")).await?;
+        let count = messages.len();
+        self.delete_keys(messages).await?;
+        self.drop_pointer(c.channel, &c.customer.id, &c.id).await?;
+        self.delete_keys(vec![key(format!("CONV#{}", c.id), "CONV")]).await?;
+        Ok(count)
+    }
+
+    /// Deletes a customer's context entries; returns how many there were.
+    pub async fn erase_context(&self, user_id: &str) -> Result<usize> {
+        let entries = self.query_all(None, "PK", format!("CTX#{user_id}"), Some("PK, SK")).await?;
+        let count = entries.len();
+        self.delete_keys(entries).await?;
+        Ok(count)
+    }
+
+    /// Every item of one partition of the table or an index, page after page.
+    async fn query_all(&self, index: Option<&str>, attribute: &str, partition: String, projection: Option<&str>) -> Result<Vec<Item>> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .set_index_name(index.map(str::to_owned))
+                .key_condition_expression("#p = :p")
+                .expression_attribute_names("#p", attribute)
+                .expression_attribute_values(":p", s(partition.clone()))
+                .set_projection_expression(projection.map(str::to_owned))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| aws_error("DynamoDB Query", e))?;
+            items.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(k) => start = Some(k),
+                None => return Ok(items),
+            }
+        }
+    }
+
+    /// Deletes items by key (PK and SK; other attributes are ignored),
+    /// 25 to a request, until DynamoDB has processed them all.
+    async fn delete_keys(&self, items: Vec<Item>) -> Result<()> {
+        use aws_sdk_dynamodb::types::{DeleteRequest, WriteRequest};
+        let mut pending: Vec<WriteRequest> = items
+            .into_iter()
+            .map(|item| {
+                let k = key_attributes(item);
+                DeleteRequest::builder()
+                    .set_key(Some(k))
+                    .build()
+                    .map(|d| WriteRequest::builder().delete_request(d).build())
+                    .map_err(|e| Error::permanent("building a DynamoDB delete failed", Some(Box::new(e))))
+            })
+            .collect::<Result<_>>()?;
+        let mut rounds = 0;
+        while !pending.is_empty() {
+            let batch: Vec<WriteRequest> = pending.drain(..pending.len().min(25)).collect();
+            let out = self
+                .client
+                .batch_write_item()
+                .request_items(&self.table, batch)
+                .send()
+                .await
+                .map_err(|e| aws_error("DynamoDB BatchWriteItem", e))?;
+            let left = out.unprocessed_items.and_then(|mut u| u.remove(&self.table)).unwrap_or_default();
+            if !left.is_empty() {
+                rounds += 1;
+                if rounds > 10 {
+                    return Err(Error::Retryable { what: "DynamoDB kept deletes unprocessed".into(), retry_after: None, source: None });
+                }
+                tokio::time::sleep(Duration::from_millis(100 << rounds.min(5))).await;
+                pending.extend(left);
+            }
+        }
         Ok(())
     }
 

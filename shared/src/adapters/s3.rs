@@ -27,6 +27,51 @@ impl S3Blobs {
     pub fn bucket(&self) -> &str {
         &self.bucket
     }
+
+    /// Deletes every object under `prefix`; returns how many there were.
+    pub async fn delete_prefix(&self, prefix: &str) -> Result<usize> {
+        use aws_sdk_s3::types::{Delete, ObjectIdentifier};
+        let mut count = 0;
+        let mut token = None;
+        loop {
+            let page = self
+                .client
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix(prefix)
+                .set_continuation_token(token.take())
+                .send()
+                .await
+                .map_err(|e| aws_error("S3 ListObjectsV2", e))?;
+            let ids = page
+                .contents()
+                .iter()
+                .filter_map(|o| o.key())
+                .map(|k| ObjectIdentifier::builder().key(k).build())
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .map_err(|e| Error::permanent("building an S3 delete failed", Some(Box::new(e))))?;
+            if !ids.is_empty() {
+                count += ids.len();
+                let delete = Delete::builder()
+                    .set_objects(Some(ids))
+                    .quiet(true)
+                    .build()
+                    .map_err(|e| Error::permanent("building an S3 delete failed", Some(Box::new(e))))?;
+                let out = self.client.delete_objects().bucket(&self.bucket).delete(delete).send().await.map_err(|e| aws_error("S3 DeleteObjects", e))?;
+                if let Some(e) = out.errors().first() {
+                    return Err(Error::Retryable {
+                        what: format!("S3 did not delete {}: {}", e.key().unwrap_or_default(), e.code().unwrap_or_default()),
+                        retry_after: None,
+                        source: None,
+                    });
+                }
+            }
+            match page.next_continuation_token() {
+                Some(t) => token = Some(t.to_owned()),
+                None => return Ok(count),
+            }
+        }
+    }
 }
 
 /// How a browser opening a presigned link shows the object: inline only

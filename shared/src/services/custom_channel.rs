@@ -294,12 +294,39 @@ impl Registry {
             if existing.service != "custom" || updated.service != "custom" {
                 return Err(refused(400, "E_MALFORMED_CONTACT_ID", "contact data must have service == \"custom\""));
             }
-            *existing = updated;
+            let replaced = std::mem::replace(existing, updated);
+            if (&replaced.kind, &replaced.value) != (&existing.kind, &existing.value) {
+                // The old value no longer finds this contact.
+                self.drop_value(&contact, &replaced).await?;
+            }
             current = Some(contact);
         }
         let contact = current.ok_or_else(|| refused(404, "E_CONTACT_NOT_FOUND", "customer not found"))?;
         self.put_contact(&contact).await?;
         Ok(contact)
+    }
+
+    /// Erases a contact and its contact data (whatever its owner); whether
+    /// there was one.
+    pub async fn erase_contact(&self, id: &str) -> Result<bool> {
+        let Some(c) = self.store.get_record::<Contact>(CONTACT, id).await? else { return Ok(false) };
+        for d in &c.contacts {
+            if let Some(data_id) = &d.id {
+                self.store.delete_record(CONTACT_DATA, data_id).await?;
+            }
+            self.drop_value(&c, d).await?;
+        }
+        self.store.delete_record(CONTACT, id).await?;
+        Ok(true)
+    }
+
+    /// Removes the pointer from a contact-data value to `c`, if it is `c`'s.
+    async fn drop_value(&self, c: &Contact, d: &ContactData) -> Result<()> {
+        let key = value_key(&c.owner, d);
+        if self.store.get_record::<Pointer>(CONTACT_VALUE, &key).await?.is_some_and(|p| p.contact_id == c.id) {
+            self.store.delete_record(CONTACT_VALUE, &key).await?;
+        }
+        Ok(())
     }
 
     /// Marks a contact deleted: later messages naming it are refused with E_CONTACT_DELETED.
@@ -424,7 +451,7 @@ impl CustomInbound {
         let source = format!("custom:{}", channel.id);
         let mut message = Message::received(conversation.id.clone(), Direction::Inbound, &source, source_id, &contact.id, text, attachments, timestamp)?;
         message.integration_data = m.integration_data.clone();
-        record_and_queue(&self.store, &self.queue, QueueName::ToDesk, &message).await?;
+        record_and_queue(&self.store, &self.queue, QueueName::ToDesk, &conversation, &message).await?;
         Ok(Accepted { dialog_id: conversation.id.to_string(), message_id: message.id.to_string(), contact_id: contact.id })
     }
 

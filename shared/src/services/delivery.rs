@@ -82,14 +82,18 @@ async fn fail_unread<S: MessageStore>(store: &S, job: &QueueJob, e: Error, last:
 /// Records `message` once and queues it for delivery on `queue`. A message
 /// recorded before is queued again while it is still pending (the first copy
 /// may have stopped between the write and the send); SQS's deduplication
-/// and [`deliver`]'s status check keep it single. Returns whether it was queued.
-pub async fn record_and_queue<S, Q>(store: &S, queue: &Q, name: QueueName, message: &Message) -> Result<bool>
+/// and [`deliver`]'s status check keep it single. Returns whether it was
+/// queued. A new message keeps its `conversation` from expiring.
+pub async fn record_and_queue<S, Q>(store: &S, queue: &Q, name: QueueName, conversation: &Conversation, message: &Message) -> Result<bool>
 where
-    S: MessageStore,
+    S: MessageStore + ConversationStore,
     Q: Queue,
 {
     let pending = match store.append_message(message).await? {
-        Recorded::Created => true,
+        Recorded::Created => {
+            store.keep_conversation(conversation).await?;
+            true
+        }
         Recorded::Existing(stored) => !stored.status.is_final(),
     };
     if pending {

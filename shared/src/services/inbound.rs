@@ -83,7 +83,7 @@ where
             attachments,
             m.timestamp,
         )?;
-        if !record_and_queue(&self.store, &self.queue, QueueName::ToDesk, &message).await? {
+        if !record_and_queue(&self.store, &self.queue, QueueName::ToDesk, &conversation, &message).await? {
             return Ok(Outcome::Duplicate);
         }
         Ok(Outcome::Queued)

@@ -5,6 +5,7 @@ pub mod context;
 pub mod custom_channel;
 pub mod delivery;
 pub mod desks;
+pub mod erase;
 pub mod handoff;
 pub mod inbound;
 pub mod once;
