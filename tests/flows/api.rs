@@ -3,14 +3,12 @@
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use omnibridge::model::{now_millis, Author, ContextEntry};
-use omnibridge::ports::{ContextStore, UserStore};
-use omnibridge::services::auth::{ApiUser, Role};
+use omnibridge::ports::ContextStore;
 use omnibridge_tests::{start_runner, JWT_SECRET};
-use secrecy::SecretString;
 use serde_json::{json, Value};
 use std::time::Duration;
 
-const PASSWORD: &str = "yalo user password 1";
+use omnibridge_tests::TEST_PASSWORD as PASSWORD;
 
 struct Api {
     base: String,
@@ -22,10 +20,6 @@ struct Api {
 impl Api {
     async fn start() -> Api {
         let (rt, running) = start_runner(false, |_| {}).await;
-        let store = rt.dynamo().unwrap();
-        for (name, role) in [("yaloUser", Role::Yalo), ("salesforceUser", Role::Salesforce)] {
-            store.put_user(&ApiUser::new(name, role, &SecretString::from(PASSWORD)).unwrap(), false).await.unwrap();
-        }
         Api { base: running.base_url.clone(), http: reqwest::Client::new(), _running: running, rt }
     }
 
@@ -198,4 +192,26 @@ async fn when_a_user_fails_to_log_in_again_and_again_should_brake_that_users_log
     }
     pause().await;
     api.token("salesforceUser").await;
+}
+
+#[tokio::test]
+async fn when_a_tokens_user_is_deleted_or_given_another_role_should_refuse_the_token() {
+    use omnibridge::ports::UserStore;
+    use omnibridge::services::auth::{ApiUser, Role};
+    let api = Api::start().await;
+    let store = api.rt.dynamo().unwrap();
+    let password = secrecy::SecretString::from(PASSWORD);
+    let forbidden = (403, error("Invalid Authorization token."));
+    for name in ["leaving", "moving"] {
+        store.put_user(&ApiUser::new(name, Role::Yalo, &password).unwrap(), false).await.unwrap();
+    }
+    let leaving = api.token("leaving").await;
+    let moving = api.token("moving").await;
+    assert!(store.delete_user("leaving").await.unwrap());
+    store.put_user(&ApiUser::new("moving", Role::Salesforce, &password).unwrap(), true).await.unwrap();
+    assert_eq!(api.get("/v1/tokens/check", Some(&leaving)).await, forbidden);
+    assert_eq!(api.get("/v1/tokens/check", Some(&moving)).await, forbidden);
+    // Every protected route, not only the token check.
+    let (status, _) = api.call(api.http.get(format!("{}/v1/context/5217331175599", api.base)).bearer_auth(&leaving)).await;
+    assert_eq!(status, 403);
 }

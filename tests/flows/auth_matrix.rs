@@ -66,6 +66,8 @@ async fn when_a_protected_route_gets_a_bad_token_should_refuse_it_with_the_seeds
     let yalo = sign(Algorithm::HS256, &claims(now + 600), JWT_SECRET.as_bytes());
     let mut sf_claims = claims(now + 600);
     sf_claims["role"] = json!("SALESFORCE_ROLE");
+    sf_claims["sub"] = json!("salesforceUser");
+    sf_claims["username"] = json!("salesforceUser");
     let sf = sign(Algorithm::HS256, &sf_claims, JWT_SECRET.as_bytes());
     for route in routes.iter().filter(|r| r.method == "POST" && (!OPEN.contains(&r.function.as_str()) || r.path.starts_with("/v1/integrations/"))) {
         let token = if route.function == "salesforce-events" { &sf } else { &yalo };

@@ -2,10 +2,7 @@
 //! Lambda Runtime API emulator, with the environment and rights of its
 //! template entry: the README's story, and a short chaos run.
 
-use omnibridge::ports::UserStore;
-use omnibridge::services::auth::{ApiUser, Role};
 use omnibridge_tests::{eventually, start, template, Options, System};
-use secrecy::SecretString;
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -15,8 +12,7 @@ async fn when_the_functions_run_as_their_binaries_should_pass_the_readme_story()
     let (base, c, http) = (s.runner.base_url.clone(), s.sandbox.client(), reqwest::Client::new());
 
     // "Try it": an API user, a token, the token checked, the context read.
-    let password = "the password of yaloUser";
-    s.rt.dynamo().unwrap().put_user(&ApiUser::new("yaloUser", Role::Yalo, &SecretString::from(password)).unwrap(), false).await.unwrap();
+    let password = omnibridge_tests::TEST_PASSWORD;
     let res = http.post(format!("{base}/v1/authenticate")).json(&json!({"username": "yaloUser", "password": password})).send().await.unwrap();
     assert_eq!(res.status(), 200);
     let token = res.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_owned();

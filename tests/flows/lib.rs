@@ -68,7 +68,9 @@ pub async fn runtime() -> Runtime {
 /// Like [`runtime`], with template parameters adjusted first.
 pub async fn runtime_with(adjust: impl FnOnce(&mut Parameters)) -> Runtime {
     logs();
-    local::deploy(&endpoint(), &template(), &stack_name(), &base_parameters(adjust)).await.unwrap_or_else(|e| panic!("deploying a test stack: {e:#}")).operator
+    let rt = local::deploy(&endpoint(), &template(), &stack_name(), &base_parameters(adjust)).await.unwrap_or_else(|e| panic!("deploying a test stack: {e:#}")).operator;
+    api_users(&rt).await;
+    rt
 }
 
 /// How to start a local system.
@@ -96,7 +98,7 @@ impl Options {
 /// The whole local stack over the test's emulator, as `dev/run` starts it.
 pub async fn start(options: Options, adjust: impl FnOnce(&mut Parameters)) -> Local {
     logs();
-    local::start(LocalOptions {
+    let local = local::start(LocalOptions {
         addr: "127.0.0.1:0".parse().unwrap(),
         aws_endpoint: Some(endpoint()),
         dynamodb_endpoint: std::env::var("AWS_ENDPOINT_URL_DYNAMODB").ok().filter(|v| !v.is_empty()),
@@ -111,8 +113,31 @@ pub async fn start(options: Options, adjust: impl FnOnce(&mut Parameters)) -> Lo
         poll_wait: Duration::from_secs(1),
     })
     .await
-    .unwrap_or_else(|e| panic!("starting the local stack: {e:#}"))
+    .unwrap_or_else(|e| panic!("starting the local stack: {e:#}"));
+    api_users(&local.operator).await;
+    local
 }
+
+/// The stack's API users `yaloUser` and `salesforceUser`, whose tokens the
+/// tests issue ([`TEST_PASSWORD`] logs them in): a token is only good while
+/// its user exists.
+async fn api_users(rt: &Runtime) {
+    use omnibridge::ports::UserStore;
+    use omnibridge::services::auth::{ApiUser, Role};
+    static USERS: OnceLock<Vec<ApiUser>> = OnceLock::new();
+    let users = USERS.get_or_init(|| {
+        let password = secrecy::SecretString::from(TEST_PASSWORD);
+        [("yaloUser", Role::Yalo), ("salesforceUser", Role::Salesforce)].map(|(name, role)| ApiUser::new(name, role, &password).unwrap()).to_vec()
+    });
+    // A stack whose template lost its table (a test of that) has no users.
+    let Ok(store) = rt.dynamo() else { return };
+    for user in users {
+        store.put_user(user, true).await.unwrap();
+    }
+}
+
+/// The password of the test stacks' API users.
+pub const TEST_PASSWORD: &str = "the password of the test users";
 
 /// The local runner over a stack without peers (no sandboxes), with or without workers.
 pub async fn start_runner(workers: bool, adjust: impl FnOnce(&mut Parameters)) -> (Runtime, runner::Running) {

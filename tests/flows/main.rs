@@ -16,6 +16,7 @@ mod queues;
 mod retention;
 mod runner;
 mod sandbox;
+mod security;
 mod store;
 mod webhooks;
 mod yalo_channel;

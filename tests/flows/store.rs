@@ -271,12 +271,12 @@ async fn when_idempotency_record_is_written_should_be_kept_at_least_seven_days()
 #[tokio::test]
 async fn when_user_is_created_should_be_read_back_and_not_silently_replaced() {
     let store = runtime().await.dynamo().unwrap();
-    let user = ApiUser::new("yaloUser", Role::Yalo, &SecretString::from("a long enough password")).unwrap();
+    let user = ApiUser::new("storeUser", Role::Yalo, &SecretString::from("a long enough password")).unwrap();
     assert!(store.put_user(&user, false).await.unwrap());
-    assert_eq!(store.get_user("yaloUser").await.unwrap().unwrap(), user);
+    assert_eq!(store.get_user("storeUser").await.unwrap().unwrap(), user);
     assert!(matches!(store.put_user(&user, false).await, Err(omnibridge::Error::Conflict(_))));
     assert!(!store.put_user(&user, true).await.unwrap());
-    assert!(store.delete_user("yaloUser").await.unwrap());
-    assert!(!store.delete_user("yaloUser").await.unwrap());
-    assert!(store.get_user("yaloUser").await.unwrap().is_none());
+    assert!(store.delete_user("storeUser").await.unwrap());
+    assert!(!store.delete_user("storeUser").await.unwrap());
+    assert!(store.get_user("storeUser").await.unwrap().is_none());
 }

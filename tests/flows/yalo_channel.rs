@@ -17,7 +17,8 @@ async fn setup(workers: bool) -> System {
 
 fn token(role: Role) -> String {
     let keys = TokenKeys::new(&SecretString::from(JWT_SECRET), Duration::from_secs(600)).unwrap();
-    keys.issue(&ApiUser { username: "u".into(), role, password_hash: String::new() }, now_millis() / 1000).unwrap()
+    let username = if role == Role::Yalo { "yaloUser" } else { "salesforceUser" };
+    keys.issue(&ApiUser { username: username.into(), role, password_hash: String::new() }, now_millis() / 1000).unwrap()
 }
 
 async fn call(method: reqwest::Method, url: String, bearer: Option<String>) -> (u16, Value) {

@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use crate::bootstrap::{Endpoint as EndpointTrait, Runtime};
 use crate::http::{self, yalo as envelope};
 use crate::model::{ChannelKind, Participant};
-use crate::services::auth::{Role, TokenKeys};
+use crate::services::auth::Role;
 use crate::services::desks::Desks;
 use crate::services::handoff::{Handoff, HandoffRequest};
 use crate::Result;
@@ -36,18 +36,18 @@ struct ChatPayload {
 }
 
 pub struct Endpoint {
-    keys: TokenKeys,
+    gate: super::Gate,
     handoff: Handoff,
 }
 
 impl EndpointTrait for Endpoint {
     async fn build(rt: &Runtime) -> Result<Self> {
         let handoff = Handoff::new(rt.dynamo()?, Desks::from_runtime(rt).await?, rt.settings.clone());
-        Ok(Endpoint { keys: super::token_keys(rt).await?, handoff })
+        Ok(Endpoint { gate: super::Gate::from_runtime(rt).await?, handoff })
     }
 
     async fn handle(&self, req: Request) -> Response<Body> {
-        if let Err(denied) = super::authorize(&self.keys, &req, &[Role::Yalo]) {
+        if let Err(denied) = self.gate.authorize(&req, &[Role::Yalo]).await {
             return *denied;
         }
         let p: ChatPayload = match serde_json::from_slice(http::body(&req)) {

@@ -13,22 +13,22 @@ use crate::http::{self, yalo as envelope};
 use crate::model::{now_millis, ChannelKind, ConversationStatus, DeskKind};
 use crate::ports::ConversationStore;
 use crate::services::delivery::find_open_on;
-use crate::services::auth::{Role, TokenKeys};
+use crate::services::auth::Role;
 use crate::Result;
 
 pub struct Endpoint {
-    keys: TokenKeys,
+    gate: super::Gate,
     store: DynamoStore,
     salesforce: Option<SalesforceDesk>,
 }
 
 impl EndpointTrait for Endpoint {
     async fn build(rt: &Runtime) -> Result<Self> {
-        Ok(Endpoint { keys: super::token_keys(rt).await?, store: rt.dynamo()?, salesforce: rt.salesforce().await? })
+        Ok(Endpoint { gate: super::Gate::from_runtime(rt).await?, store: rt.dynamo()?, salesforce: rt.salesforce().await? })
     }
 
     async fn handle(&self, req: Request) -> Response<Body> {
-        if let Err(denied) = super::authorize(&self.keys, &req, &[Role::Yalo]) {
+        if let Err(denied) = self.gate.authorize(&req, &[Role::Yalo]).await {
             return *denied;
         }
         let user = http::path(&req, "userID").unwrap_or_default();

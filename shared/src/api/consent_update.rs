@@ -9,7 +9,7 @@ use serde::Deserialize;
 use crate::adapters::salesforce::SalesforceDesk;
 use crate::bootstrap::{Endpoint as EndpointTrait, Runtime};
 use crate::http::{self, yalo as envelope};
-use crate::services::auth::{Role, TokenKeys};
+use crate::services::auth::Role;
 use crate::Result;
 
 #[derive(Deserialize)]
@@ -23,17 +23,17 @@ struct ConsentPayload {
 const STATUSES: &[&str] = &["OptedOut", "ImplicitlyOptedIn", "ExplicitlyOptedIn", "DoublyOptedIn"];
 
 pub struct Endpoint {
-    keys: TokenKeys,
+    gate: super::Gate,
     salesforce: Option<SalesforceDesk>,
 }
 
 impl EndpointTrait for Endpoint {
     async fn build(rt: &Runtime) -> Result<Self> {
-        Ok(Endpoint { keys: super::token_keys(rt).await?, salesforce: rt.salesforce().await? })
+        Ok(Endpoint { gate: super::Gate::from_runtime(rt).await?, salesforce: rt.salesforce().await? })
     }
 
     async fn handle(&self, req: Request) -> Response<Body> {
-        if let Err(denied) = super::authorize(&self.keys, &req, &[Role::Yalo]) {
+        if let Err(denied) = self.gate.authorize(&req, &[Role::Yalo]).await {
             return *denied;
         }
         let p: ConsentPayload = match serde_json::from_slice(http::body(&req)) {

@@ -9,28 +9,22 @@ use crate::bootstrap::{Endpoint as EndpointTrait, Runtime};
 use crate::http::{self, yalo};
 use crate::model::{now_millis, validate_id};
 use crate::ports::ContextStore;
-use crate::services::auth::{Role, TokenKeys};
+use crate::services::auth::Role;
 use crate::services::context::ContextItem;
 use crate::Result;
 
 pub struct Endpoint {
     store: DynamoStore,
-    keys: TokenKeys,
-}
-
-impl Endpoint {
-    pub fn new(store: DynamoStore, keys: TokenKeys) -> Self {
-        Endpoint { store, keys }
-    }
+    gate: super::Gate,
 }
 
 impl EndpointTrait for Endpoint {
     async fn build(rt: &Runtime) -> Result<Self> {
-        Ok(Endpoint::new(rt.dynamo()?, super::token_keys(rt).await?))
+        Ok(Endpoint { store: rt.dynamo()?, gate: super::Gate::from_runtime(rt).await? })
     }
 
     async fn handle(&self, req: Request) -> Response<Body> {
-        if let Err(denied) = super::authorize(&self.keys, &req, &[Role::Yalo]) {
+        if let Err(denied) = self.gate.authorize(&req, &[Role::Yalo]).await {
             return *denied;
         }
         let user_id = http::path(&req, "userID").unwrap_or_default();

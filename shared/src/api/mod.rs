@@ -48,8 +48,13 @@ pub mod yeahdesk_webhook;
 mod yalo_registration;
 mod yalo_webhook;
 
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use crate::adapters::dynamodb::DynamoStore;
 use crate::bootstrap::Runtime;
-use crate::services::auth::TokenKeys;
+use crate::ports::UserStore;
+use crate::services::auth::{Claims, Denied, Role, TokenKeys};
 use crate::Result;
 
 /// The token keys of the JWT-protected endpoints, from the settings.
@@ -58,13 +63,64 @@ pub(crate) async fn token_keys(rt: &Runtime) -> Result<TokenKeys> {
     TokenKeys::new(&secret, rt.settings.jwt_ttl)
 }
 
-/// Checks the request's token (header or `?token=`) for one of `roles`.
-pub(crate) fn authorize(
-    keys: &TokenKeys,
-    req: &lambda_http::Request,
-    roles: &[crate::services::auth::Role],
-) -> std::result::Result<crate::services::auth::Claims, Box<lambda_http::Response<lambda_http::Body>>> {
-    let query_token = crate::http::query(req, "token");
-    crate::services::auth::authorize(keys, crate::http::header(req, "authorization"), query_token.as_deref(), roles)
-        .map_err(|d| Box::new(crate::http::yalo::denied(d)))
+/// How long a warm function trusts that a token's user still exists.
+const USER_RECHECK: Duration = Duration::from_secs(60);
+/// Users remembered by one warm function, at most.
+const USERS_REMEMBERED: usize = 1000;
+
+type Denial = Box<lambda_http::Response<lambda_http::Body>>;
+
+/// The check of the JWT-protected endpoints: a valid token (header or
+/// `?token=`) of one of the roles, whose user still exists with that role.
+/// A deleted user's tokens stop working within a minute.
+pub(crate) struct Gate {
+    keys: TokenKeys,
+    users: DynamoStore,
+    /// Users found lately, with their role and when they were looked up.
+    seen: std::sync::Mutex<HashMap<String, (Role, Instant)>>,
+}
+
+impl Gate {
+    pub(crate) async fn from_runtime(rt: &Runtime) -> Result<Self> {
+        Ok(Gate { keys: token_keys(rt).await?, users: rt.dynamo()?, seen: Default::default() })
+    }
+
+    pub(crate) async fn authorize(&self, req: &lambda_http::Request, roles: &[Role]) -> std::result::Result<Claims, Denial> {
+        let denied = |d| Box::new(crate::http::yalo::denied(d));
+        let query_token = crate::http::query(req, "token");
+        let claims = crate::services::auth::authorize(&self.keys, crate::http::header(req, "authorization"), query_token.as_deref(), roles)
+            .map_err(denied)?;
+        match self.role_of(&claims.username).await {
+            Ok(Some(role)) if role == claims.role => Ok(claims),
+            Ok(_) => {
+                tracing::info!(username = %claims.username, "token refused: its user is gone or has another role");
+                Err(denied(Denied::InvalidToken))
+            }
+            Err(e) => Err(Box::new(crate::http::yalo::failure(&e))),
+        }
+    }
+
+    /// The user's current role, from memory when looked up within a minute.
+    async fn role_of(&self, username: &str) -> Result<Option<Role>> {
+        let now = Instant::now();
+        if let Some((role, at)) = self.seen.lock().unwrap_or_else(|p| p.into_inner()).get(username) {
+            if now.duration_since(*at) < USER_RECHECK {
+                return Ok(Some(*role));
+            }
+        }
+        let role = self.users.get_user(username).await?.map(|u| u.role);
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        match role {
+            Some(role) => {
+                if seen.len() >= USERS_REMEMBERED {
+                    seen.clear();
+                }
+                seen.insert(username.to_owned(), (role, now));
+            }
+            None => {
+                seen.remove(username);
+            }
+        }
+        Ok(role)
+    }
 }

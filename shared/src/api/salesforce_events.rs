@@ -7,22 +7,22 @@ use lambda_http::{Body, Request, Response};
 
 use crate::bootstrap::{Endpoint as EndpointTrait, Runtime};
 use crate::http::{self, yalo as envelope};
-use crate::services::auth::{Role, TokenKeys};
+use crate::services::auth::Role;
 use crate::services::salesforce_events::AgentEvents;
 use crate::Result;
 
 pub struct Endpoint {
-    keys: TokenKeys,
+    gate: super::Gate,
     events: AgentEvents,
 }
 
 impl EndpointTrait for Endpoint {
     async fn build(rt: &Runtime) -> Result<Self> {
-        Ok(Endpoint { keys: super::token_keys(rt).await?, events: AgentEvents::from_runtime(rt).await? })
+        Ok(Endpoint { gate: super::Gate::from_runtime(rt).await?, events: AgentEvents::from_runtime(rt).await? })
     }
 
     async fn handle(&self, req: Request) -> Response<Body> {
-        if let Err(denied) = super::authorize(&self.keys, &req, &[Role::Salesforce]) {
+        if let Err(denied) = self.gate.authorize(&req, &[Role::Salesforce]).await {
             return *denied;
         }
         let event: serde_json::Value = match serde_json::from_slice(http::body(&req)) {

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::bootstrap::{Endpoint as EndpointTrait, Runtime};
 use crate::http;
-use crate::services::auth::{Role, TokenKeys};
+use crate::services::auth::Role;
 use crate::Result;
 
 #[derive(Serialize)]
@@ -16,22 +16,16 @@ struct Identity<'a> {
 }
 
 pub struct Endpoint {
-    keys: TokenKeys,
-}
-
-impl Endpoint {
-    pub fn new(keys: TokenKeys) -> Self {
-        Endpoint { keys }
-    }
+    gate: super::Gate,
 }
 
 impl EndpointTrait for Endpoint {
     async fn build(rt: &Runtime) -> Result<Self> {
-        Ok(Endpoint::new(super::token_keys(rt).await?))
+        Ok(Endpoint { gate: super::Gate::from_runtime(rt).await? })
     }
 
     async fn handle(&self, req: Request) -> Response<Body> {
-        match super::authorize(&self.keys, &req, &[Role::Yalo, Role::Salesforce]) {
+        match self.gate.authorize(&req, &[Role::Yalo, Role::Salesforce]).await {
             Ok(claims) => http::json(StatusCode::OK, &Identity { username: &claims.username, role: claims.role }),
             Err(denied) => *denied,
         }

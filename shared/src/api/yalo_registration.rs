@@ -10,7 +10,7 @@ use crate::config::SecretSource;
 use secrecy::{ExposeSecret, SecretString};
 use crate::http::{self, yalo as envelope};
 use crate::model::ChannelKind;
-use crate::services::auth::{Role, TokenKeys};
+use crate::services::auth::Role;
 use crate::Result;
 
 /// The webhook URL Yalo is given: the secret in its query, which the webhook checks.
@@ -29,7 +29,7 @@ pub enum Action {
 
 pub struct Registration {
     action: Action,
-    keys: TokenKeys,
+    gate: super::Gate,
     yalo: Option<YaloClient>,
     public_url: Option<String>,
     /// What the registered URL carries for the webhooks to accept Yalo's calls.
@@ -44,7 +44,7 @@ impl Registration {
         };
         Ok(Registration {
             action,
-            keys: super::token_keys(rt).await?,
+            gate: super::Gate::from_runtime(rt).await?,
             yalo: rt.yalo().await?,
             public_url: rt.settings.public_url.clone(),
             webhook_secret,
@@ -52,7 +52,7 @@ impl Registration {
     }
 
     pub async fn handle(&self, req: Request) -> Response<Body> {
-        if let Err(denied) = super::authorize(&self.keys, &req, &[Role::Yalo]) {
+        if let Err(denied) = self.gate.authorize(&req, &[Role::Yalo]).await {
             return *denied;
         }
         let provider = http::path(&req, "provider").unwrap_or_default();

@@ -397,9 +397,10 @@ impl CustomInbound {
     }
 
     async fn accept(&self, channel: &CustomChannel, m: &CustomMessage, source_id: &str) -> Result<Accepted> {
-        let contact = match (&m.contact_object, &m.contacts_id) {
-            (Some(obj), None) => self.registry.upsert_contact(channel.owner(), obj).await?,
-            (None, Some(items)) => self.registry.update_contact_data(channel.owner(), items).await?,
+        // Everything that can be refused without the table is, before anything is written.
+        let contact_object = match (&m.contact_object, &m.contacts_id) {
+            (Some(obj), None) => Some(obj),
+            (None, Some(_)) => None,
             _ => {
                 return Err(refused(400, "E_CONTACT_INFO_REQUIRED", "contact information for the customer is required (exactly one of contact_object, contacts_id)"))
             }
@@ -421,6 +422,10 @@ impl CustomInbound {
         if text.is_none() && attachments.is_empty() {
             return Err(Error::invalid("message", "needs text, html or attachments"));
         }
+        let contact = match (contact_object, &m.contacts_id) {
+            (Some(obj), _) => self.registry.upsert_contact(channel.owner(), obj).await?,
+            (None, items) => self.registry.update_contact_data(channel.owner(), items.as_deref().unwrap_or_default()).await?,
+        };
         let customer = contact.participant()?;
         let (conversation, new) = self.dialog(channel, m, &customer, now).await?;
         if let Some(data) = m.integration_data.as_deref().filter(|d| conversation.integration_data.as_deref() != Some(*d)) {
