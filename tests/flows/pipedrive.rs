@@ -289,6 +289,13 @@ async fn when_pipedrive_pages_through_75_conversations_and_75_messages_should_se
         }
         assert_eq!(texts, expected, "limit {limit:?}");
     }
+    // A limit that is not a number means the default (the seed documents no 400 here).
+    for odd in ["null", "", "abc"] {
+        let (status, body) = read(&s, &format!("/channels/{CHANNEL}/conversations/{}?messages_limit={odd}", convs[0].id)).await;
+        assert_eq!((status, body["data"]["messages"].as_array().map(Vec::len)), (200, Some(30)), "messages_limit={odd}");
+        let (status, body) = read(&s, &format!("/channels/{CHANNEL}/conversations?conversations_limit={odd}&messages_limit={odd}")).await;
+        assert_eq!((status, body["data"].as_array().map(Vec::len)), (200, Some(30)), "conversations_limit={odd}");
+    }
     // A cursor of another listing names nothing here.
     let (_, first_page) = read(&s, &format!("/channels/{CHANNEL}/conversations?conversations_limit=1")).await;
     let cursor = first_page["additional_data"]["after"].as_str().unwrap();

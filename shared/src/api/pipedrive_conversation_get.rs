@@ -25,10 +25,7 @@ impl EndpointTrait for Endpoint {
             Ok(c) => c,
             Err(answer) => return answer,
         };
-        let messages = match limit(&req, "messages_limit") {
-            Ok(m) => m,
-            Err(answer) => return answer,
-        };
+        let messages = limit(&req, "messages_limit");
         let id = http::path(&req, "sourceConversationId").unwrap_or_default();
         let after = http::query(&req, "after");
         match self.0.provider.conversation(&channel, &id, messages, after.as_deref()).await {

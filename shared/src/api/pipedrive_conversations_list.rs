@@ -25,10 +25,7 @@ impl EndpointTrait for Endpoint {
             Ok(c) => c,
             Err(answer) => return answer,
         };
-        let (conversations, messages) = match (limit(&req, "conversations_limit"), limit(&req, "messages_limit")) {
-            (Ok(c), Ok(m)) => (c, m),
-            (Err(answer), _) | (_, Err(answer)) => return answer,
-        };
+        let (conversations, messages) = (limit(&req, "conversations_limit"), limit(&req, "messages_limit"));
         let after = http::query(&req, "after");
         match self.0.provider.conversations(&channel, conversations, messages, after.as_deref()).await {
             Ok((data, next)) => envelope::ok(&data, next.as_deref()),
