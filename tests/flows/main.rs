@@ -8,6 +8,7 @@ mod chaos;
 mod custom_channel;
 mod events;
 mod fetch;
+mod fuzz;
 mod handoff;
 mod iam;
 mod limits;
