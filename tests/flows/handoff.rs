@@ -349,6 +349,18 @@ async fn when_a_salesforce_event_fails_now_or_for_good_should_retry_it_or_dead_l
     .await
     .expect("the bad event was dead-lettered");
     assert!(dead[0].reason.as_deref().is_some_and(|r| !r.is_empty()), "{:?}", dead[0]);
+    // One that is read but names a customer without a chat is dead-lettered
+    // from the conversation queue, where the router moved it.
+    let sample: Value = serde_json::from_str(&std::fs::read_to_string(omnibridge_tests::root().join("events/salesforce-events-router.json")).unwrap()).unwrap();
+    let orphan = sample["Records"][0]["body"].as_str().unwrap().to_owned();
+    rt.queue().client().send_message().queue_url(&queue).message_body(orphan).message_group_id("salesforce-events").message_deduplication_id("orphan-event").send().await.unwrap();
+    let dead = eventually(Duration::from_secs(30), || async {
+        let letters = omnibridge_dev::dlq::list(&rt, omnibridge::ports::QueueName::SalesforceConversationEvents).await.unwrap();
+        (!letters.is_empty()).then_some(letters)
+    })
+    .await
+    .expect("the event for a customer without a chat was dead-lettered");
+    assert!(dead[0].reason.as_deref().is_some_and(|r| r.contains("5217331175599")), "{:?}", dead[0]);
 
     // The agent ends the first session through Event Relay: the customer is the bot's again.
     c.salesforce_agent(&json!({"conversationIdentifier": a["conversation_identifier"], "action": "session_ended"})).await.unwrap();

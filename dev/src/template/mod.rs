@@ -719,6 +719,10 @@ impl Stack {
                 return (format!("{id}{sub}"), format!("{own}{sub}"));
             }
         }
+        // A resource whose reference is its ARN (a secret created before the stack).
+        if let Some((id, _)) = self.physical.iter().find(|(_, p)| p.reference == arn) {
+            return (id.clone(), arn.to_owned());
+        }
         let param = self.params.iter().find(|(name, v)| v.as_str() == Some(arn) && !name.starts_with("AWS::"));
         (param.map_or_else(|| arn.to_owned(), |(name, _)| name.clone()), arn.to_owned())
     }

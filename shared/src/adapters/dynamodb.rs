@@ -777,7 +777,7 @@ impl DynamoStore {
             .await;
         match res {
             Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e) if e.as_service_error().is_some_and(is_condition_failure) => Ok(false),
             Err(e) => Err(aws_error("DynamoDB PutItem", e)),
         }
     }
@@ -796,23 +796,11 @@ impl DynamoStore {
 
     /// Writes the record unless one is there; returns the one that is.
     pub async fn create_record<T: Serialize + DeserializeOwned>(&self, kind: &str, id: &str, value: &T) -> Result<Recorded<T>> {
-        let item = to_item(value, &[("PK", format!("{kind}#{id}")), ("SK", kind.to_owned())])?;
-        let res = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(PK)")
-            .send()
-            .await;
-        match res {
-            Ok(_) => Ok(Recorded::Created),
-            Err(e) if e.as_service_error().is_some_and(is_condition_failure) => {
-                let existing = self.get_record(kind, id).await?.ok_or_else(|| Error::permanent("record vanished after a duplicate write", None))?;
-                Ok(Recorded::Existing(existing))
-            }
-            Err(e) => Err(aws_error("DynamoDB PutItem", e)),
+        if self.put_record_if_absent(kind, id, value).await? {
+            return Ok(Recorded::Created);
         }
+        let existing = self.get_record(kind, id).await?.ok_or_else(|| Error::permanent("record vanished after a duplicate write", None))?;
+        Ok(Recorded::Existing(existing))
     }
 
     /// Records a conversation that has no per-customer pointer (a custom

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use crate::adapters::yalo::YaloInbound;
-use crate::model::{Attachment, Author, ContextEntry, Direction, EpochMillis, Message};
+use crate::model::{Attachment, Author, ContextEntry, ConversationId, Direction, EpochMillis, Message};
 use crate::ports::{ContextStore, ConversationStore, MessageStore, Queue, QueueName};
 use crate::services::delivery::record_and_queue;
 use crate::Result;
@@ -41,24 +41,14 @@ where
     /// entry and the message are keyed on the platform's id, and a message
     /// already queued is not queued again once handled.
     pub async fn receive(&self, m: &YaloInbound, now: EpochMillis) -> Result<Outcome> {
+        // Everything that can be refused is, before anything is written:
+        // the context entry and the desk's copy are built (and checked) first.
         let mut entry = ContextEntry::new(&m.user_id, &self.client_name, &m.source_id, m.timestamp, m.author, now, self.context_ttl)?;
         entry.text = m.text.clone();
         if let Some(media) = &m.media {
             entry.url = Some(media.url.clone());
             entry.mime_type = media.mime_type.clone();
             entry.caption = media.caption.clone();
-        }
-        if entry.text.is_some() || entry.url.is_some() {
-            self.store.append_context(&entry).await?;
-        }
-        if m.author == Author::Bot {
-            return Ok(Outcome::Context);
-        }
-        let Some(conversation) = self.store.find_open_conversation(m.channel, &m.user_id).await? else {
-            return Ok(Outcome::Context);
-        };
-        if !conversation.status.reaches_desk() {
-            return Ok(Outcome::Context);
         }
         let attachments = match &m.media {
             Some(media) => {
@@ -70,19 +60,33 @@ where
             None => vec![],
         };
         let text = m.text.clone().or_else(|| m.media.as_ref().and_then(|x| x.caption.clone()));
-        if text.is_none() && attachments.is_empty() {
+        let for_desk = match (m.author, text.is_some() || !attachments.is_empty()) {
+            // Its conversation is found below; until then it names none.
+            (Author::User, true) => Some(Message::received(
+                ConversationId::new(),
+                Direction::Inbound,
+                m.channel.as_str(),
+                &m.source_id,
+                &m.user_id,
+                text,
+                attachments,
+                m.timestamp,
+            )?),
+            _ => None,
+        };
+        if entry.text.is_some() || entry.url.is_some() {
+            self.store.append_context(&entry).await?;
+        }
+        let Some(mut message) = for_desk else {
+            return Ok(Outcome::Context);
+        };
+        let Some(conversation) = self.store.find_open_conversation(m.channel, &m.user_id).await? else {
+            return Ok(Outcome::Context);
+        };
+        if !conversation.status.reaches_desk() {
             return Ok(Outcome::Context);
         }
-        let message = Message::received(
-            conversation.id.clone(),
-            Direction::Inbound,
-            m.channel.as_str(),
-            &m.source_id,
-            &m.user_id,
-            text,
-            attachments,
-            m.timestamp,
-        )?;
+        message.conversation_id = conversation.id.clone();
         if !record_and_queue(&self.store, &self.queue, QueueName::ToDesk, &conversation, &message).await? {
             return Ok(Outcome::Duplicate);
         }
