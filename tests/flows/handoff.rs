@@ -63,6 +63,8 @@ async fn when_a_whatsapp_customer_asks_for_a_human_should_show_the_agent_the_tra
     // The customer's next messages reach the agent, in order, once each —
     // through a token that expires and a Salesforce "please retry".
     c.customer_writes(&json!({"provider": "whatsapp", "botId": "coppel-bot", "userId": user, "type": "text", "text": "uno", "deliveries": 3})).await.unwrap();
+    // Delivered with the worker's first token, which then expires.
+    agent_view(&sandbox, user, 2).await;
     c.expire_salesforce_tokens().await.unwrap();
     for (status, sf_code) in [(409, Some(10055)), (429, None), (503, None)] {
         c.inject(&Fault { peer: "salesforce".into(), route: Some("salesforce.interactions".into()),
