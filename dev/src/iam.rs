@@ -68,6 +68,8 @@ struct Gate {
     upstreams: Upstreams,
     client: reqwest::Client,
     exercised: Mutex<BTreeMap<Exercised, u64>>,
+    /// Requests per function (each call, however many actions it needs).
+    calls: Mutex<HashMap<String, u64>>,
 }
 
 /// A running gateway; stops when dropped.
@@ -101,6 +103,7 @@ impl Gateway {
             upstreams,
             client: reqwest::Client::builder().no_proxy().redirect(reqwest::redirect::Policy::none()).build()?,
             exercised: Mutex::default(),
+            calls: Mutex::default(),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let url = format!("http://{}", listener.local_addr()?);
@@ -116,6 +119,11 @@ impl Gateway {
     /// What each function exercised so far, and how often.
     pub fn exercised(&self) -> BTreeMap<Exercised, u64> {
         self.gate.exercised.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// How many AWS calls `function` (its binary) has made so far.
+    pub fn calls(&self, function: &str) -> u64 {
+        self.gate.calls.lock().unwrap_or_else(|p| p.into_inner()).get(function).copied().unwrap_or(0)
     }
 }
 
@@ -423,6 +431,7 @@ async fn handle(State(gate): State<Arc<Gate>>, req: axum::extract::Request) -> a
     let Some(who) = gate.identities.get(&key) else {
         return denied(protocol_guess, "UnrecognizedClientException", "The security token included in the request is invalid.", head);
     };
+    *gate.calls.lock().unwrap_or_else(|p| p.into_inner()).entry(who.function.clone()).or_default() += 1;
     if service == "s3" && presigned_expired(&query) {
         return denied(Protocol::S3, "AccessDenied", "Request has expired", head);
     }

@@ -2,6 +2,7 @@
 //! enforced, each function run as Lambda runs it, in this process or as the
 //! real binaries), the peer sandboxes, and the admin command's logic.
 
+pub mod bench;
 pub mod dlq;
 pub mod emulator;
 pub mod iam;

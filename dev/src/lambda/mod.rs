@@ -92,6 +92,8 @@ pub struct Outcome {
     pub init: Option<Duration>,
     /// Peak memory of the instance, where the host can tell.
     pub max_memory_mb: Option<u64>,
+    /// CPU time the instance has used since it started, where the host can tell.
+    pub cpu: Option<Duration>,
 }
 
 /// Where a function's code runs.
@@ -101,6 +103,8 @@ pub(crate) trait Host: Send + Sync {
     fn crash_next(&self);
     /// How many invocations died so.
     fn crashes(&self) -> u64;
+    /// Stops the idle instances, so that the next invocation is a cold start.
+    fn retire_idle(&self) {}
 }
 
 /// A deployed function: its configuration and the instances running it.
@@ -120,6 +124,11 @@ impl Function {
 
     /// Invokes the function synchronously with an event (JSON).
     pub async fn invoke(&self, payload: Bytes) -> Result<Bytes, InvokeError> {
+        self.invoke_measured(payload).await.map(|o| o.payload)
+    }
+
+    /// [`Function::invoke`], with what the host measured of the instance.
+    pub async fn invoke_measured(&self, payload: Bytes) -> Result<Outcome, InvokeError> {
         if payload.len() > PAYLOAD_LIMIT {
             return Err(InvokeError::RequestTooLarge(payload.len()));
         }
@@ -150,7 +159,7 @@ impl Function {
                 tracing::warn!(target: "lambda", "{} RequestId: {} {}", self.spec.binary, invocation.request_id, e);
             }
         }
-        result.map(|o| o.payload)
+        result
     }
 
     /// CloudWatch's REPORT line, with the function's name in front.
@@ -177,6 +186,11 @@ impl Function {
 
     pub fn crashes(&self) -> u64 {
         self.host.crashes()
+    }
+
+    /// Stops the idle instances: the next invocation is a cold start.
+    pub fn retire_idle(&self) {
+        self.host.retire_idle();
     }
 
     /// Invocations so far, and how many of them started an instance.
@@ -224,7 +238,7 @@ mod tests {
         fn invoke(&self, _: Bytes, _: Invocation) -> BoxFuture<'_, Result<Outcome, InvokeError>> {
             Box::pin(async move {
                 tokio::time::sleep(self.delay).await;
-                Ok(Outcome { payload: Bytes::from(vec![b' '; self.size]), init: None, max_memory_mb: None })
+                Ok(Outcome { payload: Bytes::from(vec![b' '; self.size]), init: None, max_memory_mb: None, cpu: None })
             })
         }
         fn crash_next(&self) {}

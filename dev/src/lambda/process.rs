@@ -96,6 +96,17 @@ impl Instance {
         let kb: u64 = status.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse().ok()?;
         Some(kb.div_ceil(1024))
     }
+
+    /// CPU time of all the instance's threads so far (Linux's scheduler statistics, in ns).
+    fn cpu(&self) -> Option<Duration> {
+        let tasks = std::fs::read_dir(format!("/proc/{}/task", self.pid()?)).ok()?;
+        let ns: u64 = tasks
+            .flatten()
+            .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+            .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+            .sum();
+        Some(Duration::from_nanos(ns))
+    }
 }
 
 pub(crate) struct Pool {
@@ -302,11 +313,11 @@ impl Pool {
                 }
             }
         };
-        let max_memory_mb = instance.max_memory_mb();
+        let (max_memory_mb, cpu) = (instance.max_memory_mb(), instance.cpu());
         match answer {
             Ok(payload) => {
                 self.idle.lock().unwrap_or_else(|p| p.into_inner()).push(instance);
-                Ok(Outcome { payload, init, max_memory_mb })
+                Ok(Outcome { payload, init, max_memory_mb, cpu })
             }
             // A function error leaves the instance running; anything else ends it.
             Err(e @ InvokeError::Failed { .. }) if !e.error_type().starts_with("Runtime.") => {
@@ -331,5 +342,9 @@ impl Host for Pool {
 
     fn crashes(&self) -> u64 {
         self.crashed.load(Ordering::Relaxed)
+    }
+
+    fn retire_idle(&self) {
+        self.idle.lock().unwrap_or_else(|p| p.into_inner()).clear();
     }
 }

@@ -1,5 +1,5 @@
 //! `chats-connect` Lambda: wires [`omnibridge::api::chats_connect`] to API Gateway.
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), omnibridge::bootstrap::BoxError> {
     omnibridge::bootstrap::run_http::<omnibridge::api::chats_connect::Endpoint>().await
 }

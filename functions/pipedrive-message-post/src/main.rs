@@ -1,5 +1,5 @@
 //! `pipedrive-message-post` Lambda: wires [`omnibridge::api::pipedrive_message_post`] to API Gateway.
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), omnibridge::bootstrap::BoxError> {
     omnibridge::bootstrap::run_http::<omnibridge::api::pipedrive_message_post::Endpoint>().await
 }

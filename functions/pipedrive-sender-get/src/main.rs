@@ -1,5 +1,5 @@
 //! `pipedrive-sender-get` Lambda: wires [`omnibridge::api::pipedrive_sender_get`] to API Gateway.
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), omnibridge::bootstrap::BoxError> {
     omnibridge::bootstrap::run_http::<omnibridge::api::pipedrive_sender_get::Endpoint>().await
 }
