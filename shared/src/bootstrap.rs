@@ -43,12 +43,38 @@ pub struct Runtime {
 
 impl Runtime {
     /// Settings from the environment and the default AWS configuration chain
-    /// (which honours `AWS_ENDPOINT_URL`).
+    /// (which honours `AWS_ENDPOINT_URL`): an operator's command.
     pub async fn load() -> Result<Self> {
         let settings = Settings::from_env()?;
         install_crypto_provider();
         let aws = aws_config::defaults(BehaviorVersion::latest()).http_client(aws_http_client()).load().await;
         Ok(Runtime { settings, aws })
+    }
+
+    /// Settings and AWS configuration as Lambda gives them to a function: all
+    /// from its environment (region, the role's credentials, and in the local
+    /// stack the endpoint). The default chain's other sources (profiles, SSO,
+    /// web identity, IMDS, ECS) have nothing to find in Lambda, and would put
+    /// their code (and three more AWS clients) in every function.
+    pub async fn from_lambda_environment() -> Result<Self> {
+        use aws_config::environment::{EnvironmentVariableCredentialsProvider, EnvironmentVariableRegionProvider};
+        use aws_config::meta::region::ProvideRegion;
+        use aws_sdk_dynamodb::config::{SharedAsyncSleep, SharedCredentialsProvider};
+        let settings = Settings::from_env()?;
+        install_crypto_provider();
+        let region = EnvironmentVariableRegionProvider::new().region().await.ok_or_else(|| Error::Config("AWS_REGION is not set".into()))?;
+        let mut aws = SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(region)
+            .credentials_provider(SharedCredentialsProvider::new(EnvironmentVariableCredentialsProvider::new()))
+            .http_client(aws_http_client())
+            .sleep_impl(SharedAsyncSleep::new(aws_smithy_async::rt::sleep::TokioSleep::new()))
+            .time_source(aws_smithy_async::time::SystemTimeSource::new())
+            .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::standard());
+        if let Some(url) = std::env::var("AWS_ENDPOINT_URL").ok().filter(|u| !u.is_empty()) {
+            aws = aws.endpoint_url(url);
+        }
+        Ok(Runtime { settings, aws: aws.build() })
     }
 
     /// A runtime with explicit settings and AWS configuration (local runner, tests).
@@ -278,7 +304,7 @@ pub fn init_tracing() {
 /// Cold start, then serve API Gateway requests with `E`.
 pub async fn run_http<E: Endpoint>() -> Result<(), BoxError> {
     init_tracing();
-    let rt = Runtime::load().await?;
+    let rt = Runtime::from_lambda_environment().await?;
     let endpoint = E::build(&rt).await?;
     let endpoint = &endpoint;
     lambda_http::run(lambda_http::service_fn(move |req: Request| async move {
@@ -290,7 +316,7 @@ pub async fn run_http<E: Endpoint>() -> Result<(), BoxError> {
 /// Cold start, then process SQS batches with `W`, reporting partial batch failures.
 pub async fn run_worker<W: Worker>() -> Result<(), BoxError> {
     init_tracing();
-    let rt = Runtime::load().await?;
+    let rt = Runtime::from_lambda_environment().await?;
     let worker = W::build(&rt).await?;
     let retry = rt.retry_policy(W::QUEUE)?;
     let (worker, retry) = (&worker, &retry);

@@ -240,6 +240,30 @@ impl Conversation {
             expires_at: None,
         })
     }
+
+    pub fn reference(&self) -> ConversationRef {
+        ConversationRef {
+            id: self.id.clone(),
+            channel: self.channel,
+            customer_id: self.customer.id.clone(),
+            status: self.status,
+            expires_at: self.expires_at,
+        }
+    }
+}
+
+/// What recording a message needs of its conversation: which it is, whether
+/// it reaches the desk, and when it expires. The customer's pointer to their
+/// open conversation carries it, so a message in an open chat is recorded
+/// without reading the conversation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConversationRef {
+    pub id: ConversationId,
+    pub channel: ChannelKind,
+    pub customer_id: String,
+    pub status: ConversationStatus,
+    /// As [`Conversation::expires_at`].
+    pub expires_at: Option<i64>,
 }
 
 /// A file attached to a message. `key` is set once the bytes are in our bucket.

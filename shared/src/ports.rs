@@ -7,7 +7,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use crate::model::{
-    ChannelKind, ContextEntry, Conversation, ConversationId, ConversationStatus, DeskKind, EpochMillis, Message,
+    ChannelKind, ContextEntry, Conversation, ConversationId, ConversationRef, ConversationStatus, DeskKind, EpochMillis, Message,
     MessageId, MessageStatus, Page,
 };
 use crate::services::auth::ApiUser;
@@ -35,6 +35,9 @@ pub trait ConversationStore: Send + Sync {
         channel: ChannelKind,
         customer_id: &str,
     ) -> impl Future<Output = Result<Option<Conversation>>> + Send;
+    /// [`ConversationStore::find_open_conversation`] as the customer's pointer
+    /// tells it, in one read.
+    fn find_open(&self, channel: ChannelKind, customer_id: &str) -> impl Future<Output = Result<Option<ConversationRef>>> + Send;
     /// Moves a conversation to `to`; closing it frees the customer for a new one.
     fn set_conversation_status(
         &self,
@@ -47,7 +50,7 @@ pub trait ConversationStore: Send + Sync {
     /// Keeps `c` (and, while it is open, its customer's pointer to it) for
     /// the retention period from now, when less than half of it is left: a
     /// conversation still in use does not expire.
-    fn keep_conversation(&self, c: &Conversation) -> impl Future<Output = Result<()>> + Send;
+    fn keep_conversation(&self, c: &ConversationRef) -> impl Future<Output = Result<()>> + Send;
     /// The conversations of one desk channel, newest first.
     fn list_conversations(
         &self,
@@ -70,6 +73,9 @@ pub trait MessageStore: Send + Sync {
     /// Records a message once: a second append of the same id (a redelivered
     /// webhook, even racing the first) returns the stored message instead.
     fn append_message(&self, message: &Message) -> impl Future<Output = Result<Recorded<Message>>> + Send;
+    /// [`MessageStore::append_message`], and `context` written with it (in one
+    /// write: both or neither).
+    fn append_message_with_context(&self, message: &Message, context: &ContextEntry) -> impl Future<Output = Result<Recorded<Message>>> + Send;
     fn get_message(&self, id: &MessageId) -> impl Future<Output = Result<Option<Message>>> + Send;
     /// A message and its conversation in one read (what every delivery starts with).
     fn get_message_in(

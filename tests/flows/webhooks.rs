@@ -78,8 +78,15 @@ async fn when_a_whatsapp_customer_talks_to_the_bot_should_keep_both_sides_in_the
     let out = s.write(json!({"provider": "whatsapp", "botId": "coppel-bot", "userId": user, "type": "text", "text": "Hola"})).await;
     assert_eq!(out["deliveries"][0]["status"], 200, "{out}");
     assert_eq!(serde_json::from_str::<Value>(out["deliveries"][0]["body"].as_str().unwrap()).unwrap(), json!({"Message": "insert success"}));
+    // AWS calls per webhook, as the IAM gateway counts them: the customer's
+    // pointer and the context entry; for the bot's message, the entry alone.
+    let calls = || s.runner.gateway.calls("whatsapp-webhook");
+    let before = calls();
     s.write(json!({"provider": "whatsapp", "botId": "5215500000000", "userId": user, "type": "text", "text": "¡Hola! Soy Coppelbot", "authorRole": "bot"})).await;
+    assert_eq!(calls() - before, 1, "a bot message: the context entry");
+    let before = calls();
     s.write(json!({"provider": "whatsapp", "botId": "coppel-bot", "userId": user, "type": "image", "mimeType": "image/jpeg", "caption": "mi ticket"})).await;
+    assert_eq!(calls() - before, 2, "a customer without a chat: the pointer, then the context entry");
     let ctx = s.context(user).await;
     let from: Vec<&str> = ctx.iter().map(|e| e["from"].as_str().unwrap()).collect();
     assert_eq!(from, ["user", "bot", "user"]);
@@ -98,7 +105,10 @@ async fn when_the_customer_has_a_chat_should_record_each_message_once_and_queue_
     let ts = now_millis();
     s.write(json!({"provider": "whatsapp", "botId": "coppel-bot", "userId": user, "type": "text", "text": "Necesito ayuda", "messageId": "wamid.A", "timestamp": ts, "deliveries": 3})).await;
     s.write(json!({"provider": "whatsapp", "botId": "coppel-bot", "userId": user, "type": "text", "text": "Necesito ayuda", "messageId": "wamid.A", "timestamp": ts, "deliveries": 2, "concurrent": true})).await;
+    let calls = || s.runner.gateway.calls("whatsapp-webhook");
+    let before = calls();
     s.write(json!({"provider": "whatsapp", "botId": "coppel-bot", "userId": user, "type": "document", "mimeType": "application/pdf", "caption": "factura", "messageId": "wamid.B"})).await;
+    assert_eq!(calls() - before, 3, "in a chat: the pointer, the message with its context entry (one write), the queue");
     // The bot's messages during the chat stay in the context.
     s.write(json!({"provider": "whatsapp", "botId": "5215500000000", "userId": user, "type": "text", "text": "Un agente te atenderá", "authorRole": "bot"})).await;
 

@@ -16,6 +16,7 @@
 //! deletes expired items lazily, so reads filter them out themselves.
 
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem};
 use aws_sdk_dynamodb::Client;
 use base64::Engine;
@@ -25,7 +26,7 @@ use std::time::Duration;
 
 use super::aws_error;
 use crate::model::{
-    now_millis, Attachment, ChannelKind, ContextEntry, Conversation, ConversationId, ConversationStatus, DeskKind, EpochMillis,
+    now_millis, Attachment, ChannelKind, ContextEntry, Conversation, ConversationId, ConversationRef, ConversationStatus, DeskKind, EpochMillis,
     Message, MessageId, MessageStatus, Page,
 };
 use crate::ports::{
@@ -249,12 +250,39 @@ impl DynamoStore {
         }
     }
 
-    async fn open_pointer(&self, channel: ChannelKind, customer_id: &str) -> Result<Option<ConversationId>> {
+    /// The customer's pointer: the conversation it names, with the status and
+    /// expiry it carries (`None` in a pointer written before pointers carried them).
+    async fn open_pointer(&self, channel: ChannelKind, customer_id: &str) -> Result<Option<(ConversationId, Option<ConversationStatus>, Option<i64>)>> {
         let Some(item) = self.get(open_pk(channel, customer_id), "OPEN").await? else { return Ok(None) };
         let id = item.get("conversation_id").and_then(|v| v.as_s().ok()).ok_or_else(|| {
             Error::permanent("open-conversation pointer without conversation_id", None)
         })?;
-        Ok(Some(ConversationId::parse(id)?))
+        let status = item.get("status").and_then(|v| v.as_s().ok()).and_then(|v| v.parse().ok());
+        let expires_at = item.get(TTL_ATTRIBUTE).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok());
+        Ok(Some((ConversationId::parse(id)?, status, expires_at)))
+    }
+
+    /// The customer's pointer to `c` takes its status and expiry (unless it
+    /// names another conversation by now).
+    async fn update_pointer(&self, c: &Conversation) -> Result<()> {
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(open_pk(c.channel, &c.customer.id), "OPEN")))
+            .update_expression("SET #status = :status, expires_at = :exp")
+            .condition_expression("conversation_id = :id")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":status", s(c.status.as_str()))
+            .expression_attribute_values(":exp", n(c.expires_at.unwrap_or_else(|| self.record_expiry())))
+            .expression_attribute_values(":id", s(c.id.as_str()))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(is_condition_failure) => Ok(()),
+            Err(e) => Err(aws_error("DynamoDB UpdateItem", e)),
+        }
     }
 
     /// Removes the customer's pointer if it still names `id`.
@@ -293,12 +321,41 @@ impl DynamoStore {
         Ok(item)
     }
 
-    /// The customer's pointer to their open conversation `c`; it expires with it.
+    fn message_item(&self, message: &Message) -> Result<Item> {
+        let mut item = to_item(
+            message,
+            &[
+                ("PK", format!("MSG#{}", message.id)),
+                ("SK", "MSG".into()),
+                ("GSI1PK", format!("CONVMSG#{}", message.conversation_id)),
+                ("GSI1SK", time_key(message.created_at, message.id.as_str())),
+            ],
+        )?;
+        item.insert(TTL_ATTRIBUTE.into(), n(self.record_expiry()));
+        Ok(item)
+    }
+
+    /// The customer's pointer to their open conversation `c`, with its
+    /// status; it expires with it.
     fn pointer_item(&self, c: &Conversation) -> Item {
         let mut pointer = key(open_pk(c.channel, &c.customer.id), "OPEN");
         pointer.insert("conversation_id".into(), s(c.id.as_str()));
+        pointer.insert("status".into(), s(c.status.as_str()));
         pointer.insert(TTL_ATTRIBUTE.into(), n(self.record_expiry()));
         pointer
+    }
+
+    /// The conversation `id` a customer's pointer names, unless it is gone or
+    /// closed; then the pointer (left behind by a close that stopped half
+    /// way) is removed.
+    async fn pointed_conversation(&self, channel: ChannelKind, customer_id: &str, id: &ConversationId) -> Result<Option<Conversation>> {
+        match self.get_conversation(id).await? {
+            Some(c) if c.status != ConversationStatus::Closed => Ok(Some(c)),
+            _ => {
+                self.drop_pointer(channel, customer_id, id).await?;
+                Ok(None)
+            }
+        }
     }
 }
 
@@ -341,13 +398,16 @@ impl ConversationStore for DynamoStore {
     }
 
     async fn find_open_conversation(&self, channel: ChannelKind, customer_id: &str) -> Result<Option<Conversation>> {
-        let Some(id) = self.open_pointer(channel, customer_id).await? else { return Ok(None) };
-        match self.get_conversation(&id).await? {
-            Some(c) if c.status != ConversationStatus::Closed => Ok(Some(c)),
-            _ => {
-                self.drop_pointer(channel, customer_id, &id).await?;
-                Ok(None)
-            }
+        let Some((id, _, _)) = self.open_pointer(channel, customer_id).await? else { return Ok(None) };
+        self.pointed_conversation(channel, customer_id, &id).await
+    }
+
+    async fn find_open(&self, channel: ChannelKind, customer_id: &str) -> Result<Option<ConversationRef>> {
+        match self.open_pointer(channel, customer_id).await? {
+            None => Ok(None),
+            Some((_, Some(_), expires_at)) if expired(expires_at) => Ok(None),
+            Some((id, Some(status), expires_at)) => Ok(Some(ConversationRef { id, channel, customer_id: customer_id.to_owned(), status, expires_at })),
+            Some((id, None, _)) => Ok(self.pointed_conversation(channel, customer_id, &id).await?.map(|c| c.reference())),
         }
     }
 
@@ -385,6 +445,8 @@ impl ConversationStore for DynamoStore {
         };
         if to == ConversationStatus::Closed {
             self.drop_pointer(conversation.channel, &conversation.customer.id, id).await?;
+        } else {
+            self.update_pointer(&conversation).await?;
         }
         Ok(conversation)
     }
@@ -393,7 +455,7 @@ impl ConversationStore for DynamoStore {
         self.set_conversation_text(id, "desk_conversation_id", desk_id).await
     }
 
-    async fn keep_conversation(&self, c: &Conversation) -> Result<()> {
+    async fn keep_conversation(&self, c: &ConversationRef) -> Result<()> {
         let half = self.retention.records.as_secs() as i64 / 2;
         if c.expires_at.is_some_and(|at| at > now_millis() / 1000 + half) {
             return Ok(());
@@ -421,7 +483,7 @@ impl ConversationStore for DynamoStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(key(open_pk(c.channel, &c.customer.id), "OPEN")))
+            .set_key(Some(key(open_pk(c.channel, &c.customer_id), "OPEN")))
             .update_expression("SET expires_at = :exp")
             .condition_expression("conversation_id = :id")
             .expression_attribute_values(":exp", exp)
@@ -448,21 +510,11 @@ impl ConversationStore for DynamoStore {
 
 impl MessageStore for DynamoStore {
     async fn append_message(&self, message: &Message) -> Result<Recorded<Message>> {
-        let mut item = to_item(
-            message,
-            &[
-                ("PK", format!("MSG#{}", message.id)),
-                ("SK", "MSG".into()),
-                ("GSI1PK", format!("CONVMSG#{}", message.conversation_id)),
-                ("GSI1SK", time_key(message.created_at, message.id.as_str())),
-            ],
-        )?;
-        item.insert(TTL_ATTRIBUTE.into(), n(self.record_expiry()));
         let res = self
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(item))
+            .set_item(Some(self.message_item(message)?))
             .condition_expression("attribute_not_exists(PK)")
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
@@ -478,6 +530,60 @@ impl MessageStore for DynamoStore {
                 Ok(Recorded::Existing(existing))
             }
             Err(e) => Err(aws_error("DynamoDB PutItem", e)),
+        }
+    }
+
+    async fn append_message_with_context(&self, message: &Message, context: &ContextEntry) -> Result<Recorded<Message>> {
+        let build = |e| Error::permanent("building a DynamoDB write failed", Some(Box::new(e)));
+        let context = Put::builder().table_name(&self.table).set_item(Some(context_item(context)?)).build().map_err(build)?;
+        let message_put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(self.message_item(message)?))
+            .condition_expression("attribute_not_exists(PK)")
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(build)?;
+        // A twin delivery writing the same message at the same moment
+        // cancels one of the two (TransactionConflict): that one tries again,
+        // and finds the message there.
+        let mut attempt = 0;
+        let reasons = loop {
+            let res = self
+                .client
+                .transact_write_items()
+                .transact_items(TransactWriteItem::builder().put(context.clone()).build())
+                .transact_items(TransactWriteItem::builder().put(message_put.clone()).build())
+                .send()
+                .await;
+            let reasons = match res {
+                Ok(_) => return Ok(Recorded::Created),
+                Err(e) => match e.as_service_error() {
+                    Some(TransactWriteItemsError::TransactionCanceledException(c)) => c.cancellation_reasons().to_vec(),
+                    _ => return Err(aws_error("DynamoDB TransactWriteItems", e)),
+                },
+            };
+            attempt += 1;
+            if attempt == 4 || !reasons.iter().any(|r| r.code() == Some("TransactionConflict")) {
+                break reasons;
+            }
+            tokio::time::sleep(Duration::from_millis(fastrand::u64(10..50) * attempt)).await;
+        };
+        // The message's put (the second) found it there: a redelivery, whose
+        // context entry was written with it the first time.
+        match reasons.get(1).filter(|r| r.code() == Some("ConditionalCheckFailed")) {
+            Some(reason) => {
+                let existing = match reason.item.clone() {
+                    Some(item) => Some(from_item(item)?),
+                    None => self.get_message(&message.id).await?,
+                };
+                let existing = existing.ok_or_else(|| Error::permanent("message vanished after a duplicate append", None))?;
+                Ok(Recorded::Existing(existing))
+            }
+            None => Err(Error::Retryable {
+                what: format!("recording the message with its context entry was cancelled ({})", reasons.iter().filter_map(|r| r.code()).collect::<Vec<_>>().join(", ")),
+                retry_after: None,
+                source: None,
+            }),
         }
     }
 
@@ -560,16 +666,16 @@ impl MessageStore for DynamoStore {
     }
 }
 
+fn context_item(entry: &ContextEntry) -> Result<Item> {
+    to_item(entry, &[("PK", format!("CTX#{}", entry.user_id)), ("SK", time_key(entry.timestamp, &entry.source_id))])
+}
+
 impl ContextStore for DynamoStore {
     async fn append_context(&self, entry: &ContextEntry) -> Result<()> {
-        let item = to_item(
-            entry,
-            &[("PK", format!("CTX#{}", entry.user_id)), ("SK", time_key(entry.timestamp, &entry.source_id))],
-        )?;
         self.client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(item))
+            .set_item(Some(context_item(entry)?))
             .send()
             .await
             .map_err(|e| aws_error("DynamoDB PutItem", e))?;

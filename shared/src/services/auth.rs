@@ -4,7 +4,7 @@
 //! `exp`; only HS256 is accepted when verifying, so a token signed with
 //! another algorithm (or `none`) is refused.
 
-use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, SaltString};
 use argon2::Argon2;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use secrecy::{ExposeSecret, SecretString};
@@ -100,10 +100,39 @@ static DECOY_HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
 /// Checks `password` against `user` (or against a decoy when there is no user), in constant time.
 pub fn verify_password(user: Option<&ApiUser>, password: &str) -> bool {
     let stored = user.map(|u| u.password_hash.as_str()).unwrap_or(DECOY_HASH.as_str());
-    let ok = PasswordHash::new(stored)
-        .map(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
-        .unwrap_or(false);
+    let ok = PasswordHash::new(stored).is_ok_and(|h| matches_hash(&h, password.as_bytes()));
     ok && user.is_some()
+}
+
+/// argon2's working memory (19 MiB with the default parameters), kept for
+/// the life of a warm function. Allocated per login, each freed copy stayed
+/// on the allocator's heap: 223 MB after a burst of logins.
+static ARGON2_MEMORY: std::sync::Mutex<Vec<argon2::Block>> = std::sync::Mutex::new(Vec::new());
+
+/// `password` hashed with the algorithm, parameters and salt of `hash` is
+/// `hash` (compared in constant time), computed in [`ARGON2_MEMORY`]; a
+/// login racing another (only in the local runner) gets memory of its own.
+fn matches_hash(hash: &PasswordHash, password: &[u8]) -> bool {
+    use subtle::ConstantTimeEq;
+    let (Some(salt), Some(expected)) = (hash.salt, hash.hash) else { return false };
+    let Ok(algorithm) = argon2::Algorithm::try_from(hash.algorithm) else { return false };
+    let Ok(version) = hash.version.map_or(Ok(argon2::Version::default()), argon2::Version::try_from) else { return false };
+    let Ok(params) = argon2::Params::try_from(hash) else { return false };
+    let mut salt_buf = [0u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_buf) else { return false };
+    let blocks = params.block_count();
+    let mut out = vec![0u8; expected.len()];
+    let argon2 = Argon2::new(algorithm, version, params);
+    let hashed = match ARGON2_MEMORY.try_lock() {
+        Ok(mut memory) => {
+            if memory.len() < blocks {
+                memory.resize(blocks, argon2::Block::default());
+            }
+            argon2.hash_password_into_with_memory(password, salt, &mut out, &mut memory[..blocks])
+        }
+        Err(_) => argon2.hash_password_into(password, salt, &mut out),
+    };
+    hashed.is_ok() && bool::from(out.ct_eq(expected.as_bytes()))
 }
 
 /// The claims of an omnibridge token.
@@ -243,5 +272,25 @@ mod tests {
         assert!(verify_password(Some(&u), "correct horse battery"));
         assert!(!verify_password(Some(&u), "correct horse batterz"));
         assert!(!verify_password(None, "correct horse battery"));
+    }
+
+    #[test]
+    fn when_a_hash_has_other_parameters_should_verify_as_argon2_itself_does() {
+        use argon2::password_hash::PasswordVerifier;
+        let salt = SaltString::generate(&mut OsRng);
+        for (algorithm, params) in [
+            (argon2::Algorithm::Argon2id, argon2::Params::new(4096, 2, 1, Some(32)).unwrap()),
+            (argon2::Algorithm::Argon2i, argon2::Params::new(8192, 1, 2, Some(16)).unwrap()),
+            (argon2::Algorithm::Argon2id, argon2::Params::default()),
+        ] {
+            let hash = Argon2::new(algorithm, argon2::Version::V0x13, params).hash_password(b"secret words", &salt).unwrap().to_string();
+            let parsed = PasswordHash::new(&hash).unwrap();
+            for (password, right) in [(&b"secret words"[..], true), (b"secret wordz", false), (b"", false)] {
+                assert_eq!(matches_hash(&parsed, password), right, "{hash}");
+                assert_eq!(Argon2::default().verify_password(password, &parsed).is_ok(), right);
+            }
+        }
+        // The memory is kept at its largest and reused.
+        assert!(ARGON2_MEMORY.lock().unwrap().len() >= argon2::Params::default().block_count());
     }
 }

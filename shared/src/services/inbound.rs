@@ -74,20 +74,22 @@ where
             )?),
             _ => None,
         };
-        if entry.text.is_some() || entry.url.is_some() {
-            self.store.append_context(&entry).await?;
-        }
-        let Some(mut message) = for_desk else {
+        let in_context = entry.text.is_some() || entry.url.is_some();
+        // A message for the desk goes to the customer's open chat, if any,
+        // with its context entry in the same write.
+        let open = match &for_desk {
+            Some(_) => self.store.find_open(m.channel, &m.user_id).await?.filter(|c| c.status.reaches_desk()),
+            None => None,
+        };
+        let (Some(mut message), Some(conversation)) = (for_desk, open) else {
+            if in_context {
+                self.store.append_context(&entry).await?;
+            }
             return Ok(Outcome::Context);
         };
-        let Some(conversation) = self.store.find_open_conversation(m.channel, &m.user_id).await? else {
-            return Ok(Outcome::Context);
-        };
-        if !conversation.status.reaches_desk() {
-            return Ok(Outcome::Context);
-        }
         message.conversation_id = conversation.id.clone();
-        if !record_and_queue(&self.store, &self.queue, QueueName::ToDesk, &conversation, &message).await? {
+        let context = in_context.then_some(&entry);
+        if !record_and_queue(&self.store, &self.queue, QueueName::ToDesk, &conversation, &message, context).await? {
             return Ok(Outcome::Duplicate);
         }
         Ok(Outcome::Queued)
