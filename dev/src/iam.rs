@@ -268,11 +268,18 @@ impl Gate {
             "secretsmanager" => {
                 let op = target(headers).context("a Secrets Manager request without X-Amz-Target")?;
                 let b = json();
-                let resource = match s(&b, "SecretId") {
-                    Some(id) if id.starts_with("arn:") => id,
-                    Some(name) => format!("arn:aws:secretsmanager:{region}:{}:secret:{name}", self.stack.account),
-                    None => "*".into(),
+                let arn = |id: String| match id.starts_with("arn:") {
+                    true => id,
+                    false => format!("arn:aws:secretsmanager:{region}:{}:secret:{id}", self.stack.account),
                 };
+                if op == "BatchGetSecretValue" {
+                    // Its own action on every resource, and GetSecretValue on each secret it reads.
+                    let ids = b.get("SecretIdList").and_then(Value::as_array).context("a BatchGetSecretValue without SecretIdList (filters are not emulated)")?;
+                    let mut needs = vec![("secretsmanager:BatchGetSecretValue".to_owned(), "*".to_owned())];
+                    needs.extend(ids.iter().filter_map(Value::as_str).map(|id| ("secretsmanager:GetSecretValue".to_owned(), arn(id.to_owned()))));
+                    return Ok((Protocol::Json, needs));
+                }
+                let resource = s(&b, "SecretId").map_or_else(|| "*".into(), arn);
                 Ok((Protocol::Json, vec![(format!("secretsmanager:{op}"), resource)]))
             }
             "s3" => {
@@ -448,9 +455,17 @@ async fn handle(State(gate): State<Arc<Gate>>, req: axum::extract::Request) -> a
         who.role_arn.rsplit('/').next().unwrap_or_default(),
         who.function
     );
+    // BatchGetSecretValue reads the secrets it may and lists the others as errors.
+    let batch = needs.first().is_some_and(|(a, _)| a == "secretsmanager:BatchGetSecretValue");
+    let mut withheld = Vec::new();
     for (action, resource) in &needs {
         let refusal = gate.decide(who, action, resource);
         gate.record(who, action, resource, refusal.is_none());
+        if let (true, "secretsmanager:GetSecretValue", Some(why)) = (batch, action.as_str(), &refusal) {
+            let message = format!("User: {principal} is not authorized to perform: {action} on resource: {resource} {why}");
+            withheld.push((resource.clone(), message));
+            continue;
+        }
         if let Some(why) = refusal {
             let shown = if protocol == Protocol::S3 { format!("\"{resource}\"") } else { resource.clone() };
             let message = format!("User: {principal} is not authorized to perform: {action} on resource: {shown} {why}");
@@ -459,7 +474,36 @@ async fn handle(State(gate): State<Arc<Gate>>, req: axum::extract::Request) -> a
             return denied(protocol, code, &message, head);
         }
     }
-    forward(&gate, &service, parts, body).await
+    if withheld.is_empty() {
+        return forward(&gate, &service, parts, body).await;
+    }
+    batch_without(&gate, parts, body, withheld).await
+}
+
+/// A BatchGetSecretValue forwarded without the secrets its caller may not
+/// read, which its answer lists under `Errors`, as Secrets Manager does.
+async fn batch_without(gate: &Gate, parts: http::request::Parts, body: Bytes, withheld: Vec<(String, String)>) -> axum::response::Response {
+    let mut request: Value = serde_json::from_slice(&body).unwrap_or_default();
+    let is_withheld = |id: &str| withheld.iter().any(|(arn, _)| arn == id || arn.ends_with(&format!(":secret:{id}")));
+    let ids: Vec<Value> = request["SecretIdList"].as_array().cloned().unwrap_or_default().into_iter().filter(|id| !id.as_str().is_some_and(is_withheld)).collect();
+    let errors: Vec<Value> = withheld
+        .iter()
+        .map(|(arn, message)| serde_json::json!({"SecretId": arn, "ErrorCode": "AccessDeniedException", "Message": message}))
+        .collect();
+    let mut answer = serde_json::json!({"SecretValues": []});
+    if !ids.is_empty() {
+        request["SecretIdList"] = Value::Array(ids);
+        let res = forward(gate, "secretsmanager", parts, Bytes::from(request.to_string())).await;
+        if !res.status().is_success() {
+            return res;
+        }
+        let bytes = axum::body::to_bytes(res.into_body(), 64 * 1024 * 1024).await.unwrap_or_default();
+        answer = serde_json::from_slice(&bytes).unwrap_or(answer);
+    }
+    let mut all = answer["Errors"].as_array().cloned().unwrap_or_default();
+    all.extend(errors);
+    answer["Errors"] = Value::Array(all);
+    reply(StatusCode::OK, &[("content-type", "application/x-amz-json-1.1")], answer.to_string())
 }
 
 async fn forward(gate: &Gate, service: &str, parts: http::request::Parts, body: Bytes) -> axum::response::Response {

@@ -39,6 +39,8 @@ pub fn install_crypto_provider() {
 pub struct Runtime {
     pub settings: Settings,
     aws: SdkConfig,
+    /// Secrets read from Secrets Manager, by ARN: each is read once per process.
+    secrets: std::sync::Arc<tokio::sync::Mutex<std::collections::HashMap<String, SecretString>>>,
 }
 
 impl Runtime {
@@ -48,7 +50,7 @@ impl Runtime {
         let settings = Settings::from_env()?;
         install_crypto_provider();
         let aws = aws_config::defaults(BehaviorVersion::latest()).http_client(aws_http_client()).load().await;
-        Ok(Runtime { settings, aws })
+        Ok(Runtime { settings, aws, secrets: Default::default() })
     }
 
     /// Settings and AWS configuration as Lambda gives them to a function: all
@@ -74,13 +76,13 @@ impl Runtime {
         if let Some(url) = std::env::var("AWS_ENDPOINT_URL").ok().filter(|u| !u.is_empty()) {
             aws = aws.endpoint_url(url);
         }
-        Ok(Runtime { settings, aws: aws.build() })
+        Ok(Runtime { settings, aws: aws.build(), secrets: Default::default() })
     }
 
     /// A runtime with explicit settings and AWS configuration (local runner, tests).
     pub fn with(settings: Settings, aws: SdkConfig) -> Self {
         install_crypto_provider();
-        Runtime { settings, aws }
+        Runtime { settings, aws, secrets: Default::default() }
     }
 
     pub fn aws(&self) -> &SdkConfig {
@@ -104,21 +106,46 @@ impl Runtime {
     }
 
     /// The value of a secret setting; `name` is the variable, for the error.
+    /// The first secret asked for from Secrets Manager brings every secret
+    /// the settings name there, in one call (`BatchGetSecretValue`) when
+    /// there are several: a cold start makes at most one Secrets Manager call.
     pub async fn secret(&self, source: &SecretSource, name: &str) -> Result<SecretString> {
-        match source {
-            SecretSource::Value(v) => Ok(v.clone()),
-            SecretSource::SecretsManager { arn } => {
-                let client = aws_sdk_secretsmanager::Client::new(&self.aws);
-                let out = client
-                    .get_secret_value()
-                    .secret_id(arn)
-                    .send()
-                    .await
-                    .map_err(|e| Error::Config(format!("reading {name}_ARN from Secrets Manager failed: {}", e.into_service_error())))?;
-                out.secret_string.map(SecretString::from).ok_or_else(|| Error::Config(format!("{name}_ARN has no string value")))
-            }
-            SecretSource::Unset => Err(Error::Config(format!("set {name} or {name}_ARN"))),
+        let arn = match source {
+            SecretSource::Value(v) => return Ok(v.clone()),
+            SecretSource::Unset => return Err(Error::Config(format!("set {name} or {name}_ARN"))),
+            SecretSource::SecretsManager { arn } => arn,
+        };
+        let mut held = self.secrets.lock().await;
+        if let Some(v) = held.get(arn) {
+            return Ok(v.clone());
         }
+        let client = aws_sdk_secretsmanager::Client::new(&self.aws);
+        let wanted: Vec<String> = self.settings.secret_arns().into_iter().filter(|a| !held.contains_key(*a)).map(str::to_owned).collect();
+        if wanted.len() > 1 && wanted.contains(arn) {
+            // Those it could not read (one this function may not read) are left to GetSecretValue, which says why.
+            match client.batch_get_secret_value().set_secret_id_list(Some(wanted)).send().await {
+                Ok(out) => {
+                    for s in out.secret_values.unwrap_or_default() {
+                        if let (Some(arn), Some(value)) = (s.arn, s.secret_string) {
+                            held.insert(arn, SecretString::from(value));
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e.into_service_error(), "reading the secrets together failed; reading them one by one"),
+            }
+            if let Some(v) = held.get(arn) {
+                return Ok(v.clone());
+            }
+        }
+        let out = client
+            .get_secret_value()
+            .secret_id(arn)
+            .send()
+            .await
+            .map_err(|e| Error::Config(format!("reading {name}_ARN from Secrets Manager failed: {}", e.into_service_error())))?;
+        let value = out.secret_string.map(SecretString::from).ok_or_else(|| Error::Config(format!("{name}_ARN has no string value")))?;
+        held.insert(arn.clone(), value.clone());
+        Ok(value)
     }
 
     /// The Salesforce desk, when the settings name an org (`None` otherwise).

@@ -216,6 +216,25 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
 const DAY: u64 = 24 * 3600;
 
 impl Settings {
+    /// The ARNs of every secret these settings name in Secrets Manager.
+    pub fn secret_arns(&self) -> Vec<&str> {
+        let sources = [
+            &self.jwt_secret,
+            &self.yalo_webhook_secret,
+            &self.yalo.token,
+            &self.salesforce.private_key,
+            &self.pipedrive.client_secret,
+            &self.pipedrive.api_token,
+            &self.pipedrive.refresh_token,
+            &self.yeahdesk.token,
+            &self.yeahdesk.webhook_secret,
+        ];
+        let mut arns: Vec<&str> = sources.into_iter().filter_map(|s| if let SecretSource::SecretsManager { arn } = s { Some(arn.as_str()) } else { None }).collect();
+        arns.sort_unstable();
+        arns.dedup();
+        arns
+    }
+
     /// Settings from the process environment.
     pub fn from_env() -> Result<Self> {
         Self::from_lookup(Env(|k: &str| std::env::var(k).ok()))
