@@ -523,6 +523,9 @@ async fn forward(gate: &Gate, service: &str, parts: http::request::Parts, body: 
             let status = res.status();
             let headers = res.headers().clone();
             let bytes = res.bytes().await.unwrap_or_default();
+            if status.is_server_error() {
+                tracing::warn!(%service, %status, answer = %String::from_utf8_lossy(&bytes[..bytes.len().min(300)]), "the local AWS failed a request");
+            }
             let mut out = axum::response::Response::new(axum::body::Body::from(bytes));
             *out.status_mut() = status;
             for (k, v) in &headers {

@@ -73,9 +73,6 @@ pub trait MessageStore: Send + Sync {
     /// Records a message once: a second append of the same id (a redelivered
     /// webhook, even racing the first) returns the stored message instead.
     fn append_message(&self, message: &Message) -> impl Future<Output = Result<Recorded<Message>>> + Send;
-    /// [`MessageStore::append_message`], and `context` written with it (in one
-    /// write: both or neither).
-    fn append_message_with_context(&self, message: &Message, context: &ContextEntry) -> impl Future<Output = Result<Recorded<Message>>> + Send;
     fn get_message(&self, id: &MessageId) -> impl Future<Output = Result<Option<Message>>> + Send;
     /// A message and its conversation in one read (what every delivery starts with).
     fn get_message_in(

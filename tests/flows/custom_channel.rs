@@ -203,7 +203,7 @@ async fn when_the_sources_webhook_keeps_failing_should_retry_then_mark_the_reply
     let reply = Message::received(conv.clone(), Direction::Outbound, "yeahdesk", "agent-msg-1", "agent", Some("hola".into()), vec![], now_millis()).unwrap();
     let store = s.rt.dynamo().unwrap();
     let conversation = store.get_conversation(&conv).await.unwrap().unwrap();
-    omnibridge::services::delivery::record_and_queue(&store, &s.rt.queue(), QueueName::ToCustomer, &conversation.reference(), &reply, None).await.unwrap();
+    omnibridge::services::delivery::record_and_queue(&store, &s.rt.queue(), QueueName::ToCustomer, &conversation.reference(), &reply).await.unwrap();
     let m = eventually(Duration::from_secs(30), || async {
         s.rt.dynamo().unwrap().get_message(&reply.id).await.unwrap().filter(|m| m.status == MessageStatus::Failed)
     })

@@ -142,25 +142,6 @@ async fn when_identical_deliveries_race_should_let_exactly_one_append_win() {
 }
 
 #[tokio::test]
-async fn when_a_message_and_its_context_entry_race_their_twins_should_write_both_once() {
-    let store = runtime().await.dynamo().unwrap();
-    let conv = ConversationId::new();
-    let m = text_message(&conv, "wamid.race-ctx", 5_000);
-    let user = format!("5219{}", &conv.as_str()[..8]);
-    let mut entry = ContextEntry::new(&user, "coppel", "wamid.race-ctx", 5_000, Author::User, now_millis(), Duration::from_secs(3600)).unwrap();
-    entry.text = Some("hola".into());
-    let results = futures::future::join_all((0..10).map(|_| store.append_message_with_context(&m, &entry))).await;
-    let created = results.iter().filter(|r| matches!(r, Ok(Recorded::Created))).count();
-    assert_eq!(created, 1, "{results:?}");
-    assert!(results.iter().all(|r| r.is_ok()), "{results:?}");
-    assert_eq!(store.list_messages(&conv, 10, None, false).await.unwrap().items.len(), 1);
-    assert_eq!(store.list_context(&user, now_millis()).await.unwrap().len(), 1);
-    // A redelivery later finds the message as stored.
-    let Recorded::Existing(existing) = store.append_message_with_context(&m, &entry).await.unwrap() else { panic!("appended twice") };
-    assert_eq!(existing.id, m.id);
-}
-
-#[tokio::test]
 async fn when_conversation_has_many_messages_should_page_in_order_each_once() {
     let store = runtime().await.dynamo().unwrap();
     let conv = ConversationId::new();

@@ -108,7 +108,7 @@ async fn when_the_customer_has_a_chat_should_record_each_message_once_and_queue_
     let calls = || s.runner.gateway.calls("whatsapp-webhook");
     let before = calls();
     s.write(json!({"provider": "whatsapp", "botId": "coppel-bot", "userId": user, "type": "document", "mimeType": "application/pdf", "caption": "factura", "messageId": "wamid.B"})).await;
-    assert_eq!(calls() - before, 3, "in a chat: the pointer, the message with its context entry (one write), the queue");
+    assert_eq!(calls() - before, 4, "in a chat: the pointer, the context entry, the message, the queue");
     // The bot's messages during the chat stay in the context.
     s.write(json!({"provider": "whatsapp", "botId": "5215500000000", "userId": user, "type": "text", "text": "Un agente te atenderá", "authorRole": "bot"})).await;
 

@@ -16,7 +16,6 @@
 //! deletes expired items lazily, so reads filter them out themselves.
 
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem};
 use aws_sdk_dynamodb::Client;
 use base64::Engine;
@@ -530,60 +529,6 @@ impl MessageStore for DynamoStore {
                 Ok(Recorded::Existing(existing))
             }
             Err(e) => Err(aws_error("DynamoDB PutItem", e)),
-        }
-    }
-
-    async fn append_message_with_context(&self, message: &Message, context: &ContextEntry) -> Result<Recorded<Message>> {
-        let build = |e| Error::permanent("building a DynamoDB write failed", Some(Box::new(e)));
-        let context = Put::builder().table_name(&self.table).set_item(Some(context_item(context)?)).build().map_err(build)?;
-        let message_put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(self.message_item(message)?))
-            .condition_expression("attribute_not_exists(PK)")
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .build()
-            .map_err(build)?;
-        // A twin delivery writing the same message at the same moment
-        // cancels one of the two (TransactionConflict): that one tries again,
-        // and finds the message there.
-        let mut attempt = 0;
-        let reasons = loop {
-            let res = self
-                .client
-                .transact_write_items()
-                .transact_items(TransactWriteItem::builder().put(context.clone()).build())
-                .transact_items(TransactWriteItem::builder().put(message_put.clone()).build())
-                .send()
-                .await;
-            let reasons = match res {
-                Ok(_) => return Ok(Recorded::Created),
-                Err(e) => match e.as_service_error() {
-                    Some(TransactWriteItemsError::TransactionCanceledException(c)) => c.cancellation_reasons().to_vec(),
-                    _ => return Err(aws_error("DynamoDB TransactWriteItems", e)),
-                },
-            };
-            attempt += 1;
-            if attempt == 4 || !reasons.iter().any(|r| r.code() == Some("TransactionConflict")) {
-                break reasons;
-            }
-            tokio::time::sleep(Duration::from_millis(fastrand::u64(10..50) * attempt)).await;
-        };
-        // The message's put (the second) found it there: a redelivery, whose
-        // context entry was written with it the first time.
-        match reasons.get(1).filter(|r| r.code() == Some("ConditionalCheckFailed")) {
-            Some(reason) => {
-                let existing = match reason.item.clone() {
-                    Some(item) => Some(from_item(item)?),
-                    None => self.get_message(&message.id).await?,
-                };
-                let existing = existing.ok_or_else(|| Error::permanent("message vanished after a duplicate append", None))?;
-                Ok(Recorded::Existing(existing))
-            }
-            None => Err(Error::Retryable {
-                what: format!("recording the message with its context entry was cancelled ({})", reasons.iter().filter_map(|r| r.code()).collect::<Vec<_>>().join(", ")),
-                retry_after: None,
-                source: None,
-            }),
         }
     }
 

@@ -456,7 +456,7 @@ impl CustomInbound {
         let source = format!("custom:{}", channel.id);
         let mut message = Message::received(conversation.id.clone(), Direction::Inbound, &source, source_id, &contact.id, text, attachments, timestamp)?;
         message.integration_data = m.integration_data.clone();
-        record_and_queue(&self.store, &self.queue, QueueName::ToDesk, &conversation.reference(), &message, None).await?;
+        record_and_queue(&self.store, &self.queue, QueueName::ToDesk, &conversation.reference(), &message).await?;
         Ok(Accepted { dialog_id: conversation.id.to_string(), message_id: message.id.to_string(), contact_id: contact.id })
     }
 

@@ -2,7 +2,7 @@
 
 use std::future::Future;
 
-use crate::model::{ChannelKind, ContextEntry, Conversation, ConversationRef, Direction, Message, MessageStatus};
+use crate::model::{ChannelKind, Conversation, ConversationRef, Direction, Message, MessageStatus};
 use crate::ports::{ConversationStore, MessageStore, Queue, QueueJob, QueueName, Receipt, Recorded, StatusDetail};
 use crate::{Error, Result};
 
@@ -83,25 +83,19 @@ async fn fail_unread<S: MessageStore>(store: &S, job: &QueueJob, e: Error, last:
 /// recorded before is queued again while it is still pending (the first copy
 /// may have stopped between the write and the send); SQS's deduplication
 /// and [`deliver`]'s status check keep it single. Returns whether it was
-/// queued. A new message keeps its `conversation` from expiring. With a
-/// `context` entry, the message and the entry are written together.
+/// queued. A new message keeps its `conversation` from expiring.
 pub async fn record_and_queue<S, Q>(
     store: &S,
     queue: &Q,
     name: QueueName,
     conversation: &ConversationRef,
     message: &Message,
-    context: Option<&ContextEntry>,
 ) -> Result<bool>
 where
     S: MessageStore + ConversationStore,
     Q: Queue,
 {
-    let recorded = match context {
-        Some(entry) => store.append_message_with_context(message, entry).await?,
-        None => store.append_message(message).await?,
-    };
-    let pending = match recorded {
+    let pending = match store.append_message(message).await? {
         Recorded::Created => {
             store.keep_conversation(conversation).await?;
             true

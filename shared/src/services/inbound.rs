@@ -74,22 +74,20 @@ where
             )?),
             _ => None,
         };
-        let in_context = entry.text.is_some() || entry.url.is_some();
-        // A message for the desk goes to the customer's open chat, if any,
-        // with its context entry in the same write.
+        // A message for the desk goes to the customer's open chat, if any:
+        // the customer's pointer tells which, and whether it reaches an agent.
         let open = match &for_desk {
             Some(_) => self.store.find_open(m.channel, &m.user_id).await?.filter(|c| c.status.reaches_desk()),
             None => None,
         };
+        if entry.text.is_some() || entry.url.is_some() {
+            self.store.append_context(&entry).await?;
+        }
         let (Some(mut message), Some(conversation)) = (for_desk, open) else {
-            if in_context {
-                self.store.append_context(&entry).await?;
-            }
             return Ok(Outcome::Context);
         };
         message.conversation_id = conversation.id.clone();
-        let context = in_context.then_some(&entry);
-        if !record_and_queue(&self.store, &self.queue, QueueName::ToDesk, &conversation, &message, context).await? {
+        if !record_and_queue(&self.store, &self.queue, QueueName::ToDesk, &conversation, &message).await? {
             return Ok(Outcome::Duplicate);
         }
         Ok(Outcome::Queued)

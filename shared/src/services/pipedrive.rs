@@ -426,7 +426,7 @@ impl Provider {
         }
         let text = Some(p.message).filter(|t| !t.trim().is_empty());
         let message = Message::received(c.id.clone(), Direction::Outbound, "pipedrive", &source_id, &p.sender_id, text, attachments, now)?;
-        record_and_queue(&self.store, &self.queue, QueueName::ToCustomer, &c.reference(), &message, None).await?;
+        record_and_queue(&self.store, &self.queue, QueueName::ToCustomer, &c.reference(), &message).await?;
         if c.status == ConversationStatus::Queued {
             // The first agent answer: the conversation is with an agent now.
             match self.store.set_conversation_status(&c.id, ConversationStatus::Active, now).await {

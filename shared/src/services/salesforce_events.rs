@@ -174,7 +174,7 @@ impl AgentEvents {
                     })
                     .collect::<Result<Vec<_>>>()?;
                 let m = Message::received(c.id.clone(), Direction::Outbound, "salesforce", &identifier, &sender, text, attachments, at)?;
-                record_and_queue(&self.store, &self.queue, QueueName::ToCustomer, &c.reference(), &m, None).await?;
+                record_and_queue(&self.store, &self.queue, QueueName::ToCustomer, &c.reference(), &m).await?;
                 if c.status == ConversationStatus::Queued {
                     // The first agent message: an agent has taken the chat.
                     self.store.set_conversation_status(&c.id, ConversationStatus::Active, now_millis()).await?;

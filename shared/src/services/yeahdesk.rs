@@ -117,7 +117,7 @@ pub async fn take_webhook(store: &DynamoStore, queue: &SqsQueue, hook: &Webhook)
     let sender = if m.author.id.is_empty() { "yeahdesk-agent" } else { m.author.id.as_str() };
     let at = m.timestamp.filter(|t| *t > 0).unwrap_or_else(crate::model::now_millis);
     let message = Message::received(conversation.id.clone(), Direction::Outbound, "yeahdesk", &m.id, sender, m.text.clone(), attachments, at)?;
-    record_and_queue(store, queue, QueueName::ToCustomer, &conversation.reference(), &message, None).await?;
+    record_and_queue(store, queue, QueueName::ToCustomer, &conversation.reference(), &message).await?;
     if conversation.status == ConversationStatus::Queued {
         match store.set_conversation_status(&conversation.id, ConversationStatus::Active, crate::model::now_millis()).await {
             Ok(_) | Err(Error::Conflict(_)) => {}
