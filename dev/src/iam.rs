@@ -460,12 +460,14 @@ async fn handle(State(gate): State<Arc<Gate>>, req: axum::extract::Request) -> a
     let mut withheld = Vec::new();
     for (action, resource) in &needs {
         let refusal = gate.decide(who, action, resource);
-        gate.record(who, action, resource, refusal.is_none());
         if let (true, "secretsmanager:GetSecretValue", Some(why)) = (batch, action.as_str(), &refusal) {
+            // Not a failed call: the answer leaves the secret out (a function
+            // that then asks for it alone is refused, and recorded so).
             let message = format!("User: {principal} is not authorized to perform: {action} on resource: {resource} {why}");
             withheld.push((resource.clone(), message));
             continue;
         }
+        gate.record(who, action, resource, refusal.is_none());
         if let Some(why) = refusal {
             let shown = if protocol == Protocol::S3 { format!("\"{resource}\"") } else { resource.clone() };
             let message = format!("User: {principal} is not authorized to perform: {action} on resource: {shown} {why}");

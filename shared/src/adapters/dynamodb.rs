@@ -261,19 +261,19 @@ impl DynamoStore {
         Ok(Some((ConversationId::parse(id)?, status, expires_at)))
     }
 
-    /// The customer's pointer to `c` takes its status and expiry (unless it
-    /// names another conversation by now).
-    async fn update_pointer(&self, c: &Conversation) -> Result<()> {
+    /// The customer's pointer to `c` takes its status and the expiry `exp`
+    /// (unless it names another conversation by now).
+    async fn update_pointer(&self, c: &ConversationRef, exp: i64) -> Result<()> {
         let res = self
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(key(open_pk(c.channel, &c.customer.id), "OPEN")))
+            .set_key(Some(key(open_pk(c.channel, &c.customer_id), "OPEN")))
             .update_expression("SET #status = :status, expires_at = :exp")
             .condition_expression("conversation_id = :id")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":status", s(c.status.as_str()))
-            .expression_attribute_values(":exp", n(c.expires_at.unwrap_or_else(|| self.record_expiry())))
+            .expression_attribute_values(":exp", n(exp))
             .expression_attribute_values(":id", s(c.id.as_str()))
             .send()
             .await;
@@ -445,7 +445,7 @@ impl ConversationStore for DynamoStore {
         if to == ConversationStatus::Closed {
             self.drop_pointer(conversation.channel, &conversation.customer.id, id).await?;
         } else {
-            self.update_pointer(&conversation).await?;
+            self.update_pointer(&conversation.reference(), conversation.expires_at.unwrap_or_else(|| self.record_expiry())).await?;
         }
         Ok(conversation)
     }
