@@ -261,23 +261,28 @@ impl DynamoStore {
         Ok(Some((ConversationId::parse(id)?, status, expires_at)))
     }
 
-    /// The customer's pointer to `c` takes its status and the expiry `exp`
-    /// (unless it names another conversation by now).
+    /// The customer's pointer to `c` takes its status and the expiry `exp`.
     async fn update_pointer(&self, c: &ConversationRef, exp: i64) -> Result<()> {
-        let res = self
+        self.update_own_pointer(c, "SET #status = :status, expires_at = :exp", Some(c.status), exp).await
+    }
+
+    /// Applies `expression` (`:exp` is `exp`, `#status` and `:status` are
+    /// `status`) to the customer's pointer, unless it names another
+    /// conversation than `c` by now.
+    async fn update_own_pointer(&self, c: &ConversationRef, expression: &str, status: Option<ConversationStatus>, exp: i64) -> Result<()> {
+        let mut update = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(open_pk(c.channel, &c.customer_id), "OPEN")))
-            .update_expression("SET #status = :status, expires_at = :exp")
+            .update_expression(expression)
             .condition_expression("conversation_id = :id")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":status", s(c.status.as_str()))
             .expression_attribute_values(":exp", n(exp))
-            .expression_attribute_values(":id", s(c.id.as_str()))
-            .send()
-            .await;
-        match res {
+            .expression_attribute_values(":id", s(c.id.as_str()));
+        if let Some(status) = status {
+            update = update.expression_attribute_names("#status", "status").expression_attribute_values(":status", s(status.as_str()));
+        }
+        match update.send().await {
             Ok(_) => Ok(()),
             Err(e) if e.as_service_error().is_some_and(is_condition_failure) => Ok(()),
             Err(e) => Err(aws_error("DynamoDB UpdateItem", e)),
@@ -459,7 +464,7 @@ impl ConversationStore for DynamoStore {
         if c.expires_at.is_some_and(|at| at > now_millis() / 1000 + half) {
             return Ok(());
         }
-        let exp = n(self.record_expiry());
+        let expiry = self.record_expiry();
         let conversation = self
             .client
             .update_item()
@@ -467,7 +472,7 @@ impl ConversationStore for DynamoStore {
             .set_key(Some(key(format!("CONV#{}", c.id), "CONV")))
             .update_expression("SET expires_at = :exp")
             .condition_expression("attribute_exists(PK)")
-            .expression_attribute_values(":exp", exp.clone())
+            .expression_attribute_values(":exp", n(expiry))
             .send()
             .await;
         match conversation {
@@ -478,22 +483,8 @@ impl ConversationStore for DynamoStore {
         if c.status == ConversationStatus::Closed {
             return Ok(());
         }
-        let pointer = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(open_pk(c.channel, &c.customer_id), "OPEN")))
-            .update_expression("SET expires_at = :exp")
-            .condition_expression("conversation_id = :id")
-            .expression_attribute_values(":exp", exp)
-            .expression_attribute_values(":id", s(c.id.as_str()))
-            .send()
-            .await;
-        match pointer {
-            Ok(_) => Ok(()),
-            Err(e) if e.as_service_error().is_some_and(is_condition_failure) => Ok(()),
-            Err(e) => Err(aws_error("DynamoDB UpdateItem", e)),
-        }
+        // The expiry only: the status `c` carries may be older than the pointer's.
+        self.update_own_pointer(c, "SET expires_at = :exp", None, expiry).await
     }
 
     async fn list_conversations(
