@@ -67,7 +67,7 @@ impl Moto {
 pub async fn sdk_config(endpoint: &str) -> SdkConfig {
     let region = std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into());
     omnibridge::bootstrap::install_crypto_provider();
-    let loader = aws_config::defaults(BehaviorVersion::latest()).http_client(omnibridge::bootstrap::aws_http_client());
+    let loader = aws_config::defaults(BehaviorVersion::latest()).http_client(omnibridge::bootstrap::aws_http_client().expect("AWS_CA_BUNDLE names a PEM file"));
     // The environment's endpoint is read by the loader itself, which then
     // also honours service-specific ones (AWS_ENDPOINT_URL_DYNAMODB: the test
     // command serves DynamoDB from a moto server of its own).

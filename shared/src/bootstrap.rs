@@ -19,11 +19,27 @@ use crate::{Error, Result};
 
 pub use crate::error::BoxError;
 
+/// The root certificates AWS's endpoints chain to, compiled in.
+const AMAZON_ROOTS: &[u8] = include_bytes!("adapters/amazon-roots.pem");
+
 /// The HTTPS client of the AWS SDK: rustls with ring, like every other HTTPS
-/// call omnibridge makes.
-pub fn aws_http_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
-    use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
-    aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https()
+/// call omnibridge makes. It trusts the Amazon Trust Services roots that AWS's
+/// endpoints chain to, compiled in, plus the PEM file `AWS_CA_BUNDLE` names
+/// (for an emulator served over HTTPS): it never reads the system's
+/// certificate store, which took most of a cold start (~290 files).
+pub fn aws_http_client() -> Result<aws_sdk_dynamodb::config::SharedHttpClient> {
+    use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider, TlsContext, TrustStore};
+    let mut roots = TrustStore::empty().with_pem_certificate(AMAZON_ROOTS);
+    if let Some(path) = std::env::var_os("AWS_CA_BUNDLE").filter(|p| !p.is_empty()) {
+        let pem = std::fs::read(&path).map_err(|e| Error::Config(format!("reading AWS_CA_BUNDLE {}: {e}", path.to_string_lossy())))?;
+        let valid = <rustls::pki_types::CertificateDer as rustls::pki_types::pem::PemObject>::pem_slice_iter(&pem).collect::<std::result::Result<Vec<_>, _>>();
+        if !matches!(&valid, Ok(certs) if !certs.is_empty()) {
+            return Err(Error::Config(format!("AWS_CA_BUNDLE {} holds no PEM certificate", path.to_string_lossy())));
+        }
+        roots.add_pem_certificate(pem);
+    }
+    let tls = TlsContext::builder().with_trust_store(roots).build().map_err(|e| Error::Config(format!("AWS TLS settings: {e}")))?;
+    Ok(aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).tls_context(tls).build_https())
 }
 
 /// Makes ring the process's TLS crypto provider (for reqwest). Idempotent.
@@ -49,7 +65,7 @@ impl Runtime {
     pub async fn load() -> Result<Self> {
         let settings = Settings::from_env()?;
         install_crypto_provider();
-        let aws = aws_config::defaults(BehaviorVersion::latest()).http_client(aws_http_client()).load().await;
+        let aws = aws_config::defaults(BehaviorVersion::latest()).http_client(aws_http_client()?).load().await;
         Ok(Runtime { settings, aws, secrets: Default::default() })
     }
 
@@ -69,7 +85,7 @@ impl Runtime {
             .behavior_version(BehaviorVersion::latest())
             .region(region)
             .credentials_provider(SharedCredentialsProvider::new(EnvironmentVariableCredentialsProvider::new()))
-            .http_client(aws_http_client())
+            .http_client(aws_http_client()?)
             .sleep_impl(SharedAsyncSleep::new(aws_smithy_async::rt::sleep::TokioSleep::new()))
             .time_source(aws_smithy_async::time::SystemTimeSource::new())
             .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::standard());
@@ -351,4 +367,29 @@ pub async fn run_worker<W: Worker>() -> Result<(), BoxError> {
         Ok::<_, std::convert::Infallible>(serve_batch(worker, Some(retry), event).await)
     }))
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_compiled_in_amazon_roots_are_six_certificates() {
+        let certs = <rustls::pki_types::CertificateDer as rustls::pki_types::pem::PemObject>::pem_slice_iter(AMAZON_ROOTS).collect::<std::result::Result<Vec<_>, _>>().unwrap();
+        assert_eq!(certs.len(), 6);
+        let mut store = rustls::RootCertStore::empty();
+        assert_eq!(store.add_parsable_certificates(certs), (6, 0));
+    }
+
+    #[tokio::test]
+    async fn when_aws_clients_are_built_the_trust_store_is_the_compiled_in_one() {
+        install_crypto_provider();
+        let aws = SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .http_client(aws_http_client().unwrap())
+            .build();
+        // Building a client builds its connector, and with it the trust store.
+        let _ = aws_sdk_dynamodb::Client::new(&aws);
+    }
 }
