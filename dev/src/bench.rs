@@ -106,7 +106,7 @@ fn cases(opts: &BenchOptions, local: &Local) -> anyhow::Result<Vec<Case>> {
 
 const OPEN_CHAT: &str = "whatsapp-webhook, open chat";
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
+pub(crate) fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
     }

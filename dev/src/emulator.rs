@@ -32,6 +32,11 @@ pub fn free_port() -> anyhow::Result<u16> {
 impl Moto {
     /// Starts moto's server on 127.0.0.1 (`port` 0 picks a free one) and
     /// waits until it serves (about a second).
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn start(port: u16) -> anyhow::Result<Moto> {
         let port = if port == 0 { free_port()? } else { port };
         let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());

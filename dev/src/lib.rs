@@ -7,6 +7,7 @@ pub mod dlq;
 pub mod emulator;
 pub mod iam;
 pub mod lambda;
+pub mod load;
 pub mod local;
 pub mod provision;
 pub mod registry;

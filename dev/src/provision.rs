@@ -96,7 +96,14 @@ async fn create_table(client: &aws_sdk_dynamodb::Client, t: &TableSpec) -> anyho
             GlobalSecondaryIndex::builder()
                 .index_name(text(gsi, "IndexName")?)
                 .set_key_schema(Some(key_schema(gsi.get("KeySchema"))?))
-                .projection(Projection::builder().projection_type(projection).build())
+                .projection(
+                    Projection::builder()
+                        .projection_type(projection)
+                        .set_non_key_attributes(gsi.pointer("/Projection/NonKeyAttributes").and_then(Value::as_array).map(|a| {
+                            a.iter().filter_map(Value::as_str).map(str::to_owned).collect()
+                        }))
+                        .build(),
+                )
                 .build()?,
         );
     }

@@ -55,8 +55,13 @@ impl Running {
     }
 
     /// How many invocations crashed as asked.
-    pub fn crashed(&self) -> u64 {
-        self.functions.values().map(|f| f.crashes()).sum()
+    pub fn crashed(&self) -> usize {
+        self.crashed_events().len()
+    }
+
+    /// The events of the invocations that crashed as asked.
+    pub fn crashed_events(&self) -> Vec<bytes::Bytes> {
+        self.functions.values().flat_map(|f| f.crashed()).collect()
     }
 
     pub async fn shutdown(mut self) {

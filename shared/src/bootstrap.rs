@@ -262,12 +262,14 @@ pub const HTTP_DEADLINE_MARGIN: std::time::Duration = std::time::Duration::from_
 pub const WORKER_DEADLINE_MARGIN: std::time::Duration = std::time::Duration::from_millis(2000);
 
 tokio::task_local! {
-    /// The deadline of the invocation the current task serves.
+    /// When the work of the invocation the current task serves must be
+    /// done: its deadline less the margin kept to answer.
     static DEADLINE: std::time::SystemTime;
 }
 
-/// The deadline of the invocation being served, if any: Lambda stops the
-/// function then, so nothing it started (such as a claim) outlives it.
+/// When the work of the invocation being served must be done, if any (its
+/// deadline less the margin kept to answer): nothing it starts (such as a
+/// claim) should outlive it.
 pub fn invocation_deadline() -> Option<std::time::SystemTime> {
     DEADLINE.try_with(|d| *d).ok()
 }
@@ -284,23 +286,31 @@ pub fn call_timeout(limit: std::time::Duration, margin: std::time::Duration) -> 
     Ok(limit.min(left))
 }
 
-/// Runs `work` as part of the invocation of `context`.
-async fn within<T>(context: &lambda_runtime::Context, work: impl Future<Output = T>) -> T {
-    if context.deadline == 0 {
-        work.await
-    } else {
-        DEADLINE.scope(context.deadline(), work).await
-    }
+/// The end of an invocation's work: its deadline less a margin, as a
+/// point in time for timers and as a wall-clock time for [`DEADLINE`].
+struct WorkUntil {
+    at: tokio::time::Instant,
+    wall: std::time::SystemTime,
 }
 
 /// When the work of an invocation must be done: its deadline less `margin`
 /// (`None` without a deadline, as in unit tests).
-fn work_until(context: &lambda_runtime::Context, margin: std::time::Duration) -> Option<tokio::time::Instant> {
+fn work_until(context: &lambda_runtime::Context, margin: std::time::Duration) -> Option<WorkUntil> {
     if context.deadline == 0 {
         return None;
     }
-    let left = context.deadline().duration_since(std::time::SystemTime::now()).unwrap_or_default();
-    Some(tokio::time::Instant::now() + left.saturating_sub(margin))
+    let wall = context.deadline().checked_sub(margin).unwrap_or(std::time::UNIX_EPOCH);
+    let left = wall.duration_since(std::time::SystemTime::now()).unwrap_or_default();
+    Some(WorkUntil { at: tokio::time::Instant::now() + left, wall })
+}
+
+/// Runs `work` with `until` as the deadline its calls see (see
+/// [`call_timeout`]): the work's own end, not the invocation's, so that a
+/// peer call ends with time left to record its outcome before the work is
+/// cut off (a message the peer took but not recorded as sent would be sent
+/// again).
+async fn within<T>(until: &WorkUntil, work: impl Future<Output = T>) -> T {
+    DEADLINE.scope(until.wall, work).await
 }
 
 /// Answers one API Gateway request with `endpoint`. A request still running
@@ -308,10 +318,8 @@ fn work_until(context: &lambda_runtime::Context, margin: std::time::Duration) ->
 /// envelope) instead of being cut off by Lambda with nothing said.
 pub async fn serve_http<E: Endpoint>(endpoint: &E, req: Request) -> Response<Body> {
     use lambda_http::RequestExt;
-    let context = req.lambda_context_ref().cloned();
-    let until = context.as_ref().and_then(|c| work_until(c, HTTP_DEADLINE_MARGIN));
-    let (Some(context), Some(until)) = (context, until) else { return endpoint.handle(req).await };
-    match within(&context, tokio::time::timeout_at(until, endpoint.handle(req))).await {
+    let Some(until) = req.lambda_context_ref().and_then(|c| work_until(c, HTTP_DEADLINE_MARGIN)) else { return endpoint.handle(req).await };
+    match within(&until, tokio::time::timeout_at(until.at, endpoint.handle(req))).await {
         Ok(res) => res,
         Err(_) => {
             let err = Error::Retryable { what: "the request ran out of time before the function's deadline".into(), retry_after: None, source: None };
@@ -322,8 +330,11 @@ pub async fn serve_http<E: Endpoint>(endpoint: &E, req: Request) -> Response<Bod
 
 /// Processes one SQS batch with `worker`, finishing before the invocation's deadline.
 pub async fn serve_batch<W: Worker>(worker: &W, retry: Option<&RetryPolicy>, event: lambda_runtime::LambdaEvent<SqsEvent>) -> SqsBatchResponse {
-    let until = work_until(&event.context, WORKER_DEADLINE_MARGIN);
-    within(&event.context, process_batch(event.payload, retry, until, |job, attempt| worker.process(job, attempt))).await
+    let batch = |until: Option<tokio::time::Instant>| process_batch(event.payload, retry, until, |job, attempt| worker.process(job, attempt));
+    match work_until(&event.context, WORKER_DEADLINE_MARGIN) {
+        Some(until) => within(&until, batch(Some(until.at))).await,
+        None => batch(None).await,
+    }
 }
 
 /// Logs to stdout with the level and format of Lambda's logging controls

@@ -295,13 +295,20 @@ fn status(status: u16) -> Effect {
 struct Tally {
     delivered: usize,
     duplicates: usize,
+    /// Sent again after a worker crashed between the peer's answer and the
+    /// status write (at most once more each).
+    resent: usize,
     losses: usize,
     inversions: usize,
 }
 
 /// Compares what arrived (in arrival order) with `expected`; messages in
 /// `redriven` arrived after redrive and are left out of the order check.
-fn tally(arrived: &[String], expected: &[String], redriven: &HashSet<String>, t: &mut Tally) {
+/// A message of a crashed batch (`crashed`) may arrive once more: the
+/// crash may have come between the peer's answer and the status write,
+/// and no peer takes an idempotency key; its second copy is counted as
+/// `resent` and left out of the order check.
+fn tally(arrived: &[String], expected: &[String], redriven: &HashSet<String>, crashed: &HashSet<String>, t: &mut Tally) {
     let mut seen: HashMap<&str, usize> = HashMap::new();
     for a in arrived {
         *seen.entry(a.as_str()).or_default() += 1;
@@ -310,14 +317,37 @@ fn tally(arrived: &[String], expected: &[String], redriven: &HashSet<String>, t:
         match seen.get(e.as_str()).copied().unwrap_or(0) {
             0 => t.losses += 1,
             n => {
+                let resent = usize::from(n == 2 && crashed.contains(e));
                 t.delivered += 1;
-                t.duplicates += n - 1;
+                t.resent += resent;
+                t.duplicates += n - 1 - resent;
             }
         }
     }
     let order: HashMap<&str, usize> = expected.iter().enumerate().map(|(n, e)| (e.as_str(), n)).collect();
-    let ranks: Vec<usize> = arrived.iter().filter(|a| !redriven.contains(*a)).filter_map(|a| order.get(a.as_str()).copied()).collect();
+    let mut first = HashSet::new();
+    let ranks: Vec<usize> = arrived
+        .iter()
+        .filter(|a| !redriven.contains(*a) && first.insert(a.as_str()))
+        .filter_map(|a| order.get(a.as_str()).copied())
+        .collect();
     t.inversions += ranks.windows(2).filter(|w| w[1] < w[0]).count();
+}
+
+/// The texts of the messages in the batches that crashed.
+async fn crashed_texts(chaos: &Chaos) -> HashSet<String> {
+    let store = chaos.s.rt.dynamo().unwrap();
+    let mut texts = HashSet::new();
+    for event in chaos.s.runner.crashed_events() {
+        let event: Value = serde_json::from_slice(&event).unwrap();
+        for record in event["Records"].as_array().into_iter().flatten() {
+            let job: QueueJob = serde_json::from_str(record["body"].as_str().unwrap()).unwrap();
+            if let Some(m) = store.get_message(&job.message_id).await.unwrap() {
+                texts.extend(m.text);
+            }
+        }
+    }
+    texts
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -423,21 +453,22 @@ pub async fn chaos(options: Options, n: usize, k: usize) {
     assert!(chaos.dead_letters().await.is_empty(), "the DLQs are empty after redrive");
 
     let (desks, customers, files) = chaos.views(&convs).await;
+    let crashed = crashed_texts(chaos).await;
     let (mut to_desk, mut to_customer) = (Tally::default(), Tally::default());
     for (c, (d, u)) in convs.iter().zip(desks.iter().zip(&customers)) {
-        tally(d, &(0..k).map(|r| inbound(c.i, r)).collect::<Vec<_>>(), &redriven, &mut to_desk);
-        tally(u, &(0..k).map(|r| outbound(c.i, r)).collect::<Vec<_>>(), &redriven, &mut to_customer);
+        tally(d, &(0..k).map(|r| inbound(c.i, r)).collect::<Vec<_>>(), &redriven, &crashed, &mut to_desk);
+        tally(u, &(0..k).map(|r| outbound(c.i, r)).collect::<Vec<_>>(), &redriven, &crashed, &mut to_customer);
     }
     let total = started.elapsed();
     println!(
         "chaos: {n} conversations, {} messages ({} each way), {} webhook and agent deliveries sent; \
-         to desks: {} delivered, {} duplicates, {} lost, {} order inversions; \
-         to customers: {} delivered, {} duplicates, {} lost, {} order inversions; \
+         to desks: {} delivered, {} duplicates, {} sent again after a crash, {} lost, {} order inversions; \
+         to customers: {} delivered, {} duplicates, {} sent again after a crash, {} lost, {} order inversions; \
          {} files to customers; {} failed and dead-lettered, then delivered once after redrive; {} worker batches crashed; \
          handoffs {:.0?}, writing {:.0?}, settled {:.0?}, total {:.0?}",
         2 * n * k, n * k, chaos.sent.load(std::sync::atomic::Ordering::Relaxed),
-        to_desk.delivered, to_desk.duplicates, to_desk.losses, to_desk.inversions,
-        to_customer.delivered, to_customer.duplicates, to_customer.losses, to_customer.inversions,
+        to_desk.delivered, to_desk.duplicates, to_desk.resent, to_desk.losses, to_desk.inversions,
+        to_customer.delivered, to_customer.duplicates, to_customer.resent, to_customer.losses, to_customer.inversions,
         files, dead.len(), chaos.s.runner.crashed(), opened, written, settled, total,
     );
     assert_eq!((to_desk.duplicates, to_desk.losses, to_desk.inversions), (0, 0, 0), "to desks: {to_desk:?}");

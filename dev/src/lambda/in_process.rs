@@ -8,7 +8,7 @@ use bytes::Bytes;
 use futures::future::BoxFuture;
 use omnibridge::bootstrap::Runtime;
 use omnibridge::config::{Env, Settings};
-use std::sync::atomic::{AtomicBool, Ordering};
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{OnceCell, Semaphore};
@@ -22,13 +22,11 @@ pub(crate) struct InProcess {
     aws: AwsAccess,
     handler: OnceCell<Handler>,
     slots: Arc<Semaphore>,
-    crash: AtomicBool,
-    crashed: std::sync::atomic::AtomicU64,
 }
 
 impl InProcess {
     pub fn new(spec: FunctionSpec, aws: AwsAccess) -> anyhow::Result<InProcess> {
-        Ok(InProcess { spec, aws, handler: OnceCell::new(), slots: Arc::new(Semaphore::new(LOCAL_CONCURRENCY)), crash: AtomicBool::new(false), crashed: Default::default() })
+        Ok(InProcess { spec, aws, handler: OnceCell::new(), slots: Arc::new(Semaphore::new(LOCAL_CONCURRENCY)) })
     }
 
     /// The function's cold start: its settings, its AWS clients, its handler.
@@ -72,8 +70,7 @@ impl Host for InProcess {
                 .clone();
             let init = cold.then(|| started.elapsed());
             let run = handler(payload, self.context(&invocation));
-            if self.crash.swap(false, Ordering::SeqCst) {
-                self.crashed.fetch_add(1, Ordering::Relaxed);
+            if invocation.crash {
                 // Runs a little, then dies: nothing it would have answered is answered.
                 let _ = tokio::time::timeout(Duration::from_millis(30), run).await;
                 return Err(InvokeError::failed("Runtime.ExitError", "RequestId: the runtime crashed in the middle of the invocation (as asked)"));
@@ -81,13 +78,5 @@ impl Host for InProcess {
             let payload = run.await?;
             Ok(Outcome { payload, init, max_memory_mb: None, cpu: None })
         })
-    }
-
-    fn crash_next(&self) {
-        self.crash.store(true, Ordering::SeqCst);
-    }
-
-    fn crashes(&self) -> u64 {
-        self.crashed.load(Ordering::Relaxed)
     }
 }

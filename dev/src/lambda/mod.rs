@@ -82,6 +82,8 @@ impl InvokeError {
 pub struct Invocation {
     pub request_id: String,
     pub deadline: SystemTime,
+    /// The runtime dies in the middle of this one (a crash, for fault tests).
+    pub crash: bool,
 }
 
 /// What a host answers.
@@ -99,10 +101,6 @@ pub struct Outcome {
 /// Where a function's code runs.
 pub(crate) trait Host: Send + Sync {
     fn invoke(&self, payload: Bytes, invocation: Invocation) -> BoxFuture<'_, Result<Outcome, InvokeError>>;
-    /// Makes the next invocation die in the middle (a crash, for fault tests).
-    fn crash_next(&self);
-    /// How many invocations died so.
-    fn crashes(&self) -> u64;
     /// Stops the idle instances, so that the next invocation is a cold start.
     fn retire_idle(&self) {}
 }
@@ -114,12 +112,15 @@ pub struct Function {
     reserved: Option<Arc<Semaphore>>,
     invocations: AtomicU64,
     cold_starts: AtomicU64,
+    crash: std::sync::atomic::AtomicBool,
+    /// The events of the invocations that crashed as asked.
+    crashed: std::sync::Mutex<Vec<Bytes>>,
 }
 
 impl Function {
     pub(crate) fn new(spec: FunctionSpec, host: Box<dyn Host>) -> Function {
         let reserved = spec.reserved_concurrency.map(|n| Arc::new(Semaphore::new(n as usize)));
-        Function { spec, host, reserved, invocations: AtomicU64::new(0), cold_starts: AtomicU64::new(0) }
+        Function { spec, host, reserved, invocations: AtomicU64::new(0), cold_starts: AtomicU64::new(0), crash: Default::default(), crashed: Default::default() }
     }
 
     /// Invokes the function synchronously with an event (JSON).
@@ -137,7 +138,11 @@ impl Function {
             None => None,
         };
         let timeout = self.spec.timeout;
-        let invocation = Invocation { request_id: uuid::Uuid::new_v4().to_string(), deadline: SystemTime::now() + timeout };
+        let crash = self.crash.swap(false, Ordering::SeqCst);
+        if crash {
+            self.crashed.lock().unwrap_or_else(|p| p.into_inner()).push(payload.clone());
+        }
+        let invocation = Invocation { request_id: uuid::Uuid::new_v4().to_string(), deadline: SystemTime::now() + timeout, crash };
         let started = Instant::now();
         let result = match tokio::time::timeout(timeout, self.host.invoke(payload, invocation.clone())).await {
             Ok(r) => r,
@@ -180,12 +185,14 @@ impl Function {
         tracing::info!(target: "lambda", "{line}");
     }
 
+    /// Makes the next invocation die in the middle, as a crashed runtime would.
     pub fn crash_next(&self) {
-        self.host.crash_next();
+        self.crash.store(true, Ordering::SeqCst);
     }
 
-    pub fn crashes(&self) -> u64 {
-        self.host.crashes()
+    /// The events of the invocations that crashed as asked.
+    pub fn crashed(&self) -> Vec<Bytes> {
+        self.crashed.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Stops the idle instances: the next invocation is a cold start.
@@ -240,10 +247,6 @@ mod tests {
                 tokio::time::sleep(self.delay).await;
                 Ok(Outcome { payload: Bytes::from(vec![b' '; self.size]), init: None, max_memory_mb: None, cpu: None })
             })
-        }
-        fn crash_next(&self) {}
-        fn crashes(&self) -> u64 {
-            0
         }
     }
 

@@ -19,7 +19,7 @@ use futures::future::BoxFuture;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::Stdio;
-use std::sync::atomic::{AtomicBool, Ordering};
+
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -48,7 +48,6 @@ impl Binaries {
             show_logs: self.show_logs,
             idle: Mutex::new(Vec::new()),
             slots: Arc::new(Semaphore::new(spec.reserved_concurrency.map_or(LOCAL_CONCURRENCY, |r| r as usize))),
-            crash: AtomicBool::new(false), crashed: Default::default(),
         })
     }
 }
@@ -116,8 +115,6 @@ pub(crate) struct Pool {
     show_logs: bool,
     idle: Mutex<Vec<Instance>>,
     slots: Arc<Semaphore>,
-    crash: AtomicBool,
-    crashed: std::sync::atomic::AtomicU64,
 }
 
 fn header(h: &mut http::HeaderMap, name: &'static str, value: &str) {
@@ -293,8 +290,7 @@ impl Pool {
         if instance.events.send(pending).await.is_err() {
             return Err(InvokeError::failed("Runtime.ExitError", "the instance stopped"));
         }
-        if self.crash.swap(false, Ordering::SeqCst) {
-                self.crashed.fetch_add(1, Ordering::Relaxed);
+        if invocation.crash {
             tokio::time::sleep(Duration::from_millis(30)).await;
             drop(instance);
             return Err(InvokeError::failed("Runtime.ExitError", "the runtime was killed in the middle of the invocation (as asked)"));
@@ -334,14 +330,6 @@ impl Host for Pool {
     /// dropped with the instance in it, which kills the process.
     fn invoke(&self, payload: Bytes, invocation: Invocation) -> BoxFuture<'_, Result<Outcome, InvokeError>> {
         Box::pin(self.run(payload, invocation))
-    }
-
-    fn crash_next(&self) {
-        self.crash.store(true, Ordering::SeqCst);
-    }
-
-    fn crashes(&self) -> u64 {
-        self.crashed.load(Ordering::Relaxed)
     }
 
     fn retire_idle(&self) {

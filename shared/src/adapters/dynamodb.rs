@@ -100,6 +100,12 @@ fn key(pk: String, sk: &str) -> Item {
     HashMap::from([("PK".to_owned(), s(pk)), ("SK".to_owned(), s(sk))])
 }
 
+/// An item's table key as text, to match items with their keys.
+fn item_key(item: &Item) -> (String, String) {
+    let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+    (text("PK"), text("SK"))
+}
+
 /// The table key of an item.
 fn key_attributes(mut item: Item) -> Item {
     ["PK", "SK"].into_iter().filter_map(|k| item.remove_entry(k)).collect()
@@ -217,8 +223,52 @@ impl DynamoStore {
         } else {
             None
         };
-        let items = items.into_iter().map(from_item).collect::<Result<Vec<T>>>()?;
+        // The index holds keys (and the expiry): the items are read by key.
+        let keys: Vec<Item> = items.into_iter().map(key_attributes).collect();
+        let mut found = self.batch_get(&keys).await?;
+        let items = keys
+            .iter()
+            .filter_map(|k| found.remove(&item_key(k)))
+            .map(from_item)
+            .collect::<Result<Vec<T>>>()?;
         Ok(Page { items, next })
+    }
+
+    /// The items with `keys` (eventually consistent, as the index that gave
+    /// them is), by [`item_key`]; those not found are left out. A hundred
+    /// keys per request, as DynamoDB takes; keys it leaves unprocessed
+    /// (throttling) are asked again.
+    async fn batch_get(&self, keys: &[Item]) -> Result<HashMap<(String, String), Item>> {
+        let mut found = HashMap::with_capacity(keys.len());
+        for chunk in keys.chunks(100) {
+            let mut pending = KeysAndAttributes::builder()
+                .set_keys(Some(chunk.to_vec()))
+                .build()
+                .map_err(|e| Error::permanent("DynamoDB BatchGetItem request", Some(Box::new(e))))?;
+            for attempt in 0u32.. {
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, pending)
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("DynamoDB BatchGetItem", e))?;
+                for item in out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default() {
+                    found.insert(item_key(&item), item);
+                }
+                match out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)) {
+                    Some(left) if !left.keys.is_empty() => {
+                        if attempt >= 5 {
+                            return Err(Error::Retryable { what: "DynamoDB left keys of a BatchGetItem unread".into(), retry_after: None, source: None });
+                        }
+                        tokio::time::sleep(Duration::from_millis(20 << attempt)).await;
+                        pending = left;
+                    }
+                    _ => break,
+                }
+            }
+        }
+        Ok(found)
     }
 
     /// Writes the conversation and the customer's pointer together; `false`

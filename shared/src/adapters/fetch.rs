@@ -135,10 +135,10 @@ fn literal_ip(url: &reqwest::Url) -> Option<IpAddr> {
 
 impl Fetcher {
     pub fn new(policy: FetchPolicy) -> Result<Self> {
-        crate::bootstrap::install_crypto_provider();
         let policy = Arc::new(policy);
         let redirect_policy = policy.clone();
         let http = reqwest::Client::builder()
+            .use_preconfigured_tls(super::http_client::tls_config())
             .dns_resolver(Arc::new(GuardedResolver(policy.clone())))
             .connect_timeout(policy.connect_timeout)
             .timeout(policy.timeout)

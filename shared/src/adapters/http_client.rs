@@ -14,21 +14,26 @@ pub const CALL_TIMEOUT: Duration = Duration::from_secs(20);
 /// Time kept back from the invocation's deadline after a peer call.
 pub const CALL_MARGIN: Duration = Duration::from_secs(1);
 
-/// The client every peer call of the process goes through, built once (so
-/// its connections are shared): connect and overall timeouts, and Mozilla's
-/// root certificates compiled in (webpki-roots), so that no call reads the
+/// The TLS settings of every HTTPS client but the AWS SDK's: Mozilla's root
+/// certificates compiled in (webpki-roots), so that no client reads the
 /// system's certificate store (a Debian store is ~290 files, read again by
-/// every client built).
+/// every client built; most of a cold start).
+pub fn tls_config() -> rustls::ClientConfig {
+    crate::bootstrap::install_crypto_provider();
+    let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+    rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth()
+}
+
+/// The client every peer call of the process goes through, built once (so
+/// its connections are shared), with connect and overall timeouts and
+/// [`tls_config`].
 pub fn client() -> Result<reqwest::Client> {
     static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
     if let Some(c) = CLIENT.get() {
         return Ok(c.clone());
     }
-    crate::bootstrap::install_crypto_provider();
-    let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
-    let tls = rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
     let built = reqwest::Client::builder()
-        .use_preconfigured_tls(tls)
+        .use_preconfigured_tls(tls_config())
         .connect_timeout(Duration::from_secs(5))
         .timeout(CALL_TIMEOUT)
         .build()

@@ -2,7 +2,7 @@
 
 use std::future::Future;
 
-use crate::model::{ChannelKind, Conversation, ConversationRef, Direction, Message, MessageStatus};
+use crate::model::{ChannelKind, Conversation, ConversationRef, Direction, Message, MessageId, MessageStatus};
 use crate::ports::{ConversationStore, MessageStore, Queue, QueueJob, QueueName, Receipt, Recorded, StatusDetail};
 use crate::{Error, Result};
 
@@ -49,8 +49,8 @@ where
     let id = message.id.clone();
     match send(conversation, message).await {
         Ok(receipt) => {
-            let detail = StatusDetail { delivered_id: receipt.id, failure_reason: None };
-            store.set_message_status(&id, MessageStatus::Sent, detail).await.map(|_| Delivered::Sent)
+            record_sent(store, &id, StatusDetail { delivered_id: receipt.id, failure_reason: None }).await;
+            Ok(Delivered::Sent)
         }
         Err(e) if e.is_retryable() && !last => Err(e),
         Err(e) => {
@@ -61,6 +61,31 @@ where
             let detail = StatusDetail { delivered_id: None, failure_reason: Some(e.chain()) };
             store.set_message_status(&id, MessageStatus::Failed, detail).await?;
             Err(e)
+        }
+    }
+}
+
+/// How many times a sent message's status write is tried.
+const SENT_WRITE_TRIES: u32 = 4;
+
+/// Records that the peer took the message. A failure here must not bring
+/// the job back (the message would be sent again): the write is retried a
+/// few times, and if it still fails the message stays `received` in the
+/// store, logged, though delivered.
+async fn record_sent<S: MessageStore>(store: &S, id: &MessageId, detail: StatusDetail) {
+    let mut wait = std::time::Duration::from_millis(50);
+    for n in 1..=SENT_WRITE_TRIES {
+        match store.set_message_status(id, MessageStatus::Sent, detail.clone()).await {
+            Ok(_) => return,
+            Err(e) if n == SENT_WRITE_TRIES || !e.is_retryable() => {
+                tracing::error!(error = %e.chain(), message_id = %id, "the peer took the message, but its status could not be recorded");
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e.chain(), message_id = %id, "recording a sent message failed; trying again");
+                tokio::time::sleep(wait).await;
+                wait *= 4;
+            }
         }
     }
 }
