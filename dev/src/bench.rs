@@ -40,6 +40,8 @@ pub struct Row {
     pub warm_p50: Duration,
     pub warm_p99: Duration,
     pub cpu_per_invocation: Duration,
+    /// Bytes logged per warm invocation (CloudWatch Logs ingests them).
+    pub log_bytes: f64,
     pub peak_rss_mb: u64,
     /// AWS calls of the first invocation of a cold instance (its init included).
     pub calls_cold: f64,
@@ -137,6 +139,7 @@ async fn measure(function: &Function, by_arn: Option<&Function>, calls: impl Fn(
     let before = calls();
     let mut warm = Vec::with_capacity(opts.warm);
     let mut first_cpu = None;
+    let mut first_log = None;
     let mut last: Option<Outcome> = None;
     for _ in 0..opts.warm {
         let started = Instant::now();
@@ -144,6 +147,7 @@ async fn measure(function: &Function, by_arn: Option<&Function>, calls: impl Fn(
             Ok(o) => {
                 warm.push(started.elapsed());
                 first_cpu = first_cpu.or(o.cpu);
+                first_log = first_log.or(o.log_bytes);
                 last = Some(o);
             }
             Err(e) => {
@@ -172,6 +176,10 @@ async fn measure(function: &Function, by_arn: Option<&Function>, calls: impl Fn(
         (Some(a), Some(b)) if warm.len() > 1 => (b - a) / (warm.len() as u32 - 1),
         _ => Duration::ZERO,
     };
+    let log_bytes = match (first_log, last.log_bytes) {
+        (Some(a), Some(b)) if warm.len() > 1 => (b - a) as f64 / (warm.len() - 1) as f64,
+        _ => 0.0,
+    };
     Ok(Row {
         name: case.name.clone(),
         size: std::fs::metadata(binary).map(|m| m.len()).unwrap_or(0),
@@ -180,6 +188,7 @@ async fn measure(function: &Function, by_arn: Option<&Function>, calls: impl Fn(
         warm_p50: percentile(&warm, 0.5),
         warm_p99: percentile(&warm, 0.99),
         cpu_per_invocation: cpu,
+        log_bytes,
         peak_rss_mb: last.max_memory_mb.unwrap_or(0),
         calls_cold: cold_calls as f64 / opts.cold.max(1) as f64,
         secret_calls,
@@ -268,11 +277,11 @@ pub const SIZE_BYTES: u64 = 6 * 1024 * 1024;
 pub fn report(rows: &[Row]) -> (String, bool) {
     let hello = &rows[0];
     let mut out = String::new();
-    out.push_str("| function | size MB | init p50 ms (× hello) | first request ms (× warm p50) | warm p50 / p99 ms | CPU per warm invocation ms (× hello) | peak RSS MB | AWS calls: cold / warm | Secrets Manager calls per init, by ARN |\n");
-    out.push_str("|---|---|---|---|---|---|---|---|---|\n");
+    out.push_str("| function | size MB | init p50 ms (× hello) | first request ms (× warm p50) | warm p50 / p99 ms | CPU per warm invocation ms (× hello) | log bytes per warm invocation | peak RSS MB | AWS calls: cold / warm | Secrets Manager calls per init, by ARN |\n");
+    out.push_str("|---|---|---|---|---|---|---|---|---|---|\n");
     for r in rows {
         out.push_str(&format!(
-            "| {} | {:.2} | {} ({:.2}×) | {} ({:.2}×) | {} / {} | {:.3} ({:.2}×) | {} | {:.1} / {:.1} | {} |{}\n",
+            "| {} | {:.2} | {} ({:.2}×) | {} ({:.2}×) | {} / {} | {:.3} ({:.2}×) | {:.0} | {} | {:.1} / {:.1} | {} |{}\n",
             r.name,
             r.size as f64 / 1024.0 / 1024.0,
             ms(r.init_p50),
@@ -283,6 +292,7 @@ pub fn report(rows: &[Row]) -> (String, bool) {
             ms(r.warm_p99),
             r.cpu_per_invocation.as_secs_f64() * 1000.0,
             ratio(r.cpu_per_invocation, hello.cpu_per_invocation),
+            r.log_bytes,
             r.peak_rss_mb,
             r.calls_cold,
             r.calls_warm,

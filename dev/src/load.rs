@@ -109,6 +109,10 @@ pub async fn run(opts: LoadOptions) -> anyhow::Result<LoadReport> {
     // serves one core's worth of requests at most.
     let moto = Moto::start(0)?;
     let dynamo = Moto::start(0)?;
+    // As the test command does: the operator's and the provisioner's SDK
+    // clients find DynamoDB's own emulator through the environment.
+    std::env::set_var("AWS_ENDPOINT_URL", &moto.endpoint);
+    std::env::set_var("AWS_ENDPOINT_URL_DYNAMODB", &dynamo.endpoint);
     let mut parameters = Parameters::default();
     local::sample_parameters(&mut parameters);
     // A WhatsApp number at Meta's rate, with its statuses, is more than the

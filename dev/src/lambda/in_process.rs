@@ -76,7 +76,7 @@ impl Host for InProcess {
                 return Err(InvokeError::failed("Runtime.ExitError", "RequestId: the runtime crashed in the middle of the invocation (as asked)"));
             }
             let payload = run.await?;
-            Ok(Outcome { payload, init, max_memory_mb: None, cpu: None })
+            Ok(Outcome { payload, init, max_memory_mb: None, cpu: None, log_bytes: None })
         })
     }
 }

@@ -96,6 +96,8 @@ pub struct Outcome {
     pub max_memory_mb: Option<u64>,
     /// CPU time the instance has used since it started, where the host can tell.
     pub cpu: Option<Duration>,
+    /// Bytes the instance has logged since it started, where the host can tell.
+    pub log_bytes: Option<u64>,
 }
 
 /// Where a function's code runs.
@@ -245,7 +247,7 @@ mod tests {
         fn invoke(&self, _: Bytes, _: Invocation) -> BoxFuture<'_, Result<Outcome, InvokeError>> {
             Box::pin(async move {
                 tokio::time::sleep(self.delay).await;
-                Ok(Outcome { payload: Bytes::from(vec![b' '; self.size]), init: None, max_memory_mb: None, cpu: None })
+                Ok(Outcome { payload: Bytes::from(vec![b' '; self.size]), init: None, max_memory_mb: None, cpu: None, log_bytes: None })
             })
         }
     }

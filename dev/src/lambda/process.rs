@@ -75,6 +75,8 @@ struct Instance {
     child: tokio::process::Child,
     events: mpsc::Sender<Pending>,
     server: tokio::task::JoinHandle<()>,
+    /// Bytes of log lines the instance has written (stdout and stderr).
+    log_bytes: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Drop for Instance {
@@ -250,21 +252,23 @@ impl Pool {
             .kill_on_drop(true)
             .spawn()
             .map_err(|e| failed(&format!("starting {}", self.binary.display()), &e))?;
+        let log_bytes = Arc::new(std::sync::atomic::AtomicU64::new(0));
         for out in [child.stdout.take().map(|o| Box::new(o) as Box<dyn tokio::io::AsyncRead + Send + Unpin>), child.stderr.take().map(|e| Box::new(e) as _)]
             .into_iter()
             .flatten()
         {
-            let (name, show) = (self.spec.binary.clone(), self.show_logs);
+            let (name, show, bytes) = (self.spec.binary.clone(), self.show_logs, log_bytes.clone());
             tokio::spawn(async move {
                 let mut lines = BufReader::new(out).lines();
                 while let Ok(Some(line)) = lines.next_line().await {
+                    bytes.fetch_add(line.len() as u64 + 1, std::sync::atomic::Ordering::Relaxed);
                     if show {
                         println!("[{name}] {line}");
                     }
                 }
             });
         }
-        let mut instance = Instance { child, events, server };
+        let mut instance = Instance { child, events, server, log_bytes };
         // Lambda's init phase is limited to 10 seconds.
         let init = tokio::select! {
             r = init_rx => r.unwrap_or_else(|_| Err(InvokeError::failed("Runtime.ExitError", "the Runtime API stopped"))),
@@ -310,10 +314,11 @@ impl Pool {
             }
         };
         let (max_memory_mb, cpu) = (instance.max_memory_mb(), instance.cpu());
+        let log_bytes = Some(instance.log_bytes.load(std::sync::atomic::Ordering::Relaxed));
         match answer {
             Ok(payload) => {
                 self.idle.lock().unwrap_or_else(|p| p.into_inner()).push(instance);
-                Ok(Outcome { payload, init, max_memory_mb, cpu })
+                Ok(Outcome { payload, init, max_memory_mb, cpu, log_bytes })
             }
             // A function error leaves the instance running; anything else ends it.
             Err(e @ InvokeError::Failed { .. }) if !e.error_type().starts_with("Runtime.") => {

@@ -4,6 +4,7 @@ use std::future::Future;
 
 use crate::model::{ChannelKind, Conversation, ConversationRef, Direction, Message, MessageId, MessageStatus};
 use crate::ports::{ConversationStore, MessageStore, Queue, QueueJob, QueueName, Receipt, Recorded, StatusDetail};
+use crate::services::once::record_after_effect;
 use crate::{Error, Result};
 
 /// What [`deliver`] did.
@@ -65,28 +66,13 @@ where
     }
 }
 
-/// How many times a sent message's status write is tried.
-const SENT_WRITE_TRIES: u32 = 4;
-
 /// Records that the peer took the message. A failure here must not bring
-/// the job back (the message would be sent again): the write is retried a
-/// few times, and if it still fails the message stays `received` in the
-/// store, logged, though delivered.
+/// the job back (the message would be sent again): the write is retried, and
+/// if it still fails the message stays `received` in the store, logged,
+/// though delivered.
 async fn record_sent<S: MessageStore>(store: &S, id: &MessageId, detail: StatusDetail) {
-    let mut wait = std::time::Duration::from_millis(50);
-    for n in 1..=SENT_WRITE_TRIES {
-        match store.set_message_status(id, MessageStatus::Sent, detail.clone()).await {
-            Ok(_) => return,
-            Err(e) if n == SENT_WRITE_TRIES || !e.is_retryable() => {
-                tracing::error!(error = %e.chain(), message_id = %id, "the peer took the message, but its status could not be recorded");
-                return;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e.chain(), message_id = %id, "recording a sent message failed; trying again");
-                tokio::time::sleep(wait).await;
-                wait *= 4;
-            }
-        }
+    if let Err(e) = record_after_effect(|| store.set_message_status(id, MessageStatus::Sent, detail.clone())).await {
+        tracing::error!(error = %e.chain(), message_id = %id, "the peer took the message, but its status could not be recorded");
     }
 }
 
