@@ -4,8 +4,8 @@
     python3 dev/moto_server.py --with-stdin PORT        # serves until stdin closes
 
 moto's server is one Python process, so its per-request overhead bounds how
-fast the flow tests and the local runner can go. Three costs that do not
-change while it runs are paid once here: the per-request log line, listing
+fast the flow tests and the local runner can go. Connections are kept open
+(HTTP/1.1). Three costs that do not change while it runs are paid once here: the per-request log line, listing
 moto's package directory to route each request, and listing a handler's
 methods to dispatch each request.
 
@@ -25,6 +25,14 @@ import threading
 
 def tune():
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    try:
+        # HTTP/1.1 keeps connections open: without it every AWS call opens a
+        # new TCP connection (and moto a new thread) and closes it.
+        from werkzeug.serving import WSGIRequestHandler
+
+        WSGIRequestHandler.protocol_version = "HTTP/1.1"
+    except ImportError:
+        pass
     try:
         from moto import backends
         from moto.core import responses

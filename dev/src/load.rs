@@ -107,12 +107,26 @@ fn in_chat(i: usize, customers: usize) -> bool {
 pub async fn run(opts: LoadOptions) -> anyhow::Result<LoadReport> {
     // One emulator for DynamoDB, one for SQS and S3: a Python process
     // serves one core's worth of requests at most.
-    let moto = Moto::start(0)?;
-    let dynamo = Moto::start(0)?;
-    // As the test command does: the operator's and the provisioner's SDK
-    // clients find DynamoDB's own emulator through the environment.
-    std::env::set_var("AWS_ENDPOINT_URL", &moto.endpoint);
-    std::env::set_var("AWS_ENDPOINT_URL_DYNAMODB", &dynamo.endpoint);
+    // Emulators given in the environment are used (their CPU is not
+    // measured); otherwise both are started here.
+    let given = |var: &str| std::env::var(var).ok().filter(|v| !v.is_empty());
+    let (moto, dynamo) = match (given("AWS_ENDPOINT_URL"), given("AWS_ENDPOINT_URL_DYNAMODB")) {
+        (Some(_), Some(_)) => (None, None),
+        _ => {
+            let (moto, dynamo) = (Moto::start(0)?, Moto::start(0)?);
+            // As the test command does: the operator's and the provisioner's
+            // SDK clients find DynamoDB's own emulator through the environment.
+            std::env::set_var("AWS_ENDPOINT_URL", &moto.endpoint);
+            std::env::set_var("AWS_ENDPOINT_URL_DYNAMODB", &dynamo.endpoint);
+            (Some(moto), Some(dynamo))
+        }
+    };
+    let (endpoint, dynamodb_endpoint) = (given("AWS_ENDPOINT_URL"), given("AWS_ENDPOINT_URL_DYNAMODB"));
+    // Lambda would run as many instances as the load needs; the local
+    // stack's default (8 per function) is for a laptop's day.
+    if std::env::var_os("OMNIBRIDGE_LOCAL_CONCURRENCY").is_none() {
+        std::env::set_var("OMNIBRIDGE_LOCAL_CONCURRENCY", "64");
+    }
     let mut parameters = Parameters::default();
     local::sample_parameters(&mut parameters);
     // A WhatsApp number at Meta's rate, with its statuses, is more than the
@@ -122,8 +136,8 @@ pub async fn run(opts: LoadOptions) -> anyhow::Result<LoadReport> {
     parameters.set("ApiBurstLimit", format!("{}", (offered * 4.0).ceil() as u64));
     let local = local::start(LocalOptions {
         addr: "127.0.0.1:0".parse()?,
-        aws_endpoint: Some(moto.endpoint.clone()),
-        dynamodb_endpoint: Some(dynamo.endpoint.clone()),
+        aws_endpoint: endpoint,
+        dynamodb_endpoint,
         moto_port: 0,
         template: crate::template::Template::read(&opts.template)?,
         stack_name: format!("omnibridge-load-{}", uuid::Uuid::new_v4().simple().to_string().get(..8).unwrap_or_default()),
@@ -156,12 +170,12 @@ pub async fn run(opts: LoadOptions) -> anyhow::Result<LoadReport> {
             anyhow::ensure!(res.status().is_success(), "a handoff answered {}: {}", res.status(), res.text().await.unwrap_or_default());
         }
     }
-    let agent_before = sandbox.salesforce_conversations().await?;
-    let agent_before = agent_before.as_array().map_or(0, |c| c.iter().map(|c| c["messages"].as_array().map_or(0, Vec::len)).sum());
 
     let webhook = format!("{base}/v1/integrations/whatsapp/webhook?secret={LOCAL_YALO_WEBHOOK_SECRET}");
     let kinds: Arc<Mutex<BTreeMap<&'static str, Kind>>> = Arc::default();
-    let pids: Vec<(String, u32)> = vec![("omnibridge (runner, functions, sandboxes)".into(), std::process::id()), ("moto: SQS, S3".into(), moto.pid()), ("moto: DynamoDB".into(), dynamo.pid())];
+    let mut pids: Vec<(String, u32)> = vec![("omnibridge (runner, functions, sandboxes)".into(), std::process::id())];
+    pids.extend(moto.as_ref().map(|m| ("moto: SQS, S3".to_owned(), m.pid())));
+    pids.extend(dynamo.as_ref().map(|m| ("moto: DynamoDB".to_owned(), m.pid())));
     let cpu_before: Vec<Duration> = pids.iter().map(|(_, p)| cpu_of(*p)).collect();
     let started = Instant::now();
     let until = started + Duration::from_secs(opts.seconds);
@@ -248,7 +262,13 @@ pub async fn run(opts: LoadOptions) -> anyhow::Result<LoadReport> {
     }
     let drained_in = drain_started.elapsed();
     let agent = sandbox.salesforce_conversations().await?;
-    let agent_after: usize = agent.as_array().map_or(0, |c| c.iter().map(|c| c["messages"].as_array().map_or(0, Vec::len)).sum());
+    let to_agent = agent
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|c| c["entries"].as_array().into_iter().flatten())
+        .filter(|e| e["text"].as_str().is_some_and(|t| t.starts_with("load ")))
+        .count();
     let delivered = sandbox.yalo_delivered(None).await?;
     let to_customers = delivered.as_array().map_or(0, |d| d.iter().filter(|d| d.to_string().contains("reply ")).count());
     let kinds = kinds.lock().unwrap().clone();
@@ -260,7 +280,7 @@ pub async fn run(opts: LoadOptions) -> anyhow::Result<LoadReport> {
         left,
         drained_in,
         cpu,
-        to_agent: agent_after.saturating_sub(agent_before),
+        to_agent,
         to_agent_expected: to_agent_expected.load(std::sync::atomic::Ordering::Relaxed),
         to_customers,
     })

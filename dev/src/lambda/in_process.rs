@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{OnceCell, Semaphore};
 
-use super::{AwsAccess, Host, InvokeError, Invocation, Outcome, LOCAL_CONCURRENCY};
+use super::{AwsAccess, Host, InvokeError, Invocation, Outcome, local_concurrency};
 use crate::registry::{self, Handler};
 use crate::template::FunctionSpec;
 
@@ -26,7 +26,7 @@ pub(crate) struct InProcess {
 
 impl InProcess {
     pub fn new(spec: FunctionSpec, aws: AwsAccess) -> anyhow::Result<InProcess> {
-        Ok(InProcess { spec, aws, handler: OnceCell::new(), slots: Arc::new(Semaphore::new(LOCAL_CONCURRENCY)) })
+        Ok(InProcess { spec, aws, handler: OnceCell::new(), slots: Arc::new(Semaphore::new(local_concurrency())) })
     }
 
     /// The function's cold start: its settings, its AWS clients, its handler.

@@ -30,8 +30,11 @@ pub use process::Binaries;
 pub const PAYLOAD_LIMIT: usize = 6 * 1024 * 1024;
 
 /// Instances of a function without reserved concurrency the local stack runs
-/// at once (AWS scales to the account's limit; this machine is smaller).
-pub const LOCAL_CONCURRENCY: usize = 8;
+/// at once (AWS scales to the account's limit; this machine is smaller):
+/// `OMNIBRIDGE_LOCAL_CONCURRENCY`, 8 by default.
+pub fn local_concurrency() -> usize {
+    std::env::var("OMNIBRIDGE_LOCAL_CONCURRENCY").ok().and_then(|v| v.parse().ok()).filter(|n| *n > 0).unwrap_or(8)
+}
 
 /// Why an invocation gave no result.
 #[derive(Clone, Debug, PartialEq, Eq)]

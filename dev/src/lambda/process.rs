@@ -25,7 +25,7 @@ use std::time::{Duration, Instant, UNIX_EPOCH};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
-use super::{AwsAccess, Host, InvokeError, Invocation, Outcome, LOCAL_CONCURRENCY, PAYLOAD_LIMIT};
+use super::{AwsAccess, Host, InvokeError, Invocation, Outcome, local_concurrency, PAYLOAD_LIMIT};
 use crate::template::FunctionSpec;
 
 /// Where the function binaries are, and how their output is shown.
@@ -47,7 +47,7 @@ impl Binaries {
             aws: aws.clone(),
             show_logs: self.show_logs,
             idle: Mutex::new(Vec::new()),
-            slots: Arc::new(Semaphore::new(spec.reserved_concurrency.map_or(LOCAL_CONCURRENCY, |r| r as usize))),
+            slots: Arc::new(Semaphore::new(spec.reserved_concurrency.map_or(local_concurrency(), |r| r as usize))),
         })
     }
 }
