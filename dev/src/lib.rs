@@ -15,3 +15,12 @@ pub mod runner;
 pub mod samples;
 pub mod sandbox;
 pub mod template;
+
+/// Logs warnings and errors only, unless `RUST_LOG` says otherwise: for the
+/// measuring commands, whose output the runner's REPORT lines would drown.
+pub fn init_quiet_tracing() {
+    if std::env::var_os("RUST_LOG").is_none() {
+        std::env::set_var("RUST_LOG", "warn");
+    }
+    omnibridge::bootstrap::init_tracing();
+}

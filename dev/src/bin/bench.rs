@@ -27,11 +27,7 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    // The runner's REPORT lines would drown the table.
-    if std::env::var_os("RUST_LOG").is_none() {
-        std::env::set_var("RUST_LOG", "warn");
-    }
-    omnibridge::bootstrap::init_tracing();
+    omnibridge_dev::init_quiet_tracing();
     let a = Args::parse();
     let rows = bench::run(BenchOptions { binaries: a.binaries, events: a.events, template: a.template, cold: a.cold, warm: a.warm, only: a.only }).await?;
     let (table, all_hold) = bench::report(&rows);

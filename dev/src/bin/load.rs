@@ -27,11 +27,7 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    // The runner's REPORT lines would drown the report.
-    if std::env::var_os("RUST_LOG").is_none() {
-        std::env::set_var("RUST_LOG", "warn");
-    }
-    omnibridge::bootstrap::init_tracing();
+    omnibridge_dev::init_quiet_tracing();
     let a = Args::parse();
     let opts = LoadOptions { template: a.template, messages: a.messages, statuses: a.statuses, replies: a.replies, seconds: a.seconds, customers: a.customers.max(2) };
     let report = load::run(opts).await?;

@@ -223,9 +223,10 @@ impl DynamoStore {
         } else {
             None
         };
-        // The index holds keys (and the expiry): the items are read by key.
+        // The index holds keys (and the expiry): the items are read by key,
+        // eventually consistent as the index is.
         let keys: Vec<Item> = items.into_iter().map(key_attributes).collect();
-        let mut found = self.batch_get(&keys).await?;
+        let mut found = self.batch_get(&keys, false).await?;
         let items = keys
             .iter()
             .filter_map(|k| found.remove(&item_key(k)))
@@ -234,15 +235,15 @@ impl DynamoStore {
         Ok(Page { items, next })
     }
 
-    /// The items with `keys` (eventually consistent, as the index that gave
-    /// them is), by [`item_key`]; those not found are left out. A hundred
-    /// keys per request, as DynamoDB takes; keys it leaves unprocessed
-    /// (throttling) are asked again.
-    async fn batch_get(&self, keys: &[Item]) -> Result<HashMap<(String, String), Item>> {
+    /// The items with `keys`, by [`item_key`]; those not found are left
+    /// out. A hundred keys per request, as DynamoDB takes; keys it leaves
+    /// unprocessed (throttling) are asked again.
+    async fn batch_get(&self, keys: &[Item], consistent: bool) -> Result<HashMap<(String, String), Item>> {
         let mut found = HashMap::with_capacity(keys.len());
         for chunk in keys.chunks(100) {
             let mut pending = KeysAndAttributes::builder()
                 .set_keys(Some(chunk.to_vec()))
+                .consistent_read(consistent)
                 .build()
                 .map_err(|e| Error::permanent("DynamoDB BatchGetItem request", Some(Box::new(e))))?;
             for attempt in 0u32.. {
@@ -579,35 +580,9 @@ impl MessageStore for DynamoStore {
     }
 
     async fn get_message_in(&self, id: &MessageId, conversation: &ConversationId) -> Result<(Option<Message>, Option<Conversation>)> {
-        let wanted = [(format!("MSG#{id}"), "MSG"), (format!("CONV#{conversation}"), "CONV")];
-        let mut keys = KeysAndAttributes::builder().consistent_read(true);
-        for (pk, sk) in &wanted {
-            keys = keys.keys(key(pk.clone(), sk));
-        }
-        let keys = keys.build().map_err(|e| Error::permanent("DynamoDB BatchGetItem request", Some(Box::new(e))))?;
-        let out = self
-            .client
-            .batch_get_item()
-            .request_items(&self.table, keys)
-            .send()
-            .await
-            .map_err(|e| aws_error("DynamoDB BatchGetItem", e))?;
-        let mut found: HashMap<String, Item> = HashMap::new();
-        for item in out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default() {
-            if let Some(pk) = item.get("PK").and_then(|v| v.as_s().ok()).cloned() {
-                found.insert(pk, item);
-            }
-        }
-        // Keys DynamoDB left unprocessed (throttling) are read one by one.
-        let unprocessed = out.unprocessed_keys.as_ref().is_some_and(|u| !u.is_empty());
-        let mut items = Vec::with_capacity(2);
-        for (pk, sk) in wanted {
-            items.push(match found.remove(&pk) {
-                Some(item) => Some(item),
-                None if unprocessed => self.get(pk, sk).await?,
-                None => None,
-            });
-        }
+        let wanted = [key(format!("MSG#{id}"), "MSG"), key(format!("CONV#{conversation}"), "CONV")];
+        let mut found = self.batch_get(&wanted, true).await?;
+        let mut items: Vec<Option<Item>> = wanted.iter().map(|k| found.remove(&item_key(k))).collect();
         let conversation: Option<Conversation> = items.pop().flatten().map(from_item).transpose()?;
         let message: Option<Message> = items.pop().flatten().map(from_item).transpose()?;
         Ok((message.filter(|m| !expired(m.expires_at)), conversation.filter(|c| !expired(c.expires_at))))
