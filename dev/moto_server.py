@@ -5,7 +5,9 @@
 
 moto's server is one Python process, so its per-request overhead bounds how
 fast the flow tests and the local runner can go. Connections are kept open
-(HTTP/1.1). Three costs that do not change while it runs are paid once here: the per-request log line, listing
+(HTTP/1.1), and a received message's retention is checked without
+computing every attribute of its queue. Three costs that do not change
+while it runs are paid once here: the per-request log line, listing
 moto's package directory to route each request, and listing a handler's
 methods to dispatch each request.
 
@@ -40,6 +42,19 @@ def tune():
         modules = tuple(backends.list_of_moto_modules())
         backends.list_of_moto_modules = lambda: modules
         responses.method_names_from_class = functools.cache(responses.method_names_from_class)
+    except (ImportError, AttributeError):
+        pass
+    try:
+        from moto.core.utils import unix_time
+        from moto.sqs.models import SQSBackend
+
+        def retained(self, queue_name, message):
+            # moto reads the retention period by computing every attribute of
+            # the queue (counting its messages) for each message it returns.
+            period = int(self.get_queue(queue_name).message_retention_period)
+            return period + message.sent_timestamp / 1000 > unix_time()
+
+        SQSBackend.is_message_valid_based_on_retention_period = retained
     except (ImportError, AttributeError):
         pass
     try:

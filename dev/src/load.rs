@@ -70,9 +70,10 @@ pub struct LoadReport {
     pub drained_in: Duration,
     /// CPU used during the run (share of one core) by process.
     pub cpu: Vec<(String, f64)>,
-    /// Messages the Salesforce agent received (from open-chat customers).
-    pub to_agent: usize,
+    /// Messages acknowledged for customers in a chat, and how many of them
+    /// the Salesforce agent received.
     pub to_agent_expected: usize,
+    pub to_agent: usize,
     /// Agent replies Yalo delivered to customers.
     pub to_customers: usize,
 }
@@ -181,9 +182,9 @@ pub async fn run(opts: LoadOptions) -> anyhow::Result<LoadReport> {
     let until = started + Duration::from_secs(opts.seconds);
     let streams: [(&'static str, f64); 3] = [("customer message", opts.messages), ("status notice", opts.statuses), ("agent reply", opts.replies)];
     let mut tasks = Vec::new();
-    let to_agent_expected = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let acknowledged: Arc<Mutex<std::collections::HashSet<String>>> = Arc::default();
     for (kind, rate) in streams.into_iter().filter(|(_, r)| *r > 0.0) {
-        let (http, webhook, sandbox, kinds, expected) = (http.clone(), webhook.clone(), sandbox.clone(), kinds.clone(), to_agent_expected.clone());
+        let (http, webhook, sandbox, kinds, expected) = (http.clone(), webhook.clone(), sandbox.clone(), kinds.clone(), acknowledged.clone());
         let customers = opts.customers;
         tasks.push(tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
@@ -196,10 +197,7 @@ pub async fn run(opts: LoadOptions) -> anyhow::Result<LoadReport> {
                 }
                 let i = fastrand::usize(0..customers);
                 kinds.lock().unwrap().entry(kind).or_default().sent += 1;
-                let (http, webhook, sandbox, kinds) = (http.clone(), webhook.clone(), sandbox.clone(), kinds.clone());
-                if kind == "customer message" && in_chat(i, customers) {
-                    expected.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                }
+                let (http, webhook, sandbox, kinds, expected) = (http.clone(), webhook.clone(), sandbox.clone(), kinds.clone(), expected.clone());
                 requests.push(tokio::spawn(async move {
                     let sent = Instant::now();
                     let status = match kind {
@@ -212,6 +210,10 @@ pub async fn run(opts: LoadOptions) -> anyhow::Result<LoadReport> {
                         }
                     }
                     .unwrap_or(0);
+                    // A message acknowledged for a customer in a chat must reach the agent.
+                    if kind == "customer message" && in_chat(i, customers) && (200..300).contains(&status) {
+                        expected.lock().unwrap().insert(format!("load {n}"));
+                    }
                     kinds.lock().unwrap().entry(kind).or_default().record(sent.elapsed(), status);
                 }));
             }
@@ -262,13 +264,15 @@ pub async fn run(opts: LoadOptions) -> anyhow::Result<LoadReport> {
     }
     let drained_in = drain_started.elapsed();
     let agent = sandbox.salesforce_conversations().await?;
-    let to_agent = agent
+    let received: std::collections::HashSet<&str> = agent
         .as_array()
         .into_iter()
         .flatten()
         .flat_map(|c| c["entries"].as_array().into_iter().flatten())
-        .filter(|e| e["text"].as_str().is_some_and(|t| t.starts_with("load ")))
-        .count();
+        .filter_map(|e| e["text"].as_str())
+        .collect();
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    let to_agent = acknowledged.iter().filter(|t| received.contains(t.as_str())).count();
     let delivered = sandbox.yalo_delivered(None).await?;
     let to_customers = delivered.as_array().map_or(0, |d| d.iter().filter(|d| d.to_string().contains("reply ")).count());
     let kinds = kinds.lock().unwrap().clone();
@@ -281,7 +285,7 @@ pub async fn run(opts: LoadOptions) -> anyhow::Result<LoadReport> {
         drained_in,
         cpu,
         to_agent,
-        to_agent_expected: to_agent_expected.load(std::sync::atomic::Ordering::Relaxed),
+        to_agent_expected: acknowledged.len(),
         to_customers,
     })
 }
@@ -319,7 +323,7 @@ pub fn render(r: &LoadReport) -> (String, bool) {
     let left: u64 = r.left.iter().map(|(_, n)| n).sum();
     ok &= left == 0 && r.to_agent == r.to_agent_expected;
     out.push_str(&format!(
-        "\nAfterwards: the agent received {} of the {} open-chat messages and Yalo delivered {} agent replies; {} queue message(s) left after {:.1} s ({}).\n",
+        "\nAfterwards: the agent received {} of the {} open-chat messages acknowledged, and Yalo delivered {} agent replies; {} queue message(s) left after {:.1} s ({}).\n",
         r.to_agent,
         r.to_agent_expected,
         r.to_customers,
