@@ -202,25 +202,11 @@ async fn measure(function: &Function, by_arn: Option<&Function>, calls: impl Fn(
 pub async fn run(opts: BenchOptions) -> anyhow::Result<Vec<Row>> {
     let mut parameters = Parameters::default();
     local::sample_parameters(&mut parameters);
-    let local = local::start(LocalOptions {
-        addr: "127.0.0.1:0".parse()?,
-        aws_endpoint: std::env::var("AWS_ENDPOINT_URL").ok().filter(|v| !v.is_empty()),
-        dynamodb_endpoint: std::env::var("AWS_ENDPOINT_URL_DYNAMODB").ok().filter(|v| !v.is_empty()),
-        moto_port: 0,
-        template: crate::template::Template::read(&opts.template)?,
-        stack_name: format!("omnibridge-bench-{}", uuid::Uuid::new_v4().simple().to_string().get(..8).unwrap_or_default()),
-        workers: false,
-        sandbox: Some(crate::sandbox::SandboxConfig::local("127.0.0.1:0".parse()?)),
-        parameters,
-        mode: Mode::Binaries(lambda::Binaries { dir: opts.binaries.clone(), show_logs: false }),
-        invoke_addr: None,
-        poll_wait: Duration::from_secs(1),
-    })
-    .await?;
+    let mode = Mode::Binaries(lambda::Binaries { dir: opts.binaries.clone(), show_logs: false });
+    let local = local::start(LocalOptions::measuring("omnibridge-bench", &opts.template, mode.clone(), false, parameters)?).await?;
     crate::samples::prepare(&local.operator).await.context("putting the samples' data in the stack")?;
 
     let aws = lambda::AwsAccess { gateway_url: local.runner.gateway.url.clone(), region: local.stack.region.clone() };
-    let mode = Mode::Binaries(lambda::Binaries { dir: opts.binaries.clone(), show_logs: false });
     let host = |spec: &FunctionSpec| -> anyhow::Result<Function> { Ok(Function::new(spec.clone(), lambda::host(spec, &mode, &aws)?)) };
 
     let mut rows = Vec::new();

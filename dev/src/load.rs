@@ -1,4 +1,4 @@
-//! `dev/bench load`: the local stack under a mixed, open-loop load at
+//! `dev/load`: the local stack under a mixed, open-loop load at
 //! Meta's per-number rate, as a WhatsApp number's webhooks would arrive:
 //! customer messages (half from customers in an open Salesforce chat, whose
 //! messages go on to the agent), status notices (sent, delivered, read: three
@@ -52,10 +52,11 @@ impl Kind {
         }
     }
 
-    fn percentile(&self, p: f64) -> Duration {
+    /// The answered requests' latencies, shortest first.
+    fn sorted(&self) -> Vec<Duration> {
         let mut l = self.latencies.clone();
         l.sort();
-        crate::bench::percentile(&l, p)
+        l
     }
 }
 
@@ -106,23 +107,20 @@ fn in_chat(i: usize, customers: usize) -> bool {
 }
 
 pub async fn run(opts: LoadOptions) -> anyhow::Result<LoadReport> {
-    // One emulator for DynamoDB, one for SQS and S3: a Python process
-    // serves one core's worth of requests at most.
-    // Emulators given in the environment are used (their CPU is not
-    // measured); otherwise both are started here.
-    let given = |var: &str| std::env::var(var).ok().filter(|v| !v.is_empty());
-    let (moto, dynamo) = match (given("AWS_ENDPOINT_URL"), given("AWS_ENDPOINT_URL_DYNAMODB")) {
-        (Some(_), Some(_)) => (None, None),
-        _ => {
-            let (moto, dynamo) = (Moto::start(0)?, Moto::start(0)?);
-            // As the test command does: the operator's and the provisioner's
-            // SDK clients find DynamoDB's own emulator through the environment.
-            std::env::set_var("AWS_ENDPOINT_URL", &moto.endpoint);
-            std::env::set_var("AWS_ENDPOINT_URL_DYNAMODB", &dynamo.endpoint);
-            (Some(moto), Some(dynamo))
-        }
+    // One emulator for DynamoDB, one for SQS and S3 (a Python process
+    // serves one core's worth of requests at most), unless the environment
+    // names both (their CPU is then not measured).
+    let given = |var: &str| local::endpoint_from_env(var).is_some();
+    let (moto, dynamo) = if given("AWS_ENDPOINT_URL") && given("AWS_ENDPOINT_URL_DYNAMODB") {
+        (None, None)
+    } else {
+        let (moto, dynamo) = (Moto::start(0)?, Moto::start(0)?);
+        // As the test command does: the operator's and the provisioner's
+        // SDK clients find DynamoDB's own emulator through the environment.
+        std::env::set_var("AWS_ENDPOINT_URL", &moto.endpoint);
+        std::env::set_var("AWS_ENDPOINT_URL_DYNAMODB", &dynamo.endpoint);
+        (Some(moto), Some(dynamo))
     };
-    let (endpoint, dynamodb_endpoint) = (given("AWS_ENDPOINT_URL"), given("AWS_ENDPOINT_URL_DYNAMODB"));
     // Lambda would run as many instances as the load needs; the local
     // stack's default (8 per function) is for a laptop's day.
     if std::env::var_os("OMNIBRIDGE_LOCAL_CONCURRENCY").is_none() {
@@ -135,21 +133,7 @@ pub async fn run(opts: LoadOptions) -> anyhow::Result<LoadReport> {
     let offered = opts.messages + opts.statuses;
     parameters.set("ApiRateLimit", format!("{}", (offered * 2.0).ceil() as u64));
     parameters.set("ApiBurstLimit", format!("{}", (offered * 4.0).ceil() as u64));
-    let local = local::start(LocalOptions {
-        addr: "127.0.0.1:0".parse()?,
-        aws_endpoint: endpoint,
-        dynamodb_endpoint,
-        moto_port: 0,
-        template: crate::template::Template::read(&opts.template)?,
-        stack_name: format!("omnibridge-load-{}", uuid::Uuid::new_v4().simple().to_string().get(..8).unwrap_or_default()),
-        workers: true,
-        sandbox: Some(crate::sandbox::SandboxConfig::local("127.0.0.1:0".parse()?)),
-        parameters,
-        mode: Mode::InProcess,
-        invoke_addr: None,
-        poll_wait: Duration::from_secs(1),
-    })
-    .await?;
+    let local = local::start(LocalOptions::measuring("omnibridge-load", &opts.template, Mode::InProcess, true, parameters)?).await?;
     let base = local.runner.base_url.clone();
     let sandbox = local.sandbox.as_ref().context("the sandboxes")?.client();
     let http = reqwest::Client::builder().pool_max_idle_per_host(512).build()?;
@@ -305,18 +289,20 @@ pub fn render(r: &LoadReport) -> (String, bool) {
     out.push_str("| requests | sent | served/s | p50 ms | p99 ms | max ms | errors |\n|---|---|---|---|---|---|---|\n");
     let mut ok = true;
     for (name, k) in &r.kinds {
+        let sorted = k.sorted();
+        let percentile = |p| crate::bench::percentile(&sorted, p);
         let served = k.latencies.len() as f64 / r.took.as_secs_f64();
         let errors: Vec<String> = k.errors.iter().map(|(s, n)| if *s == 0 { format!("{n} unanswered") } else { format!("{n} × {s}") }).collect();
         out.push_str(&format!(
             "| {name} | {} | {served:.1} | {} | {} | {} | {} |\n",
             k.sent,
-            ms(k.percentile(0.5)),
-            ms(k.percentile(0.99)),
-            ms(k.percentile(1.0)),
+            ms(percentile(0.5)),
+            ms(percentile(0.99)),
+            ms(percentile(1.0)),
             if errors.is_empty() { "0".into() } else { errors.join(", ") }
         ));
         if *name != "agent reply" {
-            ok &= k.errors.is_empty() && k.percentile(0.99) <= Duration::from_millis(50);
+            ok &= k.errors.is_empty() && percentile(0.99) <= Duration::from_millis(50);
         }
         ok &= k.errors.is_empty();
     }

@@ -137,6 +137,33 @@ pub struct LocalOptions {
     pub poll_wait: Duration,
 }
 
+/// An endpoint the environment names (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_DYNAMODB`), if set and not empty.
+pub fn endpoint_from_env(var: &str) -> Option<String> {
+    std::env::var(var).ok().filter(|v| !v.is_empty())
+}
+
+impl LocalOptions {
+    /// A throwaway stack for a measuring command (`dev/bench`, `dev/load`):
+    /// the emulators the environment names (moto is started otherwise), the
+    /// sandboxes, everything on free ports, and a stack name of its own.
+    pub fn measuring(prefix: &str, template: &std::path::Path, mode: Mode, workers: bool, parameters: Parameters) -> anyhow::Result<Self> {
+        Ok(LocalOptions {
+            addr: "127.0.0.1:0".parse()?,
+            aws_endpoint: endpoint_from_env("AWS_ENDPOINT_URL"),
+            dynamodb_endpoint: endpoint_from_env("AWS_ENDPOINT_URL_DYNAMODB"),
+            moto_port: 0,
+            template: Template::read(template)?,
+            stack_name: format!("{prefix}-{}", uuid::Uuid::new_v4().simple().to_string().get(..8).unwrap_or_default()),
+            workers,
+            sandbox: Some(SandboxConfig::local("127.0.0.1:0".parse()?)),
+            parameters,
+            mode,
+            invoke_addr: None,
+            poll_wait: Duration::from_secs(1),
+        })
+    }
+}
+
 /// Everything running; stops when dropped.
 pub struct Local {
     pub endpoint: String,

@@ -101,7 +101,7 @@ pub async fn start(options: Options, adjust: impl FnOnce(&mut Parameters)) -> Lo
     let local = local::start(LocalOptions {
         addr: "127.0.0.1:0".parse().unwrap(),
         aws_endpoint: Some(endpoint()),
-        dynamodb_endpoint: std::env::var("AWS_ENDPOINT_URL_DYNAMODB").ok().filter(|v| !v.is_empty()),
+        dynamodb_endpoint: local::endpoint_from_env("AWS_ENDPOINT_URL_DYNAMODB"),
         moto_port: 0,
         template: options.template,
         stack_name: stack_name(),

@@ -83,8 +83,8 @@ async fn main() -> anyhow::Result<()> {
     };
     let local = local::start(LocalOptions {
         addr: args.addr,
-        aws_endpoint: std::env::var("AWS_ENDPOINT_URL").ok().filter(|v| !v.is_empty()),
-        dynamodb_endpoint: std::env::var("AWS_ENDPOINT_URL_DYNAMODB").ok().filter(|v| !v.is_empty()),
+        aws_endpoint: local::endpoint_from_env("AWS_ENDPOINT_URL"),
+        dynamodb_endpoint: local::endpoint_from_env("AWS_ENDPOINT_URL_DYNAMODB"),
         moto_port: args.moto_port,
         template: omnibridge_dev::template::Template::read(&args.template)?,
         stack_name: args.stack_name,

@@ -17,11 +17,16 @@ pub const CALL_MARGIN: Duration = Duration::from_secs(1);
 /// The TLS settings of every HTTPS client but the AWS SDK's: Mozilla's root
 /// certificates compiled in (webpki-roots), so that no client reads the
 /// system's certificate store (a Debian store is ~290 files, read again by
-/// every client built; most of a cold start).
+/// every client built; most of a cold start). Built once per process.
 pub fn tls_config() -> rustls::ClientConfig {
-    crate::bootstrap::install_crypto_provider();
-    let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
-    rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth()
+    static CONFIG: std::sync::OnceLock<rustls::ClientConfig> = std::sync::OnceLock::new();
+    CONFIG
+        .get_or_init(|| {
+            crate::bootstrap::install_crypto_provider();
+            let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+            rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth()
+        })
+        .clone()
 }
 
 /// The client every peer call of the process goes through, built once (so
