@@ -113,7 +113,12 @@ pub async fn redrive(rt: &Runtime, queue: QueueName, only: &[String]) -> anyhow:
     for l in &chosen {
         if let Ok(job) = serde_json::from_str::<QueueJob>(&l.body) {
             // Pending again, so the worker sends it (it never sends a settled message twice).
-            store.set_message_status(&job.message_id, MessageStatus::Received, StatusDetail::default()).await?;
+            match store.set_message_status(&job.message_id, MessageStatus::Received, StatusDetail::default()).await {
+                Ok(()) => {}
+                // A job that carries its message, dead-lettered before the worker recorded it.
+                Err(omnibridge::Error::NotFound(_)) if job.record.is_some() => {}
+                Err(e) => return Err(e.into()),
+            }
         }
         let group = l.group.clone().unwrap_or_else(|| "redrive".into());
         // A new deduplication id: the original is still inside SQS's 5-minute window for a fast redrive.

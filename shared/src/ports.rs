@@ -180,12 +180,29 @@ impl QueueName {
     }
 }
 
-/// What a queue message carries: a pointer to a recorded message. The
-/// message group is the conversation (order), the deduplication id the message id.
+/// What a queue message carries: a pointer to a recorded message, or the
+/// message itself for the worker to record first. The message group is the
+/// conversation (order), the deduplication id the message id.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QueueJob {
     pub conversation_id: ConversationId,
     pub message_id: MessageId,
+    /// The message, when its sender left recording it to the worker (a
+    /// webhook then acknowledges after one call fewer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record: Option<Box<Message>>,
+}
+
+impl QueueJob {
+    /// A job for a message already recorded.
+    pub fn recorded(message: &Message) -> Self {
+        QueueJob { conversation_id: message.conversation_id.clone(), message_id: message.id.clone(), record: None }
+    }
+
+    /// A job that carries `message` for the worker to record.
+    pub fn to_record(message: &Message) -> Self {
+        QueueJob { record: Some(Box::new(message.clone())), ..QueueJob::recorded(message) }
+    }
 }
 
 /// Sends jobs to a FIFO queue.

@@ -13,11 +13,11 @@ use std::time::Duration;
 
 #[tokio::test]
 async fn when_a_needed_statement_is_removed_from_the_template_should_fail_the_flow_with_access_denied() {
-    // A copy of the template whose to-desk worker may not read a message and its conversation together.
+    // A copy of the template whose to-desk worker may not read a conversation.
     let mut t = template();
     let statements = t.resource_mut("ToDeskWorkerFunction").unwrap()["Properties"]["Policies"][0]["Statement"].as_array_mut().unwrap();
-    let reads = statements.iter_mut().find(|s| s["Action"].as_array().is_some_and(|a| a.contains(&json!("dynamodb:BatchGetItem")))).unwrap();
-    reads["Action"].as_array_mut().unwrap().retain(|a| a != "dynamodb:BatchGetItem");
+    let reads = statements.iter_mut().find(|s| s["Action"].as_array().is_some_and(|a| a.contains(&json!("dynamodb:GetItem")))).unwrap();
+    reads["Action"].as_array_mut().unwrap().retain(|a| a != "dynamodb:GetItem");
     let mut options = Options::new(true);
     options.template = t;
     let s: System = start(options, |_| {}).await.into();
@@ -44,7 +44,7 @@ async fn when_a_needed_statement_is_removed_from_the_template_should_fail_the_fl
     .await
     .expect("the message was dead-lettered");
     let reason = dead[0].reason.clone().unwrap_or_default();
-    assert!(reason.contains("AccessDeniedException") && reason.contains("dynamodb:BatchGetItem"), "{reason}");
+    assert!(reason.contains("AccessDeniedException") && reason.contains("dynamodb:GetItem"), "{reason}");
     // And the message says so: nothing dead-lettered stays `received`.
     use omnibridge::ports::MessageStore;
     let id = omnibridge::model::MessageId::parse(dead[0].message_id.as_deref().unwrap()).unwrap();
@@ -53,7 +53,7 @@ async fn when_a_needed_statement_is_removed_from_the_template_should_fail_the_fl
     assert!(m.failure_reason.unwrap().contains("AccessDenied"));
     let denied: Vec<Exercised> = s.runner.gateway.exercised().into_keys().filter(|e| !e.allowed).collect();
     assert_eq!(denied.len(), 1, "{denied:?}");
-    assert_eq!((denied[0].function.as_str(), denied[0].action.as_str(), denied[0].resource.as_str()), ("to-desk-worker", "dynamodb:BatchGetItem", "Table"));
+    assert_eq!((denied[0].function.as_str(), denied[0].action.as_str(), denied[0].resource.as_str()), ("to-desk-worker", "dynamodb:GetItem", "Table"));
     // Nothing reached the agent but the handoff.
     assert_eq!(c.salesforce_conversations().await.unwrap().as_array().unwrap()[0]["entries"].as_array().unwrap().len(), 1);
 }

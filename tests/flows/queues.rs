@@ -16,7 +16,7 @@ fn to_event(messages: Vec<aws_sdk_sqs::types::Message>) -> aws_lambda_events::ev
 }
 
 fn job(conv: &ConversationId, n: &str) -> QueueJob {
-    QueueJob { conversation_id: conv.clone(), message_id: MessageId::from_source("test", n).unwrap() }
+    QueueJob { conversation_id: conv.clone(), message_id: MessageId::from_source("test", n).unwrap(), record: None }
 }
 
 async fn receive_all(rt: &Runtime, url: &str) -> Vec<aws_sdk_sqs::types::Message> {
@@ -199,10 +199,39 @@ async fn when_a_failed_message_is_delivered_again_should_fail_again_with_its_rea
     store.set_message_status(&m.id, MessageStatus::Failed, StatusDetail { delivered_id: None, failure_reason: Some(reason.into()) }).await.unwrap();
 
     // A redelivered job (its first dead-lettering or failure report was lost).
-    let j = QueueJob { conversation_id: c.id.clone(), message_id: m.id.clone() };
+    let j = QueueJob::recorded(&m);
     let err = deliver(&store, &j, Direction::Inbound, false, |_, _| async { panic!("a failed message is not sent again") }).await.unwrap_err();
     assert!(!err.is_retryable(), "so the worker dead-letters it: {err}");
     assert!(err.chain().contains(reason), "{}", err.chain());
     let stored = store.get_message(&m.id).await.unwrap().unwrap();
     assert_eq!((stored.status, stored.failure_reason.as_deref()), (MessageStatus::Failed, Some(reason)));
+}
+
+#[tokio::test]
+async fn when_a_message_is_too_large_to_travel_in_its_job_should_record_it_first_and_queue_a_pointer() {
+    use omnibridge::model::*;
+    use omnibridge::ports::{ConversationStore, MessageStore};
+    use omnibridge::services::delivery::{queue_to_record, MAX_CARRIED_JOB_BYTES};
+    let rt = runtime().await;
+    let store = rt.dynamo().unwrap();
+    let customer = Participant::new("5217331175599", "Eduardo Ochoa").unwrap();
+    let c = Conversation::open(ChannelKind::Whatsapp, "coppel-bot", customer, DeskKind::Salesforce, "sf", now_millis()).unwrap();
+    store.open_conversation(&c).await.unwrap();
+    let url = rt.settings.to_desk_queue_url.clone().unwrap();
+    let received = |id: &str, text: String| Message::received(c.id.clone(), Direction::Inbound, "whatsapp", id, "5217331175599", Some(text), vec![], now_millis()).unwrap();
+
+    let small = received("wamid.small", "Hola".into());
+    assert!(queue_to_record(&store, &rt.queue(), QueueName::ToDesk, &c.reference(), &small).await.unwrap());
+    // Control characters take six bytes each in JSON: the longest text
+    // allowed would not fit in a queue message.
+    let large = received("wamid.large", "\u{1}".repeat(MAX_TEXT_BYTES));
+    assert!(serde_json::to_vec(&QueueJob::to_record(&large)).unwrap().len() > MAX_CARRIED_JOB_BYTES);
+    assert!(queue_to_record(&store, &rt.queue(), QueueName::ToDesk, &c.reference(), &large).await.unwrap());
+
+    let jobs: Vec<QueueJob> = receive_all(&rt, &url).await.iter().map(job_of).collect();
+    assert_eq!(jobs.len(), 2);
+    assert_eq!(jobs[0].record.as_deref(), Some(&small), "the small message travels in its job, not yet recorded");
+    assert_eq!(store.get_message(&small.id).await.unwrap(), None);
+    assert_eq!((&jobs[1].message_id, &jobs[1].record), (&large.id, &None), "the large one is recorded first");
+    assert_eq!(store.get_message(&large.id).await.unwrap().unwrap().text, large.text);
 }

@@ -44,7 +44,7 @@ async fn when_job_is_enqueued_should_be_processed_by_the_in_process_worker() {
     store.open_conversation(&conv).await.unwrap();
     let msg = Message::received(conv.id.clone(), Direction::Inbound, "whatsapp", "wamid.w1", "5217331175599", Some("Hola".into()), vec![], now_millis()).unwrap();
     store.append_message(&msg).await.unwrap();
-    rt.queue().enqueue(QueueName::ToDesk, &QueueJob { conversation_id: conv.id.clone(), message_id: msg.id.clone() }).await.unwrap();
+    rt.queue().enqueue(QueueName::ToDesk, &QueueJob::recorded(&msg)).await.unwrap();
 
     let failed = eventually(Duration::from_secs(20), || async {
         store.get_message(&msg.id).await.unwrap().filter(|m| m.status == MessageStatus::Failed)

@@ -97,7 +97,7 @@ async fn when_a_whatsapp_customer_talks_to_the_bot_should_keep_both_sides_in_the
 }
 
 #[tokio::test]
-async fn when_the_customer_has_a_chat_should_record_each_message_once_and_queue_it_for_the_desk() {
+async fn when_the_customer_has_a_chat_should_queue_each_message_once_for_the_desk_whose_worker_records_it_once() {
     let s = setup(None).await;
     let user = "5217331175600";
     let chat = s.open_chat(ChannelKind::Whatsapp, user).await;
@@ -108,20 +108,34 @@ async fn when_the_customer_has_a_chat_should_record_each_message_once_and_queue_
     let calls = || s.runner.gateway.calls("whatsapp-webhook");
     let before = calls();
     s.write(json!({"provider": "whatsapp", "botId": "coppel-bot", "userId": user, "type": "document", "mimeType": "application/pdf", "caption": "factura", "messageId": "wamid.B"})).await;
-    assert_eq!(calls() - before, 4, "in a chat: the pointer, the context entry, the message, the queue");
+    assert_eq!(calls() - before, 3, "in a chat: the pointer, the context entry, the queue (which carries the message)");
     // The bot's messages during the chat stay in the context.
     s.write(json!({"provider": "whatsapp", "botId": "5215500000000", "userId": user, "type": "text", "text": "Un agente te atenderá", "authorRole": "bot"})).await;
-
-    let page = s.rt.dynamo().unwrap().list_messages(&chat.id, 10, None, false).await.unwrap();
-    assert_eq!(page.items.len(), 2, "one message per platform id");
-    assert_eq!(page.items[0].text.as_deref(), Some("Necesito ayuda"));
-    assert_eq!(page.items[1].attachments[0].content_type, "application/pdf");
-    assert!(page.items[1].attachments[0].source_url.as_deref().unwrap().contains("/yalo/media/"));
-    let jobs = s.queued_jobs().await;
-    let ids: Vec<&MessageId> = jobs.iter().map(|j| &j.message_id).collect();
-    assert_eq!(ids, [&page.items[0].id, &page.items[1].id], "queued once each, in order");
-    assert!(jobs.iter().all(|j| j.conversation_id == chat.id));
     assert_eq!(s.context(user).await.len(), 3, "redeliveries add nothing to the context");
+
+    let jobs = s.queued_jobs().await;
+    assert_eq!(jobs.len(), 2, "queued once each: {jobs:?}");
+    assert!(jobs.iter().all(|j| j.conversation_id == chat.id));
+    let carried: Vec<&Message> = jobs.iter().map(|j| j.record.as_deref().expect("the job carries its message")).collect();
+    assert_eq!(carried[0].text.as_deref(), Some("Necesito ayuda"), "in order");
+    assert_eq!(carried[1].attachments[0].content_type, "application/pdf");
+    assert!(carried[1].attachments[0].source_url.as_deref().unwrap().contains("/yalo/media/"));
+
+    // The worker records each message once, even from a copy queued again
+    // after the queue's deduplication window (a late redelivered webhook).
+    let store = s.rt.dynamo().unwrap();
+    let sent = std::sync::atomic::AtomicUsize::new(0);
+    for job in jobs.iter().chain(&jobs[..1]) {
+        omnibridge::services::delivery::deliver(&store, job, Direction::Inbound, false, |_, _| async {
+            sent.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(Receipt { id: Some("desk-1".into()) })
+        })
+        .await
+        .unwrap();
+    }
+    assert_eq!(sent.into_inner(), 2, "each message sent once");
+    let page = store.list_messages(&chat.id, 10, None, false).await.unwrap();
+    assert_eq!(page.items.iter().map(|m| (m.source_id.as_str(), m.status)).collect::<Vec<_>>(), [("wamid.A", MessageStatus::Sent), ("wamid.B", MessageStatus::Sent)]);
 }
 
 #[tokio::test]
@@ -134,10 +148,10 @@ async fn when_a_facebook_customer_and_bot_write_should_store_both_and_forward_th
     assert_eq!(ctx.iter().map(|e| e["from"].as_str().unwrap()).collect::<Vec<_>>(), ["user", "bot"]);
     let chat = s.open_chat(ChannelKind::Facebook, user).await;
     s.write(json!({"provider": "facebook", "botId": "messeger-staging-bot", "userId": user, "type": "image"})).await;
-    let page = s.rt.dynamo().unwrap().list_messages(&chat.id, 10, None, false).await.unwrap();
-    assert_eq!(page.items.len(), 1);
-    assert_eq!(page.items[0].source, "facebook");
-    assert_eq!(s.queued_jobs().await.len(), 1);
+    let jobs = s.queued_jobs().await;
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].conversation_id, chat.id);
+    assert_eq!(jobs[0].record.as_ref().unwrap().source, "facebook");
 }
 
 #[tokio::test]

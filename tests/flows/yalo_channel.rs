@@ -88,7 +88,7 @@ async fn agent_message(rt: &omnibridge::bootstrap::Runtime, channel: ChannelKind
         .collect();
     let m = Message::received(conv.id.clone(), Direction::Outbound, "salesforce", source_id, "005SB", text.map(str::to_owned), attachments, now_millis()).unwrap();
     store.append_message(&m).await.unwrap();
-    rt.queue().enqueue(QueueName::ToCustomer, &QueueJob { conversation_id: conv.id, message_id: m.id.clone() }).await.unwrap();
+    rt.queue().enqueue(QueueName::ToCustomer, &QueueJob::recorded(&m)).await.unwrap();
     m
 }
 

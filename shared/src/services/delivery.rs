@@ -27,7 +27,11 @@ where
     F: FnOnce(Conversation, Message) -> Fut,
     Fut: Future<Output = Result<Receipt>>,
 {
-    let (message, conversation) = match store.get_message_in(&job.message_id, &job.conversation_id).await {
+    let loaded = match &job.record {
+        Some(message) => record_queued(store, job, message).await,
+        None => store.get_message_in(&job.message_id, &job.conversation_id).await,
+    };
+    let (message, conversation) = match loaded {
         Ok(loaded) => loaded,
         Err(e) => return Err(fail_unread(store, job, e, last).await),
     };
@@ -76,6 +80,28 @@ async fn record_sent<S: MessageStore>(store: &S, id: &MessageId, detail: StatusD
     }
 }
 
+/// Records the message a job carries (once: a redelivered job, or a copy
+/// queued again, finds it recorded and goes on with what the store holds)
+/// and reads its conversation. A new message keeps its conversation from
+/// expiring.
+async fn record_queued<S>(store: &S, job: &QueueJob, message: &Message) -> Result<(Option<Message>, Option<Conversation>)>
+where
+    S: MessageStore + ConversationStore,
+{
+    if message.id != job.message_id || message.conversation_id != job.conversation_id {
+        return Err(Error::invalid("queue job", "carries another message than it names"));
+    }
+    let (message, created) = match store.append_message(message).await? {
+        Recorded::Created => (message.clone(), true),
+        Recorded::Existing(stored) => (stored, false),
+    };
+    let conversation = store.get_conversation(&job.conversation_id).await?;
+    if let Some(c) = conversation.as_ref().filter(|_| created) {
+        store.keep_conversation(&c.reference()).await?;
+    }
+    Ok((Some(message), conversation))
+}
+
 /// When the message could not even be read and this is its end (a
 /// permanent error, or the last try): marks it `failed` with the reason if
 /// it can, so that no dead-lettered message stays `received`.
@@ -84,10 +110,46 @@ async fn fail_unread<S: MessageStore>(store: &S, job: &QueueJob, e: Error, last:
         return e;
     }
     let detail = StatusDetail { delivered_id: None, failure_reason: Some(e.chain()) };
-    if let Err(mark) = store.set_message_status(&job.message_id, MessageStatus::Failed, detail).await {
-        tracing::error!(error = %mark.chain(), message_id = %job.message_id, "could not mark the unread message failed");
+    match store.set_message_status(&job.message_id, MessageStatus::Failed, detail).await {
+        Ok(()) => {}
+        // A job that carries its message, which could not be recorded: the
+        // dead letter holds it, with the reason.
+        Err(Error::NotFound(_)) if job.record.is_some() => {}
+        Err(mark) => tracing::error!(error = %mark.chain(), message_id = %job.message_id, "could not mark the unread message failed"),
     }
     e
+}
+
+/// The largest job that carries its message ([`queue_to_record`]): well
+/// under a queue message's 256 KiB, with room for the queue's own fields.
+pub const MAX_CARRIED_JOB_BYTES: usize = 192 * 1024;
+
+/// Queues `message` for its worker to record and deliver: one call where
+/// [`record_and_queue`] makes two, so a webhook acknowledges sooner. The
+/// worker's write is as conditional as the sender's would be, so a copy
+/// queued again (a redelivered webhook) is recorded once and delivered
+/// once; until the worker runs, the message is only in the queue. A message
+/// too large to travel whole (long text escaped in JSON, many files) is
+/// recorded first, as [`record_and_queue`] does. Returns whether it was
+/// queued.
+pub async fn queue_to_record<S, Q>(
+    store: &S,
+    queue: &Q,
+    name: QueueName,
+    conversation: &ConversationRef,
+    message: &Message,
+) -> Result<bool>
+where
+    S: MessageStore + ConversationStore,
+    Q: Queue,
+{
+    let job = QueueJob::to_record(message);
+    let size = serde_json::to_vec(&job).map_or(usize::MAX, |body| body.len());
+    if size > MAX_CARRIED_JOB_BYTES {
+        return record_and_queue(store, queue, name, conversation, message).await;
+    }
+    queue.enqueue(name, &job).await?;
+    Ok(true)
 }
 
 /// Records `message` once and queues it for delivery on `queue`. A message
@@ -114,7 +176,7 @@ where
         Recorded::Existing(stored) => !stored.status.is_final(),
     };
     if pending {
-        let job = QueueJob { conversation_id: message.conversation_id.clone(), message_id: message.id.clone() };
+        let job = QueueJob::recorded(message);
         queue.enqueue(name, &job).await?;
     }
     Ok(pending)

@@ -202,7 +202,7 @@ impl Handoff {
         let c = conversation;
         let m = Message::received(c.id.clone(), Direction::Inbound, TRANSCRIPT_SOURCE, c.id.as_str(), &c.customer.id, Some(text), vec![], c.created_at)?;
         self.store.append_message(&m).await?;
-        let job = QueueJob { conversation_id: c.id.clone(), message_id: m.id };
+        let job = QueueJob::recorded(&m);
         deliver(&self.store, &job, Direction::Inbound, false, |c, m| async move { self.desks.deliver(&c, &m).await })
             .await
             .map(|_| ())

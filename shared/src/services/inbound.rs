@@ -1,13 +1,13 @@
 //! Customer → desk: a channel's message is kept in the 24-hour context and,
-//! when the customer has a chat with an agent, recorded once and queued for
-//! the desk.
+//! when the customer has a chat with an agent, queued for the desk's worker,
+//! which records it once and delivers it.
 
 use std::time::Duration;
 
 use crate::adapters::yalo::YaloInbound;
 use crate::model::{Attachment, Author, ContextEntry, ConversationId, Direction, EpochMillis, Message};
 use crate::ports::{ContextStore, ConversationStore, MessageStore, Queue, QueueName};
-use crate::services::delivery::record_and_queue;
+use crate::services::delivery::queue_to_record;
 use crate::Result;
 
 /// What happened to one inbound message.
@@ -15,9 +15,10 @@ use crate::Result;
 pub enum Outcome {
     /// Kept in the context only (no chat with an agent, or the bot wrote it).
     Context,
-    /// Recorded and queued for the desk.
+    /// Queued for the desk.
     Queued,
-    /// Seen before and already past the queue.
+    /// Seen before and already past the queue (known only for a message
+    /// too large to travel in the queue, which is recorded here).
     Duplicate,
 }
 
@@ -38,8 +39,9 @@ where
     }
 
     /// Handles one message. Redelivered webhooks change nothing: the context
-    /// entry and the message are keyed on the platform's id, and a message
-    /// already queued is not queued again once handled.
+    /// entry and the message are keyed on the platform's id; a copy queued
+    /// again within five minutes is dropped by the queue, and a later one
+    /// finds the message recorded and handled.
     pub async fn receive(&self, m: &YaloInbound, now: EpochMillis) -> Result<Outcome> {
         // Everything that can be refused is, before anything is written:
         // the context entry and the desk's copy are built (and checked) first.
@@ -87,7 +89,7 @@ where
             return Ok(Outcome::Context);
         };
         message.conversation_id = conversation.id.clone();
-        if !record_and_queue(&self.store, &self.queue, QueueName::ToDesk, &conversation, &message).await? {
+        if !queue_to_record(&self.store, &self.queue, QueueName::ToDesk, &conversation, &message).await? {
             return Ok(Outcome::Duplicate);
         }
         Ok(Outcome::Queued)
