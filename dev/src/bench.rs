@@ -95,13 +95,27 @@ fn cases(opts: &BenchOptions, local: &Local) -> anyhow::Result<Vec<Case>> {
             continue;
         }
         let path = opts.events.join(format!("{}.json", spec.binary));
-        let event = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        let event = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
         if spec.binary == "whatsapp-webhook" {
             // The sample customer is in a Salesforce chat: the message goes to
             // the agent. First, before chats-finish closes that chat.
-            cases.insert(0, Case { name: OPEN_CHAT.into(), binary: spec.binary.clone(), event: event.clone(), fresh: vec![WHATSAPP_ID] });
+            cases.insert(
+                0,
+                Case {
+                    name: OPEN_CHAT.into(),
+                    binary: spec.binary.clone(),
+                    event: event.clone(),
+                    fresh: vec![WHATSAPP_ID],
+                },
+            );
         }
-        cases.push(Case { name: spec.binary.clone(), binary: spec.binary.clone(), event, fresh: fresh_ids(&spec.binary) });
+        cases.push(Case {
+            name: spec.binary.clone(),
+            binary: spec.binary.clone(),
+            event,
+            fresh: fresh_ids(&spec.binary),
+        });
     }
     Ok(cases)
 }
@@ -118,7 +132,14 @@ pub(crate) fn percentile(sorted: &[Duration], p: f64) -> Duration {
 /// Measures one function: `cold` cold starts, then `warm` invocations of one
 /// instance; then one cold start of `by_arn` (the same function with its
 /// secrets by ARN), to count its Secrets Manager calls.
-async fn measure(function: &Function, by_arn: Option<&Function>, calls: impl Fn() -> u64, case: &Case, binary: &Path, opts: &BenchOptions) -> anyhow::Result<Row> {
+async fn measure(
+    function: &Function,
+    by_arn: Option<&Function>,
+    calls: impl Fn() -> u64,
+    case: &Case,
+    binary: &Path,
+    opts: &BenchOptions,
+) -> anyhow::Result<Row> {
     let mut n = 0usize;
     let mut failures = 0;
     let invoke = |n: &mut usize| {
@@ -130,8 +151,12 @@ async fn measure(function: &Function, by_arn: Option<&Function>, calls: impl Fn(
         function.retire_idle();
         let before = calls();
         let started = Instant::now();
-        let o = invoke(&mut n).await.map_err(|e| anyhow::anyhow!("{}: its cold start failed: {e}", case.name))?;
-        let init = o.init.context("the first invocation after retiring the instances was not a cold start")?;
+        let o = invoke(&mut n)
+            .await
+            .map_err(|e| anyhow::anyhow!("{}: its cold start failed: {e}", case.name))?;
+        let init = o
+            .init
+            .context("the first invocation after retiring the instances was not a cold start")?;
         inits.push(init);
         firsts.push(started.elapsed().saturating_sub(init));
         cold_calls += calls() - before;
@@ -161,7 +186,9 @@ async fn measure(function: &Function, by_arn: Option<&Function>, calls: impl Fn(
     let secret_calls = match by_arn {
         Some(f) => {
             let before = calls();
-            f.invoke_measured(case.event(n + 1)).await.map_err(|e| anyhow::anyhow!("{}: its cold start by ARN failed: {e}", case.name))?;
+            f.invoke_measured(case.event(n + 1))
+                .await
+                .map_err(|e| anyhow::anyhow!("{}: its cold start by ARN failed: {e}", case.name))?;
             f.retire_idle();
             let cold = cold_calls as f64 / opts.cold.max(1) as f64;
             (calls() - before).saturating_sub(cold.round() as u64)
@@ -203,11 +230,25 @@ pub async fn run(opts: BenchOptions) -> anyhow::Result<Vec<Row>> {
     let mut parameters = Parameters::default();
     local::sample_parameters(&mut parameters);
     let mode = Mode::Binaries(lambda::Binaries { dir: opts.binaries.clone(), show_logs: false });
-    let local = local::start(LocalOptions::measuring("omnibridge-bench", &opts.template, mode.clone(), false, parameters)?).await?;
-    crate::samples::prepare(&local.operator).await.context("putting the samples' data in the stack")?;
+    let local = local::start(LocalOptions::measuring(
+        "omnibridge-bench",
+        &opts.template,
+        mode.clone(),
+        false,
+        parameters,
+    )?)
+    .await?;
+    crate::samples::prepare(&local.operator)
+        .await
+        .context("putting the samples' data in the stack")?;
 
-    let aws = lambda::AwsAccess { gateway_url: local.runner.gateway.url.clone(), region: local.stack.region.clone() };
-    let host = |spec: &FunctionSpec| -> anyhow::Result<Function> { Ok(Function::new(spec.clone(), lambda::host(spec, &mode, &aws)?)) };
+    let aws = lambda::AwsAccess {
+        gateway_url: local.runner.gateway.url.clone(),
+        region: local.stack.region.clone(),
+    };
+    let host = |spec: &FunctionSpec| -> anyhow::Result<Function> {
+        Ok(Function::new(spec.clone(), lambda::host(spec, &mode, &aws)?))
+    };
 
     let mut rows = Vec::new();
     // hello: the first function's configuration, none of its environment or rights.
@@ -216,14 +257,35 @@ pub async fn run(opts: BenchOptions) -> anyhow::Result<Vec<Row>> {
     spec.name = "hello".into();
     spec.environment.clear();
     spec.policy = Default::default();
-    let hello_case = Case { name: "hello".into(), binary: "hello".into(), event: r#"{"hello":"world"}"#.into(), fresh: vec![] };
-    rows.push(measure(&host(&spec)?, None, || 0, &hello_case, &opts.binaries.join("hello"), &opts).await?);
+    let hello_case = Case {
+        name: "hello".into(),
+        binary: "hello".into(),
+        event: r#"{"hello":"world"}"#.into(),
+        fresh: vec![],
+    };
+    rows.push(
+        measure(&host(&spec)?, None, || 0, &hello_case, &opts.binaries.join("hello"), &opts)
+            .await?,
+    );
 
     for case in cases(&opts, &local)? {
-        let deployed = local.stack.functions.iter().find(|f| f.binary == case.binary).context("a function of the stack is not in it")?;
+        let deployed = local
+            .stack
+            .functions
+            .iter()
+            .find(|f| f.binary == case.binary)
+            .context("a function of the stack is not in it")?;
         let by_value = with_secret_values(deployed, &local.operator).await?;
         let gateway = &local.runner.gateway;
-        let row = measure(&host(&by_value)?, Some(&host(deployed)?), || gateway.calls(&case.binary), &case, &opts.binaries.join(&case.binary), &opts).await?;
+        let row = measure(
+            &host(&by_value)?,
+            Some(&host(deployed)?),
+            || gateway.calls(&case.binary),
+            &case,
+            &opts.binaries.join(&case.binary),
+            &opts,
+        )
+        .await?;
         eprintln!("measured {}", row.name);
         rows.push(row);
     }
@@ -231,15 +293,24 @@ pub async fn run(opts: BenchOptions) -> anyhow::Result<Vec<Row>> {
 }
 
 /// `spec` with each secret it names by ARN (`X_ARN`) given as its value (`X`).
-async fn with_secret_values(spec: &FunctionSpec, operator: &omnibridge::bootstrap::Runtime) -> anyhow::Result<FunctionSpec> {
+async fn with_secret_values(
+    spec: &FunctionSpec,
+    operator: &omnibridge::bootstrap::Runtime,
+) -> anyhow::Result<FunctionSpec> {
     use omnibridge::config::SecretSource;
     use secrecy::ExposeSecret;
     let mut spec = spec.clone();
-    let by_arn: Vec<(String, String)> = spec.environment.iter().filter(|(k, _)| k.ends_with("_ARN")).map(|(k, v)| (k.clone(), v.clone())).collect();
+    let by_arn: Vec<(String, String)> = spec
+        .environment
+        .iter()
+        .filter(|(k, _)| k.ends_with("_ARN"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     for (name, arn) in by_arn {
         let value = operator.secret(&SecretSource::SecretsManager { arn }, &name).await?;
         spec.environment.remove(&name);
-        spec.environment.insert(name.trim_end_matches("_ARN").to_owned(), value.expose_secret().to_owned());
+        spec.environment
+            .insert(name.trim_end_matches("_ARN").to_owned(), value.expose_secret().to_owned());
     }
     Ok(spec)
 }
@@ -289,22 +360,46 @@ pub fn report(rows: &[Row]) -> (String, bool) {
     let functions = &rows[1..];
     let mut checks: Vec<(String, String, bool)> = Vec::new();
     let mut check = |what: String, worst: String, ok: bool| checks.push((what, worst, ok));
-    let worst = |f: &dyn Fn(&Row) -> f64| functions.iter().map(|r| (f(r), r.name.as_str())).fold((f64::MIN, ""), |a, b| if b.0 > a.0 { b } else { a });
+    let worst = |f: &dyn Fn(&Row) -> f64| {
+        functions.iter().map(|r| (f(r), r.name.as_str())).fold((f64::MIN, ""), |a, b| {
+            if b.0 > a.0 {
+                b
+            } else {
+                a
+            }
+        })
+    };
     let (v, n) = worst(&|r| ratio(r.init_p50, hello.init_p50));
     check(format!("init ≤ {INIT_RATIO}× hello"), format!("{v:.2}× ({n})"), v <= INIT_RATIO);
     if let Some(r) = functions.iter().find(|r| r.name == "whatsapp-webhook") {
         let v = ratio(r.cpu_per_invocation, hello.cpu_per_invocation);
-        check(format!("CPU per warm webhook (no open chat) ≤ {CPU_RATIO}× hello"), format!("{v:.2}×"), v <= CPU_RATIO);
+        check(
+            format!("CPU per warm webhook (no open chat) ≤ {CPU_RATIO}× hello"),
+            format!("{v:.2}×"),
+            v <= CPU_RATIO,
+        );
     }
     let (v, n) = worst(&|r| r.peak_rss_mb as f64);
     check(format!("peak RSS ≤ {RSS_MB} MB"), format!("{v} MB ({n})"), v <= RSS_MB as f64);
     let (v, n) = worst(&|r| ratio(r.first, r.warm_p50));
-    check(format!("first request ≤ {FIRST_RATIO}× warm"), format!("{v:.2}× ({n})"), v <= FIRST_RATIO);
+    check(
+        format!("first request ≤ {FIRST_RATIO}× warm"),
+        format!("{v:.2}× ({n})"),
+        v <= FIRST_RATIO,
+    );
     let (v, n) = worst(&|r| r.size as f64);
-    check(format!("size ≤ {} MB", SIZE_BYTES / 1024 / 1024), format!("{:.2} MB ({n})", v / 1024.0 / 1024.0), v <= SIZE_BYTES as f64);
+    check(
+        format!("size ≤ {} MB", SIZE_BYTES / 1024 / 1024),
+        format!("{:.2} MB ({n})", v / 1024.0 / 1024.0),
+        v <= SIZE_BYTES as f64,
+    );
     for (name, most) in [("whatsapp-webhook", 2.0), (OPEN_CHAT, 3.0)] {
         if let Some(r) = functions.iter().find(|r| r.name == name) {
-            check(format!("AWS calls to ack a webhook ({name}) ≤ {most}"), format!("{:.1}", r.calls_warm), r.calls_warm <= most);
+            check(
+                format!("AWS calls to ack a webhook ({name}) ≤ {most}"),
+                format!("{:.1}", r.calls_warm),
+                r.calls_warm <= most,
+            );
         }
     }
     let (v, n) = worst(&|r| r.secret_calls as f64);

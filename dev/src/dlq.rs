@@ -40,7 +40,10 @@ pub fn queue_by_name(name: &str) -> anyhow::Result<QueueName> {
 
 /// Reads everything in the DLQ of `queue`, hiding it for `hold` seconds.
 async fn read(rt: &Runtime, queue: QueueName, hold: i32) -> anyhow::Result<Vec<DeadLetter>> {
-    let dlq = rt.settings.dlq_url(queue).with_context(|| format!("no DLQ URL configured for {}", queue.as_str()))?;
+    let dlq = rt
+        .settings
+        .dlq_url(queue)
+        .with_context(|| format!("no DLQ URL configured for {}", queue.as_str()))?;
     let sqs = rt.queue();
     let store = rt.dynamo()?;
     let mut out = Vec::new();
@@ -63,7 +66,11 @@ async fn read(rt: &Runtime, queue: QueueName, hold: i32) -> anyhow::Result<Vec<D
         for m in batch {
             let body = m.body.clone().unwrap_or_default();
             let job: Option<QueueJob> = serde_json::from_str(&body).ok();
-            let mut reason = m.message_attributes.as_ref().and_then(|a| a.get("reason")).and_then(|v| v.string_value().map(str::to_owned));
+            let mut reason = m
+                .message_attributes
+                .as_ref()
+                .and_then(|a| a.get("reason"))
+                .and_then(|v| v.string_value().map(str::to_owned));
             if reason.is_none() {
                 if let Some(j) = &job {
                     reason = store.get_message(&j.message_id).await?.and_then(|m| m.failure_reason);
@@ -71,7 +78,10 @@ async fn read(rt: &Runtime, queue: QueueName, hold: i32) -> anyhow::Result<Vec<D
             }
             out.push(DeadLetter {
                 sqs_message_id: m.message_id.clone().unwrap_or_default(),
-                group: m.attributes.as_ref().and_then(|a| a.get(&MessageSystemAttributeName::MessageGroupId).cloned()),
+                group: m
+                    .attributes
+                    .as_ref()
+                    .and_then(|a| a.get(&MessageSystemAttributeName::MessageGroupId).cloned()),
                 conversation_id: job.as_ref().map(|j| j.conversation_id.to_string()),
                 message_id: job.as_ref().map(|j| j.message_id.to_string()),
                 reason,
@@ -93,17 +103,29 @@ pub async fn list(rt: &Runtime, queue: QueueName) -> anyhow::Result<Vec<DeadLett
 async fn release(rt: &Runtime, queue: QueueName, letters: &[DeadLetter]) -> anyhow::Result<()> {
     let dlq = rt.settings.dlq_url(queue).context("DLQ URL")?;
     for l in letters {
-        rt.queue().client().change_message_visibility().queue_url(dlq).receipt_handle(&l.receipt).visibility_timeout(0).send().await?;
+        rt.queue()
+            .client()
+            .change_message_visibility()
+            .queue_url(dlq)
+            .receipt_handle(&l.receipt)
+            .visibility_timeout(0)
+            .send()
+            .await?;
     }
     Ok(())
 }
 
 /// Sends back to `queue` the dead letters whose message id (or SQS message id)
 /// is in `only` (all when empty); returns what was redriven.
-pub async fn redrive(rt: &Runtime, queue: QueueName, only: &[String]) -> anyhow::Result<Vec<DeadLetter>> {
+pub async fn redrive(
+    rt: &Runtime,
+    queue: QueueName,
+    only: &[String],
+) -> anyhow::Result<Vec<DeadLetter>> {
     let letters = read(rt, queue, 60).await?;
     let (chosen, rest): (Vec<DeadLetter>, Vec<DeadLetter>) = letters.into_iter().partition(|l| {
-        only.is_empty() || only.iter().any(|id| Some(id) == l.message_id.as_ref() || *id == l.sqs_message_id)
+        only.is_empty()
+            || only.iter().any(|id| Some(id) == l.message_id.as_ref() || *id == l.sqs_message_id)
     });
     release(rt, queue, &rest).await?;
     let url = rt.settings.queue_url(queue)?.to_owned();
@@ -113,7 +135,14 @@ pub async fn redrive(rt: &Runtime, queue: QueueName, only: &[String]) -> anyhow:
     for l in &chosen {
         if let Ok(job) = serde_json::from_str::<QueueJob>(&l.body) {
             // Pending again, so the worker sends it (it never sends a settled message twice).
-            match store.set_message_status(&job.message_id, MessageStatus::Received, StatusDetail::default()).await {
+            match store
+                .set_message_status(
+                    &job.message_id,
+                    MessageStatus::Received,
+                    StatusDetail::default(),
+                )
+                .await
+            {
                 Ok(()) => {}
                 // A job that carries its message, dead-lettered before the worker recorded it.
                 Err(omnibridge::Error::NotFound(_)) if job.record.is_some() => {}
@@ -124,7 +153,13 @@ pub async fn redrive(rt: &Runtime, queue: QueueName, only: &[String]) -> anyhow:
         // A new deduplication id: the original is still inside SQS's 5-minute window for a fast redrive.
         let dedup = format!("{}-redrive-{stamp}", l.sqs_message_id);
         rt.queue().send_raw(&url, &l.body, &group, &dedup[..dedup.len().min(128)], None).await?;
-        rt.queue().client().delete_message().queue_url(&dlq).receipt_handle(&l.receipt).send().await?;
+        rt.queue()
+            .client()
+            .delete_message()
+            .queue_url(&dlq)
+            .receipt_handle(&l.receipt)
+            .send()
+            .await?;
     }
     Ok(chosen)
 }

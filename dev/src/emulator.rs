@@ -49,7 +49,9 @@ impl Moto {
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
-            .with_context(|| format!("starting moto's server with {python} (pip install 'moto[server]')"))?;
+            .with_context(|| {
+                format!("starting moto's server with {python} (pip install 'moto[server]')")
+            })?;
         let stdout = child.stdout.take().context("moto's stdout")?;
         let mut line = String::new();
         BufReader::new(stdout).read_line(&mut line)?;
@@ -59,7 +61,12 @@ impl Moto {
         }
         // The server thread may take a moment to accept connections.
         for _ in 0..50 {
-            if std::net::TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(200)).is_ok() {
+            if std::net::TcpStream::connect_timeout(
+                &([127, 0, 0, 1], port).into(),
+                Duration::from_millis(200),
+            )
+            .is_ok()
+            {
                 return Ok(moto);
             }
             std::thread::sleep(Duration::from_millis(100));
@@ -72,14 +79,26 @@ impl Moto {
 pub async fn sdk_config(endpoint: &str) -> SdkConfig {
     let region = std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into());
     omnibridge::bootstrap::install_crypto_provider();
-    let loader = aws_config::defaults(BehaviorVersion::latest()).http_client(omnibridge::bootstrap::aws_http_client().expect("AWS_CA_BUNDLE names a PEM file"));
+    let loader = aws_config::defaults(BehaviorVersion::latest()).http_client(
+        omnibridge::bootstrap::aws_http_client().expect("AWS_CA_BUNDLE names a PEM file"),
+    );
     // The environment's endpoint is read by the loader itself, which then
     // also honours service-specific ones (AWS_ENDPOINT_URL_DYNAMODB: the test
     // command serves DynamoDB from a moto server of its own).
-    let loader = if std::env::var("AWS_ENDPOINT_URL").is_ok_and(|e| e == endpoint) { loader } else { loader.endpoint_url(endpoint) };
+    let loader = if std::env::var("AWS_ENDPOINT_URL").is_ok_and(|e| e == endpoint) {
+        loader
+    } else {
+        loader.endpoint_url(endpoint)
+    };
     loader
         .region(Region::new(region))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "omnibridge-local"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "test",
+            "test",
+            None,
+            None,
+            "omnibridge-local",
+        ))
         .load()
         .await
 }

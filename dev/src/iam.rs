@@ -92,16 +92,34 @@ impl Gateway {
             .functions
             .iter()
             .map(|f| {
-                (access_key_id(&f.binary), Identity { function: f.binary.clone(), role_arn: f.role_arn.clone(), policy: f.policy.clone() })
+                (
+                    access_key_id(&f.binary),
+                    Identity {
+                        function: f.binary.clone(),
+                        role_arn: f.role_arn.clone(),
+                        policy: f.policy.clone(),
+                    },
+                )
             })
             .collect();
         let gate = Arc::new(Gate {
             identities,
-            bucket_policies: stack.bucket_policies.iter().map(|p| (p.resources.clone(), p.policy.clone())).collect(),
-            queue_policies: stack.queue_policies.iter().map(|p| (p.resources.clone(), p.policy.clone())).collect(),
+            bucket_policies: stack
+                .bucket_policies
+                .iter()
+                .map(|p| (p.resources.clone(), p.policy.clone()))
+                .collect(),
+            queue_policies: stack
+                .queue_policies
+                .iter()
+                .map(|p| (p.resources.clone(), p.policy.clone()))
+                .collect(),
             stack: stack.clone(),
             upstreams,
-            client: reqwest::Client::builder().no_proxy().redirect(reqwest::redirect::Policy::none()).build()?,
+            client: reqwest::Client::builder()
+                .no_proxy()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()?,
             exercised: Mutex::default(),
             calls: Mutex::default(),
         });
@@ -123,7 +141,13 @@ impl Gateway {
 
     /// How many AWS calls `function` (its binary) has made so far.
     pub fn calls(&self, function: &str) -> u64 {
-        self.gate.calls.lock().unwrap_or_else(|p| p.into_inner()).get(function).copied().unwrap_or(0)
+        self.gate
+            .calls
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(function)
+            .copied()
+            .unwrap_or(0)
     }
 }
 
@@ -177,7 +201,11 @@ fn query_pairs(raw: Option<&str>) -> Vec<(String, String)> {
 }
 
 fn target(headers: &HeaderMap) -> Option<String> {
-    headers.get("x-amz-target").and_then(|v| v.to_str().ok()).and_then(|t| t.split('.').nth(1)).map(str::to_owned)
+    headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|t| t.split('.').nth(1))
+        .map(str::to_owned)
 }
 
 impl Gate {
@@ -192,7 +220,10 @@ impl Gate {
     fn queue_arn(&self, region: &str, url_or_name: &str) -> String {
         let mut parts = url_or_name.trim_end_matches('/').rsplit('/');
         let name = parts.next().unwrap_or_default();
-        let account = parts.next().filter(|a| a.chars().all(|c| c.is_ascii_digit()) && !a.is_empty()).unwrap_or(&self.stack.account);
+        let account = parts
+            .next()
+            .filter(|a| a.chars().all(|c| c.is_ascii_digit()) && !a.is_empty())
+            .unwrap_or(&self.stack.account);
         format!("arn:aws:sqs:{region}:{account}:{name}")
     }
 
@@ -216,13 +247,23 @@ impl Gate {
                 let mut needs = Vec::new();
                 match op.as_str() {
                     "BatchGetItem" | "BatchWriteItem" => {
-                        for table in b.get("RequestItems").and_then(Value::as_object).into_iter().flat_map(|m| m.keys()) {
+                        for table in b
+                            .get("RequestItems")
+                            .and_then(Value::as_object)
+                            .into_iter()
+                            .flat_map(|m| m.keys())
+                        {
                             needs.push((format!("dynamodb:{op}"), self.table_arn(region, table)));
                         }
                     }
                     "TransactWriteItems" | "TransactGetItems" => {
-                        for item in b.get("TransactItems").and_then(Value::as_array).into_iter().flatten() {
-                            let (kind, inner) = item.as_object().and_then(|o| o.iter().next()).context("an empty transaction item")?;
+                        for item in
+                            b.get("TransactItems").and_then(Value::as_array).into_iter().flatten()
+                        {
+                            let (kind, inner) = item
+                                .as_object()
+                                .and_then(|o| o.iter().next())
+                                .context("an empty transaction item")?;
                             let action = match kind.as_str() {
                                 "Put" => "PutItem",
                                 "Update" => "UpdateItem",
@@ -231,13 +272,18 @@ impl Gate {
                                 "Get" => "GetItem",
                                 other => anyhow::bail!("a transaction item of kind {other}"),
                             };
-                            let table = s(inner, "TableName").context("a transaction item without TableName")?;
-                            needs.push((format!("dynamodb:{action}"), self.table_arn(region, &table)));
+                            let table = s(inner, "TableName")
+                                .context("a transaction item without TableName")?;
+                            needs.push((
+                                format!("dynamodb:{action}"),
+                                self.table_arn(region, &table),
+                            ));
                         }
                     }
                     "ListTables" => needs.push(("dynamodb:ListTables".into(), "*".into())),
                     _ => {
-                        let table = s(&b, "TableName").with_context(|| format!("DynamoDB {op} without TableName"))?;
+                        let table = s(&b, "TableName")
+                            .with_context(|| format!("DynamoDB {op} without TableName"))?;
                         let mut arn = self.table_arn(region, &table);
                         if let Some(index) = s(&b, "IndexName") {
                             arn = format!("{arn}/index/{index}");
@@ -251,9 +297,12 @@ impl Gate {
                 let (protocol, op, params) = match target(headers) {
                     Some(op) => (Protocol::SqsJson, op, json()),
                     None => {
-                        let form: Vec<(String, String)> = serde_urlencoded::from_bytes(body).unwrap_or_default();
-                        let map: serde_json::Map<String, Value> = form.into_iter().map(|(k, v)| (k, Value::String(v))).collect();
-                        let op = s(&Value::Object(map.clone()), "Action").context("an SQS request without an action")?;
+                        let form: Vec<(String, String)> =
+                            serde_urlencoded::from_bytes(body).unwrap_or_default();
+                        let map: serde_json::Map<String, Value> =
+                            form.into_iter().map(|(k, v)| (k, Value::String(v))).collect();
+                        let op = s(&Value::Object(map.clone()), "Action")
+                            .context("an SQS request without an action")?;
                         (Protocol::SqsQuery, op, Value::Object(map))
                     }
                 };
@@ -266,17 +315,26 @@ impl Gate {
                 Ok((protocol, vec![(action, resource)]))
             }
             "secretsmanager" => {
-                let op = target(headers).context("a Secrets Manager request without X-Amz-Target")?;
+                let op =
+                    target(headers).context("a Secrets Manager request without X-Amz-Target")?;
                 let b = json();
                 let arn = |id: String| match id.starts_with("arn:") {
                     true => id,
-                    false => format!("arn:aws:secretsmanager:{region}:{}:secret:{id}", self.stack.account),
+                    false => format!(
+                        "arn:aws:secretsmanager:{region}:{}:secret:{id}",
+                        self.stack.account
+                    ),
                 };
                 if op == "BatchGetSecretValue" {
                     // Its own action on every resource, and GetSecretValue on each secret it reads.
-                    let ids = b.get("SecretIdList").and_then(Value::as_array).context("a BatchGetSecretValue without SecretIdList (filters are not emulated)")?;
-                    let mut needs = vec![("secretsmanager:BatchGetSecretValue".to_owned(), "*".to_owned())];
-                    needs.extend(ids.iter().filter_map(Value::as_str).map(|id| ("secretsmanager:GetSecretValue".to_owned(), arn(id.to_owned()))));
+                    let ids = b.get("SecretIdList").and_then(Value::as_array).context(
+                        "a BatchGetSecretValue without SecretIdList (filters are not emulated)",
+                    )?;
+                    let mut needs =
+                        vec![("secretsmanager:BatchGetSecretValue".to_owned(), "*".to_owned())];
+                    needs.extend(ids.iter().filter_map(Value::as_str).map(|id| {
+                        ("secretsmanager:GetSecretValue".to_owned(), arn(id.to_owned()))
+                    }));
                     return Ok((Protocol::Json, needs));
                 }
                 let resource = s(&b, "SecretId").map_or_else(|| "*".into(), arn);
@@ -290,7 +348,9 @@ impl Gate {
                 let has = |k: &str| query.iter().any(|(q, _)| q == k);
                 let bucket_arn = format!("arn:aws:s3:::{bucket}");
                 let needs = match (method.as_str(), key) {
-                    (_, None) if bucket.is_empty() => vec![("s3:ListAllMyBuckets".into(), "*".into())],
+                    (_, None) if bucket.is_empty() => {
+                        vec![("s3:ListAllMyBuckets".into(), "*".into())]
+                    }
                     ("GET" | "HEAD", None) => vec![("s3:ListBucket".into(), bucket_arn)],
                     ("PUT", None) => vec![("s3:CreateBucket".into(), bucket_arn)],
                     ("DELETE", None) => vec![("s3:DeleteBucket".into(), bucket_arn)],
@@ -306,8 +366,16 @@ impl Gate {
                             other => anyhow::bail!("an S3 {other} on an object"),
                         };
                         let mut needs = vec![(action.to_owned(), object)];
-                        if let Some(source) = headers.get("x-amz-copy-source").and_then(|v| v.to_str().ok()) {
-                            needs.push(("s3:GetObject".into(), format!("arn:aws:s3:::{}", percent_decode(source.trim_start_matches('/')))));
+                        if let Some(source) =
+                            headers.get("x-amz-copy-source").and_then(|v| v.to_str().ok())
+                        {
+                            needs.push((
+                                "s3:GetObject".into(),
+                                format!(
+                                    "arn:aws:s3:::{}",
+                                    percent_decode(source.trim_start_matches('/'))
+                                ),
+                            ));
                         }
                         needs
                     }
@@ -315,11 +383,19 @@ impl Gate {
                 };
                 Ok((Protocol::S3, needs))
             }
-            other => anyhow::bail!("the local stack does not serve the {other} service to functions"),
+            other => {
+                anyhow::bail!("the local stack does not serve the {other} service to functions")
+            }
         }
     }
 
-    fn resource_decision(&self, policies: &[(Vec<String>, Policy)], action: &str, resource: &str, ctx: &RequestContext) -> Decision {
+    fn resource_decision(
+        &self,
+        policies: &[(Vec<String>, Policy)],
+        action: &str,
+        resource: &str,
+        ctx: &RequestContext,
+    ) -> Decision {
         let mut out = Decision::ImplicitDeny;
         for (governed, policy) in policies {
             if governed.iter().any(|g| resource == g || resource.starts_with(&format!("{g}/"))) {
@@ -336,13 +412,22 @@ impl Gate {
     /// `None` when allowed; else the reason AWS gives.
     fn decide(&self, who: &Identity, action: &str, resource: &str) -> Option<String> {
         // Deployed functions reach AWS over TLS; the emulator is plain HTTP.
-        let ctx = RequestContext { principal: who.role_arn.clone(), source_arn: None, secure_transport: true };
-        let resource_policies = if action.starts_with("s3:") { &self.bucket_policies } else { &self.queue_policies };
+        let ctx = RequestContext {
+            principal: who.role_arn.clone(),
+            source_arn: None,
+            secure_transport: true,
+        };
+        let resource_policies =
+            if action.starts_with("s3:") { &self.bucket_policies } else { &self.queue_policies };
         let identity = who.policy.decide(action, resource, &ctx);
         let on_resource = self.resource_decision(resource_policies, action, resource, &ctx);
         match (identity, on_resource) {
-            (Decision::ExplicitDeny, _) => Some("with an explicit deny in an identity-based policy".into()),
-            (_, Decision::ExplicitDeny) => Some("with an explicit deny in a resource-based policy".into()),
+            (Decision::ExplicitDeny, _) => {
+                Some("with an explicit deny in an identity-based policy".into())
+            }
+            (_, Decision::ExplicitDeny) => {
+                Some("with an explicit deny in a resource-based policy".into())
+            }
             (Decision::Allow, _) | (_, Decision::Allow) => None,
             _ => Some(format!("because no identity-based policy allows the {action} action")),
         }
@@ -351,7 +436,13 @@ impl Gate {
     fn record(&self, who: &Identity, action: &str, resource: &str, allowed: bool) {
         // One record per kind of resource, not per object key or index.
         let (resource, arn) = self.stack.name_of(resource);
-        let e = Exercised { function: who.function.clone(), action: action.to_owned(), resource, arn, allowed };
+        let e = Exercised {
+            function: who.function.clone(),
+            action: action.to_owned(),
+            resource,
+            arn,
+            allowed,
+        };
         record_to_file(&e);
         *self.exercised.lock().unwrap_or_else(|p| p.into_inner()).entry(e).or_default() += 1;
     }
@@ -389,7 +480,11 @@ fn denied(protocol: Protocol, code: &str, message: &str, head: bool) -> axum::re
                     xml_escape(message)
                 )
             };
-            reply(StatusCode::FORBIDDEN, &[("content-type", "application/xml"), ("x-amz-request-id", &request_id)], body)
+            reply(
+                StatusCode::FORBIDDEN,
+                &[("content-type", "application/xml"), ("x-amz-request-id", &request_id)],
+                body,
+            )
         }
         Protocol::SqsQuery => {
             let body = format!(
@@ -403,13 +498,24 @@ fn denied(protocol: Protocol, code: &str, message: &str, head: bool) -> axum::re
             let query_error = format!("{code};Sender");
             reply(
                 StatusCode::BAD_REQUEST,
-                &[("content-type", "application/x-amz-json-1.0"), ("x-amzn-query-error", &query_error), ("x-amzn-requestid", &request_id)],
+                &[
+                    ("content-type", "application/x-amz-json-1.0"),
+                    ("x-amzn-query-error", &query_error),
+                    ("x-amzn-requestid", &request_id),
+                ],
                 body,
             )
         }
         Protocol::Json => {
             let body = serde_json::json!({"__type": format!("com.amazon.coral.service#{code}"), "Message": message}).to_string();
-            reply(StatusCode::BAD_REQUEST, &[("content-type", "application/x-amz-json-1.0"), ("x-amzn-requestid", &request_id)], body)
+            reply(
+                StatusCode::BAD_REQUEST,
+                &[
+                    ("content-type", "application/x-amz-json-1.0"),
+                    ("x-amzn-requestid", &request_id),
+                ],
+                body,
+            )
         }
     }
 }
@@ -417,13 +523,22 @@ fn denied(protocol: Protocol, code: &str, message: &str, head: bool) -> axum::re
 /// `X-Amz-Date` plus `X-Amz-Expires` of a presigned URL, passed?
 fn presigned_expired(query: &[(String, String)]) -> bool {
     let get = |k: &str| query.iter().find(|(q, _)| q == k).map(|(_, v)| v.as_str());
-    let (Some(date), Some(expires)) = (get("X-Amz-Date"), get("X-Amz-Expires")) else { return false };
+    let (Some(date), Some(expires)) = (get("X-Amz-Date"), get("X-Amz-Expires")) else {
+        return false;
+    };
     let format = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
-    let (Ok(signed), Ok(secs)) = (time::PrimitiveDateTime::parse(date, &format), expires.parse::<i64>()) else { return true };
+    let (Ok(signed), Ok(secs)) =
+        (time::PrimitiveDateTime::parse(date, &format), expires.parse::<i64>())
+    else {
+        return true;
+    };
     signed.assume_utc() + time::Duration::seconds(secs) < time::OffsetDateTime::now_utc()
 }
 
-async fn handle(State(gate): State<Arc<Gate>>, req: axum::extract::Request) -> axum::response::Response {
+async fn handle(
+    State(gate): State<Arc<Gate>>,
+    req: axum::extract::Request,
+) -> axum::response::Response {
     let (parts, body) = req.into_parts();
     let body: Bytes = match axum::body::to_bytes(body, 64 * 1024 * 1024).await {
         Ok(b) => b,
@@ -432,17 +547,40 @@ async fn handle(State(gate): State<Arc<Gate>>, req: axum::extract::Request) -> a
     let query = query_pairs(parts.uri.query());
     let head = parts.method == Method::HEAD;
     let Some((key, region, service)) = credential(&parts.headers, &query) else {
-        return denied(Protocol::Json, "MissingAuthenticationToken", "Request is missing Authentication Token", head);
+        return denied(
+            Protocol::Json,
+            "MissingAuthenticationToken",
+            "Request is missing Authentication Token",
+            head,
+        );
     };
     let protocol_guess = if service == "s3" { Protocol::S3 } else { Protocol::Json };
     let Some(who) = gate.identities.get(&key) else {
-        return denied(protocol_guess, "UnrecognizedClientException", "The security token included in the request is invalid.", head);
+        return denied(
+            protocol_guess,
+            "UnrecognizedClientException",
+            "The security token included in the request is invalid.",
+            head,
+        );
     };
-    *gate.calls.lock().unwrap_or_else(|p| p.into_inner()).entry(who.function.clone()).or_default() += 1;
+    *gate
+        .calls
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .entry(who.function.clone())
+        .or_default() += 1;
     if service == "s3" && presigned_expired(&query) {
         return denied(Protocol::S3, "AccessDenied", "Request has expired", head);
     }
-    let (protocol, needs) = match gate.classify(&service, &region, &parts.method, parts.uri.path(), &query, &parts.headers, &body) {
+    let (protocol, needs) = match gate.classify(
+        &service,
+        &region,
+        &parts.method,
+        parts.uri.path(),
+        &query,
+        &parts.headers,
+        &body,
+    ) {
         Ok(c) => c,
         Err(e) => {
             let message = format!("the local stack refuses a request it cannot check: {e:#}");
@@ -460,7 +598,9 @@ async fn handle(State(gate): State<Arc<Gate>>, req: axum::extract::Request) -> a
     let mut withheld = Vec::new();
     for (action, resource) in &needs {
         let refusal = gate.decide(who, action, resource);
-        if let (true, "secretsmanager:GetSecretValue", Some(why)) = (batch, action.as_str(), &refusal) {
+        if let (true, "secretsmanager:GetSecretValue", Some(why)) =
+            (batch, action.as_str(), &refusal)
+        {
             // Not a failed call: the answer leaves the secret out (a function
             // that then asks for it alone is refused, and recorded so).
             let message = format!("User: {principal} is not authorized to perform: {action} on resource: {resource} {why}");
@@ -469,10 +609,16 @@ async fn handle(State(gate): State<Arc<Gate>>, req: axum::extract::Request) -> a
         }
         gate.record(who, action, resource, refusal.is_none());
         if let Some(why) = refusal {
-            let shown = if protocol == Protocol::S3 { format!("\"{resource}\"") } else { resource.clone() };
+            let shown =
+                if protocol == Protocol::S3 { format!("\"{resource}\"") } else { resource.clone() };
             let message = format!("User: {principal} is not authorized to perform: {action} on resource: {shown} {why}");
             tracing::warn!(function = %who.function, %action, %resource, "AccessDenied");
-            let code = if matches!(protocol, Protocol::S3 | Protocol::SqsJson | Protocol::SqsQuery) { "AccessDenied" } else { "AccessDeniedException" };
+            let code = if matches!(protocol, Protocol::S3 | Protocol::SqsJson | Protocol::SqsQuery)
+            {
+                "AccessDenied"
+            } else {
+                "AccessDeniedException"
+            };
             return denied(protocol, code, &message, head);
         }
     }
@@ -484,10 +630,23 @@ async fn handle(State(gate): State<Arc<Gate>>, req: axum::extract::Request) -> a
 
 /// A BatchGetSecretValue forwarded without the secrets its caller may not
 /// read, which its answer lists under `Errors`, as Secrets Manager does.
-async fn batch_without(gate: &Gate, parts: http::request::Parts, body: Bytes, withheld: Vec<(String, String)>) -> axum::response::Response {
+async fn batch_without(
+    gate: &Gate,
+    parts: http::request::Parts,
+    body: Bytes,
+    withheld: Vec<(String, String)>,
+) -> axum::response::Response {
     let mut request: Value = serde_json::from_slice(&body).unwrap_or_default();
-    let is_withheld = |id: &str| withheld.iter().any(|(arn, _)| arn == id || arn.ends_with(&format!(":secret:{id}")));
-    let ids: Vec<Value> = request["SecretIdList"].as_array().cloned().unwrap_or_default().into_iter().filter(|id| !id.as_str().is_some_and(is_withheld)).collect();
+    let is_withheld = |id: &str| {
+        withheld.iter().any(|(arn, _)| arn == id || arn.ends_with(&format!(":secret:{id}")))
+    };
+    let ids: Vec<Value> = request["SecretIdList"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|id| !id.as_str().is_some_and(is_withheld))
+        .collect();
     let errors: Vec<Value> = withheld
         .iter()
         .map(|(arn, message)| serde_json::json!({"SecretId": arn, "ErrorCode": "AccessDeniedException", "Message": message}))
@@ -499,7 +658,8 @@ async fn batch_without(gate: &Gate, parts: http::request::Parts, body: Bytes, wi
         if !res.status().is_success() {
             return res;
         }
-        let bytes = axum::body::to_bytes(res.into_body(), 64 * 1024 * 1024).await.unwrap_or_default();
+        let bytes =
+            axum::body::to_bytes(res.into_body(), 64 * 1024 * 1024).await.unwrap_or_default();
         answer = serde_json::from_slice(&bytes).unwrap_or(answer);
     }
     let mut all = answer["Errors"].as_array().cloned().unwrap_or_default();
@@ -508,7 +668,12 @@ async fn batch_without(gate: &Gate, parts: http::request::Parts, body: Bytes, wi
     reply(StatusCode::OK, &[("content-type", "application/x-amz-json-1.1")], answer.to_string())
 }
 
-async fn forward(gate: &Gate, service: &str, parts: http::request::Parts, body: Bytes) -> axum::response::Response {
+async fn forward(
+    gate: &Gate,
+    service: &str,
+    parts: http::request::Parts,
+    body: Bytes,
+) -> axum::response::Response {
     let base = match (service, &gate.upstreams.dynamodb) {
         ("dynamodb", Some(d)) => d.as_str(),
         _ => gate.upstreams.default.as_str(),
@@ -519,7 +684,8 @@ async fn forward(gate: &Gate, service: &str, parts: http::request::Parts, body: 
     for hop in ["connection", "transfer-encoding", "keep-alive", "upgrade", "content-length"] {
         headers.remove(hop);
     }
-    let sent = gate.client.request(parts.method.clone(), &url).headers(headers).body(body).send().await;
+    let sent =
+        gate.client.request(parts.method.clone(), &url).headers(headers).body(body).send().await;
     match sent {
         Ok(res) => {
             let status = res.status();
@@ -548,13 +714,21 @@ async fn forward(gate: &Gate, service: &str, parts: http::request::Parts, body: 
 pub fn sdk_config(url: &str, binary: &str, region: &str) -> aws_config::SdkConfig {
     use aws_config::{BehaviorVersion, Region};
     omnibridge::bootstrap::install_crypto_provider();
-    let credentials = aws_sdk_dynamodb::config::Credentials::new(access_key_id(binary), LOCAL_SECRET_KEY, None, None, "omnibridge-local-role");
+    let credentials = aws_sdk_dynamodb::config::Credentials::new(
+        access_key_id(binary),
+        LOCAL_SECRET_KEY,
+        None,
+        None,
+        "omnibridge-local-role",
+    );
     aws_config::SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new(region.to_owned()))
         .endpoint_url(url)
         .credentials_provider(aws_sdk_dynamodb::config::SharedCredentialsProvider::new(credentials))
-        .http_client(omnibridge::bootstrap::aws_http_client().expect("AWS_CA_BUNDLE names a PEM file"))
+        .http_client(
+            omnibridge::bootstrap::aws_http_client().expect("AWS_CA_BUNDLE names a PEM file"),
+        )
         .sleep_impl(aws_smithy_async::rt::sleep::default_async_sleep().expect("a Tokio sleep"))
         .time_source(aws_smithy_async::time::SystemTimeSource::new())
         .build()
@@ -571,17 +745,29 @@ mod tests {
             "authorization",
             HeaderValue::from_static("AWS4-HMAC-SHA256 Credential=LOCAL-authenticate/20261201/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=abc"),
         );
-        assert_eq!(credential(&h, &[]), Some(("LOCAL-authenticate".into(), "us-east-1".into(), "dynamodb".into())));
-        let q = vec![("X-Amz-Credential".to_owned(), "LOCAL-x/20261201/us-east-1/s3/aws4_request".to_owned())];
-        assert_eq!(credential(&HeaderMap::new(), &q), Some(("LOCAL-x".into(), "us-east-1".into(), "s3".into())));
+        assert_eq!(
+            credential(&h, &[]),
+            Some(("LOCAL-authenticate".into(), "us-east-1".into(), "dynamodb".into()))
+        );
+        let q = vec![(
+            "X-Amz-Credential".to_owned(),
+            "LOCAL-x/20261201/us-east-1/s3/aws4_request".to_owned(),
+        )];
+        assert_eq!(
+            credential(&HeaderMap::new(), &q),
+            Some(("LOCAL-x".into(), "us-east-1".into(), "s3".into()))
+        );
     }
 
     #[test]
     fn when_a_presigned_url_is_past_its_expiry_should_be_refused() {
         let now = time::OffsetDateTime::now_utc();
-        let format = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
+        let format =
+            time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
         let signed = |ago: i64| (now - time::Duration::seconds(ago)).format(&format).unwrap();
-        let q = |date: String, expires: &str| vec![("X-Amz-Date".to_owned(), date), ("X-Amz-Expires".to_owned(), expires.to_owned())];
+        let q = |date: String, expires: &str| {
+            vec![("X-Amz-Date".to_owned(), date), ("X-Amz-Expires".to_owned(), expires.to_owned())]
+        };
         assert!(!presigned_expired(&q(signed(10), "900")));
         assert!(presigned_expired(&q(signed(1000), "900")));
         assert!(!presigned_expired(&[]));

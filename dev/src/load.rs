@@ -81,9 +81,14 @@ pub struct LoadReport {
 
 /// User and system CPU time of process `pid` so far.
 fn cpu_of(pid: u32) -> Duration {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return Duration::ZERO };
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return Duration::ZERO;
+    };
     // Fields after the command's closing parenthesis: utime is the 12th, stime the 13th.
-    let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
     let ticks: u64 = [11, 12].iter().filter_map(|&i| fields.get(i)?.parse::<u64>().ok()).sum();
     Duration::from_millis(ticks * 10)
 }
@@ -133,15 +138,31 @@ pub async fn run(opts: LoadOptions) -> anyhow::Result<LoadReport> {
     let offered = opts.messages + opts.statuses;
     parameters.set("ApiRateLimit", format!("{}", (offered * 2.0).ceil() as u64));
     parameters.set("ApiBurstLimit", format!("{}", (offered * 4.0).ceil() as u64));
-    let local = local::start(LocalOptions::measuring("omnibridge-load", &opts.template, Mode::InProcess, true, parameters)?).await?;
+    let local = local::start(LocalOptions::measuring(
+        "omnibridge-load",
+        &opts.template,
+        Mode::InProcess,
+        true,
+        parameters,
+    )?)
+    .await?;
     let base = local.runner.base_url.clone();
     let sandbox = local.sandbox.as_ref().context("the sandboxes")?.client();
     let http = reqwest::Client::builder().pool_max_idle_per_host(512).build()?;
 
     // The sample API users; half the customers hand off to a Salesforce agent first.
-    crate::samples::prepare(&local.operator).await.context("putting the samples' data in the stack")?;
+    crate::samples::prepare(&local.operator)
+        .await
+        .context("putting the samples' data in the stack")?;
     let login = json!({"username": "yaloUser", "password": crate::samples::PASSWORD});
-    let token: Value = http.post(format!("{base}/v1/authenticate")).json(&login).send().await?.error_for_status()?.json().await?;
+    let token: Value = http
+        .post(format!("{base}/v1/authenticate"))
+        .json(&login)
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
     let token = token["token"].as_str().context("authenticate gave no token")?.to_owned();
     let opened: Vec<_> = (0..opts.customers).filter(|&i| in_chat(i, opts.customers)).collect();
     for chunk in opened.chunks(8) {
@@ -152,23 +173,35 @@ pub async fn run(opts: LoadOptions) -> anyhow::Result<LoadReport> {
         });
         for res in futures::future::join_all(calls).await {
             let res = res?;
-            anyhow::ensure!(res.status().is_success(), "a handoff answered {}: {}", res.status(), res.text().await.unwrap_or_default());
+            anyhow::ensure!(
+                res.status().is_success(),
+                "a handoff answered {}: {}",
+                res.status(),
+                res.text().await.unwrap_or_default()
+            );
         }
     }
 
-    let webhook = format!("{base}/v1/integrations/whatsapp/webhook?secret={LOCAL_YALO_WEBHOOK_SECRET}");
+    let webhook =
+        format!("{base}/v1/integrations/whatsapp/webhook?secret={LOCAL_YALO_WEBHOOK_SECRET}");
     let kinds: Arc<Mutex<BTreeMap<&'static str, Kind>>> = Arc::default();
-    let mut pids: Vec<(String, u32)> = vec![("omnibridge (runner, functions, sandboxes)".into(), std::process::id())];
+    let mut pids: Vec<(String, u32)> =
+        vec![("omnibridge (runner, functions, sandboxes)".into(), std::process::id())];
     pids.extend(moto.as_ref().map(|m| ("moto: SQS, S3".to_owned(), m.pid())));
     pids.extend(dynamo.as_ref().map(|m| ("moto: DynamoDB".to_owned(), m.pid())));
     let cpu_before: Vec<Duration> = pids.iter().map(|(_, p)| cpu_of(*p)).collect();
     let started = Instant::now();
     let until = started + Duration::from_secs(opts.seconds);
-    let streams: [(&'static str, f64); 3] = [("customer message", opts.messages), ("status notice", opts.statuses), ("agent reply", opts.replies)];
+    let streams: [(&'static str, f64); 3] = [
+        ("customer message", opts.messages),
+        ("status notice", opts.statuses),
+        ("agent reply", opts.replies),
+    ];
     let mut tasks = Vec::new();
     let acknowledged: Arc<Mutex<std::collections::HashSet<String>>> = Arc::default();
     for (kind, rate) in streams.into_iter().filter(|(_, r)| *r > 0.0) {
-        let (http, webhook, sandbox, kinds, expected) = (http.clone(), webhook.clone(), sandbox.clone(), kinds.clone(), acknowledged.clone());
+        let (http, webhook, sandbox, kinds, expected) =
+            (http.clone(), webhook.clone(), sandbox.clone(), kinds.clone(), acknowledged.clone());
         let customers = opts.customers;
         tasks.push(tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
@@ -206,8 +239,13 @@ pub async fn run(opts: LoadOptions) -> anyhow::Result<LoadReport> {
     }
     futures::future::join_all(tasks).await;
     let took = started.elapsed();
-    let cpu: Vec<(String, f64)> =
-        pids.iter().zip(&cpu_before).map(|((name, pid), before)| (name.clone(), cpu_of(*pid).saturating_sub(*before).as_secs_f64() / took.as_secs_f64())).collect();
+    let cpu: Vec<(String, f64)> = pids
+        .iter()
+        .zip(&cpu_before)
+        .map(|((name, pid), before)| {
+            (name.clone(), cpu_of(*pid).saturating_sub(*before).as_secs_f64() / took.as_secs_f64())
+        })
+        .collect();
 
     // Then everything queued is delivered.
     let sqs = aws_sdk_sqs::Client::new(local.operator.aws());
@@ -234,11 +272,17 @@ pub async fn run(opts: LoadOptions) -> anyhow::Result<LoadReport> {
             let attrs = sqs
                 .get_queue_attributes()
                 .queue_url(url)
-                .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
-                .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+                .attribute_names(
+                    aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages,
+                )
+                .attribute_names(
+                    aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
+                )
                 .send()
                 .await?;
-            let count: u64 = attrs.attributes().map_or(0, |a| a.values().filter_map(|v| v.parse::<u64>().ok()).sum());
+            let count: u64 = attrs
+                .attributes()
+                .map_or(0, |a| a.values().filter_map(|v| v.parse::<u64>().ok()).sum());
             left.push((name.clone(), count));
         }
         if left.iter().all(|(_, n)| *n == 0) {
@@ -258,7 +302,9 @@ pub async fn run(opts: LoadOptions) -> anyhow::Result<LoadReport> {
     let acknowledged = acknowledged.lock().unwrap().clone();
     let to_agent = acknowledged.iter().filter(|t| received.contains(t.as_str())).count();
     let delivered = sandbox.yalo_delivered(None).await?;
-    let to_customers = delivered.as_array().map_or(0, |d| d.iter().filter(|d| d.to_string().contains("reply ")).count());
+    let to_customers = delivered
+        .as_array()
+        .map_or(0, |d| d.iter().filter(|d| d.to_string().contains("reply ")).count());
     let kinds = kinds.lock().unwrap().clone();
     local.runner.shutdown().await;
     Ok(LoadReport {
@@ -292,7 +338,11 @@ pub fn render(r: &LoadReport) -> (String, bool) {
         let sorted = k.sorted();
         let percentile = |p| crate::bench::percentile(&sorted, p);
         let served = k.latencies.len() as f64 / r.took.as_secs_f64();
-        let errors: Vec<String> = k.errors.iter().map(|(s, n)| if *s == 0 { format!("{n} unanswered") } else { format!("{n} × {s}") }).collect();
+        let errors: Vec<String> = k
+            .errors
+            .iter()
+            .map(|(s, n)| if *s == 0 { format!("{n} unanswered") } else { format!("{n} × {s}") })
+            .collect();
         out.push_str(&format!(
             "| {name} | {} | {served:.1} | {} | {} | {} | {} |\n",
             k.sent,

@@ -83,7 +83,12 @@ pub struct Deployed {
 }
 
 /// Deploys `template` as the stack `name` to the emulator at `endpoint`.
-pub async fn deploy(endpoint: &str, template: &Template, name: &str, params: &Parameters) -> anyhow::Result<Deployed> {
+pub async fn deploy(
+    endpoint: &str,
+    template: &Template,
+    name: &str,
+    params: &Parameters,
+) -> anyhow::Result<Deployed> {
     let aws = emulator::sdk_config(endpoint).await;
     let mut values = params.values.clone();
     for (param, secret) in &params.secrets {
@@ -94,14 +99,30 @@ pub async fn deploy(endpoint: &str, template: &Template, name: &str, params: &Pa
     let mut created = BTreeMap::new();
     for secret in template.secrets() {
         let value = secret.value.clone().unwrap_or_else(|| {
-            let random: String = std::iter::repeat_with(fastrand::alphanumeric).take(secret.generated_length).collect();
+            let random: String = std::iter::repeat_with(fastrand::alphanumeric)
+                .take(secret.generated_length)
+                .collect();
             random
         });
-        let arn = provision::put_secret(&aws, &format!("{name}/{}", secret.logical_id), &value).await?;
-        created.insert(secret.logical_id, crate::template::Physical { reference: arn.clone(), attributes: BTreeMap::from([("Id".to_owned(), arn)]) });
+        let arn =
+            provision::put_secret(&aws, &format!("{name}/{}", secret.logical_id), &value).await?;
+        created.insert(
+            secret.logical_id,
+            crate::template::Physical {
+                reference: arn.clone(),
+                attributes: BTreeMap::from([("Id".to_owned(), arn)]),
+            },
+        );
     }
     let region = aws.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into());
-    let input = StackInput { name: name.to_owned(), region, account: ACCOUNT.into(), parameters: values, queue_url_base: endpoint.to_owned(), created };
+    let input = StackInput {
+        name: name.to_owned(),
+        region,
+        account: ACCOUNT.into(),
+        parameters: values,
+        queue_url_base: endpoint.to_owned(),
+        created,
+    };
     let stack = Stack::resolve(template, &input).context("deploying template.yaml")?;
     provision::create(&aws, &stack).await.context("creating the stack's resources")?;
     let operator = Runtime::with(operator_settings(&stack)?, aws);
@@ -146,14 +167,23 @@ impl LocalOptions {
     /// A throwaway stack for a measuring command (`dev/bench`, `dev/load`):
     /// the emulators the environment names (moto is started otherwise), the
     /// sandboxes, everything on free ports, and a stack name of its own.
-    pub fn measuring(prefix: &str, template: &std::path::Path, mode: Mode, workers: bool, parameters: Parameters) -> anyhow::Result<Self> {
+    pub fn measuring(
+        prefix: &str,
+        template: &std::path::Path,
+        mode: Mode,
+        workers: bool,
+        parameters: Parameters,
+    ) -> anyhow::Result<Self> {
         Ok(LocalOptions {
             addr: "127.0.0.1:0".parse()?,
             aws_endpoint: endpoint_from_env("AWS_ENDPOINT_URL"),
             dynamodb_endpoint: endpoint_from_env("AWS_ENDPOINT_URL_DYNAMODB"),
             moto_port: 0,
             template: Template::read(template)?,
-            stack_name: format!("{prefix}-{}", uuid::Uuid::new_v4().simple().to_string().get(..8).unwrap_or_default()),
+            stack_name: format!(
+                "{prefix}-{}",
+                uuid::Uuid::new_v4().simple().to_string().get(..8).unwrap_or_default()
+            ),
             workers,
             sandbox: Some(SandboxConfig::local("127.0.0.1:0".parse()?)),
             parameters,
@@ -184,7 +214,9 @@ pub async fn start(opts: LocalOptions) -> anyhow::Result<Local> {
         }
     };
     // Bound first: the stack's parameters and the sandboxes need its address.
-    let listener = tokio::net::TcpListener::bind(opts.addr).await.with_context(|| format!("binding {}", opts.addr))?;
+    let listener = tokio::net::TcpListener::bind(opts.addr)
+        .await
+        .with_context(|| format!("binding {}", opts.addr))?;
     let addr = listener.local_addr()?;
     let mut params = Parameters::default();
     params.set("PublicUrl", format!("http://{addr}"));
@@ -201,7 +233,8 @@ pub async fn start(opts: LocalOptions) -> anyhow::Result<Local> {
         s.parameters(&mut params);
     }
     params.merge(&opts.parameters);
-    let Deployed { stack, operator } = deploy(&endpoint, &opts.template, &opts.stack_name, &params).await?;
+    let Deployed { stack, operator } =
+        deploy(&endpoint, &opts.template, &opts.stack_name, &params).await?;
     let runner = runner::start(runner::RunnerConfig {
         stack: stack.clone(),
         mode: opts.mode,
@@ -209,20 +242,38 @@ pub async fn start(opts: LocalOptions) -> anyhow::Result<Local> {
         invoke_addr: opts.invoke_addr,
         workers: opts.workers,
         poll_wait: opts.poll_wait,
-        upstreams: Upstreams { default: endpoint.clone(), dynamodb: opts.dynamodb_endpoint.clone() },
+        upstreams: Upstreams {
+            default: endpoint.clone(),
+            dynamodb: opts.dynamodb_endpoint.clone(),
+        },
     })
     .await?;
     if let Some(s) = &sandbox {
         // Yalo's customers write to the webhooks as registered: with the stack's secret.
-        if let omnibridge::config::SecretSource::SecretsManager { .. } = &operator.settings.yalo_webhook_secret {
-            let secret = operator.secret(&operator.settings.yalo_webhook_secret, "OMNIBRIDGE_YALO_WEBHOOK_SECRET").await?;
+        if let omnibridge::config::SecretSource::SecretsManager { .. } =
+            &operator.settings.yalo_webhook_secret
+        {
+            let secret = operator
+                .secret(&operator.settings.yalo_webhook_secret, "OMNIBRIDGE_YALO_WEBHOOK_SECRET")
+                .await?;
             s.use_yalo_webhook_secret(secrecy::ExposeSecret::expose_secret(&secret));
         }
-        if let Some(bus) = stack.params.get("SalesforceEventBusName").and_then(|b| b.as_str()).filter(|b| !b.is_empty()) {
+        if let Some(bus) = stack
+            .params
+            .get("SalesforceEventBusName")
+            .and_then(|b| b.as_str())
+            .filter(|b| !b.is_empty())
+        {
             let sqs = aws_sdk_sqs::Client::new(&emulator::sdk_config(&endpoint).await);
-            s.set_event_relay(Arc::new(LocalBus { name: bus.to_owned(), stack: stack.clone(), sqs }));
+            s.set_event_relay(Arc::new(LocalBus {
+                name: bus.to_owned(),
+                stack: stack.clone(),
+                sqs,
+            }));
         }
-        register_sandbox_channel(&operator).await.context("registering the Pipedrive channel with the sandbox")?;
+        register_sandbox_channel(&operator)
+            .await
+            .context("registering the Pipedrive channel with the sandbox")?;
     }
     Ok(Local { endpoint, stack, operator, runner, sandbox, moto })
 }

@@ -6,8 +6,8 @@
 use anyhow::Context;
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType, ScalarAttributeType,
-    TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 use serde_json::Value;
@@ -25,7 +25,8 @@ pub async fn create(aws: &SdkConfig, stack: &Stack) -> anyhow::Result<()> {
     }
     let sqs = aws_sdk_sqs::Client::new(aws);
     // Dead-letter queues before the queues that name them.
-    let (plain, redriven): (Vec<&QueueSpec>, Vec<&QueueSpec>) = stack.queues.iter().partition(|q| q.redrive.is_none());
+    let (plain, redriven): (Vec<&QueueSpec>, Vec<&QueueSpec>) =
+        stack.queues.iter().partition(|q| q.redrive.is_none());
     for q in plain.into_iter().chain(redriven) {
         create_queue(&sqs, stack, q).await.with_context(|| format!("creating {}", q.logical_id))?;
     }
@@ -39,7 +40,13 @@ pub async fn put_secret(aws: &SdkConfig, name: &str, value: &str) -> anyhow::Res
     match client.create_secret().name(name).secret_string(value).send().await {
         Ok(out) => out.arn.context("a secret without an ARN"),
         Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_exists_exception()) => {
-            let out = client.put_secret_value().secret_id(name).secret_string(value).send().await.context("updating a secret")?;
+            let out = client
+                .put_secret_value()
+                .secret_id(name)
+                .secret_string(value)
+                .send()
+                .await
+                .context("updating a secret")?;
             out.arn.context("a secret without an ARN")
         }
         Err(e) => Err(e).context(format!("creating the secret {name}")),
@@ -59,7 +66,10 @@ fn key_schema(v: Option<&Value>) -> anyhow::Result<Vec<KeySchemaElement>> {
                 "HASH" => KeyType::Hash,
                 _ => KeyType::Range,
             };
-            Ok(KeySchemaElement::builder().attribute_name(text(k, "AttributeName")?).key_type(kind).build()?)
+            Ok(KeySchemaElement::builder()
+                .attribute_name(text(k, "AttributeName")?)
+                .key_type(kind)
+                .build()?)
         })
         .collect()
 }
@@ -77,7 +87,10 @@ async fn create_table(client: &aws_sdk_dynamodb::Client, t: &TableSpec) -> anyho
                 "B" => ScalarAttributeType::B,
                 _ => ScalarAttributeType::S,
             };
-            Ok(AttributeDefinition::builder().attribute_name(text(a, "AttributeName")?).attribute_type(kind).build()?)
+            Ok(AttributeDefinition::builder()
+                .attribute_name(text(a, "AttributeName")?)
+                .attribute_type(kind)
+                .build()?)
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let mut create = client
@@ -99,9 +112,13 @@ async fn create_table(client: &aws_sdk_dynamodb::Client, t: &TableSpec) -> anyho
                 .projection(
                     Projection::builder()
                         .projection_type(projection)
-                        .set_non_key_attributes(gsi.pointer("/Projection/NonKeyAttributes").and_then(Value::as_array).map(|a| {
-                            a.iter().filter_map(Value::as_str).map(str::to_owned).collect()
-                        }))
+                        .set_non_key_attributes(
+                            gsi.pointer("/Projection/NonKeyAttributes")
+                                .and_then(Value::as_array)
+                                .map(|a| {
+                                    a.iter().filter_map(Value::as_str).map(str::to_owned).collect()
+                                }),
+                        )
                         .build(),
                 )
                 .build()?,
@@ -109,14 +126,24 @@ async fn create_table(client: &aws_sdk_dynamodb::Client, t: &TableSpec) -> anyho
     }
     match create.send().await {
         Ok(_) => {}
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => return Ok(()),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => {
+            return Ok(())
+        }
         Err(e) => return Err(e.into()),
     }
-    if let Some(ttl) = p.get("TimeToLiveSpecification").filter(|t| t.get("Enabled").and_then(Value::as_bool) == Some(true)) {
+    if let Some(ttl) = p
+        .get("TimeToLiveSpecification")
+        .filter(|t| t.get("Enabled").and_then(Value::as_bool) == Some(true))
+    {
         client
             .update_time_to_live()
             .table_name(&t.name)
-            .time_to_live_specification(TimeToLiveSpecification::builder().attribute_name(text(ttl, "AttributeName")?).enabled(true).build()?)
+            .time_to_live_specification(
+                TimeToLiveSpecification::builder()
+                    .attribute_name(text(ttl, "AttributeName")?)
+                    .enabled(true)
+                    .build()?,
+            )
             .send()
             .await
             .context("enabling TTL")?;
@@ -129,12 +156,22 @@ async fn create_bucket(aws: &SdkConfig, bucket: &str) -> anyhow::Result<()> {
     let client = aws_sdk_s3::Client::from_conf(config);
     match client.create_bucket().bucket(bucket).send().await {
         Ok(_) => Ok(()),
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_bucket_already_owned_by_you() || s.is_bucket_already_exists()) => Ok(()),
+        Err(e)
+            if e.as_service_error().is_some_and(|s| {
+                s.is_bucket_already_owned_by_you() || s.is_bucket_already_exists()
+            }) =>
+        {
+            Ok(())
+        }
         Err(e) => Err(e.into()),
     }
 }
 
-async fn create_queue(sqs: &aws_sdk_sqs::Client, stack: &Stack, q: &QueueSpec) -> anyhow::Result<()> {
+async fn create_queue(
+    sqs: &aws_sdk_sqs::Client,
+    stack: &Stack,
+    q: &QueueSpec,
+) -> anyhow::Result<()> {
     let mut create = sqs
         .create_queue()
         .queue_name(&q.name)

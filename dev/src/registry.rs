@@ -17,14 +17,19 @@ use std::sync::Arc;
 use crate::lambda::InvokeError;
 
 /// A built function: event in, answer out.
-pub type Handler = Arc<dyn Fn(Bytes, Context) -> BoxFuture<'static, Result<Bytes, InvokeError>> + Send + Sync>;
+pub type Handler =
+    Arc<dyn Fn(Bytes, Context) -> BoxFuture<'static, Result<Bytes, InvokeError>> + Send + Sync>;
 
 fn unmarshal<T: serde::de::DeserializeOwned>(payload: &[u8]) -> Result<T, InvokeError> {
-    serde_json::from_slice(payload).map_err(|e| InvokeError::failed("lambda_runtime::deserializer::DeserializeError", e.to_string()))
+    serde_json::from_slice(payload).map_err(|e| {
+        InvokeError::failed("lambda_runtime::deserializer::DeserializeError", e.to_string())
+    })
 }
 
 fn marshal<T: serde::Serialize>(answer: &T) -> Result<Bytes, InvokeError> {
-    serde_json::to_vec(answer).map(Bytes::from).map_err(|e| InvokeError::failed("Runtime.SerializationError", e.to_string()))
+    serde_json::to_vec(answer)
+        .map(Bytes::from)
+        .map_err(|e| InvokeError::failed("Runtime.SerializationError", e.to_string()))
 }
 
 async fn endpoint<E: Endpoint>(rt: &Runtime) -> anyhow::Result<Handler> {
@@ -38,7 +43,10 @@ async fn endpoint<E: Endpoint>(rt: &Runtime) -> anyhow::Result<Handler> {
                 async move { Ok::<_, std::convert::Infallible>(bootstrap::serve_http(&*e, req).await) }
             });
             let mut adapter = lambda_http::Adapter::from(service);
-            let answer = adapter.call(LambdaEvent::new(request, context)).await.map_err(|e| InvokeError::failed("Runtime.HandlerError", e.to_string()))?;
+            let answer = adapter
+                .call(LambdaEvent::new(request, context))
+                .await
+                .map_err(|e| InvokeError::failed("Runtime.HandlerError", e.to_string()))?;
             marshal(&answer)
         })
     }))
@@ -51,7 +59,9 @@ async fn worker<W: Worker>(rt: &Runtime) -> anyhow::Result<Handler> {
         let (w, retry) = (w.clone(), retry.clone());
         Box::pin(async move {
             let event: SqsEvent = unmarshal(&payload)?;
-            marshal(&bootstrap::serve_batch(&*w, Some(&*retry), LambdaEvent::new(event, context)).await)
+            marshal(
+                &bootstrap::serve_batch(&*w, Some(&*retry), LambdaEvent::new(event, context)).await,
+            )
         })
     }))
 }
@@ -70,8 +80,12 @@ pub async fn function(name: &str, rt: &Runtime) -> anyhow::Result<Handler> {
         "facebook-webhook" => endpoint::<api::facebook_webhook::Endpoint>(rt).await,
         "webhook-register" => endpoint::<api::webhook_register::Endpoint>(rt).await,
         "webhook-remove" => endpoint::<api::webhook_remove::Endpoint>(rt).await,
-        "pipedrive-conversations-list" => endpoint::<api::pipedrive_conversations_list::Endpoint>(rt).await,
-        "pipedrive-conversation-get" => endpoint::<api::pipedrive_conversation_get::Endpoint>(rt).await,
+        "pipedrive-conversations-list" => {
+            endpoint::<api::pipedrive_conversations_list::Endpoint>(rt).await
+        }
+        "pipedrive-conversation-get" => {
+            endpoint::<api::pipedrive_conversation_get::Endpoint>(rt).await
+        }
         "pipedrive-message-post" => endpoint::<api::pipedrive_message_post::Endpoint>(rt).await,
         "pipedrive-message-get" => endpoint::<api::pipedrive_message_get::Endpoint>(rt).await,
         "pipedrive-sender-get" => endpoint::<api::pipedrive_sender_get::Endpoint>(rt).await,

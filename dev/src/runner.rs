@@ -81,7 +81,11 @@ impl Drop for Running {
     }
 }
 
-fn serve(listener: tokio::net::TcpListener, app: axum::Router, mut stopped: watch::Receiver<bool>) -> JoinHandle<()> {
+fn serve(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    mut stopped: watch::Receiver<bool>,
+) -> JoinHandle<()> {
     tokio::spawn(async move {
         let shutdown = async move {
             let _ = stopped.wait_for(|s| *s).await;
@@ -95,11 +99,13 @@ fn serve(listener: tokio::net::TcpListener, app: axum::Router, mut stopped: watc
 
 pub async fn start(config: RunnerConfig) -> anyhow::Result<Running> {
     let stack = config.stack;
-    let gateway = Gateway::start(&stack, config.upstreams).await.context("starting the IAM gateway")?;
+    let gateway =
+        Gateway::start(&stack, config.upstreams).await.context("starting the IAM gateway")?;
     let aws = AwsAccess { gateway_url: gateway.url.clone(), region: stack.region.clone() };
     let mut functions = HashMap::new();
     for spec in &stack.functions {
-        let host = lambda::host(spec, &config.mode, &aws).with_context(|| format!("hosting {}", spec.binary))?;
+        let host = lambda::host(spec, &config.mode, &aws)
+            .with_context(|| format!("hosting {}", spec.binary))?;
         functions.insert(spec.binary.clone(), Arc::new(Function::new(spec.clone(), host)));
     }
     let functions: invoke_api::Functions = Arc::new(functions);
@@ -109,16 +115,25 @@ pub async fn start(config: RunnerConfig) -> anyhow::Result<Running> {
     let api = Arc::new(apigw::HttpApi::new(&stack, &functions));
     let listener = config.listener;
     let base_url = format!("http://{}", listener.local_addr()?);
-    tasks.push(serve(listener, axum::Router::new().fallback(apigw::handle).with_state(api), stopped.clone()));
+    tasks.push(serve(
+        listener,
+        axum::Router::new().fallback(apigw::handle).with_state(api),
+        stopped.clone(),
+    ));
 
     let invoke_url = match config.invoke_addr {
         Some(addr) => {
-            let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr} for the Invoke API"))?;
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding {addr} for the Invoke API"))?;
             let bound = listener.local_addr()?;
             tasks.push(serve(listener, invoke_api::router(functions.clone()), stopped.clone()));
             // `cargo lambda invoke` goes to [::1] by default: serve IPv6's loopback too, where there is one.
             if bound.ip().is_loopback() && bound.is_ipv4() {
-                if let Ok(v6) = tokio::net::TcpListener::bind((std::net::Ipv6Addr::LOCALHOST, bound.port())).await {
+                if let Ok(v6) =
+                    tokio::net::TcpListener::bind((std::net::Ipv6Addr::LOCALHOST, bound.port()))
+                        .await
+                {
                     tasks.push(serve(v6, invoke_api::router(functions.clone()), stopped.clone()));
                 }
             }
@@ -132,8 +147,15 @@ pub async fn start(config: RunnerConfig) -> anyhow::Result<Running> {
         for spec in &stack.functions {
             for source in spec.queue_sources.iter().filter(|s| s.enabled) {
                 let queue = stack.queue(&source.queue)?.clone();
-                workers.push(format!("{} <- {} (batch {}, visibility {} s)", spec.binary, queue.name, source.batch_size, queue.visibility_timeout));
-                let sqs = aws_sdk_sqs::Client::new(&crate::iam::sdk_config(&aws.gateway_url, &spec.binary, &aws.region));
+                workers.push(format!(
+                    "{} <- {} (batch {}, visibility {} s)",
+                    spec.binary, queue.name, source.batch_size, queue.visibility_timeout
+                ));
+                let sqs = aws_sdk_sqs::Client::new(&crate::iam::sdk_config(
+                    &aws.gateway_url,
+                    &spec.binary,
+                    &aws.region,
+                ));
                 let poller = lambda::sqs::EventSource {
                     function: functions[&spec.binary].clone(),
                     source: source.clone(),
@@ -146,5 +168,14 @@ pub async fn start(config: RunnerConfig) -> anyhow::Result<Running> {
             }
         }
     }
-    Ok(Running { base_url, invoke_url, routes: stack.routes(), workers, functions, gateway, stop, tasks })
+    Ok(Running {
+        base_url,
+        invoke_url,
+        routes: stack.routes(),
+        workers,
+        functions,
+        gateway,
+        stop,
+        tasks,
+    })
 }

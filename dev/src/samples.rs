@@ -9,7 +9,10 @@
 
 use anyhow::Context;
 use omnibridge::bootstrap::Runtime;
-use omnibridge::model::{now_millis, ChannelKind, Conversation, ConversationId, DeskKind, Direction, Message, MessageId, Participant};
+use omnibridge::model::{
+    now_millis, ChannelKind, Conversation, ConversationId, DeskKind, Direction, Message, MessageId,
+    Participant,
+};
 use omnibridge::ports::{ConversationStore, MessageStore, UserStore};
 use omnibridge::services::auth::{ApiUser, Role};
 use omnibridge::services::custom_channel::{CustomChannel, Registry};
@@ -55,15 +58,36 @@ async fn conversation(
     if let Some(c) = store.get_conversation(&id(id_text)?).await? {
         return Ok(c);
     }
-    let mut c = Conversation::open(ChannelKind::Whatsapp, bot, customer, desk, desk_channel, now_millis())?;
+    let mut c =
+        Conversation::open(ChannelKind::Whatsapp, bot, customer, desk, desk_channel, now_millis())?;
     c.id = id(id_text)?;
     c.desk_conversation_id = desk_id.map(str::to_owned);
-    store.open_conversation(&c).await.with_context(|| format!("opening the sample conversation {id_text}"))?;
+    store
+        .open_conversation(&c)
+        .await
+        .with_context(|| format!("opening the sample conversation {id_text}"))?;
     Ok(c)
 }
 
-async fn message(rt: &Runtime, conv: &Conversation, id_text: &str, direction: Direction, source: &str, sender: &str, text: &str) -> anyhow::Result<()> {
-    let mut m = Message::received(conv.id.clone(), direction, source, &format!("sample-{id_text}"), sender, Some(text.to_owned()), vec![], now_millis())?;
+async fn message(
+    rt: &Runtime,
+    conv: &Conversation,
+    id_text: &str,
+    direction: Direction,
+    source: &str,
+    sender: &str,
+    text: &str,
+) -> anyhow::Result<()> {
+    let mut m = Message::received(
+        conv.id.clone(),
+        direction,
+        source,
+        &format!("sample-{id_text}"),
+        sender,
+        Some(text.to_owned()),
+        vec![],
+        now_millis(),
+    )?;
     m.id = MessageId::parse(id_text)?;
     rt.dynamo()?.append_message(&m).await?;
     Ok(())
@@ -79,25 +103,91 @@ pub async fn prepare(rt: &Runtime) -> anyhow::Result<Vec<String>> {
     }
     done.push(format!("API users yaloUser (YALO_ROLE) and salesforceUser (SALESFORCE_ROLE), password {PASSWORD:?}"));
 
-    let sf_channel = s.salesforce.channel_address_id.clone().context("the stack has no Salesforce channel address (SalesforceChannelAddressId)")?;
-    let c = conversation(rt, CONVERSATION, Participant::new(CUSTOMER, "Eduardo Ochoa")?, "coppel-bot", DeskKind::Salesforce, &sf_channel, None).await?;
-    message(rt, &c, TO_DESK_MESSAGE, Direction::Inbound, "whatsapp", CUSTOMER, "Necesito ayuda con mi pedido").await?;
-    message(rt, &c, TO_CUSTOMER_MESSAGE, Direction::Outbound, "salesforce", "005SB000000001", "Hola, soy Eva. ¿En qué te ayudo?").await?;
+    let sf_channel = s
+        .salesforce
+        .channel_address_id
+        .clone()
+        .context("the stack has no Salesforce channel address (SalesforceChannelAddressId)")?;
+    let c = conversation(
+        rt,
+        CONVERSATION,
+        Participant::new(CUSTOMER, "Eduardo Ochoa")?,
+        "coppel-bot",
+        DeskKind::Salesforce,
+        &sf_channel,
+        None,
+    )
+    .await?;
+    message(
+        rt,
+        &c,
+        TO_DESK_MESSAGE,
+        Direction::Inbound,
+        "whatsapp",
+        CUSTOMER,
+        "Necesito ayuda con mi pedido",
+    )
+    .await?;
+    message(
+        rt,
+        &c,
+        TO_CUSTOMER_MESSAGE,
+        Direction::Outbound,
+        "salesforce",
+        "005SB000000001",
+        "Hola, soy Eva. ¿En qué te ayudo?",
+    )
+    .await?;
     done.push(format!("WhatsApp customer {CUSTOMER} in a Salesforce chat (conversation {CONVERSATION}), a message to the agent ({TO_DESK_MESSAGE}) and one to the customer ({TO_CUSTOMER_MESSAGE})"));
 
     let pd_channel = s.pipedrive.channel_id.clone();
-    let p = conversation(rt, PIPEDRIVE_CONVERSATION, Participant::new(PIPEDRIVE_CUSTOMER, "Ana Pérez")?, "shop-bot", DeskKind::Pipedrive, &pd_channel, None).await?;
-    message(rt, &p, PIPEDRIVE_MESSAGE, Direction::Inbound, "whatsapp", PIPEDRIVE_CUSTOMER, "¿Tienen envío a Monterrey?").await?;
+    let p = conversation(
+        rt,
+        PIPEDRIVE_CONVERSATION,
+        Participant::new(PIPEDRIVE_CUSTOMER, "Ana Pérez")?,
+        "shop-bot",
+        DeskKind::Pipedrive,
+        &pd_channel,
+        None,
+    )
+    .await?;
+    message(
+        rt,
+        &p,
+        PIPEDRIVE_MESSAGE,
+        Direction::Inbound,
+        "whatsapp",
+        PIPEDRIVE_CUSTOMER,
+        "¿Tienen envío a Monterrey?",
+    )
+    .await?;
     // As a handoff to Pipedrive does: the customer becomes a sender Pipedrive can look up.
-    let sender = Sender { id: p.customer.id.clone(), name: p.customer.name.clone(), avatar_url: None };
-    omnibridge::services::pipedrive::Registry::new(rt.dynamo()?).put_sender(&pd_channel, &sender).await?;
+    let sender =
+        Sender { id: p.customer.id.clone(), name: p.customer.name.clone(), avatar_url: None };
+    omnibridge::services::pipedrive::Registry::new(rt.dynamo()?)
+        .put_sender(&pd_channel, &sender)
+        .await?;
     done.push(format!("WhatsApp customer {PIPEDRIVE_CUSTOMER} on the Pipedrive channel {pd_channel} (conversation {PIPEDRIVE_CONVERSATION}, message {PIPEDRIVE_MESSAGE})"));
 
-    let yd_channel = s.yeahdesk.channel_id.clone().context("the stack has no Yeahdesk channel (YeahdeskChannelId)")?;
-    conversation(rt, YEAHDESK_CONVERSATION, Participant::new(YEAHDESK_CUSTOMER, "Vasya")?, "help-bot", DeskKind::Yeahdesk, &yd_channel, Some(YEAHDESK_DIALOG)).await?;
+    let yd_channel = s
+        .yeahdesk
+        .channel_id
+        .clone()
+        .context("the stack has no Yeahdesk channel (YeahdeskChannelId)")?;
+    conversation(
+        rt,
+        YEAHDESK_CONVERSATION,
+        Participant::new(YEAHDESK_CUSTOMER, "Vasya")?,
+        "help-bot",
+        DeskKind::Yeahdesk,
+        &yd_channel,
+        Some(YEAHDESK_DIALOG),
+    )
+    .await?;
     done.push(format!("WhatsApp customer {YEAHDESK_CUSTOMER} in the Yeahdesk dialog {YEAHDESK_DIALOG} (conversation {YEAHDESK_CONVERSATION})"));
 
-    let (mut channel, _) = CustomChannel::create("Avito (sample)", None, DeskKind::Salesforce, None);
+    let (mut channel, _) =
+        CustomChannel::create("Avito (sample)", None, DeskKind::Salesforce, None);
     channel.id = CUSTOM_CHANNEL.to_owned();
     channel.token_sha256 = hex::encode(sha2::Sha256::digest(CUSTOM_CHANNEL_TOKEN.as_bytes()));
     Registry::new(store).put_channel(&channel).await?;

@@ -11,7 +11,12 @@ use std::future::Future;
 
 use crate::adapters::salesforce::SalesforceDesk;
 use crate::adapters::yalo::YaloClient;
-use crate::adapters::{dynamodb::{DynamoStore, Retention}, http_client, s3::S3Blobs, sqs::SqsQueue};
+use crate::adapters::{
+    dynamodb::{DynamoStore, Retention},
+    http_client,
+    s3::S3Blobs,
+    sqs::SqsQueue,
+};
 use crate::config::{SecretSource, Settings};
 use crate::ports::QueueName;
 use crate::worker::{process_batch, Attempt, RetryPolicy};
@@ -28,18 +33,31 @@ const AMAZON_ROOTS: &[u8] = include_bytes!("adapters/amazon-roots.pem");
 /// (for an emulator served over HTTPS): it never reads the system's
 /// certificate store, which took most of a cold start (~290 files).
 pub fn aws_http_client() -> Result<aws_sdk_dynamodb::config::SharedHttpClient> {
-    use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider, TlsContext, TrustStore};
+    use aws_smithy_http_client::tls::{
+        rustls_provider::CryptoMode, Provider, TlsContext, TrustStore,
+    };
     let mut roots = TrustStore::empty().with_pem_certificate(AMAZON_ROOTS);
     if let Some(path) = std::env::var_os("AWS_CA_BUNDLE").filter(|p| !p.is_empty()) {
-        let pem = std::fs::read(&path).map_err(|e| Error::Config(format!("reading AWS_CA_BUNDLE {}: {e}", path.to_string_lossy())))?;
+        let pem = std::fs::read(&path).map_err(|e| {
+            Error::Config(format!("reading AWS_CA_BUNDLE {}: {e}", path.to_string_lossy()))
+        })?;
         let valid = <rustls::pki_types::CertificateDer as rustls::pki_types::pem::PemObject>::pem_slice_iter(&pem).collect::<std::result::Result<Vec<_>, _>>();
         if !matches!(&valid, Ok(certs) if !certs.is_empty()) {
-            return Err(Error::Config(format!("AWS_CA_BUNDLE {} holds no PEM certificate", path.to_string_lossy())));
+            return Err(Error::Config(format!(
+                "AWS_CA_BUNDLE {} holds no PEM certificate",
+                path.to_string_lossy()
+            )));
         }
         roots.add_pem_certificate(pem);
     }
-    let tls = TlsContext::builder().with_trust_store(roots).build().map_err(|e| Error::Config(format!("AWS TLS settings: {e}")))?;
-    Ok(aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).tls_context(tls).build_https())
+    let tls = TlsContext::builder()
+        .with_trust_store(roots)
+        .build()
+        .map_err(|e| Error::Config(format!("AWS TLS settings: {e}")))?;
+    Ok(aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .tls_context(tls)
+        .build_https())
 }
 
 /// Makes ring the process's TLS crypto provider (for reqwest). Idempotent.
@@ -65,7 +83,10 @@ impl Runtime {
     pub async fn load() -> Result<Self> {
         let settings = Settings::from_env()?;
         install_crypto_provider();
-        let aws = aws_config::defaults(BehaviorVersion::latest()).http_client(aws_http_client()?).load().await;
+        let aws = aws_config::defaults(BehaviorVersion::latest())
+            .http_client(aws_http_client()?)
+            .load()
+            .await;
         Ok(Runtime { settings, aws, secrets: Default::default() })
     }
 
@@ -75,16 +96,23 @@ impl Runtime {
     /// web identity, IMDS, ECS) have nothing to find in Lambda, and would put
     /// their code (and three more AWS clients) in every function.
     pub async fn from_lambda_environment() -> Result<Self> {
-        use aws_config::environment::{EnvironmentVariableCredentialsProvider, EnvironmentVariableRegionProvider};
+        use aws_config::environment::{
+            EnvironmentVariableCredentialsProvider, EnvironmentVariableRegionProvider,
+        };
         use aws_config::meta::region::ProvideRegion;
         use aws_sdk_dynamodb::config::{SharedAsyncSleep, SharedCredentialsProvider};
         let settings = Settings::from_env()?;
         install_crypto_provider();
-        let region = EnvironmentVariableRegionProvider::new().region().await.ok_or_else(|| Error::Config("AWS_REGION is not set".into()))?;
+        let region = EnvironmentVariableRegionProvider::new()
+            .region()
+            .await
+            .ok_or_else(|| Error::Config("AWS_REGION is not set".into()))?;
         let mut aws = SdkConfig::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(region)
-            .credentials_provider(SharedCredentialsProvider::new(EnvironmentVariableCredentialsProvider::new()))
+            .credentials_provider(SharedCredentialsProvider::new(
+                EnvironmentVariableCredentialsProvider::new(),
+            ))
             .http_client(aws_http_client()?)
             .sleep_impl(SharedAsyncSleep::new(aws_smithy_async::rt::sleep::TokioSleep::new()))
             .time_source(aws_smithy_async::time::SystemTimeSource::new())
@@ -106,14 +134,19 @@ impl Runtime {
     }
 
     pub fn dynamo(&self) -> Result<DynamoStore> {
-        let retention = Retention { records: self.settings.retention, idempotency: self.settings.idempotency_ttl };
-        Ok(DynamoStore::new(aws_sdk_dynamodb::Client::new(&self.aws), self.settings.table()?).with_retention(retention))
+        let retention = Retention {
+            records: self.settings.retention,
+            idempotency: self.settings.idempotency_ttl,
+        };
+        Ok(DynamoStore::new(aws_sdk_dynamodb::Client::new(&self.aws), self.settings.table()?)
+            .with_retention(retention))
     }
 
     pub fn blobs(&self) -> Result<S3Blobs> {
         // Emulators serve buckets by path, not by virtual host.
         let path_style = self.aws.endpoint_url().is_some();
-        let config = aws_sdk_s3::config::Builder::from(&self.aws).force_path_style(path_style).build();
+        let config =
+            aws_sdk_s3::config::Builder::from(&self.aws).force_path_style(path_style).build();
         Ok(S3Blobs::new(aws_sdk_s3::Client::from_conf(config), self.settings.bucket()?))
     }
 
@@ -136,7 +169,13 @@ impl Runtime {
             return Ok(v.clone());
         }
         let client = aws_sdk_secretsmanager::Client::new(&self.aws);
-        let wanted: Vec<String> = self.settings.secret_arns().into_iter().filter(|a| !held.contains_key(*a)).map(str::to_owned).collect();
+        let wanted: Vec<String> = self
+            .settings
+            .secret_arns()
+            .into_iter()
+            .filter(|a| !held.contains_key(*a))
+            .map(str::to_owned)
+            .collect();
         if wanted.len() > 1 && wanted.contains(arn) {
             // Those it could not read (one this function may not read) are left to GetSecretValue, which says why.
             match client.batch_get_secret_value().set_secret_id_list(Some(wanted)).send().await {
@@ -147,19 +186,24 @@ impl Runtime {
                         }
                     }
                 }
-                Err(e) => tracing::warn!(error = %e.into_service_error(), "reading the secrets together failed; reading them one by one"),
+                Err(e) => {
+                    tracing::warn!(error = %e.into_service_error(), "reading the secrets together failed; reading them one by one")
+                }
             }
             if let Some(v) = held.get(arn) {
                 return Ok(v.clone());
             }
         }
-        let out = client
-            .get_secret_value()
-            .secret_id(arn)
-            .send()
-            .await
-            .map_err(|e| Error::Config(format!("reading {name}_ARN from Secrets Manager failed: {}", e.into_service_error())))?;
-        let value = out.secret_string.map(SecretString::from).ok_or_else(|| Error::Config(format!("{name}_ARN has no string value")))?;
+        let out = client.get_secret_value().secret_id(arn).send().await.map_err(|e| {
+            Error::Config(format!(
+                "reading {name}_ARN from Secrets Manager failed: {}",
+                e.into_service_error()
+            ))
+        })?;
+        let value = out
+            .secret_string
+            .map(SecretString::from)
+            .ok_or_else(|| Error::Config(format!("{name}_ARN has no string value")))?;
         held.insert(arn.clone(), value.clone());
         Ok(value)
     }
@@ -198,25 +242,53 @@ impl Runtime {
             SecretSource::Unset => None,
             source => Some(Refresh {
                 oauth_url: s.peers.pipedrive_oauth.clone(),
-                client_id: p.client_id.clone().ok_or_else(|| Error::Config("OMNIBRIDGE_PIPEDRIVE_REFRESH_TOKEN needs OMNIBRIDGE_PIPEDRIVE_CLIENT_ID".into()))?,
-                client_secret: self.secret(&p.client_secret, "OMNIBRIDGE_PIPEDRIVE_CLIENT_SECRET").await?,
+                client_id: p.client_id.clone().ok_or_else(|| {
+                    Error::Config(
+                        "OMNIBRIDGE_PIPEDRIVE_REFRESH_TOKEN needs OMNIBRIDGE_PIPEDRIVE_CLIENT_ID"
+                            .into(),
+                    )
+                })?,
+                client_secret: self
+                    .secret(&p.client_secret, "OMNIBRIDGE_PIPEDRIVE_CLIENT_SECRET")
+                    .await?,
                 refresh_token: self.secret(source, "OMNIBRIDGE_PIPEDRIVE_REFRESH_TOKEN").await?,
             }),
         };
         if token.is_none() && refresh.is_none() {
             return Ok(None);
         }
-        let client = PipedriveClient::new(http_client::client()?, &s.peers.pipedrive, token, refresh);
-        Ok(Some(crate::services::pipedrive::PipedriveDesk::new(client, self.dynamo()?, self.blobs()?, s.presign_ttl)))
+        let client =
+            PipedriveClient::new(http_client::client()?, &s.peers.pipedrive, token, refresh);
+        Ok(Some(crate::services::pipedrive::PipedriveDesk::new(
+            client,
+            self.dynamo()?,
+            self.blobs()?,
+            s.presign_ttl,
+        )))
     }
 
     /// The Yeahdesk desk, when its channel and token are set (`None` otherwise).
     pub async fn yeahdesk(&self) -> Result<Option<crate::services::yeahdesk::YeahdeskDesk>> {
         let s = &self.settings;
-        let (Some(channel), false) = (&s.yeahdesk.channel_id, matches!(s.yeahdesk.token, SecretSource::Unset)) else { return Ok(None) };
+        let (Some(channel), false) =
+            (&s.yeahdesk.channel_id, matches!(s.yeahdesk.token, SecretSource::Unset))
+        else {
+            return Ok(None);
+        };
         let token = self.secret(&s.yeahdesk.token, "OMNIBRIDGE_YEAHDESK_TOKEN").await?;
-        let client = crate::adapters::yeahdesk::YeahdeskClient::new(http_client::client()?, &s.peers.yeahdesk, channel, token);
-        Ok(Some(crate::services::yeahdesk::YeahdeskDesk::new(client, channel, self.dynamo()?, self.blobs()?, s.presign_ttl)))
+        let client = crate::adapters::yeahdesk::YeahdeskClient::new(
+            http_client::client()?,
+            &s.peers.yeahdesk,
+            channel,
+            token,
+        );
+        Ok(Some(crate::services::yeahdesk::YeahdeskDesk::new(
+            client,
+            channel,
+            self.dynamo()?,
+            self.blobs()?,
+            s.presign_ttl,
+        )))
     }
 
     /// The retry policy of a worker: backoff on its queue, dead letters to its DLQ.
@@ -277,11 +349,21 @@ pub fn invocation_deadline() -> Option<std::time::SystemTime> {
 /// How long an outgoing call may take: `limit`, or less when the
 /// invocation being served has less left (less `margin`, to answer in).
 /// A call that would have no time at all is refused as retryable.
-pub fn call_timeout(limit: std::time::Duration, margin: std::time::Duration) -> Result<std::time::Duration> {
+pub fn call_timeout(
+    limit: std::time::Duration,
+    margin: std::time::Duration,
+) -> Result<std::time::Duration> {
     let Some(deadline) = invocation_deadline() else { return Ok(limit) };
-    let left = deadline.duration_since(std::time::SystemTime::now()).unwrap_or_default().saturating_sub(margin);
+    let left = deadline
+        .duration_since(std::time::SystemTime::now())
+        .unwrap_or_default()
+        .saturating_sub(margin);
     if left < std::time::Duration::from_millis(100) {
-        return Err(Error::Retryable { what: "no time left in this invocation for another call".into(), retry_after: None, source: None });
+        return Err(Error::Retryable {
+            what: "no time left in this invocation for another call".into(),
+            retry_after: None,
+            source: None,
+        });
     }
     Ok(limit.min(left))
 }
@@ -318,19 +400,32 @@ async fn within<T>(until: &WorkUntil, work: impl Future<Output = T>) -> T {
 /// envelope) instead of being cut off by Lambda with nothing said.
 pub async fn serve_http<E: Endpoint>(endpoint: &E, req: Request) -> Response<Body> {
     use lambda_http::RequestExt;
-    let Some(until) = req.lambda_context_ref().and_then(|c| work_until(c, HTTP_DEADLINE_MARGIN)) else { return endpoint.handle(req).await };
+    let Some(until) = req.lambda_context_ref().and_then(|c| work_until(c, HTTP_DEADLINE_MARGIN))
+    else {
+        return endpoint.handle(req).await;
+    };
     match within(&until, tokio::time::timeout_at(until.at, endpoint.handle(req))).await {
         Ok(res) => res,
         Err(_) => {
-            let err = Error::Retryable { what: "the request ran out of time before the function's deadline".into(), retry_after: None, source: None };
+            let err = Error::Retryable {
+                what: "the request ran out of time before the function's deadline".into(),
+                retry_after: None,
+                source: None,
+            };
             E::failure(&err)
         }
     }
 }
 
 /// Processes one SQS batch with `worker`, finishing before the invocation's deadline.
-pub async fn serve_batch<W: Worker>(worker: &W, retry: Option<&RetryPolicy>, event: lambda_runtime::LambdaEvent<SqsEvent>) -> SqsBatchResponse {
-    let batch = |until: Option<tokio::time::Instant>| process_batch(event.payload, retry, until, |job, attempt| worker.process(job, attempt));
+pub async fn serve_batch<W: Worker>(
+    worker: &W,
+    retry: Option<&RetryPolicy>,
+    event: lambda_runtime::LambdaEvent<SqsEvent>,
+) -> SqsBatchResponse {
+    let batch = |until: Option<tokio::time::Instant>| {
+        process_batch(event.payload, retry, until, |job, attempt| worker.process(job, attempt))
+    };
     match work_until(&event.context, WORKER_DEADLINE_MARGIN) {
         Some(until) => within(&until, batch(Some(until.at))).await,
         None => batch(None).await,
@@ -374,9 +469,11 @@ pub async fn run_worker<W: Worker>() -> Result<(), BoxError> {
     let worker = W::build(&rt).await?;
     let retry = rt.retry_policy(W::QUEUE)?;
     let (worker, retry) = (&worker, &retry);
-    lambda_runtime::run(lambda_runtime::service_fn(move |event: lambda_runtime::LambdaEvent<SqsEvent>| async move {
-        Ok::<_, std::convert::Infallible>(serve_batch(worker, Some(retry), event).await)
-    }))
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |event: lambda_runtime::LambdaEvent<SqsEvent>| async move {
+            Ok::<_, std::convert::Infallible>(serve_batch(worker, Some(retry), event).await)
+        },
+    ))
     .await
 }
 

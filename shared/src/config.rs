@@ -181,23 +181,35 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
 
     /// A comma-separated list, upper-cased, empty items dropped.
     fn list(&self, name: &str, default: &str) -> Vec<String> {
-        self.text_or(name, default).split(',').map(|k| k.trim().to_uppercase()).filter(|k| !k.is_empty()).collect()
+        self.text_or(name, default)
+            .split(',')
+            .map(|k| k.trim().to_uppercase())
+            .filter(|k| !k.is_empty())
+            .collect()
     }
 
     fn seconds(&self, name: &str, default: u64, min: u64, max: u64) -> Result<Duration> {
         let Some(raw) = self.text(name) else { return Ok(Duration::from_secs(default)) };
-        let secs: u64 = raw.parse().map_err(|_| Error::Config(format!("{name} must be a whole number of seconds, got {raw:?}")))?;
+        let secs: u64 = raw.parse().map_err(|_| {
+            Error::Config(format!("{name} must be a whole number of seconds, got {raw:?}"))
+        })?;
         if !(min..=max).contains(&secs) {
-            return Err(Error::Config(format!("{name} must be between {min} and {max} seconds, got {secs}")));
+            return Err(Error::Config(format!(
+                "{name} must be between {min} and {max} seconds, got {secs}"
+            )));
         }
         Ok(Duration::from_secs(secs))
     }
 
     fn days(&self, name: &str, default: u64, min: u64, max: u64) -> Result<Duration> {
         let Some(raw) = self.text(name) else { return Ok(Duration::from_secs(default * DAY)) };
-        let days: u64 = raw.parse().map_err(|_| Error::Config(format!("{name} must be a whole number of days, got {raw:?}")))?;
+        let days: u64 = raw.parse().map_err(|_| {
+            Error::Config(format!("{name} must be a whole number of days, got {raw:?}"))
+        })?;
         if !(min..=max).contains(&days) {
-            return Err(Error::Config(format!("{name} must be between {min} and {max} days, got {days}")));
+            return Err(Error::Config(format!(
+                "{name} must be between {min} and {max} days, got {days}"
+            )));
         }
         Ok(Duration::from_secs(days * DAY))
     }
@@ -229,7 +241,16 @@ impl Settings {
             &self.yeahdesk.token,
             &self.yeahdesk.webhook_secret,
         ];
-        let mut arns: Vec<&str> = sources.into_iter().filter_map(|s| if let SecretSource::SecretsManager { arn } = s { Some(arn.as_str()) } else { None }).collect();
+        let mut arns: Vec<&str> = sources
+            .into_iter()
+            .filter_map(|s| {
+                if let SecretSource::SecretsManager { arn } = s {
+                    Some(arn.as_str())
+                } else {
+                    None
+                }
+            })
+            .collect();
         arns.sort_unstable();
         arns.dedup();
         arns
@@ -250,23 +271,38 @@ impl Settings {
             to_customer_dlq_url: env.text("OMNIBRIDGE_TO_CUSTOMER_DLQ_URL"),
             salesforce_events_queue_url: env.text("OMNIBRIDGE_SALESFORCE_EVENTS_QUEUE_URL"),
             salesforce_events_dlq_url: env.text("OMNIBRIDGE_SALESFORCE_EVENTS_DLQ_URL"),
-            salesforce_conversation_events_queue_url: env.text("OMNIBRIDGE_SALESFORCE_CONVERSATION_EVENTS_QUEUE_URL"),
-            salesforce_conversation_events_dlq_url: env.text("OMNIBRIDGE_SALESFORCE_CONVERSATION_EVENTS_DLQ_URL"),
+            salesforce_conversation_events_queue_url: env
+                .text("OMNIBRIDGE_SALESFORCE_CONVERSATION_EVENTS_QUEUE_URL"),
+            salesforce_conversation_events_dlq_url: env
+                .text("OMNIBRIDGE_SALESFORCE_CONVERSATION_EVENTS_DLQ_URL"),
             jwt_secret: env.secret("OMNIBRIDGE_JWT_SECRET"),
             yalo_webhook_secret: env.secret("OMNIBRIDGE_YALO_WEBHOOK_SECRET"),
-            webhook_max_age: env.seconds("OMNIBRIDGE_WEBHOOK_MAX_AGE_SECONDS", DAY, 60, 100 * 365 * DAY)?,
+            webhook_max_age: env.seconds(
+                "OMNIBRIDGE_WEBHOOK_MAX_AGE_SECONDS",
+                DAY,
+                60,
+                100 * 365 * DAY,
+            )?,
             jwt_ttl: env.seconds("OMNIBRIDGE_JWT_TTL_SECONDS", 3600, 60, 7 * DAY)?,
             presign_ttl: env.seconds("OMNIBRIDGE_PRESIGN_TTL_SECONDS", 900, 60, 7 * DAY)?,
             context_ttl: env.seconds("OMNIBRIDGE_CONTEXT_TTL_SECONDS", DAY, 60, 7 * DAY)?,
-            idempotency_ttl: env.seconds("OMNIBRIDGE_IDEMPOTENCY_TTL_SECONDS", 7 * DAY, 7 * DAY, 90 * DAY)?,
+            idempotency_ttl: env.seconds(
+                "OMNIBRIDGE_IDEMPOTENCY_TTL_SECONDS",
+                7 * DAY,
+                7 * DAY,
+                90 * DAY,
+            )?,
             retention: env.days("OMNIBRIDGE_RETENTION_DAYS", 90, 7, 3650)?,
             client_name: env.text_or("OMNIBRIDGE_CLIENT_NAME", "omnibridge"),
             peers: PeerUrls {
                 yalo: env.text("OMNIBRIDGE_YALO_API_URL"),
-                salesforce_login: env.text_or("OMNIBRIDGE_SALESFORCE_LOGIN_URL", "https://login.salesforce.com"),
+                salesforce_login: env
+                    .text_or("OMNIBRIDGE_SALESFORCE_LOGIN_URL", "https://login.salesforce.com"),
                 salesforce_api: env.text("OMNIBRIDGE_SALESFORCE_API_URL"),
-                pipedrive: env.text_or("OMNIBRIDGE_PIPEDRIVE_API_URL", "https://api.pipedrive.com/v1"),
-                pipedrive_oauth: env.text_or("OMNIBRIDGE_PIPEDRIVE_OAUTH_URL", "https://oauth.pipedrive.com"),
+                pipedrive: env
+                    .text_or("OMNIBRIDGE_PIPEDRIVE_API_URL", "https://api.pipedrive.com/v1"),
+                pipedrive_oauth: env
+                    .text_or("OMNIBRIDGE_PIPEDRIVE_OAUTH_URL", "https://oauth.pipedrive.com"),
                 yeahdesk: env.text_or("OMNIBRIDGE_YEAHDESK_API_URL", "https://api.yeahdesk.ru"),
             },
             yalo: YaloSettings {
@@ -277,7 +313,9 @@ impl Settings {
                 facebook_page_id: env.text("OMNIBRIDGE_YALO_FACEBOOK_PAGE_ID"),
                 remove_path: env.text_or("OMNIBRIDGE_YALO_REMOVE_PATH", "healthcheck/remove"),
             },
-            public_url: env.text("OMNIBRIDGE_PUBLIC_URL").map(|u| u.trim_end_matches('/').to_owned()),
+            public_url: env
+                .text("OMNIBRIDGE_PUBLIC_URL")
+                .map(|u| u.trim_end_matches('/').to_owned()),
             salesforce: SalesforceSettings {
                 consumer_key: env.text("OMNIBRIDGE_SALESFORCE_CONSUMER_KEY"),
                 username: env.text("OMNIBRIDGE_SALESFORCE_USERNAME"),
@@ -287,10 +325,20 @@ impl Settings {
                 channel_address_id: env.text("OMNIBRIDGE_SALESFORCE_CHANNEL_ADDRESS_ID"),
                 routing: env.text_or("OMNIBRIDGE_SALESFORCE_ROUTING", "channel"),
                 routing_by_bot: env.text("OMNIBRIDGE_SALESFORCE_ROUTING_BY_BOT"),
-                event_payload_field: env.text_or("OMNIBRIDGE_SALESFORCE_EVENT_PAYLOAD_FIELD", "my__event__payloadField__c"),
-                event_channel_field: env.text_or("OMNIBRIDGE_SALESFORCE_EVENT_CHANNEL_FIELD", "my__event__chnlAddrIdField__c"),
-                event_recipient_field: env.text_or("OMNIBRIDGE_SALESFORCE_EVENT_RECIPIENT_FIELD", "my__event__recipientField__c"),
-                event_type_field: env.text_or("OMNIBRIDGE_SALESFORCE_EVENT_TYPE_FIELD", "my__event__EventType__c"),
+                event_payload_field: env.text_or(
+                    "OMNIBRIDGE_SALESFORCE_EVENT_PAYLOAD_FIELD",
+                    "my__event__payloadField__c",
+                ),
+                event_channel_field: env.text_or(
+                    "OMNIBRIDGE_SALESFORCE_EVENT_CHANNEL_FIELD",
+                    "my__event__chnlAddrIdField__c",
+                ),
+                event_recipient_field: env.text_or(
+                    "OMNIBRIDGE_SALESFORCE_EVENT_RECIPIENT_FIELD",
+                    "my__event__recipientField__c",
+                ),
+                event_type_field: env
+                    .text_or("OMNIBRIDGE_SALESFORCE_EVENT_TYPE_FIELD", "my__event__EventType__c"),
                 agent_work: env.text("OMNIBRIDGE_SALESFORCE_AGENT_WORK"),
                 ccaas_agent_id: env.text("OMNIBRIDGE_SALESFORCE_CCAAS_AGENT_ID"),
                 opt_out_keywords: env.list("OMNIBRIDGE_CONSENT_OPT_OUT_KEYWORDS", "STOP"),
@@ -298,18 +346,32 @@ impl Settings {
             },
             attachment_max_bytes: match env.text("OMNIBRIDGE_ATTACHMENT_MAX_BYTES") {
                 None => 25 * 1024 * 1024,
-                Some(v) => v.parse().ok().filter(|n| *n > 0).ok_or_else(|| Error::Config(format!("OMNIBRIDGE_ATTACHMENT_MAX_BYTES must be a positive number, got {v:?}")))?,
+                Some(v) => v.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+                    Error::Config(format!(
+                        "OMNIBRIDGE_ATTACHMENT_MAX_BYTES must be a positive number, got {v:?}"
+                    ))
+                })?,
             },
             max_receives: match env.text("OMNIBRIDGE_MAX_RECEIVES") {
                 None => crate::worker::DEFAULT_MAX_RECEIVES,
-                Some(v) => v.parse().ok().filter(|n| (1..=1000).contains(n)).ok_or_else(|| Error::Config(format!("OMNIBRIDGE_MAX_RECEIVES must be 1-1000, got {v:?}")))?,
+                Some(v) => v.parse().ok().filter(|n| (1..=1000).contains(n)).ok_or_else(|| {
+                    Error::Config(format!("OMNIBRIDGE_MAX_RECEIVES must be 1-1000, got {v:?}"))
+                })?,
             },
             fetch_allow_private: env
                 .list("OMNIBRIDGE_FETCH_ALLOW_PRIVATE_IPS", "")
                 .iter()
-                .map(|ip| ip.parse().map_err(|_| Error::Config(format!("OMNIBRIDGE_FETCH_ALLOW_PRIVATE_IPS: {ip:?} is not an IP address"))))
+                .map(|ip| {
+                    ip.parse().map_err(|_| {
+                        Error::Config(format!(
+                            "OMNIBRIDGE_FETCH_ALLOW_PRIVATE_IPS: {ip:?} is not an IP address"
+                        ))
+                    })
+                })
                 .collect::<Result<_>>()?,
-            desk_by_bot: parse_desk_by_bot(env.text("OMNIBRIDGE_DESK_BY_BOT").as_deref().unwrap_or(""))?,
+            desk_by_bot: parse_desk_by_bot(
+                env.text("OMNIBRIDGE_DESK_BY_BOT").as_deref().unwrap_or(""),
+            )?,
             pipedrive: PipedriveSettings {
                 client_id: env.text("OMNIBRIDGE_PIPEDRIVE_CLIENT_ID"),
                 client_secret: env.secret("OMNIBRIDGE_PIPEDRIVE_CLIENT_SECRET"),
@@ -322,10 +384,13 @@ impl Settings {
                 token: env.secret("OMNIBRIDGE_YEAHDESK_TOKEN"),
                 webhook_secret: env.secret("OMNIBRIDGE_YEAHDESK_WEBHOOK_SECRET"),
             },
-            default_desk: env
-                .text_or("OMNIBRIDGE_DEFAULT_DESK", "salesforce")
-                .parse()
-                .map_err(|_| Error::Config("OMNIBRIDGE_DEFAULT_DESK must be salesforce, pipedrive or yeahdesk".into()))?,
+            default_desk: env.text_or("OMNIBRIDGE_DEFAULT_DESK", "salesforce").parse().map_err(
+                |_| {
+                    Error::Config(
+                        "OMNIBRIDGE_DEFAULT_DESK must be salesforce, pipedrive or yeahdesk".into(),
+                    )
+                },
+            )?,
         })
     }
 
@@ -353,10 +418,13 @@ impl Settings {
         let (url, var) = match queue {
             ToDesk => (&self.to_desk_queue_url, "OMNIBRIDGE_TO_DESK_QUEUE_URL"),
             ToCustomer => (&self.to_customer_queue_url, "OMNIBRIDGE_TO_CUSTOMER_QUEUE_URL"),
-            SalesforceEvents => (&self.salesforce_events_queue_url, "OMNIBRIDGE_SALESFORCE_EVENTS_QUEUE_URL"),
-            SalesforceConversationEvents => {
-                (&self.salesforce_conversation_events_queue_url, "OMNIBRIDGE_SALESFORCE_CONVERSATION_EVENTS_QUEUE_URL")
+            SalesforceEvents => {
+                (&self.salesforce_events_queue_url, "OMNIBRIDGE_SALESFORCE_EVENTS_QUEUE_URL")
             }
+            SalesforceConversationEvents => (
+                &self.salesforce_conversation_events_queue_url,
+                "OMNIBRIDGE_SALESFORCE_CONVERSATION_EVENTS_QUEUE_URL",
+            ),
         };
         url.as_deref().ok_or_else(|| Error::Config(format!("{var} is not set")))
     }
@@ -375,7 +443,11 @@ impl Settings {
 
 /// `bot=desk[:channel];bot=desk[:channel]`.
 fn parse_desk_by_bot(raw: &str) -> Result<Vec<BotDesk>> {
-    let bad = |item: &str| Error::Config(format!("OMNIBRIDGE_DESK_BY_BOT: {item:?} is not bot=desk or bot=desk:channel"));
+    let bad = |item: &str| {
+        Error::Config(format!(
+            "OMNIBRIDGE_DESK_BY_BOT: {item:?} is not bot=desk or bot=desk:channel"
+        ))
+    };
     raw.split(';')
         .map(str::trim)
         .filter(|i| !i.is_empty())
@@ -400,7 +472,8 @@ mod tests {
     use std::collections::HashMap;
 
     fn settings(pairs: &[(&str, &str)]) -> Result<Settings> {
-        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> =
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Settings::from_lookup(Env(move |k: &str| map.get(k).cloned()))
     }
 
@@ -426,13 +499,16 @@ mod tests {
 
     #[test]
     fn when_secret_is_set_should_never_print_it() {
-        let s = settings(&[("OMNIBRIDGE_JWT_SECRET", "super-secret-value-that-is-long-enough")]).unwrap();
+        let s = settings(&[("OMNIBRIDGE_JWT_SECRET", "super-secret-value-that-is-long-enough")])
+            .unwrap();
         assert!(!format!("{s:?}").contains("super-secret"));
     }
 
     #[test]
     fn when_bots_name_their_desks_should_route_each_and_default_the_rest() {
-        let s = settings(&[("OMNIBRIDGE_DESK_BY_BOT", "shop-bot=pipedrive:shop; help-bot = yeahdesk")]).unwrap();
+        let s =
+            settings(&[("OMNIBRIDGE_DESK_BY_BOT", "shop-bot=pipedrive:shop; help-bot = yeahdesk")])
+                .unwrap();
         assert_eq!(s.desk_for_bot("shop-bot"), (crate::model::DeskKind::Pipedrive, Some("shop")));
         assert_eq!(s.desk_for_bot("help-bot"), (crate::model::DeskKind::Yeahdesk, None));
         assert_eq!(s.desk_for_bot("other"), (crate::model::DeskKind::Salesforce, None));
@@ -442,7 +518,11 @@ mod tests {
 
     #[test]
     fn when_secret_arn_is_set_should_read_it_from_secrets_manager() {
-        let s = settings(&[("OMNIBRIDGE_JWT_SECRET_ARN", "arn:aws:secretsmanager:us-east-1:1:secret:x")]).unwrap();
+        let s = settings(&[(
+            "OMNIBRIDGE_JWT_SECRET_ARN",
+            "arn:aws:secretsmanager:us-east-1:1:secret:x",
+        )])
+        .unwrap();
         assert!(matches!(s.jwt_secret, SecretSource::SecretsManager { .. }));
     }
 }

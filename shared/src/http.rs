@@ -107,8 +107,12 @@ pub mod yalo {
                 StatusCode::UNAUTHORIZED,
                 "An Authorization header or an Query Param with name token is required.",
             ),
-            Denied::MalformedHeader => error(StatusCode::UNAUTHORIZED, "Invalid Authorization token, header invalid."),
-            Denied::InvalidToken | Denied::WrongRole => error(StatusCode::FORBIDDEN, "Invalid Authorization token."),
+            Denied::MalformedHeader => {
+                error(StatusCode::UNAUTHORIZED, "Invalid Authorization token, header invalid.")
+            }
+            Denied::InvalidToken | Denied::WrongRole => {
+                error(StatusCode::FORBIDDEN, "Invalid Authorization token.")
+            }
         }
     }
 
@@ -117,12 +121,17 @@ pub mod yalo {
     /// caller retries.
     pub fn failure(err: &Error) -> Response<Body> {
         match err {
-            Error::Invalid { .. } | Error::Refused { .. } => error(StatusCode::BAD_REQUEST, &format!("Error validating payload : {err}")),
+            Error::Invalid { .. } | Error::Refused { .. } => {
+                error(StatusCode::BAD_REQUEST, &format!("Error validating payload : {err}"))
+            }
             Error::NotFound(_) => error(StatusCode::NOT_FOUND, &err.to_string()),
             Error::Conflict(_) => error(StatusCode::CONFLICT, &err.to_string()),
             Error::Retryable { .. } => {
                 tracing::warn!(error = %err.chain(), "dependency unavailable");
-                error(StatusCode::SERVICE_UNAVAILABLE, "Service temporarily unavailable, retry later.")
+                error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Service temporarily unavailable, retry later.",
+                )
             }
             Error::Permanent { .. } | Error::Config(_) => {
                 tracing::error!(error = %err.chain(), "request failed");
@@ -145,7 +154,10 @@ pub mod pipedrive {
     /// `{success: true, data}` (and `additional_data.after` while more pages remain).
     pub fn ok<T: Serialize>(data: &T, after: Option<&str>) -> Response<Body> {
         match after {
-            Some(a) => json(StatusCode::OK, &json!({"success": true, "data": data, "additional_data": {"after": a}})),
+            Some(a) => json(
+                StatusCode::OK,
+                &json!({"success": true, "data": data, "additional_data": {"after": a}}),
+            ),
             None => json(StatusCode::OK, &json!({"success": true, "data": data})),
         }
     }
@@ -158,14 +170,17 @@ pub mod pipedrive {
     /// 429 with `retry_by`, which Pipedrive honours.
     pub fn failure(err: &Error) -> Response<Body> {
         match err {
-            Error::Invalid { .. } | Error::Refused { .. } => error(StatusCode::BAD_REQUEST, "BAD_REQUEST", &err.to_string()),
+            Error::Invalid { .. } | Error::Refused { .. } => {
+                error(StatusCode::BAD_REQUEST, "BAD_REQUEST", &err.to_string())
+            }
             Error::NotFound(_) => error(StatusCode::NOT_FOUND, "NOT_FOUND", &err.to_string()),
             Error::Conflict(_) => error(StatusCode::FORBIDDEN, "FORBIDDEN", &err.to_string()),
             Error::Retryable { .. } => {
                 tracing::warn!(error = %err.chain(), "dependency unavailable");
                 let wait = err.retry_after().unwrap_or(std::time::Duration::from_secs(2));
                 let at = time::OffsetDateTime::now_utc() + wait;
-                let retry_by = at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+                let retry_by =
+                    at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
                 json(
                     StatusCode::TOO_MANY_REQUESTS,
                     &json!({"success": false, "data": {"message": "temporarily unavailable, retry later", "code": "RATE_LIMIT_EXCEEDED", "retry_by": retry_by}}),
@@ -191,16 +206,26 @@ pub mod custom {
 
     pub fn failure(err: &Error) -> Response<Body> {
         match err {
-            Error::Refused { status, code, message } => {
-                error(StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_REQUEST), code, message)
+            Error::Refused { status, code, message } => error(
+                StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_REQUEST),
+                code,
+                message,
+            ),
+            Error::Invalid { .. } => {
+                error(StatusCode::BAD_REQUEST, "E_BAD_REQUEST", &err.to_string())
             }
-            Error::Invalid { .. } => error(StatusCode::BAD_REQUEST, "E_BAD_REQUEST", &err.to_string()),
             Error::NotFound(_) => error(StatusCode::NOT_FOUND, "E_NOT_FOUND", &err.to_string()),
-            Error::Conflict(_) => error(StatusCode::CONFLICT, "E_IDEMPOTENCY_CONFLICT", &err.to_string()),
+            Error::Conflict(_) => {
+                error(StatusCode::CONFLICT, "E_IDEMPOTENCY_CONFLICT", &err.to_string())
+            }
             Error::Retryable { .. } => {
                 tracing::warn!(error = %err.chain(), "dependency unavailable");
                 let secs = err.retry_after().map_or(2, |d| d.as_secs().max(1));
-                let mut res = error(StatusCode::SERVICE_UNAVAILABLE, "E_TEMPORARILY_UNAVAILABLE", "temporarily unavailable; retry with the same Idempotency-Key");
+                let mut res = error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "E_TEMPORARILY_UNAVAILABLE",
+                    "temporarily unavailable; retry with the same Idempotency-Key",
+                );
                 res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
                 res
             }

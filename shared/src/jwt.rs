@@ -46,7 +46,9 @@ fn hmac_algorithm(algorithm: Algorithm) -> Option<hmac::Algorithm> {
     }
 }
 
-fn rsa_algorithms(algorithm: Algorithm) -> Option<(&'static dyn rsig::RsaEncoding, &'static rsig::RsaParameters)> {
+fn rsa_algorithms(
+    algorithm: Algorithm,
+) -> Option<(&'static dyn rsig::RsaEncoding, &'static rsig::RsaParameters)> {
     match algorithm {
         Algorithm::RS256 => Some((&rsig::RSA_PKCS1_SHA256, &rsig::RSA_PKCS1_2048_8192_SHA256)),
         Algorithm::RS384 => Some((&rsig::RSA_PKCS1_SHA384, &rsig::RSA_PKCS1_2048_8192_SHA384)),
@@ -63,7 +65,8 @@ fn new_signer(algorithm: &Algorithm, key: &EncodingKey) -> Result<Box<dyn JwtSig
         if key.family() != AlgorithmFamily::Rsa {
             return Err(ErrorKind::InvalidKeyFormat.into());
         }
-        let pair = rsig::RsaKeyPair::from_der(key.inner()).map_err(|e| ErrorKind::InvalidRsaKey(e.to_string()))?;
+        let pair = rsig::RsaKeyPair::from_der(key.inner())
+            .map_err(|e| ErrorKind::InvalidRsaKey(e.to_string()))?;
         Key::RsaPair(pair, encoding)
     } else {
         return Err(ErrorKind::InvalidAlgorithm.into());
@@ -77,7 +80,9 @@ fn new_verifier(algorithm: &Algorithm, key: &DecodingKey) -> Result<Box<dyn JwtV
         Key::Hmac(hmac::Key::new(alg, key.try_get_hmac_secret()?))
     } else if let Some((_, parameters)) = rsa_algorithms(algorithm) {
         match (key.family(), key.kind()) {
-            (AlgorithmFamily::Rsa, DecodingKeyKind::SecretOrDer(der)) => Key::RsaPublic(der.clone(), parameters),
+            (AlgorithmFamily::Rsa, DecodingKeyKind::SecretOrDer(der)) => {
+                Key::RsaPublic(der.clone(), parameters)
+            }
             _ => return Err(ErrorKind::InvalidKeyFormat.into()),
         }
     } else {
@@ -92,7 +97,8 @@ impl Signer<Vec<u8>> for Jwk {
             Key::Hmac(key) => Ok(hmac::sign(key, msg).as_ref().to_vec()),
             Key::RsaPair(pair, encoding) => {
                 let mut out = vec![0; pair.public().modulus_len()];
-                pair.sign(*encoding, &rand::SystemRandom::new(), msg, &mut out).map_err(|_| signature::Error::new())?;
+                pair.sign(*encoding, &rand::SystemRandom::new(), msg, &mut out)
+                    .map_err(|_| signature::Error::new())?;
                 Ok(out)
             }
             Key::RsaPublic(..) => Err(signature::Error::new()),
@@ -104,9 +110,9 @@ impl Verifier<Vec<u8>> for Jwk {
     fn verify(&self, msg: &[u8], sig: &Vec<u8>) -> Result<(), signature::Error> {
         match &self.key {
             Key::Hmac(key) => hmac::verify(key, msg, sig).map_err(|_| signature::Error::new()),
-            Key::RsaPublic(der, parameters) => {
-                rsig::UnparsedPublicKey::new(*parameters, der).verify(msg, sig).map_err(|_| signature::Error::new())
-            }
+            Key::RsaPublic(der, parameters) => rsig::UnparsedPublicKey::new(*parameters, der)
+                .verify(msg, sig)
+                .map_err(|_| signature::Error::new()),
             Key::RsaPair(..) => Err(signature::Error::new()),
         }
     }
@@ -137,20 +143,29 @@ mod tests {
         let claims = json!({"sub": "u", "exp": 4_000_000_000u64});
         for alg in [Algorithm::HS256, Algorithm::HS384, Algorithm::HS512] {
             let token = encode(&Header::new(alg), &claims, &EncodingKey::from_secret(key)).unwrap();
-            let got = decode::<Value>(&token, &DecodingKey::from_secret(key), &Validation::new(alg)).unwrap();
+            let got =
+                decode::<Value>(&token, &DecodingKey::from_secret(key), &Validation::new(alg))
+                    .unwrap();
             assert_eq!(got.claims, claims);
             let mut forged = token.clone().into_bytes();
             let last = forged.len() - 2;
             forged[last] = if forged[last] == b'A' { b'B' } else { b'A' };
             let forged = String::from_utf8(forged).unwrap();
-            assert!(decode::<Value>(&forged, &DecodingKey::from_secret(key), &Validation::new(alg)).is_err());
+            assert!(decode::<Value>(
+                &forged,
+                &DecodingKey::from_secret(key),
+                &Validation::new(alg)
+            )
+            .is_err());
         }
     }
 
     #[test]
     fn algorithms_not_provided_are_refused_not_panicked_on() {
         install();
-        let err = encode(&Header::new(Algorithm::ES256), &json!({}), &EncodingKey::from_secret(b"k")).unwrap_err();
+        let err =
+            encode(&Header::new(Algorithm::ES256), &json!({}), &EncodingKey::from_secret(b"k"))
+                .unwrap_err();
         assert_eq!(*err.kind(), ErrorKind::InvalidAlgorithm);
     }
 }

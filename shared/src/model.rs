@@ -286,9 +286,18 @@ impl Attachment {
     pub fn new(content_type: &str) -> Result<Self> {
         let ct = content_type.trim();
         if ct.is_empty() || !ct.contains('/') || ct.len() > 255 {
-            return Err(Error::invalid("attachment content type", format!("{content_type:?} is not a MIME type")));
+            return Err(Error::invalid(
+                "attachment content type",
+                format!("{content_type:?} is not a MIME type"),
+            ));
         }
-        Ok(Attachment { content_type: ct.to_ascii_lowercase(), name: None, size: None, key: None, source_url: None })
+        Ok(Attachment {
+            content_type: ct.to_ascii_lowercase(),
+            name: None,
+            size: None,
+            key: None,
+            source_url: None,
+        })
     }
 }
 
@@ -395,14 +404,24 @@ impl Message {
             return Err(Error::invalid("message", "needs text or an attachment"));
         }
         if text.as_ref().is_some_and(|t| t.len() > MAX_TEXT_BYTES) {
-            return Err(Error::invalid("message text", format!("must be at most {MAX_TEXT_BYTES} bytes")));
+            return Err(Error::invalid(
+                "message text",
+                format!("must be at most {MAX_TEXT_BYTES} bytes"),
+            ));
         }
         if attachments.len() > limits::ATTACHMENTS {
-            return Err(Error::invalid("attachments", format!("at most {} per message", limits::ATTACHMENTS)));
+            return Err(Error::invalid(
+                "attachments",
+                format!("at most {} per message", limits::ATTACHMENTS),
+            ));
         }
         for a in &attachments {
-            a.source_url.as_deref().map_or(Ok(()), |u| check_len("attachment url", u, limits::URL))?;
-            a.name.as_deref().map_or(Ok(()), |n| check_len("attachment name", n, limits::CAPTION))?;
+            a.source_url
+                .as_deref()
+                .map_or(Ok(()), |u| check_len("attachment url", u, limits::URL))?;
+            a.name
+                .as_deref()
+                .map_or(Ok(()), |n| check_len("attachment name", n, limits::CAPTION))?;
         }
         if created_at <= 0 {
             return Err(Error::invalid("message timestamp", "must be positive epoch milliseconds"));
@@ -513,7 +532,14 @@ mod tests {
     #[test]
     fn when_message_has_neither_text_nor_attachment_should_be_refused() {
         let err = Message::received(
-            ConversationId::new(), Direction::Inbound, "whatsapp", "id1", "521", Some(String::new()), vec![], 1,
+            ConversationId::new(),
+            Direction::Inbound,
+            "whatsapp",
+            "id1",
+            "521",
+            Some(String::new()),
+            vec![],
+            1,
         )
         .unwrap_err();
         assert!(matches!(err, Error::Invalid { field: "message", .. }));
@@ -535,7 +561,16 @@ mod tests {
 
     #[test]
     fn when_context_entry_is_past_its_ttl_should_be_expired() {
-        let e = ContextEntry::new("u", "c", "m", 1_000, Author::User, 10_000, std::time::Duration::from_secs(60)).unwrap();
+        let e = ContextEntry::new(
+            "u",
+            "c",
+            "m",
+            1_000,
+            Author::User,
+            10_000,
+            std::time::Duration::from_secs(60),
+        )
+        .unwrap();
         assert!(!e.is_expired(10_000 + 59_000));
         assert!(e.is_expired(10_000 + 60_000));
     }

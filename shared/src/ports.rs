@@ -7,8 +7,8 @@ use std::future::Future;
 use std::time::Duration;
 
 use crate::model::{
-    ChannelKind, ContextEntry, Conversation, ConversationId, ConversationRef, ConversationStatus, DeskKind, EpochMillis, Message,
-    MessageId, MessageStatus, Page,
+    ChannelKind, ContextEntry, Conversation, ConversationId, ConversationRef, ConversationStatus,
+    DeskKind, EpochMillis, Message, MessageId, MessageStatus, Page,
 };
 use crate::services::auth::ApiUser;
 use crate::Result;
@@ -27,8 +27,14 @@ pub trait ConversationStore: Send + Sync {
     /// Records a new conversation unless the customer already has an open one
     /// on that channel, in which case that one is returned. Two racing calls
     /// open one conversation.
-    fn open_conversation(&self, conversation: &Conversation) -> impl Future<Output = Result<Recorded<Conversation>>> + Send;
-    fn get_conversation(&self, id: &ConversationId) -> impl Future<Output = Result<Option<Conversation>>> + Send;
+    fn open_conversation(
+        &self,
+        conversation: &Conversation,
+    ) -> impl Future<Output = Result<Recorded<Conversation>>> + Send;
+    fn get_conversation(
+        &self,
+        id: &ConversationId,
+    ) -> impl Future<Output = Result<Option<Conversation>>> + Send;
     /// The customer's conversation that is not closed, if any.
     fn find_open_conversation(
         &self,
@@ -37,7 +43,11 @@ pub trait ConversationStore: Send + Sync {
     ) -> impl Future<Output = Result<Option<Conversation>>> + Send;
     /// [`ConversationStore::find_open_conversation`] as the customer's pointer
     /// tells it, in one read.
-    fn find_open(&self, channel: ChannelKind, customer_id: &str) -> impl Future<Output = Result<Option<ConversationRef>>> + Send;
+    fn find_open(
+        &self,
+        channel: ChannelKind,
+        customer_id: &str,
+    ) -> impl Future<Output = Result<Option<ConversationRef>>> + Send;
     /// Moves a conversation to `to`; closing it frees the customer for a new one.
     fn set_conversation_status(
         &self,
@@ -46,7 +56,11 @@ pub trait ConversationStore: Send + Sync {
         now: EpochMillis,
     ) -> impl Future<Output = Result<Conversation>> + Send;
     /// Records the desk's own id for the conversation.
-    fn set_desk_conversation_id(&self, id: &ConversationId, desk_id: &str) -> impl Future<Output = Result<()>> + Send;
+    fn set_desk_conversation_id(
+        &self,
+        id: &ConversationId,
+        desk_id: &str,
+    ) -> impl Future<Output = Result<()>> + Send;
     /// Keeps `c` (and, while it is open, its customer's pointer to it) for
     /// the retention period from now, when less than half of it is left: a
     /// conversation still in use does not expire.
@@ -72,7 +86,10 @@ pub struct StatusDetail {
 pub trait MessageStore: Send + Sync {
     /// Records a message once: a second append of the same id (a redelivered
     /// webhook, even racing the first) returns the stored message instead.
-    fn append_message(&self, message: &Message) -> impl Future<Output = Result<Recorded<Message>>> + Send;
+    fn append_message(
+        &self,
+        message: &Message,
+    ) -> impl Future<Output = Result<Recorded<Message>>> + Send;
     fn get_message(&self, id: &MessageId) -> impl Future<Output = Result<Option<Message>>> + Send;
     /// A message and its conversation in one read (what every delivery starts with).
     fn get_message_in(
@@ -102,7 +119,11 @@ pub trait ContextStore: Send + Sync {
     fn append_context(&self, entry: &ContextEntry) -> impl Future<Output = Result<()>> + Send;
     /// The customer's newest unexpired entries, at most
     /// [`crate::model::CONTEXT_READ_LIMIT`] bytes of them, oldest first.
-    fn list_context(&self, user_id: &str, now: EpochMillis) -> impl Future<Output = Result<Vec<ContextEntry>>> + Send;
+    fn list_context(
+        &self,
+        user_id: &str,
+        now: EpochMillis,
+    ) -> impl Future<Output = Result<Vec<ContextEntry>>> + Send;
 }
 
 /// The state of an idempotency key after a claim.
@@ -122,7 +143,12 @@ pub enum Claim {
 pub trait IdempotencyStore: Send + Sync {
     /// Claims `key` with one conditional write. A claim whose lease has ended
     /// (its holder crashed) can be claimed again.
-    fn claim(&self, key: &str, fingerprint: &str, lease: Duration) -> impl Future<Output = Result<Claim>> + Send;
+    fn claim(
+        &self,
+        key: &str,
+        fingerprint: &str,
+        lease: Duration,
+    ) -> impl Future<Output = Result<Claim>> + Send;
     /// Marks the key done and remembers the outcome.
     fn complete(&self, key: &str, outcome: &str) -> impl Future<Output = Result<()>> + Send;
     /// Gives the key up after a failed attempt, so a retry may claim it.
@@ -149,7 +175,12 @@ pub struct StoredBlob {
 
 /// Attachment bytes (S3).
 pub trait BlobStore: Send + Sync {
-    fn put_blob(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> impl Future<Output = Result<()>> + Send;
+    fn put_blob(
+        &self,
+        key: &str,
+        bytes: Vec<u8>,
+        content_type: &str,
+    ) -> impl Future<Output = Result<()>> + Send;
     /// A URL anyone holding it can GET until `ttl` passes.
     fn presign_get(&self, key: &str, ttl: Duration) -> impl Future<Output = Result<String>> + Send;
     fn get_blob(&self, key: &str) -> impl Future<Output = Result<StoredBlob>> + Send;
@@ -196,7 +227,11 @@ pub struct QueueJob {
 impl QueueJob {
     /// A job for a message already recorded.
     pub fn recorded(message: &Message) -> Self {
-        QueueJob { conversation_id: message.conversation_id.clone(), message_id: message.id.clone(), record: None }
+        QueueJob {
+            conversation_id: message.conversation_id.clone(),
+            message_id: message.id.clone(),
+            record: None,
+        }
     }
 
     /// A job that carries `message` for the worker to record.
@@ -220,11 +255,19 @@ pub struct Receipt {
 /// A desk where agents answer (Salesforce, Pipedrive, Yeahdesk).
 pub trait Desk: Send + Sync {
     /// Delivers a customer message into the conversation on the desk.
-    fn deliver(&self, conversation: &Conversation, message: &Message) -> impl Future<Output = Result<Receipt>> + Send;
+    fn deliver(
+        &self,
+        conversation: &Conversation,
+        message: &Message,
+    ) -> impl Future<Output = Result<Receipt>> + Send;
 }
 
 /// A channel where customers write (Yalo WhatsApp/Facebook, a custom source).
 pub trait Channel: Send + Sync {
     /// Sends an agent message to the customer.
-    fn send(&self, conversation: &Conversation, message: &Message) -> impl Future<Output = Result<Receipt>> + Send;
+    fn send(
+        &self,
+        conversation: &Conversation,
+        message: &Message,
+    ) -> impl Future<Output = Result<Receipt>> + Send;
 }

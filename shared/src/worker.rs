@@ -12,8 +12,8 @@ use std::time::Duration;
 use tracing::Instrument;
 
 use crate::adapters::sqs::SqsQueue;
-use serde::de::DeserializeOwned;
 use crate::{Error, Result};
+use serde::de::DeserializeOwned;
 
 /// The template's `maxReceiveCount`: with the 2 s base backoff, about
 /// 10–17 minutes of retries before a message is given up.
@@ -42,13 +42,21 @@ pub struct Attempt {
 
 impl RetryPolicy {
     pub fn new(sqs: SqsQueue, queue_url: String, dlq_url: Option<String>) -> Self {
-        RetryPolicy { sqs, queue_url, dlq_url, base: Duration::from_secs(2), cap: Duration::from_secs(900), max_receives: DEFAULT_MAX_RECEIVES }
+        RetryPolicy {
+            sqs,
+            queue_url,
+            dlq_url,
+            base: Duration::from_secs(2),
+            cap: Duration::from_secs(900),
+            max_receives: DEFAULT_MAX_RECEIVES,
+        }
     }
 
     /// Exponential backoff with jitter for the `attempt`-th receive, at least what the peer asked.
     pub fn delay(&self, attempt: u32, asked: Option<Duration>) -> Duration {
         let exp = self.base.saturating_mul(1u32 << attempt.saturating_sub(1).min(16)).min(self.cap);
-        let jittered = exp / 2 + Duration::from_millis(fastrand::u64(0..=exp.as_millis() as u64 / 2));
+        let jittered =
+            exp / 2 + Duration::from_millis(fastrand::u64(0..=exp.as_millis() as u64 / 2));
         asked.map_or(jittered, |a| a.max(jittered))
     }
 }
@@ -63,7 +71,8 @@ fn group_of(record: &SqsMessage) -> String {
 }
 
 fn parse_job<J: DeserializeOwned>(record: &SqsMessage) -> Result<J> {
-    let body = record.body.as_deref().ok_or_else(|| Error::invalid("queue message", "has no body"))?;
+    let body =
+        record.body.as_deref().ok_or_else(|| Error::invalid("queue message", "has no body"))?;
     serde_json::from_str(body).map_err(|e| Error::invalid("queue message", e.to_string()))
 }
 
@@ -71,7 +80,12 @@ fn parse_job<J: DeserializeOwned>(record: &SqsMessage) -> Result<J> {
 /// Work stops at `until` (the invocation's deadline less a margin): a record
 /// still running then fails as retryable, and records not started go back
 /// to the queue at once, so the batch is always answered in time.
-pub async fn process_batch<J, F, Fut>(event: SqsEvent, retry: Option<&RetryPolicy>, until: Option<tokio::time::Instant>, handle: F) -> SqsBatchResponse
+pub async fn process_batch<J, F, Fut>(
+    event: SqsEvent,
+    retry: Option<&RetryPolicy>,
+    until: Option<tokio::time::Instant>,
+    handle: F,
+) -> SqsBatchResponse
 where
     J: DeserializeOwned,
     F: Fn(J, Attempt) -> Fut,
@@ -86,10 +100,11 @@ where
         }
     }
     let handle = &handle;
-    let results = futures::future::join_all(groups.into_iter().map(|(group, records)| async move {
-        run_group(&group, records, retry, until, handle).await
-    }))
-    .await;
+    let results =
+        futures::future::join_all(groups.into_iter().map(|(group, records)| async move {
+            run_group(&group, records, retry, until, handle).await
+        }))
+        .await;
     let mut response = SqsBatchResponse::default();
     for id in results.into_iter().flatten() {
         let mut failure = BatchItemFailure::default();
@@ -114,7 +129,11 @@ where
 {
     for (i, record) in records.iter().enumerate() {
         let sqs_id = record.message_id.clone().unwrap_or_default();
-        let attempt: u32 = record.attributes.get("ApproximateReceiveCount").and_then(|c| c.parse().ok()).unwrap_or(1);
+        let attempt: u32 = record
+            .attributes
+            .get("ApproximateReceiveCount")
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(1);
         let span = tracing::info_span!(
             "queue_message",
             conversation_id = %group,
@@ -128,10 +147,15 @@ where
             return release(retry, &records[i..], Duration::ZERO).instrument(span).await;
         }
         let last = retry.is_some_and(|p| attempt >= p.max_receives);
-        let work = async { handle(parse_job(record)?, Attempt { number: attempt, last }).await }.instrument(span.clone());
+        let work = async { handle(parse_job(record)?, Attempt { number: attempt, last }).await }
+            .instrument(span.clone());
         let outcome = match until {
             Some(u) => tokio::time::timeout_at(u, work).await.unwrap_or_else(|_| {
-                Err(Error::Retryable { what: "the invocation's deadline came before the message was done".into(), retry_after: None, source: None })
+                Err(Error::Retryable {
+                    what: "the invocation's deadline came before the message was done".into(),
+                    retry_after: None,
+                    source: None,
+                })
             }),
             None => work.await,
         };
@@ -165,7 +189,11 @@ where
 /// ones are released at once and wait behind it, because a FIFO group
 /// delivers nothing while its oldest message is in flight. (Giving them the
 /// same delay lets them race the head when they become visible together.)
-async fn release(retry: Option<&RetryPolicy>, failed: &[SqsMessage], delay: Duration) -> Vec<String> {
+async fn release(
+    retry: Option<&RetryPolicy>,
+    failed: &[SqsMessage],
+    delay: Duration,
+) -> Vec<String> {
     if let Some(policy) = retry {
         for (n, r) in failed.iter().enumerate() {
             let wait = if n == 0 { delay } else { Duration::ZERO };
@@ -180,8 +208,15 @@ async fn release(retry: Option<&RetryPolicy>, failed: &[SqsMessage], delay: Dura
 }
 
 /// Moves a record that can never succeed to the DLQ; `false` when no DLQ is configured.
-async fn dead_letter(retry: Option<&RetryPolicy>, group: &str, record: &SqsMessage, err: &Error) -> Result<bool> {
-    let Some((policy, dlq)) = retry.and_then(|p| p.dlq_url.as_deref().map(|d| (p, d))) else { return Ok(false) };
+async fn dead_letter(
+    retry: Option<&RetryPolicy>,
+    group: &str,
+    record: &SqsMessage,
+    err: &Error,
+) -> Result<bool> {
+    let Some((policy, dlq)) = retry.and_then(|p| p.dlq_url.as_deref().map(|d| (p, d))) else {
+        return Ok(false);
+    };
     let body = record.body.as_deref().unwrap_or("");
     let dedup = record.message_id.as_deref().unwrap_or(group);
     policy.sqs.send_raw(dlq, body, group, dedup, Some(&err.chain())).await?;

@@ -31,7 +31,9 @@ async fn when_a_protected_route_gets_a_bad_token_should_refuse_it_with_the_seeds
     let now = now_millis() / 1000;
     let claims = |exp: i64| json!({"sub": "yaloUser", "username": "yaloUser", "role": "YALO_ROLE", "iat": now, "exp": exp, "iss": "omnibridge"});
     omnibridge::jwt::install();
-    let sign = |alg, claims: &Value, key: &[u8]| jsonwebtoken::encode(&Header::new(alg), claims, &EncodingKey::from_secret(key)).unwrap();
+    let sign = |alg, claims: &Value, key: &[u8]| {
+        jsonwebtoken::encode(&Header::new(alg), claims, &EncodingKey::from_secret(key)).unwrap()
+    };
     let bad_tokens = [
         sign(Algorithm::HS256, &claims(now - 5), JWT_SECRET.as_bytes()),
         sign(Algorithm::HS384, &claims(now + 600), JWT_SECRET.as_bytes()),
@@ -41,7 +43,8 @@ async fn when_a_protected_route_gets_a_bad_token_should_refuse_it_with_the_seeds
     let http = reqwest::Client::new();
     let mut checked = 0;
     for route in routes.iter().filter(|r| !OPEN.contains(&r.function.as_str())) {
-        let path = route.path.replace("{userID}", "5217331175599").replace("{provider}", "whatsapp");
+        let path =
+            route.path.replace("{userID}", "5217331175599").replace("{provider}", "whatsapp");
         let url = format!("{}{path}", runner.base_url);
         let method = reqwest::Method::from_bytes(route.method.as_bytes()).unwrap();
         let req = || http.request(method.clone(), &url).json(&json!({"userID": "5217331175599"}));
@@ -56,7 +59,10 @@ async fn when_a_protected_route_gets_a_bad_token_should_refuse_it_with_the_seeds
         for t in &bad_tokens {
             let res = req().bearer_auth(t).send().await.unwrap();
             assert_eq!(res.status(), 403, "{} with {t}", route.path);
-            assert_eq!(res.json::<Value>().await.unwrap(), json!({"ErrorDescription": "Invalid Authorization token."}));
+            assert_eq!(
+                res.json::<Value>().await.unwrap(),
+                json!({"ErrorDescription": "Invalid Authorization token."})
+            );
         }
         checked += 1;
     }
@@ -69,12 +75,19 @@ async fn when_a_protected_route_gets_a_bad_token_should_refuse_it_with_the_seeds
     sf_claims["sub"] = json!("salesforceUser");
     sf_claims["username"] = json!("salesforceUser");
     let sf = sign(Algorithm::HS256, &sf_claims, JWT_SECRET.as_bytes());
-    for route in routes.iter().filter(|r| r.method == "POST" && (!OPEN.contains(&r.function.as_str()) || r.path.starts_with("/v1/integrations/"))) {
+    for route in routes.iter().filter(|r| {
+        r.method == "POST"
+            && (!OPEN.contains(&r.function.as_str()) || r.path.starts_with("/v1/integrations/"))
+    }) {
         let token = if route.function == "salesforce-events" { &sf } else { &yalo };
-        let mut url = format!("{}{}", runner.base_url, route.path.replace("{provider}", "whatsapp"));
+        let mut url =
+            format!("{}{}", runner.base_url, route.path.replace("{provider}", "whatsapp"));
         if route.path.ends_with("/webhook") {
             // Yalo's webhooks carry the stack's webhook secret, not our token.
-            let secret = rt.secret(&rt.settings.yalo_webhook_secret, "OMNIBRIDGE_YALO_WEBHOOK_SECRET").await.unwrap();
+            let secret = rt
+                .secret(&rt.settings.yalo_webhook_secret, "OMNIBRIDGE_YALO_WEBHOOK_SECRET")
+                .await
+                .unwrap();
             url.push_str(&format!("?secret={}", secrecy::ExposeSecret::expose_secret(&secret)));
         }
         let res = http.post(&url).bearer_auth(token).body("{not json").send().await.unwrap();
@@ -86,10 +99,26 @@ async fn when_a_protected_route_gets_a_bad_token_should_refuse_it_with_the_seeds
             continue;
         }
         assert_eq!(status, 400, "{}: {body}", route.path);
-        assert!(body["ErrorDescription"].as_str().unwrap().starts_with("Invalid payload received : "), "{}: {body}", route.path);
+        assert!(
+            body["ErrorDescription"].as_str().unwrap().starts_with("Invalid payload received : "),
+            "{}: {body}",
+            route.path
+        );
     }
     // Nothing happened: no context, no conversation.
     use omnibridge::ports::{ContextStore, ConversationStore};
-    assert!(rt.dynamo().unwrap().list_context("5217331175599", now_millis()).await.unwrap().is_empty());
-    assert!(rt.dynamo().unwrap().find_open_conversation(omnibridge::model::ChannelKind::Whatsapp, "5217331175599").await.unwrap().is_none());
+    assert!(rt
+        .dynamo()
+        .unwrap()
+        .list_context("5217331175599", now_millis())
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(rt
+        .dynamo()
+        .unwrap()
+        .find_open_conversation(omnibridge::model::ChannelKind::Whatsapp, "5217331175599")
+        .await
+        .unwrap()
+        .is_none());
 }

@@ -13,25 +13,56 @@ async fn when_the_functions_run_as_their_binaries_should_pass_the_readme_story()
 
     // "Try it": an API user, a token, the token checked, the context read.
     let password = omnibridge_tests::TEST_PASSWORD;
-    let res = http.post(format!("{base}/v1/authenticate")).json(&json!({"username": "yaloUser", "password": password})).send().await.unwrap();
+    let res = http
+        .post(format!("{base}/v1/authenticate"))
+        .json(&json!({"username": "yaloUser", "password": password}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
     let token = res.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_owned();
-    let checked: Value = http.get(format!("{base}/v1/tokens/check")).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+    let checked: Value = http
+        .get(format!("{base}/v1/tokens/check"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(checked, json!({"username": "yaloUser", "role": "YALO_ROLE"}));
     let user = "5217331175599";
-    let context: Value = http.get(format!("{base}/v1/context/{user}?token={token}")).send().await.unwrap().json().await.unwrap();
+    let context: Value = http
+        .get(format!("{base}/v1/context/{user}?token={token}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(context, json!([]));
 
     // "The whole story": the customer writes, the bot hands over, the agent sees it all and answers.
     let write = |text: &str| json!({"provider": "whatsapp", "botId": "coppel-bot", "userId": user, "type": "text", "text": text});
     c.customer_writes(&write("Hola")).await.unwrap();
     let chat = json!({"userID": user, "botSlug": "coppel-bot", "botId": "521554578545", "name": "Eduardo Ochoa", "provider": "whatsapp", "email": "ochoa@example.com"});
-    let res = http.post(format!("{base}/v1/chats/connect")).bearer_auth(&token).json(&chat).send().await.unwrap();
+    let res = http
+        .post(format!("{base}/v1/chats/connect"))
+        .bearer_auth(&token)
+        .json(&chat)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200, "{:?}", res.text().await);
     c.customer_writes(&write("Necesito ayuda")).await.unwrap();
     let view = eventually(Duration::from_secs(60), || async {
         let convs = c.salesforce_conversations().await.unwrap();
-        convs.as_array().unwrap().iter().find(|v| v["end_user"] == user && v["entries"].as_array().unwrap().len() >= 2).cloned()
+        convs
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["end_user"] == user && v["entries"].as_array().unwrap().len() >= 2)
+            .cloned()
     })
     .await
     .expect("the agent saw the transcript and the message");
@@ -48,14 +79,24 @@ async fn when_the_functions_run_as_their_binaries_should_pass_the_readme_story()
 
     // Each function ran as its own processes, started cold once and then
     // warm (a worker's invocation is counted once it has answered).
-    for f in ["authenticate", "chats-connect", "whatsapp-webhook", "to-desk-worker", "salesforce-events-worker", "to-customer-worker"] {
+    for f in [
+        "authenticate",
+        "chats-connect",
+        "whatsapp-webhook",
+        "to-desk-worker",
+        "salesforce-events-worker",
+        "to-customer-worker",
+    ] {
         let counted = eventually(Duration::from_secs(10), || async {
             let (invocations, cold) = s.runner.functions[f].counts();
             (invocations >= 1).then_some((invocations, cold))
         })
         .await;
         let (invocations, cold) = counted.unwrap_or_else(|| panic!("{f} was never invoked"));
-        assert!(cold >= 1 && cold <= invocations, "{f}: {invocations} invocations, {cold} cold starts");
+        assert!(
+            cold >= 1 && cold <= invocations,
+            "{f}: {invocations} invocations, {cold} cold starts"
+        );
     }
 }
 
@@ -70,6 +111,9 @@ async fn when_the_binaries_face_the_chaos_should_deliver_every_message_once_in_o
     }
     let mut options = Options::new(true).binaries();
     options.template = t;
-    let n = std::env::var("CHAOS_BINARIES_CONVERSATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(24);
+    let n = std::env::var("CHAOS_BINARIES_CONVERSATIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(24);
     crate::chaos::chaos(options, n, 5).await;
 }

@@ -32,7 +32,8 @@ async fn when_attachment_is_missing_should_be_not_found() {
 #[tokio::test]
 async fn when_an_svg_is_opened_from_its_presigned_link_should_be_downloaded_not_rendered() {
     let blobs = runtime().await.blobs().unwrap();
-    let svg = br#"<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>"#.to_vec();
+    let svg =
+        br#"<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>"#.to_vec();
     for (key, bytes, content_type, disposition) in [
         ("conv-1/att-2/0", svg, "image/svg+xml", "attachment"),
         ("conv-1/att-3/0", b"jpeg".to_vec(), "image/jpeg", "inline"),

@@ -60,7 +60,11 @@ fn outbound(i: usize, r: usize) -> String {
 
 fn token() -> String {
     let keys = TokenKeys::new(&SecretString::from(JWT_SECRET), Duration::from_secs(3600)).unwrap();
-    keys.issue(&ApiUser { username: "yaloUser".into(), role: Role::Yalo, password_hash: String::new() }, now_millis() / 1000).unwrap()
+    keys.issue(
+        &ApiUser { username: "yaloUser".into(), role: Role::Yalo, password_hash: String::new() },
+        now_millis() / 1000,
+    )
+    .unwrap()
 }
 
 struct Chaos {
@@ -79,10 +83,18 @@ impl Chaos {
     /// A custom source's POST, retried as a source would on 503 (same key).
     async fn custom_post(&self, desk: DeskKind, key: &str, body: &Value) -> Value {
         let (id, token) = &self.custom[&desk];
-        let url = format!("{}/api/custom-channel/message/{id}?token={token}", self.s.runner.base_url);
+        let url =
+            format!("{}/api/custom-channel/message/{id}?token={token}", self.s.runner.base_url);
         for _ in 0..60 {
             self.sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let res = self.http.post(&url).header("idempotency-key", key).json(body).send().await.unwrap();
+            let res = self
+                .http
+                .post(&url)
+                .header("idempotency-key", key)
+                .json(body)
+                .send()
+                .await
+                .unwrap();
             let status = res.status().as_u16();
             let v: Value = res.json().await.unwrap_or(Value::Null);
             match status {
@@ -102,24 +114,48 @@ impl Chaos {
                 let body = json!({"reference": format!("ref-{i}"), "text": inbound(i, 0), "integration_data": format!("data-{i}"),
                     "contact_object": {"name": format!("Cliente {i}"), "contacts": [{"value": format!("chaos-{i}"), "type": "id", "service": "custom"}]}});
                 let v = self.custom_post(desk, &format!("k-{i}-0"), &body).await;
-                (v["contact_id"].as_str().unwrap().to_owned(), ConversationId::parse(v["dialog_id"].as_str().unwrap()).unwrap())
+                (
+                    v["contact_id"].as_str().unwrap().to_owned(),
+                    ConversationId::parse(v["dialog_id"].as_str().unwrap()).unwrap(),
+                )
             }
             _ => {
-                let user = if channel == ChannelKind::Whatsapp { format!("5215{i:08}") } else { format!("77{i:012}") };
+                let user = if channel == ChannelKind::Whatsapp {
+                    format!("5215{i:08}")
+                } else {
+                    format!("77{i:012}")
+                };
                 let body = json!({"userID": user, "botSlug": bot(desk), "botId": "1", "name": format!("Cliente {i}"),
                     "provider": channel.as_str(), "email": format!("c{i}@example.com")});
                 let url = format!("{}/v1/chats/connect", self.s.runner.base_url);
                 // A bot retries a 503 (a dependency that may recover), as the seed's callers do.
                 let mut status = 0;
                 for _ in 0..20 {
-                    status = self.http.post(&url).bearer_auth(token()).json(&body).send().await.unwrap().status().as_u16();
+                    status = self
+                        .http
+                        .post(&url)
+                        .bearer_auth(token())
+                        .json(&body)
+                        .send()
+                        .await
+                        .unwrap()
+                        .status()
+                        .as_u16();
                     if status != 503 {
                         break;
                     }
                     tokio::time::sleep(Duration::from_millis(500)).await;
                 }
                 assert_eq!(status, 200, "handoff {i}");
-                let c = self.s.rt.dynamo().unwrap().find_open_conversation(channel, &user).await.unwrap().unwrap();
+                let c = self
+                    .s
+                    .rt
+                    .dynamo()
+                    .unwrap()
+                    .find_open_conversation(channel, &user)
+                    .await
+                    .unwrap()
+                    .unwrap();
                 self.customer_writes(i, channel, desk, &user, 0).await;
                 (user, c.id)
             }
@@ -128,7 +164,14 @@ impl Chaos {
     }
 
     /// The customer's `r`-th message: redelivered 1–3 times, some concurrently; every 5th with a file.
-    async fn customer_writes(&self, i: usize, channel: ChannelKind, desk: DeskKind, user: &str, r: usize) {
+    async fn customer_writes(
+        &self,
+        i: usize,
+        channel: ChannelKind,
+        desk: DeskKind,
+        user: &str,
+        r: usize,
+    ) {
         let copies = 1 + (i + r) % 3;
         let text = inbound(i, r);
         if channel == ChannelKind::Custom {
@@ -140,7 +183,8 @@ impl Chaos {
             }
             let key = format!("k-{i}-{r}");
             if (i + r) % 2 == 0 {
-                let posts: Vec<_> = (0..copies).map(|_| self.custom_post(desk, &key, &body)).collect();
+                let posts: Vec<_> =
+                    (0..copies).map(|_| self.custom_post(desk, &key, &body)).collect();
                 futures::future::join_all(posts).await;
             } else {
                 for _ in 0..copies {
@@ -190,7 +234,8 @@ impl Chaos {
             DeskKind::Yeahdesk => {
                 let mut a = json!({"dialogId": c.dialog.clone().unwrap(), "text": text, "deliveries": copies});
                 if r % 5 == 4 {
-                    a["attachments"] = json!([{"name": format!("yd-{}-{r}.jpg", c.i), "mimeType": "image/jpeg"}]);
+                    a["attachments"] =
+                        json!([{"name": format!("yd-{}-{r}.jpg", c.i), "mimeType": "image/jpeg"}]);
                 }
                 sb.yeahdesk_agent_replies(&a).await.unwrap();
             }
@@ -207,32 +252,66 @@ impl Chaos {
         let replies: Vec<Value> = self.source.received().iter().map(|r| r.json()).collect();
         let mut yalo: HashMap<String, Vec<Value>> = HashMap::new();
         for d in sb.yalo_delivered(None).await.unwrap().as_array().unwrap() {
-            yalo.entry(d["user_id"].as_str().unwrap_or_default().to_owned()).or_default().push(d.clone());
+            yalo.entry(d["user_id"].as_str().unwrap_or_default().to_owned())
+                .or_default()
+                .push(d.clone());
         }
         let text_of = |v: &Value| v.as_str().map(str::to_owned);
         let (mut desks, mut customers, mut files) = (Vec::new(), Vec::new(), 0);
         for c in convs {
             let at_desk: Vec<String> = match c.desk {
-                DeskKind::Salesforce => sf.as_array().unwrap().iter().filter(|v| v["end_user"] == c.customer.as_str())
-                    .flat_map(|v| v["entries"].as_array().unwrap().iter().filter_map(|e| text_of(&e["text"]))).collect(),
-                DeskKind::Pipedrive => pd.as_array().unwrap().iter()
-                    .filter(|m| m["conversation_id"] == c.id.as_str() && m["sender_id"] == c.customer.as_str())
-                    .filter_map(|m| text_of(&m["message"])).collect(),
-                DeskKind::Yeahdesk => yd.as_array().unwrap().iter().filter(|d| d["reference"] == c.id.as_str())
-                    .flat_map(|d| d["messages"].as_array().unwrap().iter().filter_map(|m| text_of(&m["text"]))).collect(),
+                DeskKind::Salesforce => sf
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|v| v["end_user"] == c.customer.as_str())
+                    .flat_map(|v| {
+                        v["entries"].as_array().unwrap().iter().filter_map(|e| text_of(&e["text"]))
+                    })
+                    .collect(),
+                DeskKind::Pipedrive => pd
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|m| {
+                        m["conversation_id"] == c.id.as_str()
+                            && m["sender_id"] == c.customer.as_str()
+                    })
+                    .filter_map(|m| text_of(&m["message"]))
+                    .collect(),
+                DeskKind::Yeahdesk => yd
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|d| d["reference"] == c.id.as_str())
+                    .flat_map(|d| {
+                        d["messages"].as_array().unwrap().iter().filter_map(|m| text_of(&m["text"]))
+                    })
+                    .collect(),
             };
             desks.push(at_desk.into_iter().filter(|t| !t.starts_with("Cliente: ")).collect());
             customers.push(match c.channel {
-                ChannelKind::Custom => replies.iter().filter(|p| p["dialog_id"] == c.id.as_str()).filter_map(|p| {
-                    files += p["message"]["attachments"].as_array().map_or(0, Vec::len);
-                    text_of(&p["message"]["text"])
-                }).collect(),
-                _ => yalo.get(&c.customer).map(|ds| ds.iter().filter_map(|d| {
-                    if d["kind"] != "text" {
-                        files += 1;
-                    }
-                    text_of(&d["text"]).or_else(|| text_of(&d["caption"]))
-                }).collect()).unwrap_or_default(),
+                ChannelKind::Custom => replies
+                    .iter()
+                    .filter(|p| p["dialog_id"] == c.id.as_str())
+                    .filter_map(|p| {
+                        files += p["message"]["attachments"].as_array().map_or(0, Vec::len);
+                        text_of(&p["message"]["text"])
+                    })
+                    .collect(),
+                _ => yalo
+                    .get(&c.customer)
+                    .map(|ds| {
+                        ds.iter()
+                            .filter_map(|d| {
+                                if d["kind"] != "text" {
+                                    files += 1;
+                                }
+                                text_of(&d["text"]).or_else(|| text_of(&d["caption"]))
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default(),
             });
         }
         (desks, customers, files)
@@ -250,7 +329,13 @@ impl Chaos {
     }
 
     /// Waits until every message has reached its end or (when `dead_ok`) a DLQ.
-    async fn settle(&self, convs: &[Conv], k: usize, dead_ok: bool, limit: Duration) -> HashSet<String> {
+    async fn settle(
+        &self,
+        convs: &[Conv],
+        k: usize,
+        dead_ok: bool,
+        limit: Duration,
+    ) -> HashSet<String> {
         let start = Instant::now();
         loop {
             let (desks, customers, _) = self.views(convs).await;
@@ -268,10 +353,22 @@ impl Chaos {
                 for (c, (d, u)) in convs.iter().zip(desks.iter().zip(&customers)) {
                     for r in 0..k {
                         if !d.contains(&inbound(c.i, r)) {
-                            missing.push(format!("{} ({} -> {}, {}) desk saw {d:?}", inbound(c.i, r), c.channel, c.desk, c.id));
+                            missing.push(format!(
+                                "{} ({} -> {}, {}) desk saw {d:?}",
+                                inbound(c.i, r),
+                                c.channel,
+                                c.desk,
+                                c.id
+                            ));
                         }
                         if !u.contains(&outbound(c.i, r)) {
-                            missing.push(format!("{} ({} -> {}, {}) customer saw {u:?}", outbound(c.i, r), c.desk, c.channel, c.id));
+                            missing.push(format!(
+                                "{} ({} -> {}, {}) customer saw {u:?}",
+                                outbound(c.i, r),
+                                c.desk,
+                                c.channel,
+                                c.id
+                            ));
                         }
                     }
                 }
@@ -308,7 +405,13 @@ struct Tally {
 /// crash may have come between the peer's answer and the status write,
 /// and no peer takes an idempotency key; its second copy is counted as
 /// `resent` and left out of the order check.
-fn tally(arrived: &[String], expected: &[String], redriven: &HashSet<String>, crashed: &HashSet<String>, t: &mut Tally) {
+fn tally(
+    arrived: &[String],
+    expected: &[String],
+    redriven: &HashSet<String>,
+    crashed: &HashSet<String>,
+    t: &mut Tally,
+) {
     let mut seen: HashMap<&str, usize> = HashMap::new();
     for a in arrived {
         *seen.entry(a.as_str()).or_default() += 1;
@@ -324,7 +427,8 @@ fn tally(arrived: &[String], expected: &[String], redriven: &HashSet<String>, cr
             }
         }
     }
-    let order: HashMap<&str, usize> = expected.iter().enumerate().map(|(n, e)| (e.as_str(), n)).collect();
+    let order: HashMap<&str, usize> =
+        expected.iter().enumerate().map(|(n, e)| (e.as_str(), n)).collect();
     let mut first = HashSet::new();
     let ranks: Vec<usize> = arrived
         .iter()
@@ -351,7 +455,8 @@ async fn crashed_texts(chaos: &Chaos) -> HashSet<String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn when_peers_fail_webhooks_repeat_tokens_expire_and_workers_crash_should_deliver_every_message_once_in_order() {
+async fn when_peers_fail_webhooks_repeat_tokens_expire_and_workers_crash_should_deliver_every_message_once_in_order(
+) {
     chaos(Options::new(true), size("CHAOS_CONVERSATIONS", 200), size("CHAOS_MESSAGES", 10)).await;
 }
 
@@ -362,7 +467,13 @@ pub async fn chaos(options: Options, n: usize, k: usize) {
     let source = Capture::start().await;
     let desks: Vec<String> = [DeskKind::Salesforce, DeskKind::Pipedrive, DeskKind::Yeahdesk]
         .into_iter()
-        .map(|d| if d == DeskKind::Pipedrive { format!("{}={d}:{PD_CHANNEL}", bot(d)) } else { format!("{}={d}", bot(d)) })
+        .map(|d| {
+            if d == DeskKind::Pipedrive {
+                format!("{}={d}:{PD_CHANNEL}", bot(d))
+            } else {
+                format!("{}={d}", bot(d))
+            }
+        })
         .collect();
     let s: System = start(options, |p| {
         p.set("DeskByBot", desks.join(";"));
@@ -372,25 +483,39 @@ pub async fn chaos(options: Options, n: usize, k: usize) {
     .await
     .into();
     let desk = s.rt.pipedrive().await.unwrap().unwrap();
-    desk.register_channel(PipedriveChannel::new(PD_CHANNEL, "Chaos", "whatsapp").unwrap()).await.unwrap();
+    desk.register_channel(PipedriveChannel::new(PD_CHANNEL, "Chaos", "whatsapp").unwrap())
+        .await
+        .unwrap();
     let mut custom = HashMap::new();
     for d in [DeskKind::Salesforce, DeskKind::Pipedrive, DeskKind::Yeahdesk] {
         let desk_channel = (d == DeskKind::Pipedrive).then(|| PD_CHANNEL.to_owned());
-        let (c, token) = CustomChannel::create("chaos", Some(format!("{}/replies", source.url)), d, desk_channel);
+        let (c, token) = CustomChannel::create(
+            "chaos",
+            Some(format!("{}/replies", source.url)),
+            d,
+            desk_channel,
+        );
         Registry::new(s.rt.dynamo().unwrap()).put_channel(&c).await.unwrap();
         custom.insert(d, (c.id, token));
     }
     let epoch = now_millis() - 3_600_000;
-    let chaos = Chaos { s, http: reqwest::Client::new(), custom, source, sent: Default::default(), epoch };
+    let chaos =
+        Chaos { s, http: reqwest::Client::new(), custom, source, sent: Default::default(), epoch };
     let chaos = &chaos;
     let sb = chaos.s.sandbox.client();
 
     // Every conversation handed over (and its first customer message written).
-    let mut convs: Vec<Conv> = stream::iter((0..n).map(|i| chaos.open(i))).buffer_unordered(CONCURRENCY).collect().await;
+    let mut convs: Vec<Conv> =
+        stream::iter((0..n).map(|i| chaos.open(i))).buffer_unordered(CONCURRENCY).collect().await;
     convs.sort_by_key(|c| c.i);
     let dialogs = sb.yeahdesk_dialogs().await.unwrap();
     for c in convs.iter_mut().filter(|c| c.desk == DeskKind::Yeahdesk) {
-        let d = dialogs.as_array().unwrap().iter().find(|d| d["reference"] == c.id.as_str()).expect("the handoff opened the Yeahdesk dialog");
+        let d = dialogs
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["reference"] == c.id.as_str())
+            .expect("the handoff opened the Yeahdesk dialog");
         c.dialog = Some(d["id"].as_str().unwrap().to_owned());
     }
     let opened = started.elapsed();
@@ -411,11 +536,16 @@ pub async fn chaos(options: Options, n: usize, k: usize) {
         sb.inject(f).await.unwrap();
     }
     for r in 1..k.max(1) {
-        stream::iter(convs.iter().map(|c| chaos.customer_writes(c.i, c.channel, c.desk, &c.customer, r)))
+        stream::iter(
+            convs.iter().map(|c| chaos.customer_writes(c.i, c.channel, c.desk, &c.customer, r)),
+        )
+        .buffer_unordered(CONCURRENCY)
+        .collect::<Vec<_>>()
+        .await;
+        stream::iter(convs.iter().map(|c| chaos.agent_writes(c, r - 1)))
             .buffer_unordered(CONCURRENCY)
             .collect::<Vec<_>>()
             .await;
-        stream::iter(convs.iter().map(|c| chaos.agent_writes(c, r - 1))).buffer_unordered(CONCURRENCY).collect::<Vec<_>>().await;
         if r == 1 {
             sb.expire_salesforce_tokens().await.unwrap();
             sb.expire_pipedrive_tokens().await.unwrap();
@@ -425,10 +555,15 @@ pub async fn chaos(options: Options, n: usize, k: usize) {
         if r == k / 2 {
             // Refusals no retry can change: these messages must end failed, in a DLQ.
             sb.inject(&fault("yalo", "yalo.messages", status(400), None, Some(3))).await.unwrap();
-            sb.inject(&fault("yeahdesk", "yeahdesk.message", status(400), None, Some(2))).await.unwrap();
+            sb.inject(&fault("yeahdesk", "yeahdesk.message", status(400), None, Some(2)))
+                .await
+                .unwrap();
         }
     }
-    stream::iter(convs.iter().map(|c| chaos.agent_writes(c, k - 1))).buffer_unordered(CONCURRENCY).collect::<Vec<_>>().await;
+    stream::iter(convs.iter().map(|c| chaos.agent_writes(c, k - 1)))
+        .buffer_unordered(CONCURRENCY)
+        .collect::<Vec<_>>()
+        .await;
     let written = started.elapsed();
 
     // Everything settles: delivered, or failed with the reason and dead-lettered.
@@ -436,9 +571,21 @@ pub async fn chaos(options: Options, n: usize, k: usize) {
     assert!(!dead.is_empty(), "the injected refusals failed some messages");
     let mut redriven = HashSet::new();
     for id in &dead {
-        let m = chaos.s.rt.dynamo().unwrap().get_message(&MessageId::parse(id).unwrap()).await.unwrap().unwrap();
+        let m = chaos
+            .s
+            .rt
+            .dynamo()
+            .unwrap()
+            .get_message(&MessageId::parse(id).unwrap())
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(m.status, MessageStatus::Failed, "{id} is dead-lettered, so failed");
-        assert!(m.failure_reason.as_deref().is_some_and(|r| r.contains("400")), "{:?}", m.failure_reason);
+        assert!(
+            m.failure_reason.as_deref().is_some_and(|r| r.contains("400")),
+            "{:?}",
+            m.failure_reason
+        );
         redriven.insert(m.text.clone().unwrap());
     }
     let settled = started.elapsed();
@@ -456,8 +603,20 @@ pub async fn chaos(options: Options, n: usize, k: usize) {
     let crashed = crashed_texts(chaos).await;
     let (mut to_desk, mut to_customer) = (Tally::default(), Tally::default());
     for (c, (d, u)) in convs.iter().zip(desks.iter().zip(&customers)) {
-        tally(d, &(0..k).map(|r| inbound(c.i, r)).collect::<Vec<_>>(), &redriven, &crashed, &mut to_desk);
-        tally(u, &(0..k).map(|r| outbound(c.i, r)).collect::<Vec<_>>(), &redriven, &crashed, &mut to_customer);
+        tally(
+            d,
+            &(0..k).map(|r| inbound(c.i, r)).collect::<Vec<_>>(),
+            &redriven,
+            &crashed,
+            &mut to_desk,
+        );
+        tally(
+            u,
+            &(0..k).map(|r| outbound(c.i, r)).collect::<Vec<_>>(),
+            &redriven,
+            &crashed,
+            &mut to_customer,
+        );
     }
     let total = started.elapsed();
     println!(
@@ -471,12 +630,30 @@ pub async fn chaos(options: Options, n: usize, k: usize) {
         to_customer.delivered, to_customer.duplicates, to_customer.resent, to_customer.losses, to_customer.inversions,
         files, dead.len(), chaos.s.runner.crashed(), opened, written, settled, total,
     );
-    assert_eq!((to_desk.duplicates, to_desk.losses, to_desk.inversions), (0, 0, 0), "to desks: {to_desk:?}");
-    assert_eq!((to_customer.duplicates, to_customer.losses, to_customer.inversions), (0, 0, 0), "to customers: {to_customer:?}");
+    assert_eq!(
+        (to_desk.duplicates, to_desk.losses, to_desk.inversions),
+        (0, 0, 0),
+        "to desks: {to_desk:?}"
+    );
+    assert_eq!(
+        (to_customer.duplicates, to_customer.losses, to_customer.inversions),
+        (0, 0, 0),
+        "to customers: {to_customer:?}"
+    );
     assert_eq!(to_desk.delivered + to_customer.delivered, 2 * n * k);
     assert!(files > 0, "files reached customers");
     assert!(chaos.s.runner.crashed() >= 1, "a worker crashed mid-batch");
-    let tokens = sb.requests(Some("salesforce")).await.unwrap().iter().filter(|r| r.route == "salesforce.token").count();
+    let tokens = sb
+        .requests(Some("salesforce"))
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.route == "salesforce.token")
+        .count();
     assert!(tokens >= 2, "a token was minted again after expiry ({tokens})");
-    assert!(sb.violations().await.unwrap().is_empty(), "{:?}", sb.violations().await.unwrap().first());
+    assert!(
+        sb.violations().await.unwrap().is_empty(),
+        "{:?}",
+        sb.violations().await.unwrap().first()
+    );
 }

@@ -3,7 +3,6 @@
 
 use omnibridge::adapters::fetch::{FetchPolicy, Fetcher};
 
-
 fn strict() -> Fetcher {
     Fetcher::new(FetchPolicy::new(1024, vec![])).unwrap()
 }
@@ -21,11 +20,35 @@ async fn refused(f: &Fetcher, url: &str) -> String {
 /// A local server answering with a redirect, a body of some type, or a large file.
 async fn media_server() -> String {
     let app = axum::Router::new()
-        .route("/img.jpg", axum::routing::get(|| async { ([("content-type", "image/jpeg")], vec![0xFFu8; 100]) }))
-        .route("/page.html", axum::routing::get(|| async { ([("content-type", "text/html")], "<html>") }))
-        .route("/big.pdf", axum::routing::get(|| async { ([("content-type", "application/pdf")], vec![b'%'; 5000]) }))
-        .route("/to-metadata", axum::routing::get(|| async { (http::StatusCode::FOUND, [("location", "http://169.254.169.254/latest/meta-data/")]) }))
-        .route("/to-v6", axum::routing::get(|| async { (http::StatusCode::FOUND, [("location", "http://[::ffff:10.0.0.1]/x")]) }));
+        .route(
+            "/img.jpg",
+            axum::routing::get(|| async { ([("content-type", "image/jpeg")], vec![0xFFu8; 100]) }),
+        )
+        .route(
+            "/page.html",
+            axum::routing::get(|| async { ([("content-type", "text/html")], "<html>") }),
+        )
+        .route(
+            "/big.pdf",
+            axum::routing::get(|| async {
+                ([("content-type", "application/pdf")], vec![b'%'; 5000])
+            }),
+        )
+        .route(
+            "/to-metadata",
+            axum::routing::get(|| async {
+                (
+                    http::StatusCode::FOUND,
+                    [("location", "http://169.254.169.254/latest/meta-data/")],
+                )
+            }),
+        )
+        .route(
+            "/to-v6",
+            axum::routing::get(|| async {
+                (http::StatusCode::FOUND, [("location", "http://[::ffff:10.0.0.1]/x")])
+            }),
+        );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -36,9 +59,17 @@ async fn media_server() -> String {
 async fn when_a_url_points_at_a_forbidden_address_should_be_refused_before_connecting() {
     let f = strict();
     for url in [
-        "http://127.0.0.1/x", "http://169.254.169.254/latest/meta-data/", "http://10.0.0.1/", "http://192.168.0.10/",
-        "http://[::1]/", "http://[fd00:ec2::254]/", "http://[::ffff:127.0.0.1]/", "http://2130706433/", "http://0x7f.1/",
-        "file:///etc/passwd", "http://user:pass@example.com/",
+        "http://127.0.0.1/x",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://10.0.0.1/",
+        "http://192.168.0.10/",
+        "http://[::1]/",
+        "http://[fd00:ec2::254]/",
+        "http://[::ffff:127.0.0.1]/",
+        "http://2130706433/",
+        "http://0x7f.1/",
+        "file:///etc/passwd",
+        "http://user:pass@example.com/",
     ] {
         let why = refused(&f, url).await;
         assert!(why.contains("media not fetched"), "{url}: {why}");

@@ -12,11 +12,18 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 #[tokio::test]
-async fn when_a_needed_statement_is_removed_from_the_template_should_fail_the_flow_with_access_denied() {
+async fn when_a_needed_statement_is_removed_from_the_template_should_fail_the_flow_with_access_denied(
+) {
     // A copy of the template whose to-desk worker may not read a conversation.
     let mut t = template();
-    let statements = t.resource_mut("ToDeskWorkerFunction").unwrap()["Properties"]["Policies"][0]["Statement"].as_array_mut().unwrap();
-    let reads = statements.iter_mut().find(|s| s["Action"].as_array().is_some_and(|a| a.contains(&json!("dynamodb:GetItem")))).unwrap();
+    let statements = t.resource_mut("ToDeskWorkerFunction").unwrap()["Properties"]["Policies"][0]
+        ["Statement"]
+        .as_array_mut()
+        .unwrap();
+    let reads = statements
+        .iter_mut()
+        .find(|s| s["Action"].as_array().is_some_and(|a| a.contains(&json!("dynamodb:GetItem"))))
+        .unwrap();
     reads["Action"].as_array_mut().unwrap().retain(|a| a != "dynamodb:GetItem");
     let mut options = Options::new(true);
     options.template = t;
@@ -24,15 +31,28 @@ async fn when_a_needed_statement_is_removed_from_the_template_should_fail_the_fl
     let c = s.sandbox.client();
     let user = "5217331179001";
     c.customer_writes(&json!({"provider": "whatsapp", "botId": "coppel-bot", "userId": user, "type": "text", "text": "Hola"})).await.unwrap();
-    let token = omnibridge::services::auth::TokenKeys::new(&secrecy::SecretString::from(JWT_SECRET), Duration::from_secs(600))
-        .unwrap()
-        .issue(
-            &omnibridge::services::auth::ApiUser { username: "yaloUser".into(), role: omnibridge::services::auth::Role::Yalo, password_hash: String::new() },
-            omnibridge::model::now_millis() / 1000,
-        )
-        .unwrap();
+    let token = omnibridge::services::auth::TokenKeys::new(
+        &secrecy::SecretString::from(JWT_SECRET),
+        Duration::from_secs(600),
+    )
+    .unwrap()
+    .issue(
+        &omnibridge::services::auth::ApiUser {
+            username: "yaloUser".into(),
+            role: omnibridge::services::auth::Role::Yalo,
+            password_hash: String::new(),
+        },
+        omnibridge::model::now_millis() / 1000,
+    )
+    .unwrap();
     let body = json!({"userID": user, "botSlug": "coppel-bot", "botId": "1", "name": "Ana", "provider": "whatsapp", "email": "ana@example.com"});
-    let res = reqwest::Client::new().post(format!("{}/v1/chats/connect", s.runner.base_url)).bearer_auth(&token).json(&body).send().await.unwrap();
+    let res = reqwest::Client::new()
+        .post(format!("{}/v1/chats/connect", s.runner.base_url))
+        .bearer_auth(&token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
     c.customer_writes(&json!({"provider": "whatsapp", "botId": "coppel-bot", "userId": user, "type": "text", "text": "necesito ayuda"})).await.unwrap();
 
@@ -44,18 +64,31 @@ async fn when_a_needed_statement_is_removed_from_the_template_should_fail_the_fl
     .await
     .expect("the message was dead-lettered");
     let reason = dead[0].reason.clone().unwrap_or_default();
-    assert!(reason.contains("AccessDeniedException") && reason.contains("dynamodb:GetItem"), "{reason}");
+    assert!(
+        reason.contains("AccessDeniedException") && reason.contains("dynamodb:GetItem"),
+        "{reason}"
+    );
     // And the message says so: nothing dead-lettered stays `received`.
     use omnibridge::ports::MessageStore;
     let id = omnibridge::model::MessageId::parse(dead[0].message_id.as_deref().unwrap()).unwrap();
     let m = s.rt.dynamo().unwrap().get_message(&id).await.unwrap().unwrap();
     assert_eq!(m.status, omnibridge::model::MessageStatus::Failed);
     assert!(m.failure_reason.unwrap().contains("AccessDenied"));
-    let denied: Vec<Exercised> = s.runner.gateway.exercised().into_keys().filter(|e| !e.allowed).collect();
+    let denied: Vec<Exercised> =
+        s.runner.gateway.exercised().into_keys().filter(|e| !e.allowed).collect();
     assert_eq!(denied.len(), 1, "{denied:?}");
-    assert_eq!((denied[0].function.as_str(), denied[0].action.as_str(), denied[0].resource.as_str()), ("to-desk-worker", "dynamodb:GetItem", "Table"));
+    assert_eq!(
+        (denied[0].function.as_str(), denied[0].action.as_str(), denied[0].resource.as_str()),
+        ("to-desk-worker", "dynamodb:GetItem", "Table")
+    );
     // Nothing reached the agent but the handoff.
-    assert_eq!(c.salesforce_conversations().await.unwrap().as_array().unwrap()[0]["entries"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        c.salesforce_conversations().await.unwrap().as_array().unwrap()[0]["entries"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 /// Granted actions that no test exercises, and why they stay: (function, or
@@ -85,7 +118,9 @@ const WHY_UNEXERCISED: &[(&str, &str, &str)] = &[
 /// stack runs it; the Yalo webhook secret generated by the stack, or named
 /// by its parameter (the tests run both).
 fn full_stack(own_yalo_secret: bool) -> Stack {
-    let arn = |name: &str| format!("arn:aws:secretsmanager:us-east-1:123456789012:secret:report/{name}-AbCdEf");
+    let arn = |name: &str| {
+        format!("arn:aws:secretsmanager:us-east-1:123456789012:secret:report/{name}-AbCdEf")
+    };
     let mut parameters: BTreeMap<String, String> = template()
         .parameters()
         .into_keys()
@@ -113,7 +148,11 @@ fn recorded(dir: &str) -> BTreeSet<Exercised> {
     let mut all = BTreeSet::new();
     for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{dir}: {e}")) {
         let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
-        all.extend(text.lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str::<Exercised>(l).unwrap()));
+        all.extend(
+            text.lines()
+                .filter(|l| !l.trim().is_empty())
+                .map(|l| serde_json::from_str::<Exercised>(l).unwrap()),
+        );
     }
     all
 }
@@ -125,7 +164,8 @@ fn recorded(dir: &str) -> BTreeSet<Exercised> {
 #[test]
 #[ignore = "reads what the whole run recorded; dev/test runs it last"]
 fn iam_report() {
-    let dir = std::env::var("OMNIBRIDGE_IAM_RECORD").expect("OMNIBRIDGE_IAM_RECORD: the directory the run recorded to");
+    let dir = std::env::var("OMNIBRIDGE_IAM_RECORD")
+        .expect("OMNIBRIDGE_IAM_RECORD: the directory the run recorded to");
     let exercised = recorded(&dir);
     let stack = full_stack(false);
     let with_own_secret = full_stack(true);
@@ -145,16 +185,24 @@ fn iam_report() {
         let mut rows: BTreeMap<(String, String), (Option<String>, bool)> = BTreeMap::new();
         let same = with_own_secret.functions.iter().find(|g| g.binary == f.binary);
         for (stack, f) in [(&stack, Some(f)), (&with_own_secret, same)] {
-            for s in f.into_iter().flat_map(|f| &f.policy.statements).filter(|s| s.effect == Effect::Allow) {
+            for s in f
+                .into_iter()
+                .flat_map(|f| &f.policy.statements)
+                .filter(|s| s.effect == Effect::Allow)
+            {
                 for a in &s.actions {
                     for r in &s.resources {
-                        rows.entry((a.clone(), stack.name_of(r).0)).or_insert((Some(s.source.clone()), false));
+                        rows.entry((a.clone(), stack.name_of(r).0))
+                            .or_insert((Some(s.source.clone()), false));
                     }
                 }
             }
         }
         for e in exercised.iter().filter(|e| e.function == f.binary) {
-            let covered = rows.iter_mut().find(|((a, r), _)| glob(&a.to_ascii_lowercase(), &e.action.to_ascii_lowercase()) && (r == &e.resource || arn_matches(r, &e.resource)));
+            let covered = rows.iter_mut().find(|((a, r), _)| {
+                glob(&a.to_ascii_lowercase(), &e.action.to_ascii_lowercase())
+                    && (r == &e.resource || arn_matches(r, &e.resource))
+            });
             match covered {
                 // A refusal of what the template grants came from a test's changed copy of it.
                 Some((_, row)) => row.1 |= e.allowed,
@@ -164,9 +212,15 @@ fn iam_report() {
                 }
             }
         }
-        out.push_str(&format!("\n## {}\n\n| action | resource | granted | exercised |\n|---|---|---|---|\n", f.binary));
+        out.push_str(&format!(
+            "\n## {}\n\n| action | resource | granted | exercised |\n|---|---|---|---|\n",
+            f.binary
+        ));
         for ((action, resource), (granted, used)) in &rows {
-            let why = WHY_UNEXERCISED.iter().find(|(f_, a, _)| (*f_ == "*" || *f_ == f.binary) && a == action).map(|(_, _, w)| *w);
+            let why = WHY_UNEXERCISED
+                .iter()
+                .find(|(f_, a, _)| (*f_ == "*" || *f_ == f.binary) && a == action)
+                .map(|(_, _, w)| *w);
             if !used && why.is_none() && granted.is_some() {
                 unexplained.push(format!("{}: {action} on {resource}", f.binary));
             }
@@ -182,5 +236,9 @@ fn iam_report() {
     println!("{out}");
     std::fs::write(omnibridge_tests::root().join("tests/iam.md"), &out).unwrap();
     assert!(ungranted.is_empty(), "exercised but not granted:\n{}", ungranted.join("\n"));
-    assert!(unexplained.is_empty(), "granted but never exercised (remove them or say why they stay):\n{}", unexplained.join("\n"));
+    assert!(
+        unexplained.is_empty(),
+        "granted but never exercised (remove them or say why they stay):\n{}",
+        unexplained.join("\n")
+    );
 }

@@ -19,7 +19,8 @@ pub fn endpoint() -> String {
     MOTO.get_or_init(|| match std::env::var("AWS_ENDPOINT_URL") {
         Ok(url) if !url.is_empty() => url,
         _ => {
-            let moto = emulator::Moto::start(0).expect("moto's server (pip install 'moto[server]')");
+            let moto =
+                emulator::Moto::start(0).expect("moto's server (pip install 'moto[server]')");
             let url = moto.endpoint.clone();
             Box::leak(Box::new(moto));
             url
@@ -68,7 +69,10 @@ pub async fn runtime() -> Runtime {
 /// Like [`runtime`], with template parameters adjusted first.
 pub async fn runtime_with(adjust: impl FnOnce(&mut Parameters)) -> Runtime {
     logs();
-    let rt = local::deploy(&endpoint(), &template(), &stack_name(), &base_parameters(adjust)).await.unwrap_or_else(|e| panic!("deploying a test stack: {e:#}")).operator;
+    let rt = local::deploy(&endpoint(), &template(), &stack_name(), &base_parameters(adjust))
+        .await
+        .unwrap_or_else(|e| panic!("deploying a test stack: {e:#}"))
+        .operator;
     api_users(&rt).await;
     rt
 }
@@ -84,13 +88,22 @@ pub struct Options {
 
 impl Options {
     pub fn new(workers: bool) -> Options {
-        Options { workers, template: template(), mode: Mode::InProcess, sandbox: Some(SandboxConfig::local("127.0.0.1:0".parse().unwrap())) }
+        Options {
+            workers,
+            template: template(),
+            mode: Mode::InProcess,
+            sandbox: Some(SandboxConfig::local("127.0.0.1:0".parse().unwrap())),
+        }
     }
 
     /// The real function binaries (built by `cargo build --workspace --bins`).
     pub fn binaries(mut self) -> Options {
-        let dir = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target")).join("debug");
-        self.mode = Mode::Binaries(Binaries { dir, show_logs: std::env::var_os("RUST_LOG").is_some() });
+        let dir = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root().join("target"))
+            .join("debug");
+        self.mode =
+            Mode::Binaries(Binaries { dir, show_logs: std::env::var_os("RUST_LOG").is_some() });
         self
     }
 }
@@ -127,7 +140,9 @@ async fn api_users(rt: &Runtime) {
     static USERS: OnceLock<Vec<ApiUser>> = OnceLock::new();
     let users = USERS.get_or_init(|| {
         let password = secrecy::SecretString::from(TEST_PASSWORD);
-        [("yaloUser", Role::Yalo), ("salesforceUser", Role::Salesforce)].map(|(name, role)| ApiUser::new(name, role, &password).unwrap()).to_vec()
+        [("yaloUser", Role::Yalo), ("salesforceUser", Role::Salesforce)]
+            .map(|(name, role)| ApiUser::new(name, role, &password).unwrap())
+            .to_vec()
     });
     // A stack whose template lost its table (a test of that) has no users.
     let Ok(store) = rt.dynamo() else { return };
@@ -140,7 +155,10 @@ async fn api_users(rt: &Runtime) {
 pub const TEST_PASSWORD: &str = "the password of the test users";
 
 /// The local runner over a stack without peers (no sandboxes), with or without workers.
-pub async fn start_runner(workers: bool, adjust: impl FnOnce(&mut Parameters)) -> (Runtime, runner::Running) {
+pub async fn start_runner(
+    workers: bool,
+    adjust: impl FnOnce(&mut Parameters),
+) -> (Runtime, runner::Running) {
     let mut options = Options::new(workers);
     options.sandbox = None;
     let local = start(options, adjust).await;
@@ -209,7 +227,8 @@ impl Capture {
             let (r, s) = (r.clone(), s.clone());
             async move {
                 let (parts, body) = req.into_parts();
-                let body = axum::body::to_bytes(body, 64 * 1024 * 1024).await.unwrap_or_default().to_vec();
+                let body =
+                    axum::body::to_bytes(body, 64 * 1024 * 1024).await.unwrap_or_default().to_vec();
                 r.lock().unwrap().push(Captured {
                     method: parts.method.to_string(),
                     path: parts.uri.to_string(),
@@ -260,7 +279,12 @@ pub struct System {
 
 impl From<Local> for System {
     fn from(local: Local) -> System {
-        System { sandbox: local.sandbox.expect("the sandboxes"), rt: local.operator, runner: local.runner, stack: local.stack }
+        System {
+            sandbox: local.sandbox.expect("the sandboxes"),
+            rt: local.operator,
+            runner: local.runner,
+            stack: local.stack,
+        }
     }
 }
 

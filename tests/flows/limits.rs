@@ -13,7 +13,11 @@ use std::time::{Duration, Instant};
 
 fn token() -> String {
     let keys = TokenKeys::new(&SecretString::from(JWT_SECRET), Duration::from_secs(600)).unwrap();
-    keys.issue(&ApiUser { username: "yaloUser".into(), role: Role::Yalo, password_hash: String::new() }, now_millis() / 1000).unwrap()
+    keys.issue(
+        &ApiUser { username: "yaloUser".into(), role: Role::Yalo, password_hash: String::new() },
+        now_millis() / 1000,
+    )
+    .unwrap()
 }
 
 #[tokio::test]
@@ -24,14 +28,24 @@ async fn when_a_request_is_over_what_api_gateway_and_lambda_take_should_answer_4
     // Over Lambda's 6 MB (the event), under API Gateway's 10 MB (the body).
     let seven = format!("{{\"text\": \"{}\"}}", "x".repeat(7 * 1024 * 1024));
     for body in [seven, "x".repeat(11 * 1024 * 1024)] {
-        let res = http.post(&url).header("content-type", "application/json").body(body).send().await.unwrap();
+        let res = http
+            .post(&url)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(res.status(), 413);
-        assert_eq!(res.json::<Value>().await.unwrap(), json!({"message": "Request Entity Too Large"}));
+        assert_eq!(
+            res.json::<Value>().await.unwrap(),
+            json!({"message": "Request Entity Too Large"})
+        );
     }
 }
 
 #[tokio::test]
-async fn when_a_customers_context_is_larger_than_a_response_may_be_should_answer_the_newest_within_the_read_limit() {
+async fn when_a_customers_context_is_larger_than_a_response_may_be_should_answer_the_newest_within_the_read_limit(
+) {
     let (rt, runner) = start_runner(false, |_| {}).await;
     let store = rt.dynamo().unwrap();
     let user = "5217331170900";
@@ -39,11 +53,24 @@ async fn when_a_customers_context_is_larger_than_a_response_may_be_should_answer
     // 100 entries of 60 KB: about 6 MB, over Lambda's response limit if all were answered.
     for i in 0..100 {
         let text = format!("{i:03} {}", "y".repeat(60 * 1024));
-        let mut entry = ContextEntry::new(user, "omnibridge", &format!("wamid.{i}"), now - 100_000 + i * 1000, Author::User, now, Duration::from_secs(3600)).unwrap();
+        let mut entry = ContextEntry::new(
+            user,
+            "omnibridge",
+            &format!("wamid.{i}"),
+            now - 100_000 + i * 1000,
+            Author::User,
+            now,
+            Duration::from_secs(3600),
+        )
+        .unwrap();
         entry.text = Some(text);
         store.append_context(&entry).await.unwrap();
     }
-    let res = reqwest::Client::new().get(format!("{}/v1/context/{user}?token={}", runner.base_url, token())).send().await.unwrap();
+    let res = reqwest::Client::new()
+        .get(format!("{}/v1/context/{user}?token={}", runner.base_url, token()))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
     let body = res.bytes().await.unwrap();
     assert!(body.len() <= CONTEXT_READ_LIMIT + 64 * 1024, "{} bytes", body.len());
@@ -56,13 +83,28 @@ async fn when_a_customers_context_is_larger_than_a_response_may_be_should_answer
 }
 
 #[tokio::test]
-async fn when_a_queue_message_or_a_table_item_is_over_its_limit_should_be_refused_as_aws_refuses_it() {
+async fn when_a_queue_message_or_a_table_item_is_over_its_limit_should_be_refused_as_aws_refuses_it(
+) {
     let rt = omnibridge_tests::runtime().await;
     let q = rt.settings.to_desk_queue_url.clone().unwrap();
-    let sent = rt.queue().client().send_message().queue_url(q).message_body("x".repeat(300 * 1024)).message_group_id("g").message_deduplication_id("d").send().await;
+    let sent = rt
+        .queue()
+        .client()
+        .send_message()
+        .queue_url(q)
+        .message_body("x".repeat(300 * 1024))
+        .message_group_id("g")
+        .message_deduplication_id("d")
+        .send()
+        .await;
     let err = sent.unwrap_err();
-    assert!(format!("{:?}", err.into_service_error()).contains("InvalidParameterValue"), "SQS refuses over the template's 256 KB");
-    let dynamo = aws_sdk_dynamodb::Client::new(&omnibridge_dev::emulator::sdk_config(&omnibridge_tests::endpoint()).await);
+    assert!(
+        format!("{:?}", err.into_service_error()).contains("InvalidParameterValue"),
+        "SQS refuses over the template's 256 KB"
+    );
+    let dynamo = aws_sdk_dynamodb::Client::new(
+        &omnibridge_dev::emulator::sdk_config(&omnibridge_tests::endpoint()).await,
+    );
     use aws_sdk_dynamodb::types::AttributeValue as A;
     let put = dynamo
         .put_item()
@@ -72,11 +114,13 @@ async fn when_a_queue_message_or_a_table_item_is_over_its_limit_should_be_refuse
         .item("data", A::S("z".repeat(410 * 1024)))
         .send()
         .await;
-    assert!(format!("{:?}", put.unwrap_err().into_service_error()).contains("Item size has exceeded the maximum allowed size"));
+    assert!(format!("{:?}", put.unwrap_err().into_service_error())
+        .contains("Item size has exceeded the maximum allowed size"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn when_a_peer_is_slower_than_a_functions_timeout_should_answer_before_the_deadline_and_lose_nothing() {
+async fn when_a_peer_is_slower_than_a_functions_timeout_should_answer_before_the_deadline_and_lose_nothing(
+) {
     // Short timeouts, so that a slow Salesforce outlasts them.
     let mut t = template();
     t.resource_mut("ChatsConnectFunction").unwrap()["Properties"]["Timeout"] = json!(4);
@@ -94,7 +138,13 @@ async fn when_a_peer_is_slower_than_a_functions_timeout_should_answer_before_the
         ratio: None,
     };
     let chat = json!({"userID": user, "botSlug": "coppel-bot", "botId": "1", "name": "Ana", "provider": "whatsapp", "email": "ana@example.com"});
-    let connect = || reqwest::Client::new().post(format!("{}/v1/chats/connect", s.runner.base_url)).bearer_auth(token()).json(&chat).send();
+    let connect = || {
+        reqwest::Client::new()
+            .post(format!("{}/v1/chats/connect", s.runner.base_url))
+            .bearer_auth(token())
+            .json(&chat)
+            .send()
+    };
 
     // The handoff answers 503 in the seed's envelope before its 4 s are up, instead of being cut off.
     c.inject(&slow(1)).await.unwrap();
@@ -102,22 +152,39 @@ async fn when_a_peer_is_slower_than_a_functions_timeout_should_answer_before_the
     let res = connect().await.unwrap();
     assert!(started.elapsed() < Duration::from_secs(4), "{:?}", started.elapsed());
     assert_eq!(res.status(), 503);
-    assert_eq!(res.json::<Value>().await.unwrap(), json!({"ErrorDescription": "Service temporarily unavailable, retry later."}));
+    assert_eq!(
+        res.json::<Value>().await.unwrap(),
+        json!({"ErrorDescription": "Service temporarily unavailable, retry later."})
+    );
     // Called again (once the cut-off call's claim has lapsed with its
     // invocation), it finishes what the first call left: one transcript.
-    eventually(Duration::from_secs(15), || async { (connect().await.unwrap().status() == 200).then_some(()) }).await.expect("the handoff finished");
+    eventually(Duration::from_secs(15), || async {
+        (connect().await.unwrap().status() == 200).then_some(())
+    })
+    .await
+    .expect("the handoff finished");
 
     // The worker hands a message that runs out of time back to the queue, then delivers it once.
     c.inject(&slow(1)).await.unwrap();
     c.customer_writes(&json!({"provider": "whatsapp", "botId": "coppel-bot", "userId": user, "type": "text", "text": "sigo esperando"})).await.unwrap();
     let view = eventually(Duration::from_secs(60), || async {
         let convs = c.salesforce_conversations().await.unwrap();
-        convs.as_array().unwrap().iter().find(|v| v["end_user"] == user && v["entries"].as_array().unwrap().len() >= 2).cloned()
+        convs
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["end_user"] == user && v["entries"].as_array().unwrap().len() >= 2)
+            .cloned()
     })
     .await
     .expect("the message reached the agent");
-    let texts: Vec<&str> = view["entries"].as_array().unwrap().iter().filter_map(|e| e["text"].as_str()).collect();
-    assert_eq!(texts.iter().filter(|t| t.starts_with("Cliente: Ana")).count(), 1, "one transcript: {texts:?}");
+    let texts: Vec<&str> =
+        view["entries"].as_array().unwrap().iter().filter_map(|e| e["text"].as_str()).collect();
+    assert_eq!(
+        texts.iter().filter(|t| t.starts_with("Cliente: Ana")).count(),
+        1,
+        "one transcript: {texts:?}"
+    );
     assert_eq!(texts.iter().filter(|t| **t == "sigo esperando").count(), 1, "once: {texts:?}");
     assert!(c.violations().await.unwrap().is_empty());
 }

@@ -13,13 +13,26 @@ use std::time::Duration;
 const DAY: i64 = 24 * 3600;
 
 async fn expires_at(store: &DynamoStore, pk: &str, sk: &str) -> Option<i64> {
-    let key = [("PK".to_owned(), AttributeValue::S(pk.into())), ("SK".to_owned(), AttributeValue::S(sk.into()))];
-    let out = store.client().get_item().table_name(store.table()).set_key(Some(key.into())).send().await.unwrap();
+    let key = [
+        ("PK".to_owned(), AttributeValue::S(pk.into())),
+        ("SK".to_owned(), AttributeValue::S(sk.into())),
+    ];
+    let out = store
+        .client()
+        .get_item()
+        .table_name(store.table())
+        .set_key(Some(key.into()))
+        .send()
+        .await
+        .unwrap();
     out.item?.get("expires_at").map(|v| v.as_n().unwrap().parse().unwrap())
 }
 
 async fn set_expires_at(store: &DynamoStore, pk: &str, sk: &str, at: i64) {
-    let key = [("PK".to_owned(), AttributeValue::S(pk.into())), ("SK".to_owned(), AttributeValue::S(sk.into()))];
+    let key = [
+        ("PK".to_owned(), AttributeValue::S(pk.into())),
+        ("SK".to_owned(), AttributeValue::S(sk.into())),
+    ];
     store
         .client()
         .update_item()
@@ -37,33 +50,62 @@ fn near(got: Option<i64>, want: i64) -> bool {
 }
 
 #[tokio::test]
-async fn when_conversations_and_messages_are_written_should_expire_after_the_retention_unless_in_use() {
+async fn when_conversations_and_messages_are_written_should_expire_after_the_retention_unless_in_use(
+) {
     let rt = runtime().await;
     let store = rt.dynamo().unwrap();
     let now = now_millis() / 1000;
     let customer = Participant::new("5217331180001", "Eduardo").unwrap();
-    let c = Conversation::open(ChannelKind::Whatsapp, "coppel-bot", customer, DeskKind::Salesforce, "sf", now_millis()).unwrap();
+    let c = Conversation::open(
+        ChannelKind::Whatsapp,
+        "coppel-bot",
+        customer,
+        DeskKind::Salesforce,
+        "sf",
+        now_millis(),
+    )
+    .unwrap();
     store.open_conversation(&c).await.unwrap();
-    let m = Message::received(c.id.clone(), Direction::Inbound, "whatsapp", "wamid.r1", "521", Some("hola".into()), vec![], now_millis()).unwrap();
+    let m = Message::received(
+        c.id.clone(),
+        Direction::Inbound,
+        "whatsapp",
+        "wamid.r1",
+        "521",
+        Some("hola".into()),
+        vec![],
+        now_millis(),
+    )
+    .unwrap();
     store.append_message(&m).await.unwrap();
     // The stack's default: 90 days, for the conversation, its pointer and the message.
     let conv_pk = format!("CONV#{}", c.id);
     let open_pk = "OPEN#whatsapp#5217331180001";
-    for (pk, sk) in [(conv_pk.as_str(), "CONV"), (open_pk, "OPEN"), (&format!("MSG#{}", m.id), "MSG")] {
+    for (pk, sk) in
+        [(conv_pk.as_str(), "CONV"), (open_pk, "OPEN"), (&format!("MSG#{}", m.id), "MSG")]
+    {
         assert!(near(expires_at(&store, pk, sk).await, now + 90 * DAY), "{pk}");
     }
 
     // A conversation with more than half its lifetime left is not written again...
     let stored = store.get_conversation(&c.id).await.unwrap().unwrap();
     set_expires_at(&store, &conv_pk, "CONV", now + 60 * DAY).await;
-    store.keep_conversation(&Conversation { expires_at: Some(now + 60 * DAY), ..stored.clone() }.reference()).await.unwrap();
+    store
+        .keep_conversation(
+            &Conversation { expires_at: Some(now + 60 * DAY), ..stored.clone() }.reference(),
+        )
+        .await
+        .unwrap();
     assert_eq!(expires_at(&store, &conv_pk, "CONV").await, Some(now + 60 * DAY));
     // ...one with less is kept another full lifetime, with its customer's pointer.
     set_expires_at(&store, &conv_pk, "CONV", now + 10 * DAY).await;
     set_expires_at(&store, open_pk, "OPEN", now + 10 * DAY).await;
     // (A webhook keeps it as the customer's pointer tells it.)
     let aging = store.find_open(ChannelKind::Whatsapp, "5217331180001").await.unwrap().unwrap();
-    assert_eq!((&aging.id, aging.status, aging.expires_at), (&c.id, ConversationStatus::Queued, Some(now + 10 * DAY)));
+    assert_eq!(
+        (&aging.id, aging.status, aging.expires_at),
+        (&c.id, ConversationStatus::Queued, Some(now + 10 * DAY))
+    );
     store.keep_conversation(&aging).await.unwrap();
     assert!(near(expires_at(&store, &conv_pk, "CONV").await, now + 90 * DAY));
     assert!(near(expires_at(&store, open_pk, "OPEN").await, now + 90 * DAY));
@@ -75,28 +117,47 @@ async fn when_conversations_and_messages_are_written_should_expire_after_the_ret
     let (message, conversation) = store.get_message_in(&m.id, &c.id).await.unwrap();
     assert!(message.is_none() && conversation.is_some());
     set_expires_at(&store, open_pk, "OPEN", now - 1).await;
-    assert!(store.find_open(ChannelKind::Whatsapp, "5217331180001").await.unwrap().is_none(), "an expired pointer names nothing");
+    assert!(
+        store.find_open(ChannelKind::Whatsapp, "5217331180001").await.unwrap().is_none(),
+        "an expired pointer names nothing"
+    );
     set_expires_at(&store, &conv_pk, "CONV", now - 1).await;
     assert!(store.get_conversation(&c.id).await.unwrap().is_none());
-    assert!(store.find_open_conversation(ChannelKind::Whatsapp, "5217331180001").await.unwrap().is_none());
+    assert!(store
+        .find_open_conversation(ChannelKind::Whatsapp, "5217331180001")
+        .await
+        .unwrap()
+        .is_none());
 }
 
 #[tokio::test]
-async fn when_a_store_has_a_retention_should_give_its_records_and_idempotency_claims_that_lifetime() {
+async fn when_a_store_has_a_retention_should_give_its_records_and_idempotency_claims_that_lifetime()
+{
     let rt = runtime().await;
     let base = rt.dynamo().unwrap();
-    let store = DynamoStore::new(base.client().clone(), base.table())
-        .with_retention(Retention { records: Duration::from_secs(30 * DAY as u64), idempotency: Duration::from_secs(9 * DAY as u64) });
+    let store = DynamoStore::new(base.client().clone(), base.table()).with_retention(Retention {
+        records: Duration::from_secs(30 * DAY as u64),
+        idempotency: Duration::from_secs(9 * DAY as u64),
+    });
     let now = now_millis() / 1000;
     store.claim("retention-test", "fp", Duration::from_secs(30)).await.unwrap();
     assert!(near(expires_at(&store, "IDEM#retention-test", "IDEM").await, now + 9 * DAY));
-    let c = Conversation::open(ChannelKind::Facebook, "bot", Participant::new("psid-1", "A").unwrap(), DeskKind::Pipedrive, "pd", now_millis()).unwrap();
+    let c = Conversation::open(
+        ChannelKind::Facebook,
+        "bot",
+        Participant::new("psid-1", "A").unwrap(),
+        DeskKind::Pipedrive,
+        "pd",
+        now_millis(),
+    )
+    .unwrap();
     store.open_conversation(&c).await.unwrap();
     assert!(near(expires_at(&store, &format!("CONV#{}", c.id), "CONV").await, now + 30 * DAY));
 }
 
 #[tokio::test]
-async fn when_the_operator_erases_a_customer_should_leave_nothing_of_them_in_the_table_or_the_bucket() {
+async fn when_the_operator_erases_a_customer_should_leave_nothing_of_them_in_the_table_or_the_bucket(
+) {
     let local = start(Options::new(true), |_| {}).await;
     let sandbox = local.sandbox.as_ref().unwrap();
     let c = sandbox.client();
@@ -105,25 +166,55 @@ async fn when_the_operator_erases_a_customer_should_leave_nothing_of_them_in_the
     for u in [user, other] {
         c.customer_writes(&json!({"provider": "whatsapp", "botId": "coppel-bot", "userId": u, "type": "text", "text": "Hola", "authorRole": "user"})).await.unwrap();
     }
-    let keys = omnibridge::services::auth::TokenKeys::new(&secrecy::SecretString::from(JWT_SECRET), Duration::from_secs(600)).unwrap();
-    let user_of = omnibridge::services::auth::ApiUser { username: "yaloUser".into(), role: omnibridge::services::auth::Role::Yalo, password_hash: String::new() };
+    let keys = omnibridge::services::auth::TokenKeys::new(
+        &secrecy::SecretString::from(JWT_SECRET),
+        Duration::from_secs(600),
+    )
+    .unwrap();
+    let user_of = omnibridge::services::auth::ApiUser {
+        username: "yaloUser".into(),
+        role: omnibridge::services::auth::Role::Yalo,
+        password_hash: String::new(),
+    };
     let token = keys.issue(&user_of, now_millis() / 1000).unwrap();
     for u in [user, other] {
         let body = json!({"userID": u, "botSlug": "coppel-bot", "botId": "521554578545", "name": "Eduardo", "provider": "whatsapp", "email": "e@example.com"});
-        let res = reqwest::Client::new().post(format!("{}/v1/chats/connect", local.runner.base_url)).bearer_auth(&token).json(&body).send().await.unwrap();
+        let res = reqwest::Client::new()
+            .post(format!("{}/v1/chats/connect", local.runner.base_url))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(res.status(), 200);
         c.customer_writes(&json!({"provider": "whatsapp", "botId": "coppel-bot", "userId": u, "type": "image", "mimeType": "image/jpeg", "caption": "mi ticket"})).await.unwrap();
     }
     let store = local.operator.dynamo().unwrap();
     let blobs = local.operator.blobs().unwrap();
-    let conversation = store.find_open_conversation(ChannelKind::Whatsapp, user).await.unwrap().unwrap();
+    let conversation =
+        store.find_open_conversation(ChannelKind::Whatsapp, user).await.unwrap().unwrap();
     let others = store.find_open_conversation(ChannelKind::Whatsapp, other).await.unwrap().unwrap();
     let objects = |prefix: String| {
         let blobs = blobs.clone();
-        async move { blobs.client().list_objects_v2().bucket(blobs.bucket()).prefix(prefix).send().await.unwrap().contents().len() }
+        async move {
+            blobs
+                .client()
+                .list_objects_v2()
+                .bucket(blobs.bucket())
+                .prefix(prefix)
+                .send()
+                .await
+                .unwrap()
+                .contents()
+                .len()
+        }
     };
     for id in [&conversation.id, &others.id] {
-        eventually(Duration::from_secs(30), || async { (objects(format!("{id}/")).await == 1).then_some(()) }).await.expect("the image reached the bucket");
+        eventually(Duration::from_secs(30), || async {
+            (objects(format!("{id}/")).await == 1).then_some(())
+        })
+        .await
+        .expect("the image reached the bucket");
     }
 
     // The operator's command, as run against a deployment.
@@ -146,7 +237,12 @@ async fn when_the_operator_erases_a_customer_should_leave_nothing_of_them_in_the
 
     assert!(store.get_conversation(&conversation.id).await.unwrap().is_none());
     assert!(store.find_open_conversation(ChannelKind::Whatsapp, user).await.unwrap().is_none());
-    assert!(store.list_messages(&conversation.id, 100, None, false).await.unwrap().items.is_empty());
+    assert!(store
+        .list_messages(&conversation.id, 100, None, false)
+        .await
+        .unwrap()
+        .items
+        .is_empty());
     assert!(store.list_context(user, now_millis()).await.unwrap().is_empty());
     assert_eq!(objects(format!("{}/", conversation.id)).await, 0);
     // The other customer is untouched.

@@ -14,11 +14,13 @@ async fn when_runner_starts_should_serve_every_route_of_the_template() {
     assert!(!running.routes.is_empty());
     assert_eq!(running.workers.len(), 4);
     // Every function directory is in the template, and every template function has a directory.
-    let dirs: std::collections::BTreeSet<String> = std::fs::read_dir(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../functions"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
-    let declared: std::collections::BTreeSet<String> = template.binaries().unwrap().into_iter().collect();
+    let dirs: std::collections::BTreeSet<String> =
+        std::fs::read_dir(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../functions"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+    let declared: std::collections::BTreeSet<String> =
+        template.binaries().unwrap().into_iter().collect();
     assert_eq!(dirs, declared);
 
     let http = reqwest::Client::new();
@@ -40,9 +42,27 @@ async fn when_job_is_enqueued_should_be_processed_by_the_in_process_worker() {
     // This deployment has no desk adapter yet: the worker marks the message
     // failed with the reason and dead-letters it, without blocking the queue.
     let customer = Participant::new("5217331175599", "Eduardo").unwrap();
-    let conv = Conversation::open(ChannelKind::Whatsapp, "coppel-bot", customer, DeskKind::Salesforce, "sf-channel", now_millis()).unwrap();
+    let conv = Conversation::open(
+        ChannelKind::Whatsapp,
+        "coppel-bot",
+        customer,
+        DeskKind::Salesforce,
+        "sf-channel",
+        now_millis(),
+    )
+    .unwrap();
     store.open_conversation(&conv).await.unwrap();
-    let msg = Message::received(conv.id.clone(), Direction::Inbound, "whatsapp", "wamid.w1", "5217331175599", Some("Hola".into()), vec![], now_millis()).unwrap();
+    let msg = Message::received(
+        conv.id.clone(),
+        Direction::Inbound,
+        "whatsapp",
+        "wamid.w1",
+        "5217331175599",
+        Some("Hola".into()),
+        vec![],
+        now_millis(),
+    )
+    .unwrap();
     store.append_message(&msg).await.unwrap();
     rt.queue().enqueue(QueueName::ToDesk, &QueueJob::recorded(&msg)).await.unwrap();
 
@@ -55,7 +75,15 @@ async fn when_job_is_enqueued_should_be_processed_by_the_in_process_worker() {
 
     let dlq = rt.settings.to_desk_dlq_url.clone().unwrap();
     let dead = eventually(Duration::from_secs(10), || async {
-        let out = rt.queue().client().receive_message().queue_url(&dlq).wait_time_seconds(1).send().await.unwrap();
+        let out = rt
+            .queue()
+            .client()
+            .receive_message()
+            .queue_url(&dlq)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .unwrap();
         out.messages.filter(|m| !m.is_empty())
     })
     .await
@@ -63,7 +91,15 @@ async fn when_job_is_enqueued_should_be_processed_by_the_in_process_worker() {
     let job: QueueJob = serde_json::from_str(dead[0].body.as_deref().unwrap()).unwrap();
     assert_eq!(job.message_id, msg.id);
     // The source queue is empty: the worker deleted what it handled.
-    let left = rt.queue().client().receive_message().queue_url(rt.settings.to_desk_queue_url.as_deref().unwrap()).wait_time_seconds(1).send().await.unwrap();
+    let left = rt
+        .queue()
+        .client()
+        .receive_message()
+        .queue_url(rt.settings.to_desk_queue_url.as_deref().unwrap())
+        .wait_time_seconds(1)
+        .send()
+        .await
+        .unwrap();
     assert!(left.messages.unwrap_or_default().is_empty());
     running.shutdown().await;
 }
@@ -73,9 +109,19 @@ async fn when_the_local_system_starts_should_serve_routes_and_wire_the_peers_to_
     let local = start(Options::new(true), |_| {}).await;
     let sandbox = local.sandbox.as_ref().unwrap();
     let worker = local.stack.function("to-desk-worker").unwrap();
-    assert_eq!(worker.environment["OMNIBRIDGE_PIPEDRIVE_API_URL"], format!("{}/pipedrive/v1", sandbox.base_url));
-    assert_eq!(worker.environment["OMNIBRIDGE_SALESFORCE_LOGIN_URL"], format!("{}/salesforce", sandbox.base_url));
-    assert!(worker.environment["OMNIBRIDGE_SALESFORCE_PRIVATE_KEY_ARN"].starts_with("arn:aws:secretsmanager:"), "secrets reach functions by ARN");
+    assert_eq!(
+        worker.environment["OMNIBRIDGE_PIPEDRIVE_API_URL"],
+        format!("{}/pipedrive/v1", sandbox.base_url)
+    );
+    assert_eq!(
+        worker.environment["OMNIBRIDGE_SALESFORCE_LOGIN_URL"],
+        format!("{}/salesforce", sandbox.base_url)
+    );
+    assert!(
+        worker.environment["OMNIBRIDGE_SALESFORCE_PRIVATE_KEY_ARN"]
+            .starts_with("arn:aws:secretsmanager:"),
+        "secrets reach functions by ARN"
+    );
     let res = reqwest::Client::new()
         .post(format!("{}/v1/authenticate", local.runner.base_url))
         .json(&serde_json::json!({"username": "nobody", "password": "nothing-at-all"}))
@@ -83,20 +129,30 @@ async fn when_the_local_system_starts_should_serve_routes_and_wire_the_peers_to_
         .await
         .unwrap();
     assert_eq!(res.status(), 401);
-    assert_eq!(res.json::<serde_json::Value>().await.unwrap(), serde_json::json!({"ErrorDescription": "Invalid credentials."}));
+    assert_eq!(
+        res.json::<serde_json::Value>().await.unwrap(),
+        serde_json::json!({"ErrorDescription": "Invalid credentials."})
+    );
     // The sandbox writes to this omnibridge.
     let control = sandbox.client();
     let out = control
         .customer_writes(&serde_json::json!({"provider": "whatsapp", "botId": "b", "userId": "521", "type": "text", "text": "Hola"}))
         .await
         .unwrap();
-    assert_eq!(out["target"], format!("{}/v1/integrations/whatsapp/webhook", local.runner.base_url));
+    assert_eq!(
+        out["target"],
+        format!("{}/v1/integrations/whatsapp/webhook", local.runner.base_url)
+    );
 }
 
 #[tokio::test]
-async fn when_the_template_does_not_give_a_function_a_setting_it_needs_should_fail_its_cold_start_as_in_aws() {
+async fn when_the_template_does_not_give_a_function_a_setting_it_needs_should_fail_its_cold_start_as_in_aws(
+) {
     let mut t = template();
-    t.doc["Globals"]["Function"]["Environment"]["Variables"].as_object_mut().unwrap().remove("OMNIBRIDGE_TABLE");
+    t.doc["Globals"]["Function"]["Environment"]["Variables"]
+        .as_object_mut()
+        .unwrap()
+        .remove("OMNIBRIDGE_TABLE");
     let mut options = Options::new(false);
     options.template = t;
     options.sandbox = None;
@@ -108,15 +164,27 @@ async fn when_the_template_does_not_give_a_function_a_setting_it_needs_should_fa
         .await
         .unwrap();
     assert_eq!(res.status(), 500);
-    assert_eq!(res.json::<serde_json::Value>().await.unwrap(), serde_json::json!({"message": "Internal Server Error"}));
+    assert_eq!(
+        res.json::<serde_json::Value>().await.unwrap(),
+        serde_json::json!({"message": "Internal Server Error"})
+    );
     let invoked = reqwest::Client::new()
-        .post(format!("{}/2015-03-31/functions/authenticate/invocations", local.runner.invoke_url.as_deref().unwrap()))
-        .body(std::fs::read_to_string(omnibridge_tests::root().join("events/authenticate.json")).unwrap())
+        .post(format!(
+            "{}/2015-03-31/functions/authenticate/invocations",
+            local.runner.invoke_url.as_deref().unwrap()
+        ))
+        .body(
+            std::fs::read_to_string(omnibridge_tests::root().join("events/authenticate.json"))
+                .unwrap(),
+        )
         .send()
         .await
         .unwrap();
     assert_eq!(invoked.headers()["x-amz-function-error"], "Unhandled");
     let error: serde_json::Value = invoked.json().await.unwrap();
     assert_eq!(error["errorType"], "Runtime.InitError");
-    assert!(error["errorMessage"].as_str().unwrap().contains("OMNIBRIDGE_TABLE is not set"), "{error}");
+    assert!(
+        error["errorMessage"].as_str().unwrap().contains("OMNIBRIDGE_TABLE is not set"),
+        "{error}"
+    );
 }

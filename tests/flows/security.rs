@@ -26,10 +26,23 @@ struct Traces {
 
 async fn traces(s: &System) -> Traces {
     let store = s.rt.dynamo().unwrap();
-    let items = store.client().scan().table_name(store.table()).select(aws_sdk_dynamodb::types::Select::Count).send().await.unwrap().count();
+    let items = store
+        .client()
+        .scan()
+        .table_name(store.table())
+        .select(aws_sdk_dynamodb::types::Select::Count)
+        .send()
+        .await
+        .unwrap()
+        .count();
     let sqs = aws_sdk_sqs::Client::new(s.rt.aws());
     let mut queued = Vec::new();
-    for q in [QueueName::ToDesk, QueueName::ToCustomer, QueueName::SalesforceEvents, QueueName::SalesforceConversationEvents] {
+    for q in [
+        QueueName::ToDesk,
+        QueueName::ToCustomer,
+        QueueName::SalesforceEvents,
+        QueueName::SalesforceConversationEvents,
+    ] {
         let attrs = sqs
             .get_queue_attributes()
             .queue_url(s.rt.settings.queue_url(q).unwrap())
@@ -37,11 +50,25 @@ async fn traces(s: &System) -> Traces {
             .send()
             .await
             .unwrap();
-        let n = attrs.attributes().and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)).and_then(|n| n.parse().ok()).unwrap_or(0);
+        let n = attrs
+            .attributes()
+            .and_then(|a| {
+                a.get(&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+            })
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
         queued.push((q, n));
     }
     let blobs = s.rt.blobs().unwrap();
-    let objects = blobs.client().list_objects_v2().bucket(blobs.bucket()).send().await.unwrap().key_count().unwrap_or(0);
+    let objects = blobs
+        .client()
+        .list_objects_v2()
+        .bucket(blobs.bucket())
+        .send()
+        .await
+        .unwrap()
+        .key_count()
+        .unwrap_or(0);
     let peer_calls = s.sandbox.client().requests(None).await.unwrap().len();
     Traces { items, queued, objects, peer_calls }
 }
@@ -121,24 +148,59 @@ fn connect_body() -> Value {
 }
 
 #[tokio::test]
-async fn when_a_route_gets_missing_forged_expired_replayed_wrong_role_or_foreign_credentials_should_refuse_them_without_a_trace() {
+async fn when_a_route_gets_missing_forged_expired_replayed_wrong_role_or_foreign_credentials_should_refuse_them_without_a_trace(
+) {
     let s = system(false, |_| {}).await;
     let base = s.runner.base_url.clone();
     let http = reqwest::Client::new();
     let store = s.rt.dynamo().unwrap();
     // A user whose token outlives them.
-    store.put_user(&ApiUser::new("gone", Role::Yalo, &secrecy::SecretString::from(TEST_PASSWORD)).unwrap(), false).await.unwrap();
+    store
+        .put_user(
+            &ApiUser::new("gone", Role::Yalo, &secrecy::SecretString::from(TEST_PASSWORD)).unwrap(),
+            false,
+        )
+        .await
+        .unwrap();
     let gone = sign(&claims("gone", "YALO_ROLE", 600), Algorithm::HS256, JWT_SECRET.as_bytes());
     assert!(store.delete_user("gone").await.unwrap());
 
     let yalo = sign(&claims("yaloUser", "YALO_ROLE", 600), Algorithm::HS256, JWT_SECRET.as_bytes());
-    let salesforce = sign(&claims("salesforceUser", "SALESFORCE_ROLE", 600), Algorithm::HS256, JWT_SECRET.as_bytes());
+    let salesforce = sign(
+        &claims("salesforceUser", "SALESFORCE_ROLE", 600),
+        Algorithm::HS256,
+        JWT_SECRET.as_bytes(),
+    );
     let bad_tokens = |role: &str| {
         vec![
-            ("expired", sign(&claims("yaloUser", role, -5), Algorithm::HS256, JWT_SECRET.as_bytes())),
-            ("another stack's key", sign(&claims("yaloUser", role, 600), Algorithm::HS256, b"another-stack-key-that-is-long-enough-00")),
-            ("another algorithm", sign(&claims("yaloUser", role, 600), Algorithm::HS512, JWT_SECRET.as_bytes())),
-            ("a claimed role its user lacks", sign(&claims("yaloUser", if role == "YALO_ROLE" { "SALESFORCE_ROLE" } else { "YALO_ROLE" }, 600), Algorithm::HS256, JWT_SECRET.as_bytes())),
+            (
+                "expired",
+                sign(&claims("yaloUser", role, -5), Algorithm::HS256, JWT_SECRET.as_bytes()),
+            ),
+            (
+                "another stack's key",
+                sign(
+                    &claims("yaloUser", role, 600),
+                    Algorithm::HS256,
+                    b"another-stack-key-that-is-long-enough-00",
+                ),
+            ),
+            (
+                "another algorithm",
+                sign(&claims("yaloUser", role, 600), Algorithm::HS512, JWT_SECRET.as_bytes()),
+            ),
+            (
+                "a claimed role its user lacks",
+                sign(
+                    &claims(
+                        "yaloUser",
+                        if role == "YALO_ROLE" { "SALESFORCE_ROLE" } else { "YALO_ROLE" },
+                        600,
+                    ),
+                    Algorithm::HS256,
+                    JWT_SECRET.as_bytes(),
+                ),
+            ),
             ("a deleted user's", gone.clone()),
             ("garbage", "not.a.jwt".to_owned()),
         ]
@@ -147,47 +209,115 @@ async fn when_a_route_gets_missing_forged_expired_replayed_wrong_role_or_foreign
     let jwt_routes: Vec<(Method, String, Value, &str)> = vec![
         (Method::GET, "/v1/tokens/check".into(), Value::Null, "YALO_ROLE"),
         (Method::GET, format!("/v1/context/{USER}"), Value::Null, "YALO_ROLE"),
-        (Method::POST, "/v1/integrations/webhook/register/whatsapp".into(), Value::Null, "YALO_ROLE"),
-        (Method::DELETE, "/v1/integrations/webhook/remove/whatsapp".into(), Value::Null, "YALO_ROLE"),
+        (
+            Method::POST,
+            "/v1/integrations/webhook/register/whatsapp".into(),
+            Value::Null,
+            "YALO_ROLE",
+        ),
+        (
+            Method::DELETE,
+            "/v1/integrations/webhook/remove/whatsapp".into(),
+            Value::Null,
+            "YALO_ROLE",
+        ),
         (Method::POST, "/v1/chats/connect".into(), connect_body(), "YALO_ROLE"),
         (Method::DELETE, format!("/v1/chat/finish/{USER}"), Value::Null, "YALO_ROLE"),
-        (Method::POST, "/v1/consent".into(), json!({"userID": USER, "consentStatus": "OptedOut"}), "YALO_ROLE"),
+        (
+            Method::POST,
+            "/v1/consent".into(),
+            json!({"userID": USER, "consentStatus": "OptedOut"}),
+            "YALO_ROLE",
+        ),
         (Method::POST, "/v1/salesforce/events".into(), sf_event, "SALESFORCE_ROLE"),
     ];
     let mut attempts = Vec::new();
     for (method, path, body, role) in &jwt_routes {
         let req = || {
             let r = http.request(method.clone(), format!("{base}{path}"));
-            if body.is_null() { r } else { r.json(body) }
+            if body.is_null() {
+                r
+            } else {
+                r.json(body)
+            }
         };
-        attempts.push(Attempt { what: format!("{method} {path} without a token"), req: req(), envelope: Envelope::Yalo });
-        attempts.push(Attempt { what: format!("{method} {path} with Basic"), req: req().basic_auth("yaloUser", Some(TEST_PASSWORD)), envelope: Envelope::Yalo });
+        attempts.push(Attempt {
+            what: format!("{method} {path} without a token"),
+            req: req(),
+            envelope: Envelope::Yalo,
+        });
+        attempts.push(Attempt {
+            what: format!("{method} {path} with Basic"),
+            req: req().basic_auth("yaloUser", Some(TEST_PASSWORD)),
+            envelope: Envelope::Yalo,
+        });
         for (why, t) in bad_tokens(role) {
-            attempts.push(Attempt { what: format!("{method} {path} with a token: {why}"), req: req().bearer_auth(t), envelope: Envelope::Yalo });
+            attempts.push(Attempt {
+                what: format!("{method} {path} with a token: {why}"),
+                req: req().bearer_auth(t),
+                envelope: Envelope::Yalo,
+            });
         }
         // The other role's valid token (the token check takes both).
         if *path != "/v1/tokens/check" {
             let other = if *role == "YALO_ROLE" { &salesforce } else { &yalo };
-            attempts.push(Attempt { what: format!("{method} {path} with the other role's token"), req: req().bearer_auth(other), envelope: Envelope::Yalo });
+            attempts.push(Attempt {
+                what: format!("{method} {path} with the other role's token"),
+                req: req().bearer_auth(other),
+                envelope: Envelope::Yalo,
+            });
         }
     }
 
     // Yalo's webhooks: the stack's secret, in the URL or as Meta's signature;
     // a message outside the accepted window is a replay.
-    let secret = s.rt.secret(&s.rt.settings.yalo_webhook_secret, "OMNIBRIDGE_YALO_WEBHOOK_SECRET").await.unwrap();
+    let secret =
+        s.rt.secret(&s.rt.settings.yalo_webhook_secret, "OMNIBRIDGE_YALO_WEBHOOK_SECRET")
+            .await
+            .unwrap();
     let secret = secret.expose_secret().to_owned();
     let now = now_millis();
     for (channel, fresh, stale, ancient, ahead) in [
-        ("whatsapp", whatsapp_webhook(now, "Hola"), whatsapp_webhook(now - 2 * 86_400_000, "Hola"), whatsapp_webhook(1_000, "Hola"), whatsapp_webhook(now + 3_600_000, "Hola")),
-        ("facebook", messenger_webhook(now), messenger_webhook(now - 2 * 86_400_000), messenger_webhook(1_000), messenger_webhook(now + 3_600_000)),
+        (
+            "whatsapp",
+            whatsapp_webhook(now, "Hola"),
+            whatsapp_webhook(now - 2 * 86_400_000, "Hola"),
+            whatsapp_webhook(1_000, "Hola"),
+            whatsapp_webhook(now + 3_600_000, "Hola"),
+        ),
+        (
+            "facebook",
+            messenger_webhook(now),
+            messenger_webhook(now - 2 * 86_400_000),
+            messenger_webhook(1_000),
+            messenger_webhook(now + 3_600_000),
+        ),
     ] {
         let url = format!("{base}/v1/integrations/{channel}/webhook");
         let forged = format!("sha256={}", "0".repeat(64));
-        attempts.push(Attempt { what: format!("{channel} webhook without the secret"), req: http.post(&url).json(&fresh), envelope: Envelope::Yalo });
-        attempts.push(Attempt { what: format!("{channel} webhook with a wrong secret"), req: http.post(format!("{url}?secret=guess")).json(&fresh), envelope: Envelope::Yalo });
-        attempts.push(Attempt { what: format!("{channel} webhook with a forged signature"), req: http.post(&url).header("x-hub-signature-256", forged).json(&fresh), envelope: Envelope::Yalo });
-        for (why, body) in [("two days old (a replay)", stale), ("from 1970", ancient), ("an hour ahead", ahead)] {
-            attempts.push(Attempt { what: format!("{channel} webhook {why}"), req: http.post(format!("{url}?secret={secret}")).json(&body), envelope: Envelope::Yalo });
+        attempts.push(Attempt {
+            what: format!("{channel} webhook without the secret"),
+            req: http.post(&url).json(&fresh),
+            envelope: Envelope::Yalo,
+        });
+        attempts.push(Attempt {
+            what: format!("{channel} webhook with a wrong secret"),
+            req: http.post(format!("{url}?secret=guess")).json(&fresh),
+            envelope: Envelope::Yalo,
+        });
+        attempts.push(Attempt {
+            what: format!("{channel} webhook with a forged signature"),
+            req: http.post(&url).header("x-hub-signature-256", forged).json(&fresh),
+            envelope: Envelope::Yalo,
+        });
+        for (why, body) in
+            [("two days old (a replay)", stale), ("from 1970", ancient), ("an hour ahead", ahead)]
+        {
+            attempts.push(Attempt {
+                what: format!("{channel} webhook {why}"),
+                req: http.post(format!("{url}?secret={secret}")).json(&body),
+                envelope: Envelope::Yalo,
+            });
         }
     }
 
@@ -205,31 +335,70 @@ async fn when_a_route_gets_missing_forged_expired_replayed_wrong_role_or_foreign
         };
         http.post(url).json(&message)
     };
-    attempts.push(Attempt { what: "custom channel without a token".into(), req: custom(&a.id, None), envelope: Envelope::Custom });
-    attempts.push(Attempt { what: "custom channel with a wrong token".into(), req: custom(&a.id, Some("guess")), envelope: Envelope::Custom });
-    attempts.push(Attempt { what: "custom channel with another channel's token".into(), req: custom(&a.id, Some(&b_token)), envelope: Envelope::Custom });
-    attempts.push(Attempt { what: "custom channel with its token on another channel".into(), req: custom(&b.id, Some(&a_token)), envelope: Envelope::Custom });
+    attempts.push(Attempt {
+        what: "custom channel without a token".into(),
+        req: custom(&a.id, None),
+        envelope: Envelope::Custom,
+    });
+    attempts.push(Attempt {
+        what: "custom channel with a wrong token".into(),
+        req: custom(&a.id, Some("guess")),
+        envelope: Envelope::Custom,
+    });
+    attempts.push(Attempt {
+        what: "custom channel with another channel's token".into(),
+        req: custom(&a.id, Some(&b_token)),
+        envelope: Envelope::Custom,
+    });
+    attempts.push(Attempt {
+        what: "custom channel with its token on another channel".into(),
+        req: custom(&b.id, Some(&a_token)),
+        envelope: Envelope::Custom,
+    });
 
     // Yeahdesk's webhook and Pipedrive's Channels API.
     let yeahdesk = json!({"event": "message.created", "id": "6543000000000000000000f1", "data": {"message": {"id": "x", "text": "hola"}}});
-    attempts.push(Attempt { what: "yeahdesk webhook without the secret".into(), req: http.post(format!("{base}/v1/yeahdesk/webhook")).json(&yeahdesk), envelope: Envelope::Custom });
-    attempts.push(Attempt { what: "yeahdesk webhook with a wrong secret".into(), req: http.post(format!("{base}/v1/yeahdesk/webhook?secret=guess")).json(&yeahdesk), envelope: Envelope::Custom });
-    for (method, path) in [(Method::GET, "conversations"), (Method::POST, "messages"), (Method::GET, "templates")] {
+    attempts.push(Attempt {
+        what: "yeahdesk webhook without the secret".into(),
+        req: http.post(format!("{base}/v1/yeahdesk/webhook")).json(&yeahdesk),
+        envelope: Envelope::Custom,
+    });
+    attempts.push(Attempt {
+        what: "yeahdesk webhook with a wrong secret".into(),
+        req: http.post(format!("{base}/v1/yeahdesk/webhook?secret=guess")).json(&yeahdesk),
+        envelope: Envelope::Custom,
+    });
+    for (method, path) in
+        [(Method::GET, "conversations"), (Method::POST, "messages"), (Method::GET, "templates")]
+    {
         let url = format!("{base}/v1/pipedrive/channels/omnibridge/{path}");
-        attempts.push(Attempt { what: format!("pipedrive {path} without credentials"), req: http.request(method.clone(), &url), envelope: Envelope::Pipedrive });
-        attempts.push(Attempt { what: format!("pipedrive {path} with another app's"), req: http.request(method, &url).basic_auth("other-app", Some("secret")), envelope: Envelope::Pipedrive });
+        attempts.push(Attempt {
+            what: format!("pipedrive {path} without credentials"),
+            req: http.request(method.clone(), &url),
+            envelope: Envelope::Pipedrive,
+        });
+        attempts.push(Attempt {
+            what: format!("pipedrive {path} with another app's"),
+            req: http.request(method, &url).basic_auth("other-app", Some("secret")),
+            envelope: Envelope::Pipedrive,
+        });
     }
     refused_without_trace(&s, attempts).await;
 }
 
 #[tokio::test]
-async fn when_input_is_oversized_or_odd_should_answer_a_4xx_in_the_routes_envelope_without_a_trace() {
+async fn when_input_is_oversized_or_odd_should_answer_a_4xx_in_the_routes_envelope_without_a_trace()
+{
     let s = system(false, |_| {}).await;
     let base = s.runner.base_url.clone();
     let http = reqwest::Client::new();
     let yalo = sign(&claims("yaloUser", "YALO_ROLE", 600), Algorithm::HS256, JWT_SECRET.as_bytes());
-    let secret = s.rt.secret(&s.rt.settings.yalo_webhook_secret, "OMNIBRIDGE_YALO_WEBHOOK_SECRET").await.unwrap();
-    let webhook = format!("{base}/v1/integrations/whatsapp/webhook?secret={}", secret.expose_secret());
+    let secret =
+        s.rt.secret(&s.rt.settings.yalo_webhook_secret, "OMNIBRIDGE_YALO_WEBHOOK_SECRET")
+            .await
+            .unwrap();
+    let webhook =
+        format!("{base}/v1/integrations/whatsapp/webhook?secret={}", secret.expose_secret());
     let big = |n: usize| "x".repeat(n);
     let mut attempts = Vec::new();
     let connect = |field: &str, value: Value| {
@@ -246,23 +415,45 @@ async fn when_input_is_oversized_or_odd_should_answer_a_4xx_in_the_routes_envelo
         ("phoneNumber", json!(big(1024))),
         ("userID", json!(42)),
     ] {
-        attempts.push(Attempt { what: format!("chats/connect with {field} of {} bytes", value.to_string().len()), req: connect(field, value), envelope: Envelope::Yalo });
+        attempts.push(Attempt {
+            what: format!("chats/connect with {field} of {} bytes", value.to_string().len()),
+            req: connect(field, value),
+            envelope: Envelope::Yalo,
+        });
     }
     attempts.push(Attempt {
         what: "consent with a 1 MB userID".into(),
-        req: http.post(format!("{base}/v1/consent")).bearer_auth(&yalo).json(&json!({"userID": big(1024 * 1024), "consentStatus": "OptedOut"})),
+        req: http
+            .post(format!("{base}/v1/consent"))
+            .bearer_auth(&yalo)
+            .json(&json!({"userID": big(1024 * 1024), "consentStatus": "OptedOut"})),
         envelope: Envelope::Yalo,
     });
     attempts.push(Attempt {
         what: "consent with an unknown status".into(),
-        req: http.post(format!("{base}/v1/consent")).bearer_auth(&yalo).json(&json!({"userID": USER, "consentStatus": "Maybe"})),
+        req: http
+            .post(format!("{base}/v1/consent"))
+            .bearer_auth(&yalo)
+            .json(&json!({"userID": USER, "consentStatus": "Maybe"})),
         envelope: Envelope::Yalo,
     });
-    attempts.push(Attempt { what: "a WhatsApp text of 500 KB".into(), req: http.post(&webhook).json(&whatsapp_webhook(now_millis(), &big(500 * 1024))), envelope: Envelope::Yalo });
+    attempts.push(Attempt {
+        what: "a WhatsApp text of 500 KB".into(),
+        req: http.post(&webhook).json(&whatsapp_webhook(now_millis(), &big(500 * 1024))),
+        envelope: Envelope::Yalo,
+    });
     let mut long_id = whatsapp_webhook(now_millis(), "Hola");
     long_id["id"] = json!(big(10_000));
-    attempts.push(Attempt { what: "a WhatsApp message id of 10 KB".into(), req: http.post(&webhook).json(&long_id), envelope: Envelope::Yalo });
-    attempts.push(Attempt { what: "a webhook that is not JSON".into(), req: http.post(&webhook).body("{not json"), envelope: Envelope::Yalo });
+    attempts.push(Attempt {
+        what: "a WhatsApp message id of 10 KB".into(),
+        req: http.post(&webhook).json(&long_id),
+        envelope: Envelope::Yalo,
+    });
+    attempts.push(Attempt {
+        what: "a webhook that is not JSON".into(),
+        req: http.post(&webhook).body("{not json"),
+        envelope: Envelope::Yalo,
+    });
 
     // The custom channel.
     let registry = Registry::new(s.rt.dynamo().unwrap());
@@ -271,32 +462,75 @@ async fn when_input_is_oversized_or_odd_should_answer_a_4xx_in_the_routes_envelo
     let url = format!("{base}/api/custom-channel/message/{}?token={token}", ch.id);
     let contact = json!({"name": "V", "contacts": [{"value": "u-9", "type": "id", "service": "custom", "origin": "custom"}]});
     // Another owner's customer, reached by its contact data id.
-    let (other, other_token) = CustomChannel::create("another owner's shop", None, DeskKind::Yeahdesk, None);
+    let (other, other_token) =
+        CustomChannel::create("another owner's shop", None, DeskKind::Yeahdesk, None);
     registry.put_channel(&other).await.unwrap();
-    let res = http.post(format!("{base}/api/custom-channel/message/{}?token={other_token}", other.id)).json(&json!({"text": "hola", "contact_object": contact})).send().await.unwrap();
+    let res = http
+        .post(format!("{base}/api/custom-channel/message/{}?token={other_token}", other.id))
+        .json(&json!({"text": "hola", "contact_object": contact}))
+        .send()
+        .await
+        .unwrap();
     let theirs: Value = res.json().await.unwrap();
-    let their_contact = registry.contact(other.owner(), theirs["contact_id"].as_str().unwrap()).await.unwrap().unwrap();
+    let their_contact = registry
+        .contact(other.owner(), theirs["contact_id"].as_str().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
     let their_data = their_contact.contacts[0].id.clone().unwrap();
-    let files = |n: usize| (0..n).map(|i| json!({"url": format!("https://files.example.com/{i}.jpg"), "mimeType": "image/jpeg"})).collect::<Vec<_>>();
+    let files = |n: usize| {
+        (0..n).map(|i| json!({"url": format!("https://files.example.com/{i}.jpg"), "mimeType": "image/jpeg"})).collect::<Vec<_>>()
+    };
     for (what, body) in [
-        ("integration_data of 500 KB", json!({"text": "hola", "integration_data": big(500 * 1024), "contact_object": contact})),
-        ("dialog_title of 500 KB", json!({"text": "hola", "dialog_title": big(500 * 1024), "contact_object": contact})),
+        (
+            "integration_data of 500 KB",
+            json!({"text": "hola", "integration_data": big(500 * 1024), "contact_object": contact}),
+        ),
+        (
+            "dialog_title of 500 KB",
+            json!({"text": "hola", "dialog_title": big(500 * 1024), "contact_object": contact}),
+        ),
         ("text of 500 KB", json!({"text": big(500 * 1024), "contact_object": contact})),
         ("20,000 attachments", json!({"attachments": files(20_000), "contact_object": contact})),
         ("11 attachments", json!({"attachments": files(11), "contact_object": contact})),
-        ("a reference of 1 KB", json!({"text": "hola", "reference": big(1024), "contact_object": contact})),
-        ("21 contact data items", json!({"text": "hola", "contact_object": {"name": "V", "contacts": (0..21).map(|i| json!({"value": format!("u-{i}"), "type": "id", "service": "custom"})).collect::<Vec<_>>()}})),
-        ("a contact value of 1 KB", json!({"text": "hola", "contact_object": {"name": "V", "contacts": [{"value": big(1024), "type": "id", "service": "custom"}]}})),
-        ("another owner's contact data", json!({"text": "hola", "contacts_id": [{"id": their_data}]})),
-        ("contact data that does not exist", json!({"text": "hola", "contacts_id": [{"id": "6543000000000000000000ab"}]})),
+        (
+            "a reference of 1 KB",
+            json!({"text": "hola", "reference": big(1024), "contact_object": contact}),
+        ),
+        (
+            "21 contact data items",
+            json!({"text": "hola", "contact_object": {"name": "V", "contacts": (0..21).map(|i| json!({"value": format!("u-{i}"), "type": "id", "service": "custom"})).collect::<Vec<_>>()}}),
+        ),
+        (
+            "a contact value of 1 KB",
+            json!({"text": "hola", "contact_object": {"name": "V", "contacts": [{"value": big(1024), "type": "id", "service": "custom"}]}}),
+        ),
+        (
+            "another owner's contact data",
+            json!({"text": "hola", "contacts_id": [{"id": their_data}]}),
+        ),
+        (
+            "contact data that does not exist",
+            json!({"text": "hola", "contacts_id": [{"id": "6543000000000000000000ab"}]}),
+        ),
         ("no text, html or attachment", json!({"contact_object": contact})),
     ] {
-        attempts.push(Attempt { what: format!("custom channel: {what}"), req: http.post(&url).json(&body), envelope: Envelope::Custom });
+        attempts.push(Attempt {
+            what: format!("custom channel: {what}"),
+            req: http.post(&url).json(&body),
+            envelope: Envelope::Custom,
+        });
     }
     // Salesforce's events touch Salesforce conversations only: an agent
     // message for a customer who has none is refused.
-    let salesforce = sign(&claims("salesforceUser", "SALESFORCE_ROLE", 600), Algorithm::HS256, JWT_SECRET.as_bytes());
-    let event = std::fs::read_to_string(omnibridge_tests::root().join("events/salesforce-events.json")).unwrap();
+    let salesforce = sign(
+        &claims("salesforceUser", "SALESFORCE_ROLE", 600),
+        Algorithm::HS256,
+        JWT_SECRET.as_bytes(),
+    );
+    let event =
+        std::fs::read_to_string(omnibridge_tests::root().join("events/salesforce-events.json"))
+            .unwrap();
     let event: Value = serde_json::from_str(&event).unwrap();
     let body: Value = serde_json::from_str(event["body"].as_str().unwrap()).unwrap();
     attempts.push(Attempt {

@@ -12,13 +12,29 @@ fn customer(id: &str) -> Participant {
 }
 
 fn conversation(customer_id: &str, created_at: EpochMillis) -> Conversation {
-    Conversation::open(ChannelKind::Whatsapp, "coppel-bot", customer(customer_id), DeskKind::Pipedrive, "pd-channel-1", created_at)
-        .unwrap()
+    Conversation::open(
+        ChannelKind::Whatsapp,
+        "coppel-bot",
+        customer(customer_id),
+        DeskKind::Pipedrive,
+        "pd-channel-1",
+        created_at,
+    )
+    .unwrap()
 }
 
 fn text_message(conv: &ConversationId, source_id: &str, at: EpochMillis) -> Message {
-    Message::received(conv.clone(), Direction::Inbound, "whatsapp", source_id, "521", Some(format!("hello {source_id}")), vec![], at)
-        .unwrap()
+    Message::received(
+        conv.clone(),
+        Direction::Inbound,
+        "whatsapp",
+        source_id,
+        "521",
+        Some(format!("hello {source_id}")),
+        vec![],
+        at,
+    )
+    .unwrap()
 }
 
 #[tokio::test]
@@ -29,11 +45,20 @@ async fn when_conversation_is_opened_should_be_found_as_the_customers_open_one_u
     let stored = store.get_conversation(&c.id).await.unwrap().unwrap();
     assert!(stored.expires_at.is_some());
     assert_eq!(Conversation { expires_at: None, ..stored }, c);
-    let open = store.find_open_conversation(ChannelKind::Whatsapp, "5217331175599").await.unwrap().unwrap();
+    let open = store
+        .find_open_conversation(ChannelKind::Whatsapp, "5217331175599")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(open.id, c.id);
-    assert!(store.find_open_conversation(ChannelKind::Facebook, "5217331175599").await.unwrap().is_none());
+    assert!(store
+        .find_open_conversation(ChannelKind::Facebook, "5217331175599")
+        .await
+        .unwrap()
+        .is_none());
 
-    let active = store.set_conversation_status(&c.id, ConversationStatus::Active, 2_000).await.unwrap();
+    let active =
+        store.set_conversation_status(&c.id, ConversationStatus::Active, 2_000).await.unwrap();
     assert_eq!((active.status, active.updated_at), (ConversationStatus::Active, 2_000));
 
     // A second open for the same customer returns the open conversation.
@@ -44,7 +69,11 @@ async fn when_conversation_is_opened_should_be_found_as_the_customers_open_one_u
     }
 
     store.set_conversation_status(&c.id, ConversationStatus::Closed, 4_000).await.unwrap();
-    assert!(store.find_open_conversation(ChannelKind::Whatsapp, "5217331175599").await.unwrap().is_none());
+    assert!(store
+        .find_open_conversation(ChannelKind::Whatsapp, "5217331175599")
+        .await
+        .unwrap()
+        .is_none());
     // Closed is final: reopening it is a conflict, closing again is a no-op.
     assert!(matches!(
         store.set_conversation_status(&c.id, ConversationStatus::Active, 5_000).await,
@@ -58,11 +87,17 @@ async fn when_conversation_is_opened_should_be_found_as_the_customers_open_one_u
 #[tokio::test]
 async fn when_two_opens_race_for_one_customer_should_open_exactly_one() {
     let store = runtime().await.dynamo().unwrap();
-    let attempts: Vec<Conversation> = (0..8).map(|i| conversation("race-customer", 1_000 + i)).collect();
-    let results = futures::future::join_all(attempts.iter().map(|c| store.open_conversation(c))).await;
+    let attempts: Vec<Conversation> =
+        (0..8).map(|i| conversation("race-customer", 1_000 + i)).collect();
+    let results =
+        futures::future::join_all(attempts.iter().map(|c| store.open_conversation(c))).await;
     let created = results.iter().filter(|r| matches!(r, Ok(Recorded::Created))).count();
     assert_eq!(created, 1, "{results:?}");
-    let winner = store.find_open_conversation(ChannelKind::Whatsapp, "race-customer").await.unwrap().unwrap();
+    let winner = store
+        .find_open_conversation(ChannelKind::Whatsapp, "race-customer")
+        .await
+        .unwrap()
+        .unwrap();
     for r in results {
         if let Ok(Recorded::Existing(c)) = r {
             assert_eq!(c.id, winner.id);
@@ -73,7 +108,10 @@ async fn when_two_opens_race_for_one_customer_should_open_exactly_one() {
 #[tokio::test]
 async fn when_status_of_unknown_conversation_changes_should_be_not_found() {
     let store = runtime().await.dynamo().unwrap();
-    let err = store.set_conversation_status(&ConversationId::new(), ConversationStatus::Active, 1).await.unwrap_err();
+    let err = store
+        .set_conversation_status(&ConversationId::new(), ConversationStatus::Active, 1)
+        .await
+        .unwrap_err();
     assert!(matches!(err, omnibridge::Error::NotFound(_)));
 }
 
@@ -87,14 +125,25 @@ async fn when_desk_channel_has_many_conversations_should_page_newest_first_each_
         ids.push(c.id);
     }
     // Another desk channel's conversation must not show up.
-    let other = Conversation::open(ChannelKind::Facebook, "b", customer("x"), DeskKind::Pipedrive, "pd-channel-2", 1).unwrap();
+    let other = Conversation::open(
+        ChannelKind::Facebook,
+        "b",
+        customer("x"),
+        DeskKind::Pipedrive,
+        "pd-channel-2",
+        1,
+    )
+    .unwrap();
     store.open_conversation(&other).await.unwrap();
 
     let mut seen = Vec::new();
     let mut cursor: Option<String> = None;
     let mut pages = 0;
     loop {
-        let page = store.list_conversations(DeskKind::Pipedrive, "pd-channel-1", 3, cursor.as_deref()).await.unwrap();
+        let page = store
+            .list_conversations(DeskKind::Pipedrive, "pd-channel-1", 3, cursor.as_deref())
+            .await
+            .unwrap();
         pages += 1;
         assert!(page.items.len() <= 3);
         seen.extend(page.items.into_iter().map(|c| c.id));
@@ -107,11 +156,16 @@ async fn when_desk_channel_has_many_conversations_should_page_newest_first_each_
     assert_eq!(seen, ids, "newest first, each exactly once");
     assert_eq!(pages, 3);
     // Exactly a page's worth: no cursor pointing at nothing.
-    let page = store.list_conversations(DeskKind::Pipedrive, "pd-channel-1", 7, None).await.unwrap();
+    let page =
+        store.list_conversations(DeskKind::Pipedrive, "pd-channel-1", 7, None).await.unwrap();
     assert_eq!((page.items.len(), page.next), (7, None));
     // A cursor of another listing is refused.
-    let first = store.list_conversations(DeskKind::Pipedrive, "pd-channel-1", 1, None).await.unwrap();
-    let err = store.list_conversations(DeskKind::Pipedrive, "pd-channel-2", 1, first.next.as_deref()).await.unwrap_err();
+    let first =
+        store.list_conversations(DeskKind::Pipedrive, "pd-channel-1", 1, None).await.unwrap();
+    let err = store
+        .list_conversations(DeskKind::Pipedrive, "pd-channel-2", 1, first.next.as_deref())
+        .await
+        .unwrap_err();
     assert!(matches!(err, omnibridge::Error::Invalid { field: "cursor", .. }));
 }
 
@@ -121,12 +175,17 @@ async fn when_webhook_is_redelivered_should_append_the_message_once() {
     let conv = ConversationId::new();
     let m = text_message(&conv, "wamid.1", 5_000);
     assert_eq!(store.append_message(&m).await.unwrap(), Recorded::Created);
-    let Recorded::Existing(existing) = store.append_message(&m).await.unwrap() else { panic!("appended twice") };
+    let Recorded::Existing(existing) = store.append_message(&m).await.unwrap() else {
+        panic!("appended twice")
+    };
     assert!(existing.expires_at.is_some());
     let stored = Message { expires_at: None, ..existing };
     assert_eq!(stored, m);
     let page = store.list_messages(&conv, 10, None, false).await.unwrap();
-    assert_eq!(page.items.into_iter().map(|m| Message { expires_at: None, ..m }).collect::<Vec<_>>(), vec![m]);
+    assert_eq!(
+        page.items.into_iter().map(|m| Message { expires_at: None, ..m }).collect::<Vec<_>>(),
+        vec![m]
+    );
 }
 
 #[tokio::test]
@@ -160,7 +219,8 @@ async fn when_conversation_has_many_messages_should_page_in_order_each_once() {
         let mut seen = Vec::new();
         let mut cursor: Option<String> = None;
         loop {
-            let page = store.list_messages(&conv, limit, cursor.as_deref(), newest_first).await.unwrap();
+            let page =
+                store.list_messages(&conv, limit, cursor.as_deref(), newest_first).await.unwrap();
             seen.extend(page.items.into_iter().map(|m| m.id));
             match page.next {
                 Some(next) => cursor = Some(next),
@@ -181,13 +241,21 @@ async fn when_delivery_status_changes_should_record_it_with_its_detail() {
     let m = text_message(&ConversationId::new(), "s1", 1);
     store.append_message(&m).await.unwrap();
     store
-        .set_message_status(&m.id, MessageStatus::Sent, StatusDetail { delivered_id: Some("desk-9".into()), failure_reason: None })
+        .set_message_status(
+            &m.id,
+            MessageStatus::Sent,
+            StatusDetail { delivered_id: Some("desk-9".into()), failure_reason: None },
+        )
         .await
         .unwrap();
     let got = store.get_message(&m.id).await.unwrap().unwrap();
     assert_eq!((got.status, got.delivered_id.as_deref()), (MessageStatus::Sent, Some("desk-9")));
     store
-        .set_message_status(&m.id, MessageStatus::Failed, StatusDetail { delivered_id: None, failure_reason: Some("gone".into()) })
+        .set_message_status(
+            &m.id,
+            MessageStatus::Failed,
+            StatusDetail { delivered_id: None, failure_reason: Some("gone".into()) },
+        )
         .await
         .unwrap();
     let got = store.get_message(&m.id).await.unwrap().unwrap();
@@ -205,7 +273,8 @@ async fn when_context_entries_expire_should_no_longer_be_read_even_before_dynamo
     let now = now_millis();
     let day = Duration::from_secs(24 * 3600);
     let entry = |id: &str, ts: EpochMillis, written_at: EpochMillis, from: Author| {
-        let mut e = ContextEntry::new("5217331175599", "coppel", id, ts, from, written_at, day).unwrap();
+        let mut e =
+            ContextEntry::new("5217331175599", "coppel", id, ts, from, written_at, day).unwrap();
         e.text = Some(format!("text {id}"));
         e
     };
@@ -245,7 +314,11 @@ async fn when_idempotency_key_is_claimed_should_run_once_and_remember_the_outcom
 
     // Racing claims: exactly one wins.
     let results = futures::future::join_all((0..8).map(|_| store.claim("k4", "fp", lease))).await;
-    assert_eq!(results.iter().filter(|r| matches!(r, Ok(Claim::Acquired))).count(), 1, "{results:?}");
+    assert_eq!(
+        results.iter().filter(|r| matches!(r, Ok(Claim::Acquired))).count(),
+        1,
+        "{results:?}"
+    );
 }
 
 #[tokio::test]
@@ -271,7 +344,8 @@ async fn when_idempotency_record_is_written_should_be_kept_at_least_seven_days()
 #[tokio::test]
 async fn when_user_is_created_should_be_read_back_and_not_silently_replaced() {
     let store = runtime().await.dynamo().unwrap();
-    let user = ApiUser::new("storeUser", Role::Yalo, &SecretString::from("a long enough password")).unwrap();
+    let user = ApiUser::new("storeUser", Role::Yalo, &SecretString::from("a long enough password"))
+        .unwrap();
     assert!(store.put_user(&user, false).await.unwrap());
     assert_eq!(store.get_user("storeUser").await.unwrap().unwrap(), user);
     assert!(matches!(store.put_user(&user, false).await, Err(omnibridge::Error::Conflict(_))));

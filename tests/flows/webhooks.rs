@@ -30,7 +30,8 @@ async fn setup(secret: Option<&str>) -> Setup {
     .await;
     let (rt, runner, sandbox) = (local.operator, local.runner, local.sandbox.unwrap());
     let keys = TokenKeys::new(&SecretString::from(JWT_SECRET), Duration::from_secs(600)).unwrap();
-    let user = ApiUser { username: "yaloUser".into(), role: Role::Yalo, password_hash: String::new() };
+    let user =
+        ApiUser { username: "yaloUser".into(), role: Role::Yalo, password_hash: String::new() };
     let token = keys.issue(&user, now_millis() / 1000).unwrap();
     Setup { rt, runner, sandbox, token }
 }
@@ -53,7 +54,15 @@ impl Setup {
 
     /// Opens a chat for the customer, as the handoff will.
     async fn open_chat(&self, channel: ChannelKind, user: &str) -> Conversation {
-        let c = Conversation::open(channel, "coppel-bot", Participant::new(user, "Eduardo").unwrap(), DeskKind::Salesforce, "sf-channel", now_millis()).unwrap();
+        let c = Conversation::open(
+            channel,
+            "coppel-bot",
+            Participant::new(user, "Eduardo").unwrap(),
+            DeskKind::Salesforce,
+            "sf-channel",
+            now_millis(),
+        )
+        .unwrap();
         self.rt.dynamo().unwrap().open_conversation(&c).await.unwrap();
         c
     }
@@ -62,7 +71,18 @@ impl Setup {
         let url = self.rt.settings.to_desk_queue_url.clone().unwrap();
         let mut jobs = Vec::new();
         for _ in 0..3 {
-            let out = self.rt.queue().client().receive_message().queue_url(&url).max_number_of_messages(10).visibility_timeout(60).wait_time_seconds(1).send().await.unwrap();
+            let out = self
+                .rt
+                .queue()
+                .client()
+                .receive_message()
+                .queue_url(&url)
+                .max_number_of_messages(10)
+                .visibility_timeout(60)
+                .wait_time_seconds(1)
+                .send()
+                .await
+                .unwrap();
             for m in out.messages.unwrap_or_default() {
                 jobs.push(serde_json::from_str(m.body.as_deref().unwrap()).unwrap());
             }
@@ -77,7 +97,10 @@ async fn when_a_whatsapp_customer_talks_to_the_bot_should_keep_both_sides_in_the
     let user = "5217331175599";
     let out = s.write(json!({"provider": "whatsapp", "botId": "coppel-bot", "userId": user, "type": "text", "text": "Hola"})).await;
     assert_eq!(out["deliveries"][0]["status"], 200, "{out}");
-    assert_eq!(serde_json::from_str::<Value>(out["deliveries"][0]["body"].as_str().unwrap()).unwrap(), json!({"Message": "insert success"}));
+    assert_eq!(
+        serde_json::from_str::<Value>(out["deliveries"][0]["body"].as_str().unwrap()).unwrap(),
+        json!({"Message": "insert success"})
+    );
     // AWS calls per webhook, as the IAM gateway counts them: the customer's
     // pointer and the context entry; for the bot's message, the entry alone.
     let calls = || s.runner.gateway.calls("whatsapp-webhook");
@@ -86,7 +109,11 @@ async fn when_a_whatsapp_customer_talks_to_the_bot_should_keep_both_sides_in_the
     assert_eq!(calls() - before, 1, "a bot message: the context entry");
     let before = calls();
     s.write(json!({"provider": "whatsapp", "botId": "coppel-bot", "userId": user, "type": "image", "mimeType": "image/jpeg", "caption": "mi ticket"})).await;
-    assert_eq!(calls() - before, 2, "a customer without a chat: the pointer, then the context entry");
+    assert_eq!(
+        calls() - before,
+        2,
+        "a customer without a chat: the pointer, then the context entry"
+    );
     let ctx = s.context(user).await;
     let from: Vec<&str> = ctx.iter().map(|e| e["from"].as_str().unwrap()).collect();
     assert_eq!(from, ["user", "bot", "user"]);
@@ -97,7 +124,8 @@ async fn when_a_whatsapp_customer_talks_to_the_bot_should_keep_both_sides_in_the
 }
 
 #[tokio::test]
-async fn when_the_customer_has_a_chat_should_queue_each_message_once_for_the_desk_whose_worker_records_it_once() {
+async fn when_the_customer_has_a_chat_should_queue_each_message_once_for_the_desk_whose_worker_records_it_once(
+) {
     let s = setup(None).await;
     let user = "5217331175600";
     let chat = s.open_chat(ChannelKind::Whatsapp, user).await;
@@ -108,7 +136,11 @@ async fn when_the_customer_has_a_chat_should_queue_each_message_once_for_the_des
     let calls = || s.runner.gateway.calls("whatsapp-webhook");
     let before = calls();
     s.write(json!({"provider": "whatsapp", "botId": "coppel-bot", "userId": user, "type": "document", "mimeType": "application/pdf", "caption": "factura", "messageId": "wamid.B"})).await;
-    assert_eq!(calls() - before, 3, "in a chat: the pointer, the context entry, the queue (which carries the message)");
+    assert_eq!(
+        calls() - before,
+        3,
+        "in a chat: the pointer, the context entry, the queue (which carries the message)"
+    );
     // The bot's messages during the chat stay in the context.
     s.write(json!({"provider": "whatsapp", "botId": "5215500000000", "userId": user, "type": "text", "text": "Un agente te atenderá", "authorRole": "bot"})).await;
     assert_eq!(s.context(user).await.len(), 3, "redeliveries add nothing to the context");
@@ -116,7 +148,8 @@ async fn when_the_customer_has_a_chat_should_queue_each_message_once_for_the_des
     let jobs = s.queued_jobs().await;
     assert_eq!(jobs.len(), 2, "queued once each: {jobs:?}");
     assert!(jobs.iter().all(|j| j.conversation_id == chat.id));
-    let carried: Vec<&Message> = jobs.iter().map(|j| j.record.as_deref().expect("the job carries its message")).collect();
+    let carried: Vec<&Message> =
+        jobs.iter().map(|j| j.record.as_deref().expect("the job carries its message")).collect();
     assert_eq!(carried[0].text.as_deref(), Some("Necesito ayuda"), "in order");
     assert_eq!(carried[1].attachments[0].content_type, "application/pdf");
     assert!(carried[1].attachments[0].source_url.as_deref().unwrap().contains("/yalo/media/"));
@@ -126,26 +159,39 @@ async fn when_the_customer_has_a_chat_should_queue_each_message_once_for_the_des
     let store = s.rt.dynamo().unwrap();
     let sent = std::sync::atomic::AtomicUsize::new(0);
     for job in jobs.iter().chain(&jobs[..1]) {
-        omnibridge::services::delivery::deliver(&store, job, Direction::Inbound, false, |_, _| async {
-            sent.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            Ok(Receipt { id: Some("desk-1".into()) })
-        })
+        omnibridge::services::delivery::deliver(
+            &store,
+            job,
+            Direction::Inbound,
+            false,
+            |_, _| async {
+                sent.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                Ok(Receipt { id: Some("desk-1".into()) })
+            },
+        )
         .await
         .unwrap();
     }
     assert_eq!(sent.into_inner(), 2, "each message sent once");
     let page = store.list_messages(&chat.id, 10, None, false).await.unwrap();
-    assert_eq!(page.items.iter().map(|m| (m.source_id.as_str(), m.status)).collect::<Vec<_>>(), [("wamid.A", MessageStatus::Sent), ("wamid.B", MessageStatus::Sent)]);
+    assert_eq!(
+        page.items.iter().map(|m| (m.source_id.as_str(), m.status)).collect::<Vec<_>>(),
+        [("wamid.A", MessageStatus::Sent), ("wamid.B", MessageStatus::Sent)]
+    );
 }
 
 #[tokio::test]
-async fn when_a_facebook_customer_and_bot_write_should_store_both_and_forward_the_customers_during_a_chat() {
+async fn when_a_facebook_customer_and_bot_write_should_store_both_and_forward_the_customers_during_a_chat(
+) {
     let s = setup(None).await;
     let user = "5018811078134037";
     s.write(json!({"provider": "facebook", "botId": "messeger-staging-bot", "userId": user, "type": "text", "text": "Hola"})).await;
     s.write(json!({"provider": "facebook", "botId": "messeger-staging-bot", "userId": user, "type": "text", "text": "¿En qué te ayudo?", "authorRole": "bot"})).await;
     let ctx = s.context(user).await;
-    assert_eq!(ctx.iter().map(|e| e["from"].as_str().unwrap()).collect::<Vec<_>>(), ["user", "bot"]);
+    assert_eq!(
+        ctx.iter().map(|e| e["from"].as_str().unwrap()).collect::<Vec<_>>(),
+        ["user", "bot"]
+    );
     let chat = s.open_chat(ChannelKind::Facebook, user).await;
     s.write(json!({"provider": "facebook", "botId": "messeger-staging-bot", "userId": user, "type": "image"})).await;
     let jobs = s.queued_jobs().await;
@@ -158,21 +204,37 @@ async fn when_a_facebook_customer_and_bot_write_should_store_both_and_forward_th
 async fn when_a_webhook_is_malformed_should_answer_the_seeds_400_and_change_nothing() {
     let s = setup(None).await;
     let http = reqwest::Client::new();
-    let secret = s.rt.secret(&s.rt.settings.yalo_webhook_secret, "OMNIBRIDGE_YALO_WEBHOOK_SECRET").await.unwrap();
+    let secret =
+        s.rt.secret(&s.rt.settings.yalo_webhook_secret, "OMNIBRIDGE_YALO_WEBHOOK_SECRET")
+            .await
+            .unwrap();
     let secret = secrecy::ExposeSecret::expose_secret(&secret).to_owned();
-    let post = |path: &str, body: &str| http.post(format!("{}{path}?secret={secret}", s.runner.base_url)).body(body.to_owned()).send();
+    let post = |path: &str, body: &str| {
+        http.post(format!("{}{path}?secret={secret}", s.runner.base_url))
+            .body(body.to_owned())
+            .send()
+    };
     let res = post("/v1/integrations/whatsapp/webhook", "{not json").await.unwrap();
     assert_eq!(res.status(), 400);
     let body: Value = res.json().await.unwrap();
     assert!(body["ErrorDescription"].as_str().unwrap().starts_with("Invalid payload received : "));
-    let res = post("/v1/integrations/whatsapp/webhook", r#"{"from":"521","type":"text","text":{"body":"x"}}"#).await.unwrap();
+    let res = post(
+        "/v1/integrations/whatsapp/webhook",
+        r#"{"from":"521","type":"text","text":{"body":"x"}}"#,
+    )
+    .await
+    .unwrap();
     assert_eq!(res.status(), 400);
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["ErrorDescription"], "Error validating payload : Key: 'IntegrationsRequest.ID' Error:Field validation for 'ID' failed on the 'required' tag\nKey: 'IntegrationsRequest.Timestamp' Error:Field validation for 'Timestamp' failed on the 'required' tag");
     let res = post("/v1/integrations/facebook/webhook", r#"{"message":{}}"#).await.unwrap();
     assert_eq!(res.status(), 400);
-    let res = post("/v1/integrations/whatsapp/webhook", r#"{"type":"status","id":"x"}"#).await.unwrap();
-    assert_eq!(res.json::<Value>().await.unwrap(), json!({"Message": "message type: status was skipped"}));
+    let res =
+        post("/v1/integrations/whatsapp/webhook", r#"{"type":"status","id":"x"}"#).await.unwrap();
+    assert_eq!(
+        res.json::<Value>().await.unwrap(),
+        json!({"Message": "message type: status was skipped"})
+    );
     assert!(s.context("521").await.is_empty());
 }
 
@@ -186,15 +248,29 @@ async fn when_a_webhook_secret_is_set_should_take_only_signed_webhooks() {
     let body = signed["payload"].to_string();
     let url = format!("{}/v1/integrations/whatsapp/webhook", s.runner.base_url);
     let res = http.post(&url).body(body.clone()).send().await.unwrap();
-    assert_eq!((res.status().as_u16(), res.json::<Value>().await.unwrap()), (401, json!({"ErrorDescription": "Invalid webhook signature."})));
-    let forged = http.post(&url).header("x-hub-signature-256", format!("sha256={}", "0".repeat(64))).body(body).send().await.unwrap();
+    assert_eq!(
+        (res.status().as_u16(), res.json::<Value>().await.unwrap()),
+        (401, json!({"ErrorDescription": "Invalid webhook signature."}))
+    );
+    let forged = http
+        .post(&url)
+        .header("x-hub-signature-256", format!("sha256={}", "0".repeat(64)))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(forged.status(), 401);
     assert_eq!(s.context(user).await.len(), 1);
     // Messenger's webhook too.
     let psid = "5018811078134099";
     let signed = s.write(json!({"provider": "facebook", "botId": "b", "userId": psid, "type": "text", "text": "firmado"})).await;
     assert_eq!(signed["deliveries"][0]["status"], 200);
-    let unsigned = http.post(format!("{}/v1/integrations/facebook/webhook", s.runner.base_url)).body(signed["payload"].to_string()).send().await.unwrap();
+    let unsigned = http
+        .post(format!("{}/v1/integrations/facebook/webhook", s.runner.base_url))
+        .body(signed["payload"].to_string())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(unsigned.status(), 401);
     assert_eq!(s.context(psid).await.len(), 1);
 }

@@ -6,9 +6,9 @@ use clap::{Parser, Subcommand};
 use omnibridge::bootstrap::Runtime;
 use omnibridge::model::ChannelKind;
 use omnibridge::ports::UserStore;
+use omnibridge::services::auth::{ApiUser, Role};
 use omnibridge::services::erase::erase_customer;
 use omnibridge::services::pipedrive::{PipedriveChannel, Registry, Template};
-use omnibridge::services::auth::{ApiUser, Role};
 use secrecy::SecretString;
 use std::io::{IsTerminal, Read};
 
@@ -208,7 +208,11 @@ async fn main() -> anyhow::Result<()> {
             let role: Role = role.parse()?;
             let user = ApiUser::new(&username, role, &read_password()?)?;
             let created = store.put_user(&user, replace).await?;
-            println!("{} user {} with role {role}", if created { "created" } else { "replaced" }, user.username);
+            println!(
+                "{} user {} with role {role}",
+                if created { "created" } else { "replaced" },
+                user.username
+            );
         }
         Command::Dlq { action: DlqAction::List { queue } } => {
             let q = omnibridge_dev::dlq::queue_by_name(&queue)?;
@@ -229,7 +233,8 @@ async fn main() -> anyhow::Result<()> {
             }
         }
         Command::EraseCustomer { channel, customer } => {
-            let channel: ChannelKind = channel.parse().map_err(|e| anyhow::anyhow!("--channel: {e}"))?;
+            let channel: ChannelKind =
+                channel.parse().map_err(|e| anyhow::anyhow!("--channel: {e}"))?;
             let erased = erase_customer(&rt.dynamo()?, &rt.blobs()?, channel, &customer).await?;
             println!("{}", serde_json::to_string(&erased)?);
         }
@@ -254,7 +259,13 @@ async fn pipedrive(rt: &Runtime, action: PipedriveAction) -> anyhow::Result<()> 
         async move { registry.channel(&id).await?.with_context(|| format!("no Pipedrive channel {id}")) }
     };
     match action {
-        PipedriveAction::Register { channel, name, provider_type, template_support, avatar_url } => {
+        PipedriveAction::Register {
+            channel,
+            name,
+            provider_type,
+            template_support,
+            avatar_url,
+        } => {
             let desk = rt.pipedrive().await?.context("set OMNIBRIDGE_PIPEDRIVE_API_TOKEN or OMNIBRIDGE_PIPEDRIVE_REFRESH_TOKEN (or their _ARN) to call Pipedrive")?;
             let mut c = match registry.channel(&channel).await? {
                 Some(mut c) => {
@@ -266,12 +277,18 @@ async fn pipedrive(rt: &Runtime, action: PipedriveAction) -> anyhow::Result<()> 
             c.template_support = template_support;
             c.avatar_url = avatar_url;
             let c = desk.register_channel(c).await?;
-            println!("registered channel {} (Pipedrive id {})", c.provider_channel_id, c.pipedrive_id.unwrap_or_default());
+            println!(
+                "registered channel {} (Pipedrive id {})",
+                c.provider_channel_id,
+                c.pipedrive_id.unwrap_or_default()
+            );
         }
         PipedriveAction::Templates { channel, file } => {
             let mut c = existing(&channel).await?;
-            let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
-            c.templates = serde_json::from_str::<Vec<Template>>(&text).context("templates must be [{id, name, content, language}]")?;
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            c.templates = serde_json::from_str::<Vec<Template>>(&text)
+                .context("templates must be [{id, name, content, language}]")?;
             registry.put_channel(&c).await?;
             println!("channel {channel} has {} template(s)", c.templates.len());
         }
@@ -302,14 +319,20 @@ async fn custom_channel(rt: &Runtime, action: CustomChannelAction) -> anyhow::Re
                 Some(d) => d.parse()?,
                 None => rt.settings.default_desk,
             };
-            let (mut channel, token) = CustomChannel::create(&name, webhook_url, desk, desk_channel);
+            let (mut channel, token) =
+                CustomChannel::create(&name, webhook_url, desk, desk_channel);
             channel.owner = owner;
             registry.put_channel(&channel).await?;
             println!("channel id:      {}", channel.id);
-            println!("endpoint:        POST <api>/api/custom-channel/message/{}?token={token}", channel.id);
+            println!(
+                "endpoint:        POST <api>/api/custom-channel/message/{}?token={token}",
+                channel.id
+            );
             println!("token:           {token}");
             println!("signing secret:  {}", channel.signing_secret);
-            eprintln!("keep the token and the signing secret now: the token is stored only as a hash");
+            eprintln!(
+                "keep the token and the signing secret now: the token is stored only as a hash"
+            );
         }
         CustomChannelAction::Webhook { id, url } => {
             let mut c = existing(&id).await?;

@@ -6,7 +6,9 @@ use omnibridge_dev::bench::{self, BenchOptions};
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(about = "Measure each function's release binary behind a Lambda Runtime API emulator, next to a hello-world")]
+#[command(
+    about = "Measure each function's release binary behind a Lambda Runtime API emulator, next to a hello-world"
+)]
 struct Args {
     /// Where the release binaries (the functions and hello) are.
     #[arg(long, default_value = "target/release")]
@@ -29,7 +31,15 @@ struct Args {
 async fn main() -> anyhow::Result<()> {
     omnibridge_dev::init_quiet_tracing();
     let a = Args::parse();
-    let rows = bench::run(BenchOptions { binaries: a.binaries, events: a.events, template: a.template, cold: a.cold, warm: a.warm, only: a.only }).await?;
+    let rows = bench::run(BenchOptions {
+        binaries: a.binaries,
+        events: a.events,
+        template: a.template,
+        cold: a.cold,
+        warm: a.warm,
+        only: a.only,
+    })
+    .await?;
     let (table, all_hold) = bench::report(&rows);
     println!("{table}");
     if !all_hold {

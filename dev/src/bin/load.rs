@@ -5,7 +5,9 @@ use omnibridge_dev::load::{self, LoadOptions};
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(about = "Run the local stack (release, in process) under an open-loop mix of webhooks and agent replies")]
+#[command(
+    about = "Run the local stack (release, in process) under an open-loop mix of webhooks and agent replies"
+)]
 struct Args {
     #[arg(long, default_value = "template.yaml")]
     template: PathBuf,
@@ -29,7 +31,14 @@ struct Args {
 async fn main() -> anyhow::Result<()> {
     omnibridge_dev::init_quiet_tracing();
     let a = Args::parse();
-    let opts = LoadOptions { template: a.template, messages: a.messages, statuses: a.statuses, replies: a.replies, seconds: a.seconds, customers: a.customers.max(2) };
+    let opts = LoadOptions {
+        template: a.template,
+        messages: a.messages,
+        statuses: a.statuses,
+        replies: a.replies,
+        seconds: a.seconds,
+        customers: a.customers.max(2),
+    };
     let report = load::run(opts).await?;
     let (text, ok) = load::render(&report);
     println!("{text}");

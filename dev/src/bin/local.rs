@@ -15,7 +15,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Parser)]
-#[command(about = "Run omnibridge locally as deployed: every route, the workers, the peer sandboxes, local AWS with IAM enforced")]
+#[command(
+    about = "Run omnibridge locally as deployed: every route, the workers, the peer sandboxes, local AWS with IAM enforced"
+)]
 struct Args {
     /// Where to serve the HTTP API.
     #[arg(long, env = "OMNIBRIDGE_LOCAL_ADDR", default_value = "127.0.0.1:3000")]
@@ -61,7 +63,11 @@ struct Args {
 fn pairs(items: &[String], what: &str) -> anyhow::Result<Vec<(String, String)>> {
     items
         .iter()
-        .map(|p| p.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())).with_context(|| format!("{what} {p:?} is not NAME=VALUE")))
+        .map(|p| {
+            p.split_once('=')
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .with_context(|| format!("{what} {p:?} is not NAME=VALUE"))
+        })
         .collect()
 }
 
@@ -89,7 +95,8 @@ async fn main() -> anyhow::Result<()> {
         template: omnibridge_dev::template::Template::read(&args.template)?,
         stack_name: args.stack_name,
         workers: !args.no_workers,
-        sandbox: (!args.no_sandbox).then(|| omnibridge_dev::sandbox::SandboxConfig::local(args.sandbox_addr)),
+        sandbox: (!args.no_sandbox)
+            .then(|| omnibridge_dev::sandbox::SandboxConfig::local(args.sandbox_addr)),
         parameters,
         mode,
         invoke_addr: Some(args.invoke_addr),
@@ -99,17 +106,28 @@ async fn main() -> anyhow::Result<()> {
 
     // Shell assignments, single-quoted.
     let quote = |v: &str| format!("'{}'", v.replace('\'', "'\\''"));
-    let mut env: Vec<String> = local::operator_environment(&local.stack).into_iter().map(|(k, v)| format!("{k}={}", quote(&v))).collect();
+    let mut env: Vec<String> = local::operator_environment(&local.stack)
+        .into_iter()
+        .map(|(k, v)| format!("{k}={}", quote(&v)))
+        .collect();
     env.push(format!("AWS_ENDPOINT_URL={}", quote(&local.endpoint)));
     if let Some(dir) = args.operator_env.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    std::fs::write(&args.operator_env, env.join("\n") + "\n").with_context(|| format!("writing {}", args.operator_env.display()))?;
+    std::fs::write(&args.operator_env, env.join("\n") + "\n")
+        .with_context(|| format!("writing {}", args.operator_env.display()))?;
 
     let base = &local.runner.base_url;
-    let how = if args.binaries { format!("as the binaries in {}", args.binaries_dir.display()) } else { "in this process".into() };
+    let how = if args.binaries {
+        format!("as the binaries in {}", args.binaries_dir.display())
+    } else {
+        "in this process".into()
+    };
     println!("omnibridge (stack {}) is running at {base}, functions {how}", local.stack.name);
-    println!("local AWS (moto) at {}, every function's calls checked against its IAM policy", local.endpoint);
+    println!(
+        "local AWS (moto) at {}, every function's calls checked against its IAM policy",
+        local.endpoint
+    );
     for r in &local.runner.routes {
         println!("  {:<7} {base}{}  -> functions/{}", r.method, r.path, r.function);
     }

@@ -27,10 +27,18 @@ async fn main() -> anyhow::Result<()> {
     config.yalo.webhook_secret = args.yalo_webhook_secret;
     let running = sandbox::start(config).await?;
     println!("peer sandboxes at {}", running.base_url);
-    for (peer, path) in [("Yalo", "/yalo"), ("Salesforce", "/salesforce"), ("Pipedrive", "/pipedrive/v1"), ("Yeahdesk", "/yeahdesk")] {
+    for (peer, path) in [
+        ("Yalo", "/yalo"),
+        ("Salesforce", "/salesforce"),
+        ("Pipedrive", "/pipedrive/v1"),
+        ("Yeahdesk", "/yeahdesk"),
+    ] {
         println!("  {peer:<10} {}{path}", running.base_url);
     }
-    println!("  control    {}/_sandbox (requests, violations, faults, simulated customers and agents)", running.base_url);
+    println!(
+        "  control    {}/_sandbox (requests, violations, faults, simulated customers and agents)",
+        running.base_url
+    );
     tokio::signal::ctrl_c().await?;
     Ok(())
 }

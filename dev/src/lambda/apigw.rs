@@ -46,7 +46,9 @@ struct Bucket {
 impl Bucket {
     fn take(&mut self) -> bool {
         let now = std::time::Instant::now();
-        self.tokens = (self.tokens + now.duration_since(self.at).as_secs_f64() * self.throttle.rate).min(self.throttle.burst);
+        self.tokens = (self.tokens
+            + now.duration_since(self.at).as_secs_f64() * self.throttle.rate)
+            .min(self.throttle.burst);
         self.at = now;
         if self.tokens >= 1.0 {
             self.tokens -= 1.0;
@@ -58,20 +60,38 @@ impl Bucket {
 }
 
 impl HttpApi {
-    pub fn new(stack: &Stack, functions: &std::collections::HashMap<String, Arc<Function>>) -> HttpApi {
-        let routes: Vec<(Route, Arc<Function>)> = stack.routes().into_iter().filter_map(|r| Some((r.clone(), functions.get(&r.function)?.clone()))).collect();
+    pub fn new(
+        stack: &Stack,
+        functions: &std::collections::HashMap<String, Arc<Function>>,
+    ) -> HttpApi {
+        let routes: Vec<(Route, Arc<Function>)> = stack
+            .routes()
+            .into_iter()
+            .filter_map(|r| Some((r.clone(), functions.get(&r.function)?.clone())))
+            .collect();
         let buckets = routes
             .iter()
             .filter_map(|(r, _)| {
                 let key = format!("{} {}", r.method, r.path);
-                let throttle = stack.api.route_throttles.get(&key).copied().or(stack.api.throttle)?;
-                Some((key, std::sync::Mutex::new(Bucket { throttle, tokens: throttle.burst, at: std::time::Instant::now() })))
+                let throttle =
+                    stack.api.route_throttles.get(&key).copied().or(stack.api.throttle)?;
+                Some((
+                    key,
+                    std::sync::Mutex::new(Bucket {
+                        throttle,
+                        tokens: throttle.burst,
+                        at: std::time::Instant::now(),
+                    }),
+                ))
             })
             .collect();
         HttpApi {
             routes,
             stage: stack.api.stage.clone(),
-            api_id: stack.physical.get("Api").map_or_else(|| "local".to_owned(), |a| a.reference.clone()),
+            api_id: stack
+                .physical
+                .get("Api")
+                .map_or_else(|| "local".to_owned(), |a| a.reference.clone()),
             account: stack.account.clone(),
             buckets,
             access_log_format: stack.api.access_log_format.clone(),
@@ -79,11 +99,20 @@ impl HttpApi {
     }
 
     fn admit(&self, route_key: &str) -> bool {
-        self.buckets.get(route_key).is_none_or(|b| b.lock().unwrap_or_else(|p| p.into_inner()).take())
+        self.buckets
+            .get(route_key)
+            .is_none_or(|b| b.lock().unwrap_or_else(|p| p.into_inner()).take())
     }
 
     /// The stage's access log line for a request (its `$context` variables filled in).
-    fn access_log(&self, event: &Value, status: u16, length: usize, latency: Duration, error: &str) {
+    fn access_log(
+        &self,
+        event: &Value,
+        status: u16,
+        length: usize,
+        latency: Duration,
+        error: &str,
+    ) {
         let Some(format) = &self.access_log_format else { return };
         let ctx = &event["requestContext"];
         let text = |v: &Value| v.as_str().unwrap_or("-").to_owned();
@@ -106,16 +135,29 @@ impl HttpApi {
 }
 
 fn gateway_answer(status: u16, message: &str) -> axum::response::Response {
-    let mut res = axum::response::Response::new(axum::body::Body::from(json!({ "message": message }).to_string()));
-    *res.status_mut() = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
-    res.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+    let mut res = axum::response::Response::new(axum::body::Body::from(
+        json!({ "message": message }).to_string(),
+    ));
+    *res.status_mut() =
+        http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+    res.headers_mut()
+        .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
     res
 }
 
 /// Whether API Gateway passes a body of this type as text (else base64).
 fn is_text(content_type: Option<&str>) -> bool {
-    let Some(ct) = content_type.map(|c| c.split(';').next().unwrap_or("").trim().to_ascii_lowercase()) else { return false };
-    ct.starts_with("text/") || ct == "application/json" || ct.ends_with("+json") || ct == "application/xml" || ct.ends_with("+xml") || ct == "application/javascript"
+    let Some(ct) =
+        content_type.map(|c| c.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+    else {
+        return false;
+    };
+    ct.starts_with("text/")
+        || ct == "application/json"
+        || ct.ends_with("+json")
+        || ct == "application/xml"
+        || ct.ends_with("+xml")
+        || ct == "application/javascript"
 }
 
 /// The payload format 2.0 event for a request to `route`.
@@ -131,23 +173,44 @@ pub fn event(
     let mut headers = Map::new();
     let mut cookies = Vec::new();
     for name in parts.headers.keys() {
-        let values: Vec<&str> = parts.headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).collect();
+        let values: Vec<&str> =
+            parts.headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).collect();
         if name == http::header::COOKIE {
-            cookies.extend(values.iter().flat_map(|v| v.split(';')).map(|c| Value::from(c.trim())).filter(|c| c != ""));
+            cookies.extend(
+                values
+                    .iter()
+                    .flat_map(|v| v.split(';'))
+                    .map(|c| Value::from(c.trim()))
+                    .filter(|c| c != ""),
+            );
             continue;
         }
         headers.insert(name.as_str().to_owned(), Value::from(values.join(",")));
     }
     let source_ip = peer.map(|p| p.ip().to_string()).unwrap_or_else(|| "127.0.0.1".into());
-    let domain = parts.headers.get(http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost").to_owned();
-    let trace = format!("Root=1-{:08x}-{}", now.unix_timestamp(), &uuid::Uuid::new_v4().simple().to_string()[..24]);
+    let domain = parts
+        .headers
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost")
+        .to_owned();
+    let trace = format!(
+        "Root=1-{:08x}-{}",
+        now.unix_timestamp(),
+        &uuid::Uuid::new_v4().simple().to_string()[..24]
+    );
     headers.insert("x-forwarded-for".into(), Value::from(source_ip.clone()));
     headers.insert("x-forwarded-proto".into(), Value::from("http"));
-    headers.insert("x-forwarded-port".into(), Value::from(domain.rsplit(':').next().filter(|p| p.parse::<u16>().is_ok()).unwrap_or("80")));
+    headers.insert(
+        "x-forwarded-port".into(),
+        Value::from(domain.rsplit(':').next().filter(|p| p.parse::<u16>().is_ok()).unwrap_or("80")),
+    );
     headers.insert("x-amzn-trace-id".into(), Value::from(trace));
     let raw_query = parts.uri.query().unwrap_or("").to_owned();
     let mut query: Map<String, Value> = Map::new();
-    for (k, v) in serde_urlencoded::from_str::<Vec<(String, String)>>(&raw_query).unwrap_or_default() {
+    for (k, v) in
+        serde_urlencoded::from_str::<Vec<(String, String)>>(&raw_query).unwrap_or_default()
+    {
         match query.get_mut(&k) {
             Some(Value::String(existing)) => {
                 existing.push(',');
@@ -158,10 +221,16 @@ pub fn event(
             }
         }
     }
-    let raw_path = if api.stage == "$default" { parts.uri.path().to_owned() } else { format!("/{}{}", api.stage, parts.uri.path()) };
+    let raw_path = if api.stage == "$default" {
+        parts.uri.path().to_owned()
+    } else {
+        format!("/{}{}", api.stage, parts.uri.path())
+    };
     let route_key = format!("{} {}", route.method, route.path);
     let text = is_text(parts.headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()));
-    let format = time::macros::format_description!("[day]/[month repr:short]/[year]:[hour]:[minute]:[second] +0000");
+    let format = time::macros::format_description!(
+        "[day]/[month repr:short]/[year]:[hour]:[minute]:[second] +0000"
+    );
     let mut event = json!({
         "version": "2.0",
         "routeKey": route_key,
@@ -195,7 +264,8 @@ pub fn event(
         event["queryStringParameters"] = Value::Object(query);
     }
     if !path_params.is_empty() {
-        event["pathParameters"] = Value::Object(path_params.into_iter().map(|(k, v)| (k, Value::from(v))).collect());
+        event["pathParameters"] =
+            Value::Object(path_params.into_iter().map(|(k, v)| (k, Value::from(v))).collect());
     }
     if !body.is_empty() {
         if text {
@@ -216,22 +286,32 @@ pub fn answer(payload: &[u8]) -> Option<axum::response::Response> {
     let Some(status) = v.get("statusCode").and_then(Value::as_u64) else {
         // Without a statusCode, API Gateway takes the whole answer as a JSON body.
         let mut res = axum::response::Response::new(axum::body::Body::from(payload.to_vec()));
-        res.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+        res.headers_mut()
+            .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
         return Some(res);
     };
     let body = match v.get("body").and_then(Value::as_str) {
         None => Vec::new(),
-        Some(b) if v.get("isBase64Encoded").and_then(Value::as_bool) == Some(true) => base64::engine::general_purpose::STANDARD.decode(b).ok()?,
+        Some(b) if v.get("isBase64Encoded").and_then(Value::as_bool) == Some(true) => {
+            base64::engine::general_purpose::STANDARD.decode(b).ok()?
+        }
         Some(b) => b.as_bytes().to_vec(),
     };
     let mut res = axum::response::Response::new(axum::body::Body::from(body));
     *res.status_mut() = http::StatusCode::from_u16(u16::try_from(status).ok()?).ok()?;
     let h = res.headers_mut();
     for (k, value) in v.get("headers").and_then(Value::as_object).into_iter().flatten() {
-        let (Ok(name), Some(Ok(value))) = (http::HeaderName::try_from(k.as_str()), value.as_str().map(http::HeaderValue::from_str)) else { return None };
+        let (Ok(name), Some(Ok(value))) = (
+            http::HeaderName::try_from(k.as_str()),
+            value.as_str().map(http::HeaderValue::from_str),
+        ) else {
+            return None;
+        };
         h.append(name, value);
     }
-    for c in v.get("cookies").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str) {
+    for c in
+        v.get("cookies").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str)
+    {
         h.append(http::header::SET_COOKIE, http::HeaderValue::from_str(c).ok()?);
     }
     Some(res)
@@ -245,7 +325,9 @@ pub async fn handle(
     let (parts, body) = req.into_parts();
     let method = parts.method.as_str().to_owned();
     let found = api.routes.iter().find_map(|(route, f)| {
-        (route.method == method || route.method == "ANY").then(|| match_path(&route.path, parts.uri.path()).map(|p| (route, f, p))).flatten()
+        (route.method == method || route.method == "ANY")
+            .then(|| match_path(&route.path, parts.uri.path()).map(|p| (route, f, p)))
+            .flatten()
     });
     let Some((route, function, params)) = found else { return gateway_answer(404, "Not Found") };
     let body: Bytes = match axum::body::to_bytes(body, REQUEST_LIMIT).await {
@@ -260,21 +342,35 @@ pub async fn handle(
     let started = std::time::Instant::now();
     let payload = Bytes::from(serde_json::to_vec(&event).unwrap_or_default());
     // The function runs on even when API Gateway stops waiting for it.
-    let (function, request_id) = (function.clone(), event["requestContext"]["requestId"].as_str().unwrap_or_default().to_owned());
+    let (function, request_id) = (
+        function.clone(),
+        event["requestContext"]["requestId"].as_str().unwrap_or_default().to_owned(),
+    );
     let call = tokio::spawn(async move { function.invoke(payload).await });
     let mut res = match tokio::time::timeout(INTEGRATION_TIMEOUT, call).await {
         Err(_) => gateway_answer(503, "Service Unavailable"),
         Ok(Err(_)) => gateway_answer(500, "Internal Server Error"),
-        Ok(Ok(Err(InvokeError::RequestTooLarge(_)))) => gateway_answer(413, "Request Entity Too Large"),
+        Ok(Ok(Err(InvokeError::RequestTooLarge(_)))) => {
+            gateway_answer(413, "Request Entity Too Large")
+        }
         Ok(Ok(Err(InvokeError::Throttled))) => gateway_answer(503, "Service Unavailable"),
-        Ok(Ok(Err(InvokeError::ResponseTooLarge(_)))) => gateway_answer(502, "Internal Server Error"),
+        Ok(Ok(Err(InvokeError::ResponseTooLarge(_)))) => {
+            gateway_answer(502, "Internal Server Error")
+        }
         Ok(Ok(Err(_))) => gateway_answer(500, "Internal Server Error"),
-        Ok(Ok(Ok(payload))) => answer(&payload).unwrap_or_else(|| gateway_answer(502, "Internal Server Error")),
+        Ok(Ok(Ok(payload))) => {
+            answer(&payload).unwrap_or_else(|| gateway_answer(502, "Internal Server Error"))
+        }
     };
     if let Ok(v) = http::HeaderValue::from_str(&request_id) {
         res.headers_mut().insert("apigw-requestid", v);
     }
-    let length = res.headers().get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()).unwrap_or(0);
+    let length = res
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     api.access_log(&event, res.status().as_u16(), length, started.elapsed(), "");
     res
 }
@@ -296,7 +392,11 @@ mod tests {
 
     #[test]
     fn when_a_route_is_called_faster_than_its_throttle_should_refuse_the_excess() {
-        let mut b = Bucket { throttle: Throttle { rate: 1.0, burst: 3.0 }, tokens: 3.0, at: std::time::Instant::now() };
+        let mut b = Bucket {
+            throttle: Throttle { rate: 1.0, burst: 3.0 },
+            tokens: 3.0,
+            at: std::time::Instant::now(),
+        };
         assert!((0..3).all(|_| b.take()));
         assert!(!b.take(), "the burst is spent");
         b.at -= Duration::from_secs(2);
@@ -316,8 +416,19 @@ mod tests {
             .body(())
             .unwrap();
         let (parts, ()) = req.into_parts();
-        let route = Route { method: "POST".into(), path: "/v1/context/{userID}".into(), function: "context-get".into() };
-        let e = event(&api(), &route, vec![("userID".into(), "52+1".into())], &parts, None, b"\x00\x01");
+        let route = Route {
+            method: "POST".into(),
+            path: "/v1/context/{userID}".into(),
+            function: "context-get".into(),
+        };
+        let e = event(
+            &api(),
+            &route,
+            vec![("userID".into(), "52+1".into())],
+            &parts,
+            None,
+            b"\x00\x01",
+        );
         assert_eq!(e["rawPath"], "/prod/v1/context/52%2B1");
         assert_eq!(e["routeKey"], "POST /v1/context/{userID}");
         assert_eq!(e["rawQueryString"], "token=a&x=1&x=2");

@@ -31,19 +31,36 @@ fn field_matches(wanted: &[Value], actual: Option<&Value>) -> bool {
         Value::Object(m) => match m.iter().next() {
             Some((op, arg)) => match op.as_str() {
                 "exists" => arg.as_bool() == Some(!values.is_empty()),
-                "prefix" => values.iter().any(|v| v.as_str().zip(arg.as_str()).is_some_and(|(v, p)| v.starts_with(p))),
-                "suffix" => values.iter().any(|v| v.as_str().zip(arg.as_str()).is_some_and(|(v, p)| v.ends_with(p))),
-                "equals-ignore-case" => values.iter().any(|v| v.as_str().zip(arg.as_str()).is_some_and(|(v, p)| v.eq_ignore_ascii_case(p))),
-                "wildcard" => values.iter().any(|v| v.as_str().zip(arg.as_str()).is_some_and(|(v, p)| crate::template::policy::glob(p, v))),
+                "prefix" => values
+                    .iter()
+                    .any(|v| v.as_str().zip(arg.as_str()).is_some_and(|(v, p)| v.starts_with(p))),
+                "suffix" => values
+                    .iter()
+                    .any(|v| v.as_str().zip(arg.as_str()).is_some_and(|(v, p)| v.ends_with(p))),
+                "equals-ignore-case" => values.iter().any(|v| {
+                    v.as_str().zip(arg.as_str()).is_some_and(|(v, p)| v.eq_ignore_ascii_case(p))
+                }),
+                "wildcard" => values.iter().any(|v| {
+                    v.as_str()
+                        .zip(arg.as_str())
+                        .is_some_and(|(v, p)| crate::template::policy::glob(p, v))
+                }),
                 "anything-but" => {
                     let excluded: Vec<&Value> = match arg {
                         Value::Array(a) => a.iter().collect(),
                         other => vec![other],
                     };
-                    !values.is_empty() && values.iter().all(|v| !excluded.iter().any(|e| match e {
-                        Value::Object(p) => p.get("prefix").and_then(Value::as_str).zip(v.as_str()).is_some_and(|(p, v)| v.starts_with(p)),
-                        e => *e == *v,
-                    }))
+                    !values.is_empty()
+                        && values.iter().all(|v| {
+                            !excluded.iter().any(|e| match e {
+                                Value::Object(p) => p
+                                    .get("prefix")
+                                    .and_then(Value::as_str)
+                                    .zip(v.as_str())
+                                    .is_some_and(|(p, v)| v.starts_with(p)),
+                                e => *e == *v,
+                            })
+                        })
                 }
                 _ => false,
             },
@@ -71,7 +88,12 @@ impl LocalBus {
             ("id", json!(id)),
             ("account", json!(self.stack.account)),
             ("region", json!(self.stack.region)),
-            ("time", json!(time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default())),
+            (
+                "time",
+                json!(time::OffsetDateTime::now_utc()
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .unwrap_or_default()),
+            ),
             ("resources", json!([])),
         ];
         let obj = event.as_object_mut().ok_or("an event must be a JSON object")?;
@@ -80,13 +102,22 @@ impl LocalBus {
         }
         let mut delivered = Vec::new();
         let mut failed = Vec::new();
-        for rule in self.stack.rules.iter().filter(|r| r.enabled && r.bus == self.name && matches(&r.pattern, &event)) {
+        for rule in self
+            .stack
+            .rules
+            .iter()
+            .filter(|r| r.enabled && r.bus == self.name && matches(&r.pattern, &event))
+        {
             for (arn, group) in &rule.targets {
                 let Some(queue) = self.stack.queues.iter().find(|q| q.arn == *arn) else {
                     failed.push(json!({"rule": rule.logical_id, "target": arn, "error": "not a queue of the stack"}));
                     continue;
                 };
-                let ctx = RequestContext { principal: "events.amazonaws.com".into(), source_arn: Some(rule.arn.clone()), secure_transport: true };
+                let ctx = RequestContext {
+                    principal: "events.amazonaws.com".into(),
+                    source_arn: Some(rule.arn.clone()),
+                    secure_transport: true,
+                };
                 let allowed = self
                     .stack
                     .queue_policies
@@ -94,7 +125,9 @@ impl LocalBus {
                     .filter(|p| p.resources.contains(arn))
                     .map(|p| p.policy.decide("sqs:SendMessage", arn, &ctx))
                     .fold(Decision::ImplicitDeny, |acc, d| match (acc, d) {
-                        (Decision::ExplicitDeny, _) | (_, Decision::ExplicitDeny) => Decision::ExplicitDeny,
+                        (Decision::ExplicitDeny, _) | (_, Decision::ExplicitDeny) => {
+                            Decision::ExplicitDeny
+                        }
                         (Decision::Allow, _) | (_, Decision::Allow) => Decision::Allow,
                         _ => Decision::ImplicitDeny,
                     });
@@ -103,7 +136,8 @@ impl LocalBus {
                     failed.push(json!({"rule": rule.logical_id, "target": queue.logical_id, "error": "AccessDenied: the queue policy does not allow events.amazonaws.com for this rule"}));
                     continue;
                 }
-                let mut send = self.sqs.send_message().queue_url(&queue.url).message_body(event.to_string());
+                let mut send =
+                    self.sqs.send_message().queue_url(&queue.url).message_body(event.to_string());
                 if queue.fifo {
                     send = send.set_message_group_id(group.clone());
                     if !queue.content_based_deduplication {

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{OnceCell, Semaphore};
 
-use super::{AwsAccess, Host, InvokeError, Invocation, Outcome, local_concurrency};
+use super::{local_concurrency, AwsAccess, Host, Invocation, InvokeError, Outcome};
 use crate::registry::{self, Handler};
 use crate::template::FunctionSpec;
 
@@ -26,7 +26,12 @@ pub(crate) struct InProcess {
 
 impl InProcess {
     pub fn new(spec: FunctionSpec, aws: AwsAccess) -> anyhow::Result<InProcess> {
-        Ok(InProcess { spec, aws, handler: OnceCell::new(), slots: Arc::new(Semaphore::new(local_concurrency())) })
+        Ok(InProcess {
+            spec,
+            aws,
+            handler: OnceCell::new(),
+            slots: Arc::new(Semaphore::new(local_concurrency())),
+        })
     }
 
     /// The function's cold start: its settings, its AWS clients, its handler.
@@ -34,15 +39,22 @@ impl InProcess {
         let env = self.spec.environment.clone();
         let settings = Settings::from_lookup(Env(move |k: &str| env.get(k).cloned()))
             .map_err(|e| InvokeError::failed("Runtime.InitError", e.chain()))?;
-        let aws = crate::iam::sdk_config(&self.aws.gateway_url, &self.spec.binary, &self.aws.region);
+        let aws =
+            crate::iam::sdk_config(&self.aws.gateway_url, &self.spec.binary, &self.aws.region);
         let rt = Runtime::with(settings, aws);
-        registry::function(&self.spec.binary, &rt).await.map_err(|e| InvokeError::failed("Runtime.InitError", format!("{e:#}")))
+        registry::function(&self.spec.binary, &rt)
+            .await
+            .map_err(|e| InvokeError::failed("Runtime.InitError", format!("{e:#}")))
     }
 
     fn context(&self, invocation: &Invocation) -> lambda_runtime::Context {
         let mut context = lambda_runtime::Context::default();
         context.request_id = invocation.request_id.clone();
-        context.deadline = invocation.deadline.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+        context.deadline = invocation
+            .deadline
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
         context.invoked_function_arn = self.spec.arn.clone();
         let mut config = lambda_runtime::Config::default();
         config.function_name = self.spec.name.clone();
@@ -55,9 +67,17 @@ impl InProcess {
 }
 
 impl Host for InProcess {
-    fn invoke(&self, payload: Bytes, invocation: Invocation) -> BoxFuture<'_, Result<Outcome, InvokeError>> {
+    fn invoke(
+        &self,
+        payload: Bytes,
+        invocation: Invocation,
+    ) -> BoxFuture<'_, Result<Outcome, InvokeError>> {
         Box::pin(async move {
-            let _slot = self.slots.acquire().await.map_err(|_| InvokeError::failed("Runtime.ExitError", "the host stopped"))?;
+            let _slot = self
+                .slots
+                .acquire()
+                .await
+                .map_err(|_| InvokeError::failed("Runtime.ExitError", "the host stopped"))?;
             let started = Instant::now();
             let mut cold = false;
             let handler = self
@@ -73,7 +93,10 @@ impl Host for InProcess {
             if invocation.crash {
                 // Runs a little, then dies: nothing it would have answered is answered.
                 let _ = tokio::time::timeout(Duration::from_millis(30), run).await;
-                return Err(InvokeError::failed("Runtime.ExitError", "RequestId: the runtime crashed in the middle of the invocation (as asked)"));
+                return Err(InvokeError::failed(
+                    "Runtime.ExitError",
+                    "RequestId: the runtime crashed in the middle of the invocation (as asked)",
+                ));
             }
             let payload = run.await?;
             Ok(Outcome { payload, init, max_memory_mb: None, cpu: None, log_bytes: None })

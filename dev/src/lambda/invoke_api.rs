@@ -17,15 +17,28 @@ use super::{Function, InvokeError};
 pub type Functions = Arc<HashMap<String, Arc<Function>>>;
 
 fn lambda_error(status: u16, kind: &str, message: &str) -> axum::response::Response {
-    let mut res = axum::response::Response::new(axum::body::Body::from(json!({"Type": "User", "message": message}).to_string()));
-    *res.status_mut() = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
-    res.headers_mut().insert("x-amzn-errortype", http::HeaderValue::from_str(kind).unwrap_or(http::HeaderValue::from_static("ServiceException")));
-    res.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+    let mut res = axum::response::Response::new(axum::body::Body::from(
+        json!({"Type": "User", "message": message}).to_string(),
+    ));
+    *res.status_mut() =
+        http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+    res.headers_mut().insert(
+        "x-amzn-errortype",
+        http::HeaderValue::from_str(kind)
+            .unwrap_or(http::HeaderValue::from_static("ServiceException")),
+    );
+    res.headers_mut()
+        .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
     res
 }
 
-fn find<'a>(functions: &'a HashMap<String, Arc<Function>>, name: &str) -> Option<&'a Arc<Function>> {
-    functions.get(name).or_else(|| functions.values().find(|f| f.spec.name == name || f.spec.arn == name))
+fn find<'a>(
+    functions: &'a HashMap<String, Arc<Function>>,
+    name: &str,
+) -> Option<&'a Arc<Function>> {
+    functions
+        .get(name)
+        .or_else(|| functions.values().find(|f| f.spec.name == name || f.spec.arn == name))
 }
 
 pub async fn invoke(
@@ -35,7 +48,11 @@ pub async fn invoke(
     body: Bytes,
 ) -> axum::response::Response {
     let Some(function) = find(&functions, &name).cloned() else {
-        return lambda_error(404, "ResourceNotFoundException", &format!("Function not found: {name}"));
+        return lambda_error(
+            404,
+            "ResourceNotFoundException",
+            &format!("Function not found: {name}"),
+        );
     };
     let payload = if body.is_empty() { Bytes::from_static(b"{}") } else { body };
     match headers.get("x-amz-invocation-type").and_then(|v| v.to_str().ok()) {
@@ -51,15 +68,21 @@ pub async fn invoke(
     match function.invoke(payload).await {
         Ok(answer) => {
             let mut res = axum::response::Response::new(axum::body::Body::from(answer));
-            res.headers_mut().insert("x-amz-executed-version", http::HeaderValue::from_static("$LATEST"));
+            res.headers_mut()
+                .insert("x-amz-executed-version", http::HeaderValue::from_static("$LATEST"));
             res
         }
-        Err(InvokeError::Throttled) => lambda_error(429, "TooManyRequestsException", "Rate Exceeded."),
-        Err(e @ InvokeError::RequestTooLarge(_)) => lambda_error(413, "RequestTooLargeException", &e.to_string()),
+        Err(InvokeError::Throttled) => {
+            lambda_error(429, "TooManyRequestsException", "Rate Exceeded.")
+        }
+        Err(e @ InvokeError::RequestTooLarge(_)) => {
+            lambda_error(413, "RequestTooLargeException", &e.to_string())
+        }
         Err(e) => {
             let body = json!({"errorType": e.error_type(), "errorMessage": e.to_string()});
             let mut res = axum::response::Response::new(axum::body::Body::from(body.to_string()));
-            res.headers_mut().insert("x-amz-function-error", http::HeaderValue::from_static("Unhandled"));
+            res.headers_mut()
+                .insert("x-amz-function-error", http::HeaderValue::from_static("Unhandled"));
             res
         }
     }
@@ -72,5 +95,7 @@ fn empty(status: u16) -> axum::response::Response {
 }
 
 pub fn router(functions: Functions) -> axum::Router {
-    axum::Router::new().route("/2015-03-31/functions/{name}/invocations", axum::routing::post(invoke)).with_state(functions)
+    axum::Router::new()
+        .route("/2015-03-31/functions/{name}/invocations", axum::routing::post(invoke))
+        .with_state(functions)
 }

@@ -33,7 +33,11 @@ pub const PAYLOAD_LIMIT: usize = 6 * 1024 * 1024;
 /// at once (AWS scales to the account's limit; this machine is smaller):
 /// `OMNIBRIDGE_LOCAL_CONCURRENCY`, 8 by default.
 pub fn local_concurrency() -> usize {
-    std::env::var("OMNIBRIDGE_LOCAL_CONCURRENCY").ok().and_then(|v| v.parse().ok()).filter(|n| *n > 0).unwrap_or(8)
+    std::env::var("OMNIBRIDGE_LOCAL_CONCURRENCY")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(8)
 }
 
 /// Why an invocation gave no result.
@@ -105,7 +109,11 @@ pub struct Outcome {
 
 /// Where a function's code runs.
 pub(crate) trait Host: Send + Sync {
-    fn invoke(&self, payload: Bytes, invocation: Invocation) -> BoxFuture<'_, Result<Outcome, InvokeError>>;
+    fn invoke(
+        &self,
+        payload: Bytes,
+        invocation: Invocation,
+    ) -> BoxFuture<'_, Result<Outcome, InvokeError>>;
     /// Stops the idle instances, so that the next invocation is a cold start.
     fn retire_idle(&self) {}
 }
@@ -125,7 +133,15 @@ pub struct Function {
 impl Function {
     pub(crate) fn new(spec: FunctionSpec, host: Box<dyn Host>) -> Function {
         let reserved = spec.reserved_concurrency.map(|n| Arc::new(Semaphore::new(n as usize)));
-        Function { spec, host, reserved, invocations: AtomicU64::new(0), cold_starts: AtomicU64::new(0), crash: Default::default(), crashed: Default::default() }
+        Function {
+            spec,
+            host,
+            reserved,
+            invocations: AtomicU64::new(0),
+            cold_starts: AtomicU64::new(0),
+            crash: Default::default(),
+            crashed: Default::default(),
+        }
     }
 
     /// Invokes the function synchronously with an event (JSON).
@@ -139,7 +155,9 @@ impl Function {
             return Err(InvokeError::RequestTooLarge(payload.len()));
         }
         let _permit = match &self.reserved {
-            Some(slots) => Some(slots.clone().try_acquire_owned().map_err(|_| InvokeError::Throttled)?),
+            Some(slots) => {
+                Some(slots.clone().try_acquire_owned().map_err(|_| InvokeError::Throttled)?)
+            }
             None => None,
         };
         let timeout = self.spec.timeout;
@@ -147,16 +165,33 @@ impl Function {
         if crash {
             self.crashed.lock().unwrap_or_else(|p| p.into_inner()).push(payload.clone());
         }
-        let invocation = Invocation { request_id: uuid::Uuid::new_v4().to_string(), deadline: SystemTime::now() + timeout, crash };
+        let invocation = Invocation {
+            request_id: uuid::Uuid::new_v4().to_string(),
+            deadline: SystemTime::now() + timeout,
+            crash,
+        };
         let started = Instant::now();
-        let result = match tokio::time::timeout(timeout, self.host.invoke(payload, invocation.clone())).await {
+        let result = match tokio::time::timeout(
+            timeout,
+            self.host.invoke(payload, invocation.clone()),
+        )
+        .await
+        {
             Ok(r) => r,
             Err(_) => Err(InvokeError::TimedOut(timeout)),
         };
-        let result = result.and_then(|o| if o.payload.len() > PAYLOAD_LIMIT { Err(InvokeError::ResponseTooLarge(o.payload.len())) } else { Ok(o) });
+        let result = result.and_then(|o| {
+            if o.payload.len() > PAYLOAD_LIMIT {
+                Err(InvokeError::ResponseTooLarge(o.payload.len()))
+            } else {
+                Ok(o)
+            }
+        });
         self.invocations.fetch_add(1, Ordering::Relaxed);
         // As Lambda reports it: the init phase is not part of the duration.
-        let took = started.elapsed().saturating_sub(result.as_ref().ok().and_then(|o| o.init).unwrap_or_default());
+        let took = started
+            .elapsed()
+            .saturating_sub(result.as_ref().ok().and_then(|o| o.init).unwrap_or_default());
         match &result {
             Ok(o) => {
                 if o.init.is_some() {
@@ -173,7 +208,13 @@ impl Function {
     }
 
     /// CloudWatch's REPORT line, with the function's name in front.
-    fn report(&self, request_id: &str, took: Duration, init: Option<Duration>, memory: Option<u64>) {
+    fn report(
+        &self,
+        request_id: &str,
+        took: Duration,
+        init: Option<Duration>,
+        memory: Option<u64>,
+    ) {
         let ms = took.as_secs_f64() * 1000.0;
         let mut line = format!(
             "{} REPORT RequestId: {request_id} Duration: {ms:.2} ms Billed Duration: {} ms Memory Size: {} MB",
@@ -185,7 +226,10 @@ impl Function {
             line.push_str(&format!(" Max Memory Used: {m} MB"));
         }
         if let Some(i) = init {
-            line.push_str(&format!(" Init Duration: {:.2} ms (cold start)", i.as_secs_f64() * 1000.0));
+            line.push_str(&format!(
+                " Init Duration: {:.2} ms (cold start)",
+                i.as_secs_f64() * 1000.0
+            ));
         }
         tracing::info!(target: "lambda", "{line}");
     }
@@ -221,7 +265,11 @@ pub enum Mode {
 }
 
 /// Starts hosting `spec` (nothing runs until the first invocation: that is its cold start).
-pub(crate) fn host(spec: &FunctionSpec, mode: &Mode, aws: &crate::lambda::AwsAccess) -> anyhow::Result<Box<dyn Host>> {
+pub(crate) fn host(
+    spec: &FunctionSpec,
+    mode: &Mode,
+    aws: &crate::lambda::AwsAccess,
+) -> anyhow::Result<Box<dyn Host>> {
     Ok(match mode {
         Mode::InProcess => Box::new(in_process::InProcess::new(spec.clone(), aws.clone())?),
         Mode::Binaries(b) => Box::new(b.pool(spec, aws)?),
@@ -250,7 +298,13 @@ mod tests {
         fn invoke(&self, _: Bytes, _: Invocation) -> BoxFuture<'_, Result<Outcome, InvokeError>> {
             Box::pin(async move {
                 tokio::time::sleep(self.delay).await;
-                Ok(Outcome { payload: Bytes::from(vec![b' '; self.size]), init: None, max_memory_mb: None, cpu: None, log_bytes: None })
+                Ok(Outcome {
+                    payload: Bytes::from(vec![b' '; self.size]),
+                    init: None,
+                    max_memory_mb: None,
+                    cpu: None,
+                    log_bytes: None,
+                })
             })
         }
     }
@@ -279,11 +333,20 @@ mod tests {
     async fn when_an_invocation_breaks_a_lambda_limit_should_fail_as_lambda_fails_it() {
         let quick = function(1, None, Duration::ZERO, 10);
         assert_eq!(quick.invoke(Bytes::from_static(b"{}")).await.unwrap().len(), 10);
-        assert_eq!(quick.invoke(Bytes::from(vec![b' '; PAYLOAD_LIMIT + 1])).await, Err(InvokeError::RequestTooLarge(PAYLOAD_LIMIT + 1)));
+        assert_eq!(
+            quick.invoke(Bytes::from(vec![b' '; PAYLOAD_LIMIT + 1])).await,
+            Err(InvokeError::RequestTooLarge(PAYLOAD_LIMIT + 1))
+        );
         let big = function(1, None, Duration::ZERO, PAYLOAD_LIMIT + 1);
-        assert_eq!(big.invoke(Bytes::from_static(b"{}")).await, Err(InvokeError::ResponseTooLarge(PAYLOAD_LIMIT + 1)));
+        assert_eq!(
+            big.invoke(Bytes::from_static(b"{}")).await,
+            Err(InvokeError::ResponseTooLarge(PAYLOAD_LIMIT + 1))
+        );
         let slow = function(1, None, Duration::from_secs(3), 10);
-        assert_eq!(slow.invoke(Bytes::from_static(b"{}")).await, Err(InvokeError::TimedOut(Duration::from_secs(1))));
+        assert_eq!(
+            slow.invoke(Bytes::from_static(b"{}")).await,
+            Err(InvokeError::TimedOut(Duration::from_secs(1)))
+        );
         // Reserved concurrency 1: a second invocation while the first runs is throttled.
         let one = Arc::new(function(2, Some(1), Duration::from_millis(300), 10));
         let first = tokio::spawn({
@@ -293,6 +356,9 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert_eq!(one.invoke(Bytes::from_static(b"{}")).await, Err(InvokeError::Throttled));
         assert!(first.await.unwrap().is_ok());
-        assert_eq!(function(1, Some(0), Duration::ZERO, 1).invoke(Bytes::from_static(b"{}")).await, Err(InvokeError::Throttled));
+        assert_eq!(
+            function(1, Some(0), Duration::ZERO, 1).invoke(Bytes::from_static(b"{}")).await,
+            Err(InvokeError::Throttled)
+        );
     }
 }

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant, UNIX_EPOCH};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
-use super::{AwsAccess, Host, InvokeError, Invocation, Outcome, local_concurrency, PAYLOAD_LIMIT};
+use super::{local_concurrency, AwsAccess, Host, Invocation, InvokeError, Outcome, PAYLOAD_LIMIT};
 use crate::template::FunctionSpec;
 
 /// Where the function binaries are, and how their output is shown.
@@ -40,14 +40,18 @@ impl Binaries {
     pub(crate) fn pool(&self, spec: &FunctionSpec, aws: &AwsAccess) -> anyhow::Result<Pool> {
         let path = self.dir.join(&spec.binary);
         // Absolute: the process starts in the binary's folder (its task root).
-        let binary = std::fs::canonicalize(&path).map_err(|_| anyhow::anyhow!("{} is not built (cargo build --workspace --bins)", path.display()))?;
+        let binary = std::fs::canonicalize(&path).map_err(|_| {
+            anyhow::anyhow!("{} is not built (cargo build --workspace --bins)", path.display())
+        })?;
         Ok(Pool {
             spec: spec.clone(),
             binary,
             aws: aws.clone(),
             show_logs: self.show_logs,
             idle: Mutex::new(Vec::new()),
-            slots: Arc::new(Semaphore::new(spec.reserved_concurrency.map_or(local_concurrency(), |r| r as usize))),
+            slots: Arc::new(Semaphore::new(
+                spec.reserved_concurrency.map_or(local_concurrency(), |r| r as usize),
+            )),
         })
     }
 }
@@ -94,7 +98,13 @@ impl Instance {
     /// Peak resident memory so far, in MB (Linux).
     fn max_memory_mb(&self) -> Option<u64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()?)).ok()?;
-        let kb: u64 = status.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse().ok()?;
+        let kb: u64 = status
+            .lines()
+            .find(|l| l.starts_with("VmHWM:"))?
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()?;
         Some(kb.div_ceil(1024))
     }
 
@@ -138,7 +148,11 @@ async fn next(State(api): State<Arc<Api>>) -> axum::response::Response {
     header(h, "lambda-runtime-aws-request-id", &p.request_id);
     header(h, "lambda-runtime-deadline-ms", &p.deadline_ms.to_string());
     header(h, "lambda-runtime-invoked-function-arn", &api.function_arn);
-    header(h, "lambda-runtime-trace-id", &format!("Root=1-{:08x}-{}", p.deadline_ms / 1000, &p.request_id.replace('-', "")[..24]));
+    header(
+        h,
+        "lambda-runtime-trace-id",
+        &format!("Root=1-{:08x}-{}", p.deadline_ms / 1000, &p.request_id.replace('-', "")[..24]),
+    );
     header(h, "content-type", "application/json");
     res
 }
@@ -149,11 +163,19 @@ fn finish(api: &Api, id: &str, answer: Answer) -> axum::response::Response {
             let _ = tx.send(answer);
             (http::StatusCode::ACCEPTED, "{\"status\":\"OK\"}").into_response()
         }
-        None => (http::StatusCode::BAD_REQUEST, "{\"errorMessage\":\"Invalid request ID\",\"errorType\":\"InvalidRequestID\"}").into_response(),
+        None => (
+            http::StatusCode::BAD_REQUEST,
+            "{\"errorMessage\":\"Invalid request ID\",\"errorType\":\"InvalidRequestID\"}",
+        )
+            .into_response(),
     }
 }
 
-async fn response(State(api): State<Arc<Api>>, Path(id): Path<String>, body: Bytes) -> axum::response::Response {
+async fn response(
+    State(api): State<Arc<Api>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> axum::response::Response {
     if body.len() > PAYLOAD_LIMIT {
         let _ = finish(&api, &id, Err(InvokeError::ResponseTooLarge(body.len())));
         return (http::StatusCode::PAYLOAD_TOO_LARGE, "{\"errorMessage\":\"Exceeded maximum allowed payload size (6291556 bytes).\",\"errorType\":\"RequestEntityTooLarge\"}").into_response();
@@ -163,11 +185,16 @@ async fn response(State(api): State<Arc<Api>>, Path(id): Path<String>, body: Byt
 
 fn diagnostic(body: &[u8]) -> InvokeError {
     let v: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
-    let text = |k: &str| v.get(k).and_then(serde_json::Value::as_str).unwrap_or_default().to_owned();
+    let text =
+        |k: &str| v.get(k).and_then(serde_json::Value::as_str).unwrap_or_default().to_owned();
     InvokeError::Failed { error_type: text("errorType"), message: text("errorMessage") }
 }
 
-async fn error(State(api): State<Arc<Api>>, Path(id): Path<String>, body: Bytes) -> axum::response::Response {
+async fn error(
+    State(api): State<Arc<Api>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> axum::response::Response {
     finish(&api, &id, Err(diagnostic(&body)))
 }
 
@@ -186,7 +213,8 @@ impl Pool {
     /// Lambda's own variables, the template's, and this instance's credentials.
     fn environment(&self, runtime_api: &str) -> Vec<(String, String)> {
         let s = &self.spec;
-        let mut env: Vec<(String, String)> = s.environment.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let mut env: Vec<(String, String)> =
+            s.environment.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         let lambda = [
             ("AWS_LAMBDA_RUNTIME_API", runtime_api.to_owned()),
             ("AWS_LAMBDA_FUNCTION_NAME", s.name.clone()),
@@ -194,7 +222,10 @@ impl Pool {
             ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".into()),
             ("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand".into()),
             ("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{}", s.name)),
-            ("AWS_LAMBDA_LOG_STREAM_NAME", format!("local/[$LATEST]{}", uuid::Uuid::new_v4().simple())),
+            (
+                "AWS_LAMBDA_LOG_STREAM_NAME",
+                format!("local/[$LATEST]{}", uuid::Uuid::new_v4().simple()),
+            ),
             ("AWS_REGION", self.aws.region.clone()),
             ("AWS_DEFAULT_REGION", self.aws.region.clone()),
             ("AWS_ACCESS_KEY_ID", crate::iam::access_key_id(&s.binary)),
@@ -203,7 +234,10 @@ impl Pool {
             // The emulator's address: what AWS's own endpoints are to a deployed function.
             ("AWS_ENDPOINT_URL", self.aws.gateway_url.clone()),
             ("_HANDLER", "bootstrap".into()),
-            ("LAMBDA_TASK_ROOT", self.binary.parent().map(|p| p.display().to_string()).unwrap_or_default()),
+            (
+                "LAMBDA_TASK_ROOT",
+                self.binary.parent().map(|p| p.display().to_string()).unwrap_or_default(),
+            ),
             ("LAMBDA_RUNTIME_DIR", "/var/runtime".into()),
             ("TZ", ":UTC".into()),
             ("LANG", "en_US.UTF-8".into()),
@@ -222,7 +256,9 @@ impl Pool {
     /// A new instance: its Runtime API, its process, and its init (until its first `next`).
     async fn start(&self) -> Result<(Instance, Duration), InvokeError> {
         let started = Instant::now();
-        let failed = |what: &str, e: &dyn std::fmt::Display| InvokeError::failed("Runtime.ExitError", format!("{what}: {e}"));
+        let failed = |what: &str, e: &dyn std::fmt::Display| {
+            InvokeError::failed("Runtime.ExitError", format!("{what}: {e}"))
+        };
         let (events, receiver) = mpsc::channel(1);
         let (init_tx, init_rx) = oneshot::channel();
         let api = Arc::new(Api {
@@ -231,8 +267,11 @@ impl Pool {
             in_flight: Mutex::default(),
             init: Mutex::new(Some(init_tx)),
         });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| failed("binding the Runtime API", &e))?;
-        let runtime_api = listener.local_addr().map_err(|e| failed("the Runtime API's address", &e))?.to_string();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(|e| failed("binding the Runtime API", &e))?;
+        let runtime_api =
+            listener.local_addr().map_err(|e| failed("the Runtime API's address", &e))?.to_string();
         let app = axum::Router::new()
             .route("/2018-06-01/runtime/invocation/next", axum::routing::get(next))
             .route("/2018-06-01/runtime/invocation/{id}/response", axum::routing::post(response))
@@ -253,9 +292,15 @@ impl Pool {
             .spawn()
             .map_err(|e| failed(&format!("starting {}", self.binary.display()), &e))?;
         let log_bytes = Arc::new(std::sync::atomic::AtomicU64::new(0));
-        for out in [child.stdout.take().map(|o| Box::new(o) as Box<dyn tokio::io::AsyncRead + Send + Unpin>), child.stderr.take().map(|e| Box::new(e) as _)]
-            .into_iter()
-            .flatten()
+        for out in [
+            child
+                .stdout
+                .take()
+                .map(|o| Box::new(o) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
+            child.stderr.take().map(|e| Box::new(e) as _),
+        ]
+        .into_iter()
+        .flatten()
         {
             let (name, show, bytes) = (self.spec.binary.clone(), self.show_logs, log_bytes.clone());
             tokio::spawn(async move {
@@ -279,7 +324,11 @@ impl Pool {
     }
 
     async fn run(&self, payload: Bytes, invocation: Invocation) -> Result<Outcome, InvokeError> {
-        let _slot = self.slots.acquire().await.map_err(|_| InvokeError::failed("Runtime.ExitError", "the pool stopped"))?;
+        let _slot = self
+            .slots
+            .acquire()
+            .await
+            .map_err(|_| InvokeError::failed("Runtime.ExitError", "the pool stopped"))?;
         let reused = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
         let (mut instance, init) = match reused {
             Some(i) => (i, None),
@@ -289,15 +338,23 @@ impl Pool {
             }
         };
         let (tx, rx) = oneshot::channel();
-        let deadline_ms = invocation.deadline.duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
-        let pending = Pending { request_id: invocation.request_id.clone(), deadline_ms, payload, answer: tx };
+        let deadline_ms = invocation
+            .deadline
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        let pending =
+            Pending { request_id: invocation.request_id.clone(), deadline_ms, payload, answer: tx };
         if instance.events.send(pending).await.is_err() {
             return Err(InvokeError::failed("Runtime.ExitError", "the instance stopped"));
         }
         if invocation.crash {
             tokio::time::sleep(Duration::from_millis(30)).await;
             drop(instance);
-            return Err(InvokeError::failed("Runtime.ExitError", "the runtime was killed in the middle of the invocation (as asked)"));
+            return Err(InvokeError::failed(
+                "Runtime.ExitError",
+                "the runtime was killed in the middle of the invocation (as asked)",
+            ));
         }
         let memory_limit = u64::from(self.spec.memory_mb);
         let mut watch = tokio::time::interval(Duration::from_millis(100));
@@ -333,7 +390,11 @@ impl Pool {
 impl Host for Pool {
     /// When the caller gives up (the function's timeout), the future is
     /// dropped with the instance in it, which kills the process.
-    fn invoke(&self, payload: Bytes, invocation: Invocation) -> BoxFuture<'_, Result<Outcome, InvokeError>> {
+    fn invoke(
+        &self,
+        payload: Bytes,
+        invocation: Invocation,
+    ) -> BoxFuture<'_, Result<Outcome, InvokeError>> {
         Box::pin(self.run(payload, invocation))
     }
 

@@ -30,7 +30,11 @@ pub struct EventSource {
 }
 
 /// SQS messages as the Lambda SQS event carries them.
-pub fn to_event(messages: Vec<aws_sdk_sqs::types::Message>, queue_arn: &str, region: &str) -> SqsEvent {
+pub fn to_event(
+    messages: Vec<aws_sdk_sqs::types::Message>,
+    queue_arn: &str,
+    region: &str,
+) -> SqsEvent {
     let mut event = SqsEvent::default();
     for m in messages {
         let mut record = SqsMessage::default();
@@ -38,7 +42,12 @@ pub fn to_event(messages: Vec<aws_sdk_sqs::types::Message>, queue_arn: &str, reg
         record.receipt_handle = m.receipt_handle;
         record.md5_of_body = m.md5_of_body;
         record.body = m.body;
-        record.attributes = m.attributes.unwrap_or_default().into_iter().map(|(k, v)| (k.as_str().to_owned(), v)).collect();
+        record.attributes = m
+            .attributes
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| (k.as_str().to_owned(), v))
+            .collect();
         record.event_source = Some("aws:sqs".into());
         record.event_source_arn = Some(queue_arn.to_owned());
         record.aws_region = Some(region.to_owned());
@@ -57,7 +66,8 @@ fn kept(source: &QueueSource, payload: &[u8], batch: &HashSet<String>) -> Option
         return Some(HashSet::new());
     }
     let response: SqsBatchResponse = serde_json::from_slice(payload).ok()?;
-    let failed: HashSet<String> = response.batch_item_failures.into_iter().map(|f| f.item_identifier).collect();
+    let failed: HashSet<String> =
+        response.batch_item_failures.into_iter().map(|f| f.item_identifier).collect();
     // An empty or unknown identifier fails the whole batch.
     failed.iter().all(|id| batch.contains(id)).then_some(failed)
 }
@@ -95,8 +105,11 @@ impl EventSource {
                 continue;
             }
             let event = to_event(messages, &self.queue.arn, &self.region);
-            let handles: Vec<(String, String)> =
-                event.records.iter().filter_map(|r| Some((r.message_id.clone()?, r.receipt_handle.clone()?))).collect();
+            let handles: Vec<(String, String)> = event
+                .records
+                .iter()
+                .filter_map(|r| Some((r.message_id.clone()?, r.receipt_handle.clone()?)))
+                .collect();
             let batch: HashSet<String> = handles.iter().map(|(id, _)| id.clone()).collect();
             let payload = Bytes::from(serde_json::to_vec(&event).unwrap_or_default());
             let keep = match self.function.invoke(payload).await {
@@ -108,10 +121,23 @@ impl EventSource {
                 .iter()
                 .enumerate()
                 .filter(|(_, (id, _))| !keep.contains(id))
-                .filter_map(|(i, (_, receipt))| DeleteMessageBatchRequestEntry::builder().id(i.to_string()).receipt_handle(receipt).build().ok())
+                .filter_map(|(i, (_, receipt))| {
+                    DeleteMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .receipt_handle(receipt)
+                        .build()
+                        .ok()
+                })
                 .collect();
             if !done.is_empty() {
-                if let Err(e) = self.sqs.delete_message_batch().queue_url(&url).set_entries(Some(done)).send().await {
+                if let Err(e) = self
+                    .sqs
+                    .delete_message_batch()
+                    .queue_url(&url)
+                    .set_entries(Some(done))
+                    .send()
+                    .await
+                {
                     tracing::warn!(error = %aws_sdk_sqs::error::DisplayErrorContext(&e), "delete failed; messages will be redelivered");
                 }
             }
@@ -140,8 +166,14 @@ mod tests {
         let batch: HashSet<String> = ["a".to_owned(), "b".to_owned()].into();
         let one = br#"{"batchItemFailures":[{"itemIdentifier":"b"}]}"#;
         assert_eq!(kept(&source(true), one, &batch), Some(["b".to_owned()].into()));
-        assert_eq!(kept(&source(true), br#"{"batchItemFailures":[]}"#, &batch), Some(HashSet::new()));
-        assert_eq!(kept(&source(true), br#"{"batchItemFailures":[{"itemIdentifier":"zzz"}]}"#, &batch), None);
+        assert_eq!(
+            kept(&source(true), br#"{"batchItemFailures":[]}"#, &batch),
+            Some(HashSet::new())
+        );
+        assert_eq!(
+            kept(&source(true), br#"{"batchItemFailures":[{"itemIdentifier":"zzz"}]}"#, &batch),
+            None
+        );
         assert_eq!(kept(&source(true), b"not json", &batch), None);
         // Without ReportBatchItemFailures a successful invocation consumes the batch.
         assert_eq!(kept(&source(false), one, &batch), Some(HashSet::new()));

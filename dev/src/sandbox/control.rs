@@ -7,7 +7,8 @@ use serde_json::{json, Value};
 use super::{pipedrive, salesforce, yalo, yeahdesk, Fault, Incoming, Reply, Sandbox, State};
 
 fn parse<T: DeserializeOwned>(req: &Incoming) -> Result<T, Reply> {
-    serde_json::from_slice(&req.body).map_err(|e| Reply::json(400, &json!({"error": format!("bad control request: {e}")})))
+    serde_json::from_slice(&req.body)
+        .map_err(|e| Reply::json(400, &json!({"error": format!("bad control request: {e}")})))
 }
 
 macro_rules! body_or_reply {
@@ -59,7 +60,12 @@ pub async fn handle(sb: &Sandbox, req: &Incoming, segs: &[&str]) -> Reply {
         ("POST", ["yalo", "customer"]) => yalo::customer_writes(sb, body_or_reply!(req)).await,
         ("GET", ["yalo", "delivered"]) => {
             let st = sb.lock();
-            let list: Vec<_> = st.yalo.delivered.iter().filter(|d| req.query("userId").is_none_or(|u| d.user_id == u)).collect();
+            let list: Vec<_> = st
+                .yalo
+                .delivered
+                .iter()
+                .filter(|d| req.query("userId").is_none_or(|u| d.user_id == u))
+                .collect();
             Reply::json(200, &json!(list))
         }
         ("GET", ["yalo", "registrations"]) => {
@@ -71,7 +77,9 @@ pub async fn handle(sb: &Sandbox, req: &Incoming, segs: &[&str]) -> Reply {
             salesforce::expire_tokens(sb);
             Reply::json(200, &json!({"ok": true}))
         }
-        ("GET", ["salesforce", "conversations"]) => Reply::json(200, &json!(sb.lock().salesforce.conversations)),
+        ("GET", ["salesforce", "conversations"]) => {
+            Reply::json(200, &json!(sb.lock().salesforce.conversations))
+        }
         ("POST", ["pipedrive", "expire-tokens"]) => {
             pipedrive::expire_tokens(sb);
             Reply::json(200, &json!({"ok": true}))
@@ -80,7 +88,9 @@ pub async fn handle(sb: &Sandbox, req: &Incoming, segs: &[&str]) -> Reply {
             sb.lock().pipedrive.rotate_refresh_tokens = true;
             Reply::json(200, &json!({"ok": true}))
         }
-        ("POST", ["pipedrive", "agent-sends"]) => pipedrive::agent_sends(sb, body_or_reply!(req)).await,
+        ("POST", ["pipedrive", "agent-sends"]) => {
+            pipedrive::agent_sends(sb, body_or_reply!(req)).await
+        }
         ("POST", ["pipedrive", "agent-reads"]) => {
             let v: Value = body_or_reply!(req);
             match v.get("path").and_then(Value::as_str) {
@@ -88,11 +98,16 @@ pub async fn handle(sb: &Sandbox, req: &Incoming, segs: &[&str]) -> Reply {
                 _ => Reply::json(400, &json!({"error": "path must start with /"})),
             }
         }
-        ("GET", ["pipedrive", "received"]) => Reply::json(200, &json!(sb.lock().pipedrive.received)),
-        ("GET", ["pipedrive", "channels"]) => {
-            Reply::json(200, &json!(sb.lock().pipedrive.channels.values().cloned().collect::<Vec<_>>()))
+        ("GET", ["pipedrive", "received"]) => {
+            Reply::json(200, &json!(sb.lock().pipedrive.received))
         }
-        ("POST", ["yeahdesk", "agent-replies"]) => yeahdesk::agent_replies(sb, body_or_reply!(req)).await,
+        ("GET", ["pipedrive", "channels"]) => Reply::json(
+            200,
+            &json!(sb.lock().pipedrive.channels.values().cloned().collect::<Vec<_>>()),
+        ),
+        ("POST", ["yeahdesk", "agent-replies"]) => {
+            yeahdesk::agent_replies(sb, body_or_reply!(req)).await
+        }
         ("GET", ["yeahdesk", "dialogs"]) => Reply::json(200, &json!(sb.lock().yeahdesk.dialogs)),
         ("GET", ["yeahdesk", "contacts"]) => Reply::json(200, &json!(sb.lock().yeahdesk.contacts)),
         ("POST", ["yeahdesk", "channels"]) => {

@@ -67,11 +67,19 @@ impl Reply {
     }
 
     pub fn empty(status: u16) -> Reply {
-        Reply { status: StatusCode::from_u16(status).unwrap_or(StatusCode::OK), headers: vec![], body: vec![] }
+        Reply {
+            status: StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
+            headers: vec![],
+            body: vec![],
+        }
     }
 
     pub fn bytes(content_type: &str, body: Vec<u8>) -> Reply {
-        Reply { status: StatusCode::OK, headers: vec![("content-type".into(), content_type.into())], body }
+        Reply {
+            status: StatusCode::OK,
+            headers: vec![("content-type".into(), content_type.into())],
+            body,
+        }
     }
 
     pub fn not_found() -> Reply {
@@ -134,7 +142,10 @@ impl std::fmt::Display for Dropped {
 
 impl std::error::Error for Dropped {}
 
-async fn handle(sb: Arc<Sandbox>, req: hyper::Request<hyper::body::Incoming>) -> Result<Resp, Dropped> {
+async fn handle(
+    sb: Arc<Sandbox>,
+    req: hyper::Request<hyper::body::Incoming>,
+) -> Result<Resp, Dropped> {
     let (parts, body) = req.into_parts();
     let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
     let raw_query = parts.uri.query().unwrap_or("").to_owned();
@@ -150,14 +161,20 @@ async fn handle(sb: Arc<Sandbox>, req: hyper::Request<hyper::body::Incoming>) ->
     let mut res = hyper::Response::new(Full::new(Bytes::from(reply.body)));
     *res.status_mut() = reply.status;
     for (k, v) in reply.headers {
-        if let (Ok(k), Ok(v)) = (http::HeaderName::from_bytes(k.as_bytes()), http::HeaderValue::from_str(&v)) {
+        if let (Ok(k), Ok(v)) =
+            (http::HeaderName::from_bytes(k.as_bytes()), http::HeaderValue::from_str(&v))
+        {
             res.headers_mut().append(k, v);
         }
     }
     Ok(res)
 }
 
-pub async fn serve(listener: tokio::net::TcpListener, sb: Arc<Sandbox>, mut stopped: watch::Receiver<bool>) {
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    sb: Arc<Sandbox>,
+    mut stopped: watch::Receiver<bool>,
+) {
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
@@ -168,7 +185,9 @@ pub async fn serve(listener: tokio::net::TcpListener, sb: Arc<Sandbox>, mut stop
         tokio::spawn(async move {
             let service = service_fn(move |req| handle(sb.clone(), req));
             // An Err from the service (an injected drop) closes the connection unanswered.
-            let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
         });
     }
 }

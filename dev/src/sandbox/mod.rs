@@ -86,7 +86,10 @@ pub enum Effect {
 /// partner event bus (the local stack's EventBridge). Answers what was
 /// delivered where.
 pub trait EventRelay: Send + Sync {
-    fn publish(&self, event: serde_json::Value) -> futures::future::BoxFuture<'_, Result<serde_json::Value, String>>;
+    fn publish(
+        &self,
+        event: serde_json::Value,
+    ) -> futures::future::BoxFuture<'_, Result<serde_json::Value, String>>;
 }
 
 /// Settings of the four peers.
@@ -179,7 +182,15 @@ impl Sandbox {
         Some(effect)
     }
 
-    fn record(&self, peer: &str, route: &str, req: &Incoming, status: u16, violations: Vec<String>, faulted: bool) {
+    fn record(
+        &self,
+        peer: &str,
+        route: &str,
+        req: &Incoming,
+        status: u16,
+        violations: Vec<String>,
+        faulted: bool,
+    ) {
         let (body, body_base64) = match std::str::from_utf8(&req.body) {
             Ok(t) => (Some(t.to_owned()), None),
             Err(_) => {
@@ -203,7 +214,9 @@ impl Sandbox {
             headers: req
                 .headers
                 .iter()
-                .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+                .map(|(k, v)| {
+                    (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned())
+                })
                 .collect(),
             body,
             body_base64,
@@ -236,7 +249,8 @@ impl RunningSandbox {
     /// peer URLs, the sandbox's bot ids and org, and its credentials (as secrets).
     pub fn parameters(&self, params: &mut crate::local::Parameters) {
         let b = &self.base_url;
-        let (sf, pd, yd) = (SalesforceConfig::default(), PipedriveConfig::default(), YeahdeskConfig::default());
+        let (sf, pd, yd) =
+            (SalesforceConfig::default(), PipedriveConfig::default(), YeahdeskConfig::default());
         for (name, value) in [
             ("YaloApiUrl", format!("{b}/yalo")),
             ("SalesforceLoginUrl", format!("{b}/salesforce")),
@@ -271,7 +285,9 @@ impl RunningSandbox {
             params.secret(name, value);
         }
         // The sandboxes serve media on loopback: the local stack lets the fetcher reach them.
-        if let Ok(addr) = self.base_url.trim_start_matches("http://").parse::<std::net::SocketAddr>() {
+        if let Ok(addr) =
+            self.base_url.trim_start_matches("http://").parse::<std::net::SocketAddr>()
+        {
             params.set("LocalOnlyFetchAllowPrivateIps", addr.ip().to_string());
         }
     }
@@ -351,7 +367,14 @@ async fn dispatch(sb: Arc<Sandbox>, req: Incoming) -> Option<Reply> {
         _ => None,
     };
     let Some(route) = route else {
-        sb.record(peer, "unknown", &req, 404, vec![format!("no such endpoint: {} {}", req.method, req.path)], false);
+        sb.record(
+            peer,
+            "unknown",
+            &req,
+            404,
+            vec![format!("no such endpoint: {} {}", req.method, req.path)],
+            false,
+        );
         return Some(Reply::not_found());
     };
     if let Some(effect) = sb.take_fault(peer, route) {

@@ -68,7 +68,9 @@ pub fn route(method: &http::Method, segs: &[&str]) -> Option<&'static str> {
         ("POST", ["v1", "channels"]) => Some("pipedrive.channels_create"),
         ("POST", ["v1", "channels", "messages", "receive"]) => Some("pipedrive.receive"),
         ("DELETE", ["v1", "channels", _]) => Some("pipedrive.channels_delete"),
-        ("DELETE", ["v1", "channels", _, "conversations", _]) => Some("pipedrive.conversation_delete"),
+        ("DELETE", ["v1", "channels", _, "conversations", _]) => {
+            Some("pipedrive.conversation_delete")
+        }
         _ => None,
     }
 }
@@ -80,7 +82,6 @@ pub fn error(status: u16, code: &str, message: &str) -> Reply {
 fn refuse(status: u16, code: &str, message: &str) -> Handled {
     Handled::violation(error(status, code, message), format!("pipedrive {code}: {message}"))
 }
-
 
 /// `YYYY-MM-DD HH:MM`, UTC, as the Channels API wants `created_at`.
 pub fn is_pipedrive_time(s: &str) -> bool {
@@ -95,12 +96,18 @@ fn renew_token(sb: &Sandbox, req: &Incoming) -> Handled {
     let oauth_error = |status: u16, error: &str, description: &str| {
         Handled::ok(Reply::json(status, &json!({"error": error, "error_description": description})))
     };
-    let expected = base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", cfg.client_id, cfg.client_secret));
-    if req.header("authorization").and_then(|h| h.strip_prefix("Basic ")) != Some(expected.as_str()) {
+    let expected = base64::engine::general_purpose::STANDARD
+        .encode(format!("{}:{}", cfg.client_id, cfg.client_secret));
+    if req.header("authorization").and_then(|h| h.strip_prefix("Basic ")) != Some(expected.as_str())
+    {
         return oauth_error(401, "invalid_client", "Invalid client credentials");
     }
     if !req.content_type().starts_with("application/x-www-form-urlencoded") {
-        return refuse(400, "BAD_REQUEST", "the token request must be application/x-www-form-urlencoded");
+        return refuse(
+            400,
+            "BAD_REQUEST",
+            "the token request must be application/x-www-form-urlencoded",
+        );
     }
     let form: HashMap<String, String> = serde_urlencoded::from_bytes(&req.body).unwrap_or_default();
     if form.get("grant_type").map(String::as_str) != Some("refresh_token") {
@@ -111,7 +118,11 @@ fn renew_token(sb: &Sandbox, req: &Incoming) -> Handled {
     if form.get("refresh_token") != Some(&current) {
         return oauth_error(400, "invalid_grant", "Invalid refresh token");
     }
-    let refresh = if st.pipedrive.rotate_refresh_tokens { format!("pdr-{}", uuid::Uuid::new_v4().simple()) } else { current };
+    let refresh = if st.pipedrive.rotate_refresh_tokens {
+        format!("pdr-{}", uuid::Uuid::new_v4().simple())
+    } else {
+        current
+    };
     st.pipedrive.refresh_token = Some(refresh.clone());
     let access = format!("pd-{}", uuid::Uuid::new_v4().simple());
     let ttl = cfg.token_ttl.as_secs();
@@ -153,7 +164,10 @@ pub async fn handle(sb: &Sandbox, route: &str, req: &Incoming, segs: &[&str]) ->
             match st.pipedrive.channels.get_mut(segs[2]).filter(|c| !c.deleted) {
                 Some(c) => {
                     c.deleted = true;
-                    Handled::ok(Reply::json(200, &json!({"success": true, "data": {"id": segs[2]}})))
+                    Handled::ok(Reply::json(
+                        200,
+                        &json!({"success": true, "data": {"id": segs[2]}}),
+                    ))
                 }
                 None => Handled::ok(error(404, "NOT_FOUND", "channel not found")),
             }
@@ -229,12 +243,20 @@ fn receive(sb: &Sandbox, b: Value) -> Handled {
         return refuse(400, "INVALID_BODY", "created_at must be \"YYYY-MM-DD HH:MM\" (UTC)");
     }
     if let Some(atts) = b.get("attachments") {
-        let Some(atts) = atts.as_array() else { return refuse(400, "INVALID_BODY", "attachments must be an array") };
+        let Some(atts) = atts.as_array() else {
+            return refuse(400, "INVALID_BODY", "attachments must be an array");
+        };
         for a in atts {
             if text(a, "id").is_none() || text(a, "type").is_none_or(|t| !t.contains('/')) {
-                return refuse(400, "INVALID_BODY", "each attachment needs id and a MIME type in type");
+                return refuse(
+                    400,
+                    "INVALID_BODY",
+                    "each attachment needs id and a MIME type in type",
+                );
             }
-            if !text(a, "url").is_some_and(|u| u.starts_with("http://") || u.starts_with("https://")) {
+            if !text(a, "url")
+                .is_some_and(|u| u.starts_with("http://") || u.starts_with("https://"))
+            {
                 return refuse(400, "INVALID_BODY", "each attachment needs an http(s) url");
             }
             if a.get("link_expires").is_some_and(|l| !l.is_boolean()) {
@@ -250,11 +272,15 @@ fn receive(sb: &Sandbox, b: Value) -> Handled {
         return refuse(404, "NOT_FOUND", "channel not found (registered and not deleted)");
     }
     st.pipedrive.received.push(b.clone());
-    Handled::ok(Reply::json(200, &json!({"success": true, "data": {"id": b["id"], "conversation_id": b["conversation_id"]}})))
+    Handled::ok(Reply::json(
+        200,
+        &json!({"success": true, "data": {"id": b["id"], "conversation_id": b["conversation_id"]}}),
+    ))
 }
 
 fn basic_auth(cfg: &PipedriveConfig) -> String {
-    let creds = base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", cfg.client_id, cfg.client_secret));
+    let creds = base64::engine::general_purpose::STANDARD
+        .encode(format!("{}:{}", cfg.client_id, cfg.client_secret));
     format!("Basic {creds}")
 }
 
@@ -275,7 +301,9 @@ pub struct AgentSends {
 
 /// Pipedrive posts an agent message to omnibridge's postMessage endpoint.
 pub async fn agent_sends(sb: &Sandbox, a: AgentSends) -> Reply {
-    let Some(base) = sb.omnibridge_url() else { return Reply::json(400, &json!({"error": "no omnibridge URL configured"})) };
+    let Some(base) = sb.omnibridge_url() else {
+        return Reply::json(400, &json!({"error": "no omnibridge URL configured"}));
+    };
     let url = format!("{base}{PROVIDER_PREFIX}/channels/{}/messages", a.provider_channel_id);
     let mut results = Vec::new();
     for _ in 0..a.deliveries.unwrap_or(1).clamp(1, 10) {
@@ -286,13 +314,21 @@ pub async fn agent_sends(sb: &Sandbox, a: AgentSends) -> Reply {
             .text("recipientIds", a.recipient_ids.join(","));
         for f in &a.files {
             let (_, bytes) = super::yalo::media_bytes(&f.name);
-            let part = reqwest::multipart::Part::bytes(bytes).file_name(f.name.clone()).mime_str(&f.mime_type);
+            let part = reqwest::multipart::Part::bytes(bytes)
+                .file_name(f.name.clone())
+                .mime_str(&f.mime_type);
             match part {
                 Ok(p) => form = form.part("files", p),
                 Err(e) => return Reply::json(400, &json!({"error": format!("bad mimeType: {e}")})),
             }
         }
-        let res = sb.http.post(&url).header("authorization", basic_auth(&sb.config.pipedrive)).multipart(form).send().await;
+        let res = sb
+            .http
+            .post(&url)
+            .header("authorization", basic_auth(&sb.config.pipedrive))
+            .multipart(form)
+            .send()
+            .await;
         results.push(match res {
             Ok(r) => {
                 let status = r.status().as_u16();
@@ -310,12 +346,17 @@ pub const PROVIDER_PREFIX: &str = "/v1/pipedrive";
 /// Pipedrive reads from omnibridge: a GET on a provider endpoint path
 /// (`/channels/...`, below [`PROVIDER_PREFIX`]).
 pub async fn agent_reads(sb: &Sandbox, path: &str) -> Reply {
-    let Some(base) = sb.omnibridge_url() else { return Reply::json(400, &json!({"error": "no omnibridge URL configured"})) };
+    let Some(base) = sb.omnibridge_url() else {
+        return Reply::json(400, &json!({"error": "no omnibridge URL configured"}));
+    };
     let url = format!("{base}{PROVIDER_PREFIX}{path}");
     match sb.http.get(&url).header("authorization", basic_auth(&sb.config.pipedrive)).send().await {
         Ok(r) => {
             let status = r.status().as_u16();
-            Reply::json(200, &json!({"status": status, "body": r.json::<Value>().await.unwrap_or(Value::Null)}))
+            Reply::json(
+                200,
+                &json!({"status": status, "body": r.json::<Value>().await.unwrap_or(Value::Null)}),
+            )
         }
         Err(e) => Reply::json(502, &json!({"error": e.to_string()})),
     }

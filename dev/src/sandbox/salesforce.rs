@@ -186,22 +186,39 @@ struct AssertionClaims {
 
 fn token(sb: &Sandbox, req: &Incoming) -> Handled {
     if !req.content_type().starts_with("application/x-www-form-urlencoded") {
-        return oauth_error("invalid_request", "the token request must be application/x-www-form-urlencoded");
+        return oauth_error(
+            "invalid_request",
+            "the token request must be application/x-www-form-urlencoded",
+        );
     }
     let form: HashMap<String, String> = serde_urlencoded::from_bytes(&req.body).unwrap_or_default();
-    if form.get("grant_type").map(String::as_str) != Some("urn:ietf:params:oauth:grant-type:jwt-bearer") {
+    if form.get("grant_type").map(String::as_str)
+        != Some("urn:ietf:params:oauth:grant-type:jwt-bearer")
+    {
         return oauth_error("unsupported_grant_type", "grant type not supported");
     }
-    let Some(assertion) = form.get("assertion") else { return oauth_error("invalid_request", "assertion missing") };
+    let Some(assertion) = form.get("assertion") else {
+        return oauth_error("invalid_request", "assertion missing");
+    };
     match jsonwebtoken::decode_header(assertion) {
         Ok(h) if h.alg == Algorithm::RS256 => {}
-        Ok(h) => return oauth_error("invalid_grant", &format!("assertion must be RS256, got {:?}", h.alg)),
+        Ok(h) => {
+            return oauth_error(
+                "invalid_grant",
+                &format!("assertion must be RS256, got {:?}", h.alg),
+            )
+        }
         Err(e) => return oauth_error("invalid_grant", &format!("invalid assertion: {e}")),
     }
     omnibridge::jwt::install();
     let key = match DecodingKey::from_rsa_pem(sb.config.salesforce.public_key_pem.as_bytes()) {
         Ok(k) => k,
-        Err(e) => return Handled::ok(Reply::json(500, &json!({"error": format!("sandbox public key: {e}")}))),
+        Err(e) => {
+            return Handled::ok(Reply::json(
+                500,
+                &json!({"error": format!("sandbox public key: {e}")}),
+            ))
+        }
     };
     let mut validation = Validation::new(Algorithm::RS256);
     validation.validate_aud = false;
@@ -212,13 +229,20 @@ fn token(sb: &Sandbox, req: &Incoming) -> Handled {
         Err(e) if matches!(e.kind(), jsonwebtoken::errors::ErrorKind::ExpiredSignature) => {
             return oauth_error("invalid_grant", "expired assertion")
         }
-        Err(e) => return oauth_error("invalid_grant", &format!("invalid assertion signature or claims: {e}")),
+        Err(e) => {
+            return oauth_error(
+                "invalid_grant",
+                &format!("invalid assertion signature or claims: {e}"),
+            )
+        }
     };
     let cfg = &sb.config.salesforce;
     let audience = cfg.audience.clone().unwrap_or_else(|| format!("{}/salesforce", sb.base_url));
     let aud_ok = match &claims.aud {
         Value::String(a) => a.trim_end_matches('/') == audience,
-        Value::Array(a) => a.iter().any(|v| v.as_str().is_some_and(|s| s.trim_end_matches('/') == audience)),
+        Value::Array(a) => {
+            a.iter().any(|v| v.as_str().is_some_and(|s| s.trim_end_matches('/') == audience))
+        }
         _ => false,
     };
     if claims.iss != cfg.consumer_key {
@@ -254,7 +278,11 @@ fn check_headers(sb: &Sandbox, req: &Incoming) -> Result<(), Handled> {
     });
     if !token_ok {
         // An expired or unknown token is normal life, not a contract breach.
-        return Err(Handled::ok(sf_error(401, 10004, "The supplied Authorization access token is not valid.")));
+        return Err(Handled::ok(sf_error(
+            401,
+            10004,
+            "The supplied Authorization access token is not valid.",
+        )));
     }
     if req.header("orgid") != Some(cfg.org_id.as_str()) {
         return Err(refuse(400, 10016, "Enter a valid header. (OrgId)"));
@@ -276,16 +304,20 @@ struct Part {
 }
 
 async fn parts(req: &Incoming) -> Result<Vec<Part>, String> {
-    let boundary = multer::parse_boundary(req.content_type()).map_err(|_| "the request must be multipart/form-data with a boundary".to_owned())?;
+    let boundary = multer::parse_boundary(req.content_type())
+        .map_err(|_| "the request must be multipart/form-data with a boundary".to_owned())?;
     let body = req.body.clone();
     let stream = futures::stream::once(async move { Ok::<_, std::io::Error>(body) });
     let mut multipart = multer::Multipart::new(stream, boundary);
     let mut out = Vec::new();
-    while let Some(field) = multipart.next_field().await.map_err(|e| format!("malformed multipart body: {e}"))? {
+    while let Some(field) =
+        multipart.next_field().await.map_err(|e| format!("malformed multipart body: {e}"))?
+    {
         let name = field.name().unwrap_or_default().to_owned();
         let file_name = field.file_name().map(str::to_owned);
         let content_type = field.content_type().map(|m| m.essence_str().to_owned());
-        let bytes = field.bytes().await.map_err(|e| format!("malformed multipart part: {e}"))?.to_vec();
+        let bytes =
+            field.bytes().await.map_err(|e| format!("malformed multipart part: {e}"))?.to_vec();
         out.push(Part { name, file_name, content_type, bytes });
     }
     Ok(out)
@@ -294,7 +326,6 @@ async fn parts(req: &Incoming) -> Result<Vec<Part>, String> {
 fn int(v: &Value, key: &str) -> Option<i64> {
     v.get(key).and_then(Value::as_i64)
 }
-
 
 async fn interactions(sb: &Sandbox, req: &Incoming) -> Handled {
     let parts = match parts(req).await {
@@ -306,7 +337,9 @@ async fn interactions(sb: &Sandbox, req: &Incoming) -> Handled {
     if let Some(other) = parts.iter().find(|p| p.name != "json" && p.name != "attachments") {
         return refuse(400, 10029, &format!("unexpected multipart part {:?}", other.name));
     }
-    let [json_part] = jsons.as_slice() else { return refuse(400, 10029, "exactly one part named json is required") };
+    let [json_part] = jsons.as_slice() else {
+        return refuse(400, 10029, "exactly one part named json is required");
+    };
     if json_part.content_type.as_deref() != Some("application/json") {
         return refuse(400, 10029, "the json part must have Content-Type application/json");
     }
@@ -321,9 +354,16 @@ async fn interactions(sb: &Sandbox, req: &Incoming) -> Handled {
     if text(&body, "to") != Some(cfg.channel_address_identifier.as_str()) {
         return refuse(400, 10017, "The channelAddressIdentifier provided does not exist.");
     }
-    let Some(from) = text(&body, "from").map(str::to_owned) else { return refuse(400, 10028, "The provided \"from\" field isn't valid.") };
-    let Some([interaction]) = body.get("interactions").and_then(Value::as_array).map(Vec::as_slice) else {
-        return refuse(400, 10029, "The provided interaction list isn't valid. (exactly one interaction per request)");
+    let Some(from) = text(&body, "from").map(str::to_owned) else {
+        return refuse(400, 10028, "The provided \"from\" field isn't valid.");
+    };
+    let Some([interaction]) = body.get("interactions").and_then(Value::as_array).map(Vec::as_slice)
+    else {
+        return refuse(
+            400,
+            10029,
+            "The provided interaction list isn't valid. (exactly one interaction per request)",
+        );
     };
     if let Some(attrs) = body.get("routingAttributes") {
         if !attrs.is_object() {
@@ -347,11 +387,15 @@ async fn interactions(sb: &Sandbox, req: &Incoming) -> Handled {
             let [file] = files.as_slice() else {
                 return refuse(400, 10011, "The number of interactions of type AttachmentInteraction does not match the number of attachment files.");
             };
-            let Some(id) = text(interaction, "id") else { return refuse(400, 10059, "Interaction ID or Message ID is empty.") };
+            let Some(id) = text(interaction, "id") else {
+                return refuse(400, 10059, "Interaction ID or Message ID is empty.");
+            };
             if int(interaction, "attachmentIndex") != Some(0) {
                 return refuse(400, 10029, "attachmentIndex must be 0 (one file per request)");
             }
-            let Some(length) = int(interaction, "contentLength") else { return refuse(400, 10010, "The interaction contentLength field is empty.") };
+            let Some(length) = int(interaction, "contentLength") else {
+                return refuse(400, 10010, "The interaction contentLength field is empty.");
+            };
             if file.bytes.is_empty() {
                 return refuse(400, 10009, "The file is empty or doesn’t exist.");
             }
@@ -359,7 +403,11 @@ async fn interactions(sb: &Sandbox, req: &Incoming) -> Handled {
                 return refuse(400, 10008, "The file size exceeds the maximum limit of 25 MB.");
             }
             if length != file.bytes.len() as i64 {
-                return refuse(400, 10051, "The file size (in bytes) of uploaded attachment is incorrect.");
+                return refuse(
+                    400,
+                    10051,
+                    "The file size (in bytes) of uploaded attachment is incorrect.",
+                );
             }
             Entry {
                 id: id.to_owned(),
@@ -375,22 +423,43 @@ async fn interactions(sb: &Sandbox, req: &Incoming) -> Handled {
                 timestamp,
             }
         }
-        _ => return refuse(400, 10029, "interactionType must be EntryInteraction or AttachmentInteraction"),
+        _ => {
+            return refuse(
+                400,
+                10029,
+                "interactionType must be EntryInteraction or AttachmentInteraction",
+            )
+        }
     };
     let mut st = sb.lock();
     if !st.salesforce.entry_ids.insert(entry.id.clone()) {
         // Real Salesforce refuses a re-sent entry id; a retry after an unknown outcome must treat this as accepted.
-        return Handled::ok(sf_error(400, 10073, "Invalid message ID. Provide a unique ID for each message entry."));
+        return Handled::ok(sf_error(
+            400,
+            10073,
+            "Invalid message ID. Provide a unique ID for each message entry.",
+        ));
     }
     let channel = cfg.channel_address_identifier.clone();
     let conv = conversation_for(&mut st.salesforce, &channel, &from);
     conv.entries.push(entry);
     let (cid, wid) = (conv.conversation_identifier.clone(), conv.work_item_id.clone());
-    Handled::ok(Reply::json(202, &json!({"conversationIdentifier": cid, "workItemIds": [wid], "success": true})))
+    Handled::ok(Reply::json(
+        202,
+        &json!({"conversationIdentifier": cid, "workItemIds": [wid], "success": true}),
+    ))
 }
 
-fn conversation_for<'a>(st: &'a mut SalesforceState, channel: &str, end_user: &str) -> &'a mut Conversation {
-    let idx = match st.conversations.iter().position(|c| c.channel_address_identifier == channel && c.end_user == end_user) {
+fn conversation_for<'a>(
+    st: &'a mut SalesforceState,
+    channel: &str,
+    end_user: &str,
+) -> &'a mut Conversation {
+    let idx = match st
+        .conversations
+        .iter()
+        .position(|c| c.channel_address_identifier == channel && c.end_user == end_user)
+    {
         Some(i) => i,
         None => {
             st.conversations.push(Conversation {
@@ -415,8 +484,11 @@ fn conversation_for<'a>(st: &'a mut SalesforceState, channel: &str, end_user: &s
 type Refusal = (u32, String);
 
 fn entry_interaction(interaction: &Value, timestamp: i64) -> Result<Entry, Refusal> {
-    let payload = interaction.get("payload").ok_or((10045, "EntryInteraction needs a payload".to_owned()))?;
-    let id = text(payload, "id").ok_or((10059, "Interaction ID or Message ID is empty.".to_owned()))?.to_owned();
+    let payload =
+        interaction.get("payload").ok_or((10045, "EntryInteraction needs a payload".to_owned()))?;
+    let id = text(payload, "id")
+        .ok_or((10059, "Interaction ID or Message ID is empty.".to_owned()))?
+        .to_owned();
     let base = |kind: &str| Entry {
         id: id.clone(),
         kind: kind.into(),
@@ -428,37 +500,58 @@ fn entry_interaction(interaction: &Value, timestamp: i64) -> Result<Entry, Refus
     };
     match text(payload, "entryType") {
         Some("Message") => {
-            let msg = payload.get("abstractMessage").ok_or((10045, "Message needs abstractMessage".to_owned()))?;
+            let msg = payload
+                .get("abstractMessage")
+                .ok_or((10045, "Message needs abstractMessage".to_owned()))?;
             if text(msg, "messageType") != Some("StaticContentMessage") {
                 return Err((10062, "Invalid message type. Only StaticContentMessage, ChoicesResponseMessage, and FormResponseMessage types are supported for messages sent from an end user.".into()));
             }
             if text(msg, "id") != Some(id.as_str()) {
                 return Err((10060, "Interaction ID and Message ID are mismatched.".into()));
             }
-            let content = msg.get("staticContent").ok_or((10045, "StaticContentMessage needs staticContent".to_owned()))?;
+            let content = msg
+                .get("staticContent")
+                .ok_or((10045, "StaticContentMessage needs staticContent".to_owned()))?;
             if text(content, "formatType") != Some("Text") {
                 return Err((10048, "Specified Format Type is invalid.".into()));
             }
-            let t = text(content, "text").ok_or((10045, "staticContent.text must be a non-empty string".to_owned()))?;
+            let t = text(content, "text")
+                .ok_or((10045, "staticContent.text must be a non-empty string".to_owned()))?;
             Ok(Entry { text: Some(t.to_owned()), ..base("Message") })
         }
         Some(kind @ ("TypingStartedIndicator" | "TypingStoppedIndicator")) => {
-            int(payload, "timestamp").ok_or((10045, "typing indicators need payload.timestamp (epoch ms)".to_owned()))?;
+            int(payload, "timestamp")
+                .ok_or((10045, "typing indicators need payload.timestamp (epoch ms)".to_owned()))?;
             Ok(base(kind))
         }
         Some("MessageDeliveryFailed") => {
-            let failed = text(payload, "failedConversationEntryIdentifier")
-                .ok_or((10045, "MessageDeliveryFailed needs failedConversationEntryIdentifier".to_owned()))?;
-            let r = payload.get("recipient").ok_or((10045, "MessageDeliveryFailed needs recipient".to_owned()))?;
+            let failed = text(payload, "failedConversationEntryIdentifier").ok_or((
+                10045,
+                "MessageDeliveryFailed needs failedConversationEntryIdentifier".to_owned(),
+            ))?;
+            let r = payload
+                .get("recipient")
+                .ok_or((10045, "MessageDeliveryFailed needs recipient".to_owned()))?;
             if text(r, "appType") != Some("custom") {
-                return Err((10037, "The AppType provided is not supported. (must be custom)".into()));
+                return Err((
+                    10037,
+                    "The AppType provided is not supported. (must be custom)".into(),
+                ));
             }
             if text(r, "role") != Some("EndUser") {
-                return Err((10038, "The Participant Role provided is not supported. (must be EndUser)".into()));
+                return Err((
+                    10038,
+                    "The Participant Role provided is not supported. (must be EndUser)".into(),
+                ));
             }
             text(r, "subject").ok_or((10045, "recipient.subject is required".to_owned()))?;
-            let code = text(payload, "errorCode").ok_or((10045, "MessageDeliveryFailed needs errorCode".to_owned()))?;
-            Ok(Entry { error_code: Some(code.into()), failed_entry: Some(failed.into()), ..base("MessageDeliveryFailed") })
+            let code = text(payload, "errorCode")
+                .ok_or((10045, "MessageDeliveryFailed needs errorCode".to_owned()))?;
+            Ok(Entry {
+                error_code: Some(code.into()),
+                failed_entry: Some(failed.into()),
+                ..base("MessageDeliveryFailed")
+            })
         }
         other => Err((10045, format!("unsupported entryType {other:?}"))),
     }
@@ -480,7 +573,9 @@ fn post_route(sb: &Sandbox, req: &Incoming) -> Handled {
         Ok(b) => b,
         Err(h) => return h,
     };
-    let Some(cid) = text(&body, "conversationIdentifier") else { return refuse(400, 10018, "The conversation identifier is not valid.") };
+    let Some(cid) = text(&body, "conversationIdentifier") else {
+        return refuse(400, 10018, "The conversation identifier is not valid.");
+    };
     if !matches!(text(&body, "routingType"), Some("Initial" | "Transfer" | "Conference")) {
         return refuse(400, 10029, "routingType must be Initial, Transfer or Conference");
     }
@@ -496,7 +591,10 @@ fn post_route(sb: &Sandbox, req: &Incoming) -> Handled {
             (None, Some(_)) => {}
             _ => return refuse(400, 10030, "Specify either a flow or a queue to Route API."),
         }
-        if info.get("routingAttributes").is_some_and(|a| !a.as_object().is_some_and(|o| o.values().all(Value::is_string))) {
+        if info
+            .get("routingAttributes")
+            .is_some_and(|a| !a.as_object().is_some_and(|o| o.values().all(Value::is_string)))
+        {
             return refuse(400, 10029, "routingAttributes must map names to strings");
         }
     }
@@ -513,7 +611,9 @@ fn delete_route(sb: &Sandbox, req: &Incoming) -> Handled {
         Ok(b) => b,
         Err(h) => return h,
     };
-    let Some(cid) = text(&body, "conversationIdentifier") else { return refuse(400, 10018, "The conversation identifier is not valid.") };
+    let Some(cid) = text(&body, "conversationIdentifier") else {
+        return refuse(400, 10018, "The conversation identifier is not valid.");
+    };
     let mut st = sb.lock();
     match find_conversation(&mut st.salesforce, cid) {
         Some(conv) => {
@@ -532,21 +632,41 @@ fn agent_work(sb: &Sandbox, req: &Incoming) -> Handled {
     if text(&body, "userId").is_none() {
         return refuse(400, 10029, "userId is required");
     }
-    let Some(work_item) = text(&body, "workItemId").map(str::to_owned) else { return refuse(400, 10012, "Enter a valid workItemId for the MessagingSession ID.") };
+    let Some(work_item) = text(&body, "workItemId").map(str::to_owned) else {
+        return refuse(400, 10012, "Enter a valid workItemId for the MessagingSession ID.");
+    };
     let pct = body.get("capacityPercentage").and_then(Value::as_f64);
     let weight = body.get("capacityWeight").and_then(Value::as_f64);
     match (pct, weight) {
-        (Some(_), Some(_)) => return refuse(400, 10013, "Enter either a capacityPercentage or a capacityWeight, but not both."),
-        (Some(p), None) if !(0.0..=100.0).contains(&p) => return refuse(400, 10015, "Enter a capacity percentage between 0 and 100, inclusive."),
-        (None, Some(w)) if w < 0.0 => return refuse(400, 10014, "Enter a capacity weight greater than or equal to 0."),
+        (Some(_), Some(_)) => {
+            return refuse(
+                400,
+                10013,
+                "Enter either a capacityPercentage or a capacityWeight, but not both.",
+            )
+        }
+        (Some(p), None) if !(0.0..=100.0).contains(&p) => {
+            return refuse(400, 10015, "Enter a capacity percentage between 0 and 100, inclusive.")
+        }
+        (None, Some(w)) if w < 0.0 => {
+            return refuse(400, 10014, "Enter a capacity weight greater than or equal to 0.")
+        }
         _ => {}
     }
     let mut st = sb.lock();
-    let Some(conv) = st.salesforce.conversations.iter_mut().find(|c| c.work_item_id == work_item) else {
-        return Handled::ok(sf_error(400, 10012, "Enter a valid workItemId for the MessagingSession ID."));
+    let Some(conv) = st.salesforce.conversations.iter_mut().find(|c| c.work_item_id == work_item)
+    else {
+        return Handled::ok(sf_error(
+            400,
+            10012,
+            "Enter a valid workItemId for the MessagingSession ID.",
+        ));
     };
     conv.agent_work.push(body);
-    Handled::ok(Reply::json(202, &json!({"agentWorkId": format!("0Bz{:012}", conv.agent_work.len()), "success": true})))
+    Handled::ok(Reply::json(
+        202,
+        &json!({"agentWorkId": format!("0Bz{:012}", conv.agent_work.len()), "success": true}),
+    ))
 }
 
 fn consent(sb: &Sandbox, req: &Incoming) -> Handled {
@@ -554,10 +674,14 @@ fn consent(sb: &Sandbox, req: &Incoming) -> Handled {
         Ok(b) => b,
         Err(h) => return h,
     };
-    let (Some(user), Some(channel)) = (text(&body, "endUserClientId"), text(&body, "channelAddressIdentifier")) else {
+    let (Some(user), Some(channel)) =
+        (text(&body, "endUserClientId"), text(&body, "channelAddressIdentifier"))
+    else {
         return refuse(400, 10020, "The endUserClientId provided is not valid.");
     };
-    let Some(status) = text(&body, "consentStatus").filter(|s| ["OptedOut", "ImplicitlyOptedIn", "ExplicitlyOptedIn", "DoublyOptedIn"].contains(s)) else {
+    let Some(status) = text(&body, "consentStatus").filter(|s| {
+        ["OptedOut", "ImplicitlyOptedIn", "ExplicitlyOptedIn", "DoublyOptedIn"].contains(s)
+    }) else {
         return refuse(400, 10021, "Enter a valid Consent Status Enum value.");
     };
     if channel != sb.config.salesforce.channel_address_identifier {
@@ -574,27 +698,40 @@ fn messaging_session(sb: &Sandbox, req: &Incoming) -> Handled {
         Ok(b) => b,
         Err(h) => return h,
     };
-    let (Some(channel), Some(cid), Some(user)) =
-        (text(&body, "channelAddressIdentifier"), text(&body, "conversationIdentifier"), text(&body, "endUserClientId"))
-    else {
-        return refuse(400, 10029, "channelAddressIdentifier, conversationIdentifier and endUserClientId are required");
+    let (Some(channel), Some(cid), Some(user)) = (
+        text(&body, "channelAddressIdentifier"),
+        text(&body, "conversationIdentifier"),
+        text(&body, "endUserClientId"),
+    ) else {
+        return refuse(
+            400,
+            10029,
+            "channelAddressIdentifier, conversationIdentifier and endUserClientId are required",
+        );
     };
     if !matches!(text(&body, "operation"), Some("End" | "Inactivate")) {
         return refuse(400, 10029, "operation must be End or Inactivate");
     }
-    if body.get("operationBy").is_some() && !matches!(text(&body, "operationBy"), Some("EndUser" | "System")) {
+    if body.get("operationBy").is_some()
+        && !matches!(text(&body, "operationBy"), Some("EndUser" | "System"))
+    {
         return refuse(400, 10029, "operationBy must be EndUser or System");
     }
     if channel != sb.config.salesforce.channel_address_identifier {
         return refuse(400, 10017, "The channelAddressIdentifier provided does not exist.");
     }
     let mut st = sb.lock();
-    match find_conversation(&mut st.salesforce, cid).filter(|c| c.end_user == user && !c.session_ended) {
+    match find_conversation(&mut st.salesforce, cid)
+        .filter(|c| c.end_user == user && !c.session_ended)
+    {
         Some(conv) => {
             conv.session_ended = true;
             Handled::ok(Reply::json(200, &json!({"success": true})))
         }
-        None => Handled::ok(Reply::json(200, &json!({"success": false, "errorReason": "ACTIVE_CONVERSATION_NOT_FOUND"}))),
+        None => Handled::ok(Reply::json(
+            200,
+            &json!({"success": false, "errorReason": "ACTIVE_CONVERSATION_NOT_FOUND"}),
+        )),
     }
 }
 
@@ -603,7 +740,9 @@ fn acknowledgement(sb: &Sandbox, req: &Incoming) -> Handled {
         Ok(b) => b,
         Err(h) => return h,
     };
-    let Some(cid) = text(&body, "conversationIdentifier") else { return refuse(400, 10018, "The conversation identifier is not valid.") };
+    let Some(cid) = text(&body, "conversationIdentifier") else {
+        return refuse(400, 10018, "The conversation identifier is not valid.");
+    };
     if body.get("sender").is_none() {
         return refuse(400, 10029, "sender is required");
     }
@@ -652,11 +791,23 @@ pub struct AgentFile {
 }
 
 /// The conversation entry of an agent action (the `ConversationEntry` schema).
-fn conversation_entry(sb: &Sandbox, a: &AgentAction, conv: &Conversation, identifier: &str, now: i64) -> Value {
+fn conversation_entry(
+    sb: &Sandbox,
+    a: &AgentAction,
+    conv: &Conversation,
+    identifier: &str,
+    now: i64,
+) -> Value {
     let sender = json!({"appType": "agent", "subject": "005SB000000001", "role": "Agent"});
     let (entry_type, entry_payload) = match a.action.as_deref().unwrap_or("message") {
-        "typing_started" => ("TypingStartedIndicator", json!({"entryType": "TypingStartedIndicator", "id": identifier, "timestamp": now})),
-        "typing_stopped" => ("TypingStoppedIndicator", json!({"entryType": "TypingStoppedIndicator", "id": identifier, "timestamp": now})),
+        "typing_started" => (
+            "TypingStartedIndicator",
+            json!({"entryType": "TypingStartedIndicator", "id": identifier, "timestamp": now}),
+        ),
+        "typing_stopped" => (
+            "TypingStoppedIndicator",
+            json!({"entryType": "TypingStoppedIndicator", "id": identifier, "timestamp": now}),
+        ),
         "session_ended" => (
             "SessionStatusChanged",
             json!({
@@ -700,7 +851,12 @@ fn conversation_entry(sb: &Sandbox, a: &AgentAction, conv: &Conversation, identi
 }
 
 /// The platform event's fields (values as strings) in the chosen layout.
-fn event_fields(sb: &Sandbox, a: &AgentAction, conv: &Conversation, entry: Value) -> Vec<(String, String)> {
+fn event_fields(
+    sb: &Sandbox,
+    a: &AgentAction,
+    conv: &Conversation,
+    entry: Value,
+) -> Vec<(String, String)> {
     let names = &sb.config.salesforce.events;
     let recipient = json!({"appType": "custom", "subject": conv.end_user, "role": "EndUser"});
     if a.layout.as_deref() == Some("deprecated") {
@@ -722,7 +878,10 @@ fn event_fields(sb: &Sandbox, a: &AgentAction, conv: &Conversation, entry: Value
             json!({"channelAddressIdentifier": conv.channel_address_identifier, "recipient": recipient,
                    "conversationIdentifier": conv.conversation_identifier, "payload": entry})
         };
-        vec![(names.payload_field.clone(), payload.to_string()), (names.event_type_field.clone(), "Interaction".into())]
+        vec![
+            (names.payload_field.clone(), payload.to_string()),
+            (names.event_type_field.clone(), "Interaction".into()),
+        ]
     }
 }
 
@@ -739,13 +898,18 @@ pub async fn agent_acts(sb: &Sandbox, a: AgentAction) -> Reply {
             })
             .cloned()
     };
-    let Some(conv) = conv else { return Reply::json(404, &json!({"error": "no such conversation in the sandbox"})) };
+    let Some(conv) = conv else {
+        return Reply::json(404, &json!({"error": "no such conversation in the sandbox"}));
+    };
     let now = now_millis();
     let identifier = a.identifier.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let fields = if a.action.as_deref() == Some("routing_requested") {
         let names = &sb.config.salesforce.events;
         let payload = json!({"conversationIdentifier": conv.conversation_identifier, "workRecordId": conv.work_item_id, "routingType": "Initial"});
-        vec![(names.payload_field.clone(), payload.to_string()), (names.event_type_field.clone(), "RoutingRequested".into())]
+        vec![
+            (names.payload_field.clone(), payload.to_string()),
+            (names.event_type_field.clone(), "RoutingRequested".into()),
+        ]
     } else {
         let entry = conversation_entry(sb, &a, &conv, &identifier, now);
         event_fields(sb, &a, &conv, entry)
@@ -760,20 +924,34 @@ pub async fn agent_acts(sb: &Sandbox, a: AgentAction) -> Reply {
         for (k, v) in &fields {
             event.insert(k.clone(), json!({"string": v}));
         }
-        let body = json!({"replayId": replay_id, "payload": {names.event.clone(): Value::Object(event)}});
-        let target = a.target.clone().or_else(|| sb.omnibridge_url().map(|u| format!("{u}/v1/salesforce/events")));
-        let Some(target) = target else { return Reply::json(400, &json!({"error": "no target and no omnibridge URL"})) };
+        let body =
+            json!({"replayId": replay_id, "payload": {names.event.clone(): Value::Object(event)}});
+        let target = a
+            .target
+            .clone()
+            .or_else(|| sb.omnibridge_url().map(|u| format!("{u}/v1/salesforce/events")));
+        let Some(target) = target else {
+            return Reply::json(400, &json!({"error": "no target and no omnibridge URL"}));
+        };
         let mut req = sb.http.post(&target).json(&body);
         if let Some(auth) = &a.authorization {
             req = req.header("authorization", auth);
         }
         let res = req.send().await;
         let status = res.as_ref().map(|r| r.status().as_u16()).unwrap_or(0);
-        return Reply::json(200, &json!({"identifier": identifier, "event": body, "target": target, "status": status}));
+        return Reply::json(
+            200,
+            &json!({"identifier": identifier, "event": body, "target": target, "status": status}),
+        );
     }
     // Event Relay → EventBridge: the platform event in `detail`, fields as plain values.
     let mut payload = serde_json::Map::new();
-    payload.insert("CreatedDate".into(), json!(time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default()));
+    payload.insert(
+        "CreatedDate".into(),
+        json!(time::OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default()),
+    );
     payload.insert("CreatedById".into(), json!("005SB000000001"));
     for (k, v) in &fields {
         payload.insert(k.clone(), json!(v));
@@ -785,10 +963,15 @@ pub async fn agent_acts(sb: &Sandbox, a: AgentAction) -> Reply {
         "detail": {"payload": Value::Object(payload), "schemaId": "sandbox-schema", "event": {"replayId": replay_id, "EventUuid": uuid::Uuid::new_v4().to_string()}},
     });
     let Some(relay) = sb.event_relay() else {
-        return Reply::json(400, &json!({"error": "no event bus: Event Relay needs the local stack's EventBridge (or use \"via\": \"https\")"}));
+        return Reply::json(
+            400,
+            &json!({"error": "no event bus: Event Relay needs the local stack's EventBridge (or use \"via\": \"https\")"}),
+        );
     };
     match relay.publish(event).await {
-        Ok(published) => Reply::json(200, &json!({"identifier": identifier, "published": published})),
+        Ok(published) => {
+            Reply::json(200, &json!({"identifier": identifier, "published": published}))
+        }
         Err(e) => Reply::json(502, &json!({"error": e})),
     }
 }

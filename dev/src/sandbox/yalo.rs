@@ -59,9 +59,8 @@ pub const FACEBOOK_CHANNEL: &str = "passthrough";
 pub fn route(method: &http::Method, segs: &[&str]) -> Option<&'static str> {
     match (method.as_str(), segs) {
         ("POST", ["api", _, "bots", _, "healthcheck"]) => Some("yalo.register"),
-        ("POST", ["api", _, "bots", _, "healthcheck", "remove"]) | ("POST", ["api", _, "bots", _, "remove"]) => {
-            Some("yalo.remove")
-        }
+        ("POST", ["api", _, "bots", _, "healthcheck", "remove"])
+        | ("POST", ["api", _, "bots", _, "remove"]) => Some("yalo.remove"),
         ("POST", ["api", _, "bots", _, "messages"]) => Some("yalo.messages"),
         ("GET", ["media", _]) => Some("yalo.media"),
         _ => None,
@@ -75,7 +74,6 @@ fn error(status: u16, message: &str) -> Reply {
 fn refuse(status: u16, what: &str) -> Handled {
     Handled::violation(error(status, what), format!("yalo: {what}"))
 }
-
 
 fn is_url(s: &str) -> bool {
     s.starts_with("https://") || s.starts_with("http://")
@@ -100,7 +98,8 @@ pub async fn handle(sb: &Sandbox, route: &str, req: &Incoming, segs: &[&str]) ->
     };
     match route {
         "yalo.register" => {
-            let (Some(phone), Some(webhook)) = (text(&body, "phone"), text(&body, "webhook")) else {
+            let (Some(phone), Some(webhook)) = (text(&body, "phone"), text(&body, "webhook"))
+            else {
                 return refuse(400, "register needs phone and webhook");
             };
             if !is_url(webhook) {
@@ -115,7 +114,10 @@ pub async fn handle(sb: &Sandbox, route: &str, req: &Incoming, segs: &[&str]) ->
                 version: body.get("version").and_then(Value::as_i64),
             };
             sb.lock().yalo.registrations.insert((channel.clone(), bot.clone()), reg);
-            Handled::ok(Reply::json(201, &json!({"bot_id": bot, "channel": channel, "webhook": webhook})))
+            Handled::ok(Reply::json(
+                201,
+                &json!({"bot_id": bot, "channel": channel, "webhook": webhook}),
+            ))
         }
         "yalo.remove" => {
             if text(&body, "phone").is_none() {
@@ -127,15 +129,29 @@ pub async fn handle(sb: &Sandbox, route: &str, req: &Incoming, segs: &[&str]) ->
             }
         }
         _ => {
-            let parsed = if channel == WHATSAPP_CHANNEL { whatsapp_message(&body) } else { facebook_message(&body) };
+            let parsed = if channel == WHATSAPP_CHANNEL {
+                whatsapp_message(&body)
+            } else {
+                facebook_message(&body)
+            };
             match parsed {
                 Ok((user_id, kind, text_, url, caption)) => {
                     // Yalo downloads the media from the link to hand it to WhatsApp or Messenger.
                     if let Some(u) = &url {
                         match sb.http.get(u).send().await {
                             Ok(r) if r.status().is_success() => {}
-                            Ok(r) => return refuse(400, &format!("the media link answered {}", r.status())),
-                            Err(e) => return refuse(400, &format!("the media link could not be fetched: {e}")),
+                            Ok(r) => {
+                                return refuse(
+                                    400,
+                                    &format!("the media link answered {}", r.status()),
+                                )
+                            }
+                            Err(e) => {
+                                return refuse(
+                                    400,
+                                    &format!("the media link could not be fetched: {e}"),
+                                )
+                            }
                         }
                     }
                     let id = format!("yalo-{}", uuid::Uuid::new_v4());
@@ -167,13 +183,22 @@ fn whatsapp_message(b: &Value) -> Result<Parsed, String> {
     let kind = text(b, "type").ok_or("message needs type")?;
     match kind {
         "text" => {
-            let body = b.get("text").and_then(|t| text(t, "body")).ok_or("text message needs text.body")?;
+            let body = b
+                .get("text")
+                .and_then(|t| text(t, "body"))
+                .ok_or("text message needs text.body")?;
             Ok((user.into(), kind.into(), Some(body.into()), None, None))
         }
         "image" | "video" | "document" | "audio" => {
-            let media = b.get(kind).ok_or_else(|| format!("{kind} message needs a {kind} object"))?;
-            let url = text(media, "url").filter(|u| is_url(u)).ok_or_else(|| format!("{kind}.url must be an http(s) URL"))?;
-            let caption = media.get("caption").map(|c| c.as_str().map(str::to_owned).ok_or("caption must be a string")).transpose()?;
+            let media =
+                b.get(kind).ok_or_else(|| format!("{kind} message needs a {kind} object"))?;
+            let url = text(media, "url")
+                .filter(|u| is_url(u))
+                .ok_or_else(|| format!("{kind}.url must be an http(s) URL"))?;
+            let caption = media
+                .get("caption")
+                .map(|c| c.as_str().map(str::to_owned).ok_or("caption must be a string"))
+                .transpose()?;
             if kind == "audio" && caption.as_deref().is_some_and(|c| !c.is_empty()) {
                 return Err("audio messages take no caption".into());
             }
@@ -189,7 +214,8 @@ fn facebook_message(b: &Value) -> Result<Parsed, String> {
     if !["RESPONSE", "UPDATE", "MESSAGE_TAG"].contains(&mt) {
         return Err(format!("messaging_type {mt:?} is not RESPONSE, UPDATE or MESSAGE_TAG"));
     }
-    let user = b.get("recipient").and_then(|r| text(r, "id")).ok_or("message needs recipient.id")?;
+    let user =
+        b.get("recipient").and_then(|r| text(r, "id")).ok_or("message needs recipient.id")?;
     let msg = b.get("message").ok_or("message needs message")?;
     match (text(msg, "text"), msg.get("attachment")) {
         (Some(t), None) => Ok((user.into(), "text".into(), Some(t.into()), None, None)),
@@ -198,7 +224,11 @@ fn facebook_message(b: &Value) -> Result<Parsed, String> {
             if !["image", "video", "audio", "file"].contains(&kind) {
                 return Err(format!("attachment type {kind:?} is not image, video, audio or file"));
             }
-            let url = att.get("payload").and_then(|p| text(p, "url")).filter(|u| is_url(u)).ok_or("attachment needs payload.url")?;
+            let url = att
+                .get("payload")
+                .and_then(|p| text(p, "url"))
+                .filter(|u| is_url(u))
+                .ok_or("attachment needs payload.url")?;
             Ok((user.into(), kind.into(), None, Some(url.into()), None))
         }
         _ => Err("message needs exactly one of text or attachment".into()),
@@ -261,11 +291,21 @@ fn ext_for(kind: &str, mime: Option<&str>) -> &'static str {
 }
 
 /// The seed's webhook payload for `w`.
-pub fn webhook_payload(w: &CustomerWrites, base_url: &str, message_id: &str, now_ms: i64) -> Result<Value, String> {
+pub fn webhook_payload(
+    w: &CustomerWrites,
+    base_url: &str,
+    message_id: &str,
+    now_ms: i64,
+) -> Result<Value, String> {
     let ts = w.timestamp.unwrap_or(now_ms);
     let from_bot = w.author_role.as_deref() == Some("bot");
     let media_url = || {
-        w.media_url.clone().unwrap_or_else(|| format!("{base_url}/yalo/media/{message_id}.{}", ext_for(&w.kind, w.mime_type.as_deref())))
+        w.media_url.clone().unwrap_or_else(|| {
+            format!(
+                "{base_url}/yalo/media/{message_id}.{}",
+                ext_for(&w.kind, w.mime_type.as_deref())
+            )
+        })
     };
     match w.provider.as_str() {
         "whatsapp" => {
@@ -277,7 +317,9 @@ pub fn webhook_payload(w: &CustomerWrites, base_url: &str, message_id: &str, now
             match w.kind.as_str() {
                 "text" => p["text"] = json!({"body": w.text.clone().unwrap_or_default()}),
                 "image" | "document" | "audio" | "video" => {
-                    let mime = w.mime_type.clone().unwrap_or_else(|| media_bytes(&format!("x.{}", ext_for(&w.kind, None))).0.to_owned());
+                    let mime = w.mime_type.clone().unwrap_or_else(|| {
+                        media_bytes(&format!("x.{}", ext_for(&w.kind, None))).0.to_owned()
+                    });
                     let mut m = json!({"mimeType": mime, "url": media_url()});
                     if w.kind != "audio" {
                         m["caption"] = json!(w.caption.clone().unwrap_or_default());
@@ -290,7 +332,8 @@ pub fn webhook_payload(w: &CustomerWrites, base_url: &str, message_id: &str, now
         }
         "facebook" => {
             let page = "233726951928054";
-            let (sender, recipient) = if from_bot { (page, w.user_id.as_str()) } else { (w.user_id.as_str(), page) };
+            let (sender, recipient) =
+                if from_bot { (page, w.user_id.as_str()) } else { (w.user_id.as_str(), page) };
             let message = match w.kind.as_str() {
                 "text" => json!({"mid": message_id, "text": w.text.clone().unwrap_or_default()}),
                 "image" | "video" | "audio" | "file" | "document" => {
@@ -321,8 +364,9 @@ pub fn webhook_payload(w: &CustomerWrites, base_url: &str, message_id: &str, now
 
 /// `X-Hub-Signature-256` value for `body`.
 pub fn signature(secret: &str, body: &[u8]) -> String {
-    use hmac::{Mac, Hmac};
-    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(secret.as_bytes()).expect("any key length");
+    use hmac::{Hmac, Mac};
+    let mut mac =
+        <Hmac<sha2::Sha256> as Mac>::new_from_slice(secret.as_bytes()).expect("any key length");
     mac.update(body);
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
@@ -333,24 +377,32 @@ pub async fn customer_writes(sb: &Sandbox, w: CustomerWrites) -> Reply {
         "facebook" => format!("m_{}", uuid::Uuid::new_v4().simple()),
         _ => format!("ABGHUh{}", uuid::Uuid::new_v4().simple()),
     });
-    let payload = match webhook_payload(&w, &sb.base_url, &message_id, omnibridge::model::now_millis()) {
-        Ok(p) => p,
-        Err(e) => return Reply::json(400, &json!({"error": e})),
-    };
+    let payload =
+        match webhook_payload(&w, &sb.base_url, &message_id, omnibridge::model::now_millis()) {
+            Ok(p) => p,
+            Err(e) => return Reply::json(400, &json!({"error": e})),
+        };
     let channel = if w.provider == "facebook" { FACEBOOK_CHANNEL } else { WHATSAPP_CHANNEL };
-    let registered = sb.lock().yalo.registrations.get(&(channel.to_owned(), w.bot_id.clone())).map(|r| r.webhook.clone());
-    let target = w
-        .target
-        .clone()
-        .or(registered)
-        .or_else(|| sb.omnibridge_url().map(|u| format!("{u}/v1/integrations/{}/webhook", w.provider)));
+    let registered = sb
+        .lock()
+        .yalo
+        .registrations
+        .get(&(channel.to_owned(), w.bot_id.clone()))
+        .map(|r| r.webhook.clone());
+    let target = w.target.clone().or(registered).or_else(|| {
+        sb.omnibridge_url().map(|u| format!("{u}/v1/integrations/{}/webhook", w.provider))
+    });
     let Some(target) = target else {
-        return Reply::json(400, &json!({"error": "no webhook registered for this bot and no omnibridge URL configured"}));
+        return Reply::json(
+            400,
+            &json!({"error": "no webhook registered for this bot and no omnibridge URL configured"}),
+        );
     };
     let body = serde_json::to_vec(&payload).unwrap_or_default();
     let signature = sb.yalo_webhook_secret().map(|s| signature(&s, &body));
     let post = || {
-        let mut req = sb.http.post(&target).header("content-type", "application/json").body(body.clone());
+        let mut req =
+            sb.http.post(&target).header("content-type", "application/json").body(body.clone());
         if let Some(sig) = &signature {
             req = req.header("x-hub-signature-256", sig.clone());
         }
@@ -374,7 +426,10 @@ pub async fn customer_writes(sb: &Sandbox, w: CustomerWrites) -> Reply {
         }
         out
     };
-    Reply::json(200, &json!({"messageId": message_id, "target": target, "payload": payload, "deliveries": results}))
+    Reply::json(
+        200,
+        &json!({"messageId": message_id, "target": target, "payload": payload, "deliveries": results}),
+    )
 }
 
 #[cfg(test)]
@@ -387,11 +442,17 @@ mod tests {
         assert!(whatsapp_message(&wa).is_ok());
         let img = json!({"id": "x2", "type": "image", "userId": "521", "image": {"url": "https://x.test/a.jpg", "caption": "c"}});
         assert!(whatsapp_message(&img).is_ok());
-        assert!(whatsapp_message(&json!({"id": "x", "type": "text", "userId": "521", "text": "Hola"})).is_err());
+        assert!(whatsapp_message(
+            &json!({"id": "x", "type": "text", "userId": "521", "text": "Hola"})
+        )
+        .is_err());
         assert!(whatsapp_message(&json!({"id": "x", "type": "sticker", "userId": "521"})).is_err());
         let fb = json!({"messaging_type": "RESPONSE", "recipient": {"id": "6199"}, "message": {"text": "Hola"}, "metadata": "YALOSOURCE:FIREHOSE"});
         assert!(facebook_message(&fb).is_ok());
-        assert!(facebook_message(&json!({"messaging_type": "RESPONSE", "recipient": {"id": "1"}, "message": {}})).is_err());
+        assert!(facebook_message(
+            &json!({"messaging_type": "RESPONSE", "recipient": {"id": "1"}, "message": {}})
+        )
+        .is_err());
     }
 
     #[test]

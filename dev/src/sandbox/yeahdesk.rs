@@ -109,7 +109,6 @@ fn is_object_id(s: &str) -> bool {
     s.len() == 24 && s.chars().all(|c| c.is_ascii_hexdigit())
 }
 
-
 /// A contact-data item of a request; every field but `id` must be filled.
 fn contact_data(v: &Value) -> Result<(Option<String>, String, String, String, String), Handled> {
     let filled = |k: &str| text(v, k).map(str::to_owned);
@@ -133,9 +132,19 @@ pub async fn handle(sb: &Sandbox, route: &str, req: &Incoming, segs: &[&str]) ->
     let channel = st.yeahdesk.channels.iter().find(|c| c.id == channel_id).cloned();
     let token = req.query("token");
     match channel {
-        Some(c) if c.deleted => return Handled::ok(e(403, "E_CHANNEL_DELETED", "channel deleted and token invalid; create a new channel")),
+        Some(c) if c.deleted => {
+            return Handled::ok(e(
+                403,
+                "E_CHANNEL_DELETED",
+                "channel deleted and token invalid; create a new channel",
+            ))
+        }
         Some(c) if token == Some(c.token.as_str()) && !c.enabled => {
-            return Handled::ok(e(403, "E_CHANNEL_NOT_ENABLED", "channel is disabled; enable it in settings"))
+            return Handled::ok(e(
+                403,
+                "E_CHANNEL_NOT_ENABLED",
+                "channel is disabled; enable it in settings",
+            ))
         }
         Some(c) if token == Some(c.token.as_str()) => {}
         _ => return Handled::ok(e(401, "E_INVALID_TOKEN", "invalid token")),
@@ -167,21 +176,37 @@ pub async fn handle(sb: &Sandbox, route: &str, req: &Incoming, segs: &[&str]) ->
         }
     } else {
         let reference = text(&body, "reference").map(str::to_owned);
-        match reference.as_ref().and_then(|r| ys.dialogs.iter().position(|d| d.reference.as_ref() == Some(r))) {
+        match reference
+            .as_ref()
+            .and_then(|r| ys.dialogs.iter().position(|d| d.reference.as_ref() == Some(r)))
+        {
             Some(i) => i,
             None => {
                 let id = ys.object_id();
-                ys.dialogs.push(Dialog { id, reference, title: None, contact_id: contact_id.clone(), messages: vec![] });
+                ys.dialogs.push(Dialog {
+                    id,
+                    reference,
+                    title: None,
+                    contact_id: contact_id.clone(),
+                    messages: vec![],
+                });
                 ys.dialogs.len() - 1
             }
         }
     };
     if let Some(atts) = body.get("attachments") {
         let ok = atts.as_array().is_some_and(|a| {
-            a.iter().all(|x| text(x, "url").is_some_and(|u| u.starts_with("http://") || u.starts_with("https://")))
+            a.iter().all(|x| {
+                text(x, "url")
+                    .is_some_and(|u| u.starts_with("http://") || u.starts_with("https://"))
+            })
         });
         if !ok {
-            return refuse(400, "E_BAD_REQUEST", "attachments must be [{url, size, name, mimeType}] with http(s) urls");
+            return refuse(
+                400,
+                "E_BAD_REQUEST",
+                "attachments must be [{url, size, name, mimeType}] with http(s) urls",
+            );
         }
     }
     if body.get("timestamp").is_some_and(|t| !t.is_i64()) {
@@ -195,15 +220,26 @@ pub async fn handle(sb: &Sandbox, route: &str, req: &Incoming, segs: &[&str]) ->
     dialog.contact_id = contact_id.clone();
     let mut stored = body.clone();
     stored["id"] = json!(message_id);
-    stored["timestamp"] = json!(body.get("timestamp").and_then(Value::as_i64).unwrap_or_else(omnibridge::model::now_millis));
+    stored["timestamp"] = json!(body
+        .get("timestamp")
+        .and_then(Value::as_i64)
+        .unwrap_or_else(omnibridge::model::now_millis));
     dialog.messages.push(stored);
     let dialog_id = dialog.id.clone();
-    Handled::ok(Reply::json(200, &json!({"dialog_id": dialog_id, "message_id": message_id, "contact_id": contact_id})))
+    Handled::ok(Reply::json(
+        200,
+        &json!({"dialog_id": dialog_id, "message_id": message_id, "contact_id": contact_id}),
+    ))
 }
 
 fn ensure_default_channel(ys: &mut YeahdeskState, cfg: &YeahdeskConfig) {
     if ys.channels.is_empty() {
-        ys.channels.push(ChannelState { id: cfg.channel_id.clone(), token: cfg.token.clone(), enabled: true, deleted: false });
+        ys.channels.push(ChannelState {
+            id: cfg.channel_id.clone(),
+            token: cfg.token.clone(),
+            enabled: true,
+            deleted: false,
+        });
     }
 }
 
@@ -215,7 +251,11 @@ fn upsert_contact(ys: &mut YeahdeskState, obj: &Value) -> Result<String, Handled
         data.push(contact_data(item)?);
     }
     if !data.iter().any(|(_, _, _, service, _)| service == "custom") {
-        return Err(refuse(400, "E_CUSTOM_CONTACTS_REQUIRED", "contact data with service == \"custom\" is required"));
+        return Err(refuse(
+            400,
+            "E_CUSTOM_CONTACTS_REQUIRED",
+            "contact data with service == \"custom\" is required",
+        ));
     }
     let name = text(obj, "name").unwrap_or("").to_owned();
     let description = text(obj, "description").map(str::to_owned);
@@ -224,29 +264,41 @@ fn upsert_contact(ys: &mut YeahdeskState, obj: &Value) -> Result<String, Handled
             return Err(refuse(400, "E_MALFORMED_CONTACT_ID", "wrong or non-existent contact ID"));
         }
         match ys.contacts.iter().position(|c| c.id == id) {
-            Some(i) if ys.contacts[i].deleted => return Err(Handled::ok(e(404, "E_CONTACT_DELETED", "contact deleted"))),
+            Some(i) if ys.contacts[i].deleted => {
+                return Err(Handled::ok(e(404, "E_CONTACT_DELETED", "contact deleted")))
+            }
             Some(i) => i,
             None => return Err(Handled::ok(e(404, "E_CONTACT_NOT_FOUND", "customer not found"))),
         }
     } else {
         // Merge: an existing contact with any of the same contact data.
         let found = ys.contacts.iter().position(|c| {
-            !c.deleted && data.iter().any(|(_, value, kind, service, _)| {
-                c.contacts.iter().any(|d| &d.value == value && (&d.kind == kind || &d.service == service))
-            })
+            !c.deleted
+                && data.iter().any(|(_, value, kind, service, _)| {
+                    c.contacts
+                        .iter()
+                        .any(|d| &d.value == value && (&d.kind == kind || &d.service == service))
+                })
         });
         match found {
             Some(i) => i,
             None => {
                 let id = ys.object_id();
-                ys.contacts.push(Contact { id, name: name.clone(), description: None, contacts: vec![], deleted: false });
+                ys.contacts.push(Contact {
+                    id,
+                    name: name.clone(),
+                    description: None,
+                    contacts: vec![],
+                    deleted: false,
+                });
                 ys.contacts.len() - 1
             }
         }
     };
     let mut new_items = Vec::new();
     for (id, value, kind, service, origin) in data {
-        let existing = ys.contacts[idx].contacts.iter().position(|d| d.value == value && d.kind == kind);
+        let existing =
+            ys.contacts[idx].contacts.iter().position(|d| d.value == value && d.kind == kind);
         match existing {
             Some(i) => {
                 let d = &mut ys.contacts[idx].contacts[i];
@@ -282,12 +334,20 @@ fn update_contact_data(ys: &mut YeahdeskState, items: &Value) -> Result<String, 
         let Some(id) = id.filter(|i| is_object_id(i)) else {
             return Err(refuse(400, "E_MALFORMED_CONTACT_ID", "wrong or non-existent contact ID"));
         };
-        let found = ys.contacts.iter().enumerate().find_map(|(ci, c)| c.contacts.iter().position(|d| d.id == id).map(|di| (ci, di)));
+        let found = ys
+            .contacts
+            .iter()
+            .enumerate()
+            .find_map(|(ci, c)| c.contacts.iter().position(|d| d.id == id).map(|di| (ci, di)));
         let Some((ci, di)) = found else {
             return Err(refuse(400, "E_MALFORMED_CONTACT_ID", "wrong or non-existent contact ID"));
         };
         if ys.contacts[ci].contacts[di].service != "custom" || service != "custom" {
-            return Err(refuse(400, "E_MALFORMED_CONTACT_ID", "contact data must have service == \"custom\""));
+            return Err(refuse(
+                400,
+                "E_MALFORMED_CONTACT_ID",
+                "contact data must have service == \"custom\"",
+            ));
         }
         if ys.contacts[ci].deleted {
             return Err(Handled::ok(e(404, "E_CONTACT_DELETED", "contact deleted")));
@@ -298,7 +358,8 @@ fn update_contact_data(ys: &mut YeahdeskState, items: &Value) -> Result<String, 
         d.origin = origin;
         owner = Some(ci);
     }
-    let ci = owner.ok_or_else(|| Handled::ok(e(404, "E_CONTACT_NOT_FOUND", "customer not found")))?;
+    let ci =
+        owner.ok_or_else(|| Handled::ok(e(404, "E_CONTACT_NOT_FOUND", "customer not found")))?;
     Ok(ys.contacts[ci].id.clone())
 }
 
@@ -317,7 +378,12 @@ pub struct AgentReplies {
 
 /// The agent replies: the webhook is POSTed until a 200, at most 5 attempts per delivery.
 pub async fn agent_replies(sb: &Sandbox, a: AgentReplies) -> Reply {
-    let target = a.target.clone().or_else(|| sb.config.yeahdesk.webhook_url.clone()).or_else(|| sb.omnibridge_url().map(|u| format!("{u}/v1/yeahdesk/webhook?secret={}", sb.config.yeahdesk.webhook_secret)));
+    let target =
+        a.target.clone().or_else(|| sb.config.yeahdesk.webhook_url.clone()).or_else(|| {
+            sb.omnibridge_url().map(|u| {
+                format!("{u}/v1/yeahdesk/webhook?secret={}", sb.config.yeahdesk.webhook_secret)
+            })
+        });
     let payload = {
         let mut st = sb.lock();
         let Some(dialog) = st.yeahdesk.dialogs.iter().find(|d| d.id == a.dialog_id).cloned() else {
@@ -325,7 +391,12 @@ pub async fn agent_replies(sb: &Sandbox, a: AgentReplies) -> Reply {
         };
         let event_id = st.yeahdesk.object_id();
         let message_id = st.yeahdesk.object_id();
-        let integration_data = dialog.messages.iter().rev().find_map(|m| m.get("integration_data").cloned()).unwrap_or(Value::Null);
+        let integration_data = dialog
+            .messages
+            .iter()
+            .rev()
+            .find_map(|m| m.get("integration_data").cloned())
+            .unwrap_or(Value::Null);
         let attachments: Vec<Value> = a
             .attachments
             .iter()
@@ -348,7 +419,9 @@ pub async fn agent_replies(sb: &Sandbox, a: AgentReplies) -> Reply {
         });
         payload
     };
-    let Some(target) = target else { return Reply::json(400, &json!({"error": "no webhook URL configured"})) };
+    let Some(target) = target else {
+        return Reply::json(400, &json!({"error": "no webhook URL configured"}));
+    };
     let mut deliveries = Vec::new();
     for _ in 0..a.deliveries.unwrap_or(1).clamp(1, 10) {
         let mut attempts = Vec::new();

@@ -117,7 +117,10 @@ impl Scope<'_> {
     }
 
     fn attribute(&self, id: &str, attr: &str) -> anyhow::Result<String> {
-        let r = self.resources.get(id).ok_or_else(|| anyhow!("Fn::GetAtt of {id}, which is not a resource"))?;
+        let r = self
+            .resources
+            .get(id)
+            .ok_or_else(|| anyhow!("Fn::GetAtt of {id}, which is not a resource"))?;
         r.attributes.get(attr).cloned().ok_or_else(|| anyhow!("{id} has no attribute {attr} here"))
     }
 
@@ -127,8 +130,12 @@ impl Scope<'_> {
             "Condition" => Value::Bool(self.condition(&text(arg, "Condition")?)?),
             "Fn::GetAtt" => {
                 let (id, attr) = match arg {
-                    Value::String(s) => s.split_once('.').map(|(a, b)| (a.to_owned(), b.to_owned())),
-                    Value::Array(a) if a.len() == 2 => Some((text(&a[0], "Fn::GetAtt")?, self.string(&a[1])?)),
+                    Value::String(s) => {
+                        s.split_once('.').map(|(a, b)| (a.to_owned(), b.to_owned()))
+                    }
+                    Value::Array(a) if a.len() == 2 => {
+                        Some((text(&a[0], "Fn::GetAtt")?, self.string(&a[1])?))
+                    }
                     _ => None,
                 }
                 .ok_or_else(|| anyhow!("Fn::GetAtt takes [resource, attribute], got {arg}"))?;
@@ -150,27 +157,44 @@ impl Scope<'_> {
             }
             "Fn::If" => {
                 let a = args(arg, 3, name)?;
-                let branch = if self.condition(&text(&a[0], "Fn::If's condition")?)? { &a[1] } else { &a[2] };
+                let branch = if self.condition(&text(&a[0], "Fn::If's condition")?)? {
+                    &a[1]
+                } else {
+                    &a[2]
+                };
                 return self.resolve(branch);
             }
             "Fn::Equals" => {
                 let a = args(arg, 2, name)?;
-                Value::Bool(self.value(&a[0])? == self.value(&a[1])? || self.string(&a[0]).ok() == self.string(&a[1]).ok())
+                Value::Bool(
+                    self.value(&a[0])? == self.value(&a[1])?
+                        || self.string(&a[0]).ok() == self.string(&a[1]).ok(),
+                )
             }
             "Fn::Not" => Value::Bool(!self.truth(&args(arg, 1, name)?[0])?),
             "Fn::And" | "Fn::Or" => {
-                let items = arg.as_array().filter(|a| (2..=10).contains(&a.len())).ok_or_else(|| anyhow!("{name} takes 2 to 10 conditions"))?;
+                let items = arg
+                    .as_array()
+                    .filter(|a| (2..=10).contains(&a.len()))
+                    .ok_or_else(|| anyhow!("{name} takes 2 to 10 conditions"))?;
                 let mut truths = Vec::with_capacity(items.len());
                 for i in items {
                     truths.push(self.truth(i)?);
                 }
-                Value::Bool(if name == "Fn::And" { truths.iter().all(|t| *t) } else { truths.iter().any(|t| *t) })
+                Value::Bool(if name == "Fn::And" {
+                    truths.iter().all(|t| *t)
+                } else {
+                    truths.iter().any(|t| *t)
+                })
             }
             "Fn::Join" => {
                 let a = args(arg, 2, name)?;
                 let delimiter = text(&a[0], "Fn::Join's delimiter")?;
                 let parts = match self.value(&a[1])? {
-                    Value::Array(items) => items.iter().map(|i| text(i, "a Fn::Join item")).collect::<anyhow::Result<Vec<_>>>()?,
+                    Value::Array(items) => items
+                        .iter()
+                        .map(|i| text(i, "a Fn::Join item"))
+                        .collect::<anyhow::Result<Vec<_>>>()?,
                     other => bail!("Fn::Join needs a list, got {other}"),
                 };
                 Value::String(parts.join(&delimiter))
@@ -179,14 +203,22 @@ impl Scope<'_> {
                 let a = args(arg, 2, name)?;
                 let index: usize = self.string(&a[0])?.parse().context("Fn::Select's index")?;
                 match self.value(&a[1])? {
-                    Value::Array(items) => items.get(index).cloned().ok_or_else(|| anyhow!("Fn::Select index {index} is out of range"))?,
+                    Value::Array(items) => items
+                        .get(index)
+                        .cloned()
+                        .ok_or_else(|| anyhow!("Fn::Select index {index} is out of range"))?,
                     other => bail!("Fn::Select needs a list, got {other}"),
                 }
             }
             "Fn::Split" => {
                 let a = args(arg, 2, name)?;
                 let delimiter = text(&a[0], "Fn::Split's delimiter")?;
-                Value::Array(self.string(&a[1])?.split(delimiter.as_str()).map(|s| Value::String(s.to_owned())).collect())
+                Value::Array(
+                    self.string(&a[1])?
+                        .split(delimiter.as_str())
+                        .map(|s| Value::String(s.to_owned()))
+                        .collect(),
+                )
             }
             "Fn::FindInMap" => {
                 let a = args(arg, 3, name)?;
@@ -222,10 +254,13 @@ impl Scope<'_> {
                 out.push('}');
             } else if let Some(v) = vars.get(name) {
                 out.push_str(&text(v, name)?);
-            } else if let Some((id, attr)) = name.split_once('.').filter(|(id, _)| self.resources.contains_key(*id)) {
+            } else if let Some((id, attr)) =
+                name.split_once('.').filter(|(id, _)| self.resources.contains_key(*id))
+            {
                 out.push_str(&self.attribute(id, attr)?);
             } else {
-                let v = self.reference(name)?.ok_or_else(|| anyhow!("${{{name}}} is AWS::NoValue"))?;
+                let v =
+                    self.reference(name)?.ok_or_else(|| anyhow!("${{{name}}} is AWS::NoValue"))?;
                 out.push_str(&text(&v, name)?);
             }
             rest = &after[end + 1..];
@@ -250,11 +285,18 @@ mod tests {
     }
 
     #[test]
-    fn when_expressions_refer_to_parameters_resources_and_conditions_should_evaluate_as_cloudformation() {
-        let params = BTreeMap::from([("Stage".to_owned(), json!("prod")), ("AWS::Region".to_owned(), json!("us-east-1"))]);
+    fn when_expressions_refer_to_parameters_resources_and_conditions_should_evaluate_as_cloudformation(
+    ) {
+        let params = BTreeMap::from([
+            ("Stage".to_owned(), json!("prod")),
+            ("AWS::Region".to_owned(), json!("us-east-1")),
+        ]);
         let resources = BTreeMap::from([(
             "Table".to_owned(),
-            Physical { reference: "t1".into(), attributes: BTreeMap::from([("Arn".to_owned(), "arn:t1".to_owned())]) },
+            Physical {
+                reference: "t1".into(),
+                attributes: BTreeMap::from([("Arn".to_owned(), "arn:t1".to_owned())]),
+            },
         )]);
         let conditions = BTreeMap::from([("On".to_owned(), true), ("Off".to_owned(), false)]);
         let mappings = Map::new();
@@ -262,18 +304,36 @@ mod tests {
         assert_eq!(s.value(&json!({"Ref": "Stage"})).unwrap(), json!("prod"));
         assert_eq!(s.value(&json!({"Fn::GetAtt": ["Table", "Arn"]})).unwrap(), json!("arn:t1"));
         assert_eq!(s.value(&json!({"Fn::GetAtt": "Table.Arn"})).unwrap(), json!("arn:t1"));
-        assert_eq!(s.value(&json!({"Fn::Sub": "${Table.Arn}/index/*"})).unwrap(), json!("arn:t1/index/*"));
-        assert_eq!(s.value(&json!({"Fn::Sub": "${AWS::Region}-${Table}-${!Keep}"})).unwrap(), json!("us-east-1-t1-${Keep}"));
-        assert_eq!(s.value(&json!({"Fn::Sub": ["${x}/y", {"x": {"Ref": "Stage"}}]})).unwrap(), json!("prod/y"));
+        assert_eq!(
+            s.value(&json!({"Fn::Sub": "${Table.Arn}/index/*"})).unwrap(),
+            json!("arn:t1/index/*")
+        );
+        assert_eq!(
+            s.value(&json!({"Fn::Sub": "${AWS::Region}-${Table}-${!Keep}"})).unwrap(),
+            json!("us-east-1-t1-${Keep}")
+        );
+        assert_eq!(
+            s.value(&json!({"Fn::Sub": ["${x}/y", {"x": {"Ref": "Stage"}}]})).unwrap(),
+            json!("prod/y")
+        );
         assert_eq!(s.value(&json!({"Fn::If": ["On", "a", "b"]})).unwrap(), json!("a"));
-        assert_eq!(s.resolve(&json!({"Fn::If": ["Off", "a", {"Ref": "AWS::NoValue"}]})).unwrap(), None);
+        assert_eq!(
+            s.resolve(&json!({"Fn::If": ["Off", "a", {"Ref": "AWS::NoValue"}]})).unwrap(),
+            None
+        );
         assert_eq!(
             s.value(&json!({"k": {"Fn::If": ["Off", 1, {"Ref": "AWS::NoValue"}]}, "l": [1, {"Ref": "AWS::NoValue"}]})).unwrap(),
             json!({"l": [1]})
         );
         assert!(s.truth(&json!({"Fn::And": [{"Condition": "On"}, {"Fn::Not": [{"Fn::Equals": [{"Ref": "Stage"}, ""]}]}]})).unwrap());
-        assert_eq!(s.value(&json!({"Fn::Join": ["-", ["a", {"Ref": "Stage"}]]})).unwrap(), json!("a-prod"));
-        assert_eq!(s.value(&json!({"Fn::Select": [1, {"Fn::Split": [",", "a,b"]}]})).unwrap(), json!("b"));
+        assert_eq!(
+            s.value(&json!({"Fn::Join": ["-", ["a", {"Ref": "Stage"}]]})).unwrap(),
+            json!("a-prod")
+        );
+        assert_eq!(
+            s.value(&json!({"Fn::Select": [1, {"Fn::Split": [",", "a,b"]}]})).unwrap(),
+            json!("b")
+        );
         assert!(s.value(&json!({"Ref": "Nope"})).is_err());
         assert!(s.value(&json!({"Fn::GetAZs": ""})).is_err());
     }

@@ -220,7 +220,9 @@ fn to_json(v: serde_yaml::Value) -> anyhow::Result<Value> {
         Y::Bool(b) => Value::Bool(b),
         Y::Number(n) => serde_json::to_value(&n)?,
         Y::String(s) => Value::String(s),
-        Y::Sequence(items) => Value::Array(items.into_iter().map(to_json).collect::<anyhow::Result<_>>()?),
+        Y::Sequence(items) => {
+            Value::Array(items.into_iter().map(to_json).collect::<anyhow::Result<_>>()?)
+        }
         Y::Mapping(m) => {
             let mut out = Map::new();
             for (k, v) in m {
@@ -242,7 +244,9 @@ fn to_json(v: serde_yaml::Value) -> anyhow::Result<Value> {
                 "Ref" | "Condition" => (name.to_owned(), inner),
                 "GetAtt" => match inner {
                     Value::String(s) => {
-                        let (id, attr) = s.split_once('.').ok_or_else(|| anyhow!("!GetAtt {s} is not Resource.Attribute"))?;
+                        let (id, attr) = s
+                            .split_once('.')
+                            .ok_or_else(|| anyhow!("!GetAtt {s} is not Resource.Attribute"))?;
                         ("Fn::GetAtt".to_owned(), serde_json::json!([id, attr]))
                     }
                     other => ("Fn::GetAtt".to_owned(), other),
@@ -255,7 +259,9 @@ fn to_json(v: serde_yaml::Value) -> anyhow::Result<Value> {
 }
 
 fn is_intrinsic(v: &Value) -> bool {
-    v.as_object().is_some_and(|o| o.len() == 1 && o.keys().all(|k| k == "Ref" || k == "Condition" || k.starts_with("Fn::")))
+    v.as_object().is_some_and(|o| {
+        o.len() == 1 && o.keys().all(|k| k == "Ref" || k == "Condition" || k.starts_with("Fn::"))
+    })
 }
 
 /// SAM's `Globals`: the function's own primitives win, maps merge, lists add up.
@@ -287,7 +293,12 @@ fn text_of(v: &Value) -> Option<String> {
 }
 
 fn number(v: Option<&Value>, what: &str) -> anyhow::Result<Option<u64>> {
-    v.map(|v| text_of(v).and_then(|t| t.parse().ok()).ok_or_else(|| anyhow!("{what} must be a whole number, got {v}"))).transpose()
+    v.map(|v| {
+        text_of(v)
+            .and_then(|t| t.parse().ok())
+            .ok_or_else(|| anyhow!("{what} must be a whole number, got {v}"))
+    })
+    .transpose()
 }
 
 fn truthy(v: Option<&Value>) -> bool {
@@ -308,17 +319,26 @@ impl Template {
     pub fn secrets(&self) -> Vec<SecretSpec> {
         self.resources()
             .into_iter()
-            .filter(|(_, r)| r.get("Type").and_then(Value::as_str) == Some("AWS::SecretsManager::Secret"))
+            .filter(|(_, r)| {
+                r.get("Type").and_then(Value::as_str) == Some("AWS::SecretsManager::Secret")
+            })
             .map(|(id, r)| SecretSpec {
                 logical_id: id,
-                value: r.pointer("/Properties/SecretString").and_then(Value::as_str).map(str::to_owned),
-                generated_length: r.pointer("/Properties/GenerateSecretString/PasswordLength").and_then(Value::as_u64).unwrap_or(32) as usize,
+                value: r
+                    .pointer("/Properties/SecretString")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
+                generated_length: r
+                    .pointer("/Properties/GenerateSecretString/PasswordLength")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(32) as usize,
             })
             .collect()
     }
 
     pub fn read(path: &Path) -> anyhow::Result<Template> {
-        let raw = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let raw =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         Self::parse(&raw)
     }
 
@@ -367,7 +387,12 @@ impl Template {
                 continue;
             }
             let binary = binary_of(&id, &res)?;
-            for event in res.pointer("/Properties/Events").and_then(Value::as_object).into_iter().flat_map(|e| e.values()) {
+            for event in res
+                .pointer("/Properties/Events")
+                .and_then(Value::as_object)
+                .into_iter()
+                .flat_map(|e| e.values())
+            {
                 if event.get("Type").and_then(Value::as_str) == Some("HttpApi") {
                     routes.push(route_of(event, &binary)?);
                 }
@@ -398,9 +423,19 @@ fn binary_of(id: &str, res: &Value) -> anyhow::Result<String> {
 }
 
 fn route_of(event: &Value, binary: &str) -> anyhow::Result<Route> {
-    let method = event.pointer("/Properties/Method").and_then(Value::as_str).context("HttpApi event without Method")?;
-    let path = event.pointer("/Properties/Path").and_then(Value::as_str).context("HttpApi event without Path")?;
-    Ok(Route { method: method.to_ascii_uppercase(), path: path.to_owned(), function: binary.to_owned() })
+    let method = event
+        .pointer("/Properties/Method")
+        .and_then(Value::as_str)
+        .context("HttpApi event without Method")?;
+    let path = event
+        .pointer("/Properties/Path")
+        .and_then(Value::as_str)
+        .context("HttpApi event without Path")?;
+    Ok(Route {
+        method: method.to_ascii_uppercase(),
+        path: path.to_owned(),
+        function: binary.to_owned(),
+    })
 }
 
 /// CloudFormation's checks of a parameter value.
@@ -412,13 +447,16 @@ fn validate_parameter(name: &str, decl: &Value, value: &str) -> anyhow::Result<(
         }
     }
     if let Some(pattern) = decl.get("AllowedPattern").and_then(Value::as_str) {
-        let re = regex_lite::Regex::new(&format!("^(?:{pattern})$")).with_context(|| format!("{name}'s AllowedPattern"))?;
+        let re = regex_lite::Regex::new(&format!("^(?:{pattern})$"))
+            .with_context(|| format!("{name}'s AllowedPattern"))?;
         if !re.is_match(value) {
             bail!("Parameter '{name}' must match pattern {pattern}");
         }
     }
     let len = value.chars().count() as u64;
-    if number(decl.get("MinLength"), "MinLength")?.is_some_and(|min| len < min) || number(decl.get("MaxLength"), "MaxLength")?.is_some_and(|max| len > max) {
+    if number(decl.get("MinLength"), "MinLength")?.is_some_and(|min| len < min)
+        || number(decl.get("MaxLength"), "MaxLength")?.is_some_and(|max| len > max)
+    {
         bail!("Parameter '{name}' has a length outside MinLength/MaxLength");
     }
     if kind == "Number" {
@@ -446,7 +484,13 @@ impl Stack {
             ("AWS::Partition".to_owned(), Value::from("aws")),
             ("AWS::URLSuffix".to_owned(), Value::from("amazonaws.com")),
             ("AWS::StackName".to_owned(), Value::from(input.name.clone())),
-            ("AWS::StackId".to_owned(), Value::from(format!("arn:aws:cloudformation:{region}:{account}:stack/{}/local", input.name))),
+            (
+                "AWS::StackId".to_owned(),
+                Value::from(format!(
+                    "arn:aws:cloudformation:{region}:{account}:stack/{}/local",
+                    input.name
+                )),
+            ),
             ("AWS::NotificationARNs".to_owned(), Value::Array(Vec::new())),
         ]);
         let declared = template.section("Parameters");
@@ -455,7 +499,12 @@ impl Stack {
         }
         let mut missing = Vec::new();
         for (name, decl) in &declared {
-            let Some(value) = input.parameters.get(name).cloned().or_else(|| decl.get("Default").and_then(text_of)) else {
+            let Some(value) = input
+                .parameters
+                .get(name)
+                .cloned()
+                .or_else(|| decl.get("Default").and_then(text_of))
+            else {
                 missing.push(name.clone());
                 continue;
             };
@@ -477,15 +526,31 @@ impl Stack {
         let mut conditions = BTreeMap::new();
         // CloudFormation's Rules: a failed assertion refuses the deployment.
         for (name, rule) in template.section("Rules") {
-            let scope = Scope { params: &params, resources: &no_resources, conditions: &conditions, mappings: &mappings };
+            let scope = Scope {
+                params: &params,
+                resources: &no_resources,
+                conditions: &conditions,
+                mappings: &mappings,
+            };
             let applies = match rule.get("RuleCondition") {
                 Some(c) => scope.truth(c).with_context(|| format!("rule {name}"))?,
                 None => true,
             };
-            for assertion in rule.get("Assertions").and_then(Value::as_array).into_iter().flatten().filter(|_| applies) {
-                let assert = assertion.get("Assert").with_context(|| format!("rule {name}: an assertion without Assert"))?;
+            for assertion in rule
+                .get("Assertions")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter(|_| applies)
+            {
+                let assert = assertion
+                    .get("Assert")
+                    .with_context(|| format!("rule {name}: an assertion without Assert"))?;
                 if !scope.truth(assert).with_context(|| format!("rule {name}"))? {
-                    let why = assertion.get("AssertDescription").and_then(Value::as_str).unwrap_or("an assertion failed");
+                    let why = assertion
+                        .get("AssertDescription")
+                        .and_then(Value::as_str)
+                        .unwrap_or("an assertion failed");
                     bail!("Template rule {name} failed: {why}");
                 }
             }
@@ -498,7 +563,12 @@ impl Stack {
                 if conditions.contains_key(name) {
                     continue;
                 }
-                let scope = Scope { params: &params, resources: &no_resources, conditions: &conditions, mappings: &mappings };
+                let scope = Scope {
+                    params: &params,
+                    resources: &no_resources,
+                    conditions: &conditions,
+                    mappings: &mappings,
+                };
                 match scope.truth(expr) {
                     Ok(t) => {
                         conditions.insert(name.clone(), t);
@@ -507,14 +577,19 @@ impl Stack {
                 }
             }
             if conditions.len() == before {
-                return Err(last_error.unwrap_or_else(|| anyhow!("conditions refer to each other in a cycle")));
+                return Err(last_error
+                    .unwrap_or_else(|| anyhow!("conditions refer to each other in a cycle")));
             }
         }
 
         let resources: Vec<(String, Value)> = template
             .resources()
             .into_iter()
-            .filter(|(_, r)| r.get("Condition").and_then(Value::as_str).is_none_or(|c| conditions.get(c).copied().unwrap_or(false)))
+            .filter(|(_, r)| {
+                r.get("Condition")
+                    .and_then(Value::as_str)
+                    .is_none_or(|c| conditions.get(c).copied().unwrap_or(false))
+            })
             .collect();
         let mut physical = physical_ids(&resources, input, &params);
         for (id, p) in &input.created {
@@ -522,8 +597,14 @@ impl Stack {
                 physical.insert(id.clone(), p.clone());
             }
         }
-        let scope = Scope { params: &params, resources: &physical, conditions: &conditions, mappings: &mappings };
-        let globals = template.doc.pointer("/Globals/Function").cloned().unwrap_or(Value::Object(Map::new()));
+        let scope = Scope {
+            params: &params,
+            resources: &physical,
+            conditions: &conditions,
+            mappings: &mappings,
+        };
+        let globals =
+            template.doc.pointer("/Globals/Function").cloned().unwrap_or(Value::Object(Map::new()));
 
         let mut stack = Stack {
             name: input.name.clone(),
@@ -545,7 +626,9 @@ impl Stack {
         let queue_by_arn: BTreeMap<String, String> = resources
             .iter()
             .filter(|(_, r)| r.get("Type").and_then(Value::as_str) == Some("AWS::SQS::Queue"))
-            .filter_map(|(id, _)| Some((physical.get(id)?.attributes.get("Arn")?.clone(), id.clone())))
+            .filter_map(|(id, _)| {
+                Some((physical.get(id)?.attributes.get("Arn")?.clone(), id.clone()))
+            })
             .collect();
         for (id, res) in &resources {
             let kind = res.get("Type").and_then(Value::as_str).unwrap_or_default();
@@ -556,7 +639,8 @@ impl Stack {
             match kind {
                 "AWS::Serverless::Function" => {
                     let merged = merge_globals(&globals, &props);
-                    let spec = function_spec(id, res, &merged, &scope, &queue_by_arn).with_context(ctx)?;
+                    let spec =
+                        function_spec(id, res, &merged, &scope, &queue_by_arn).with_context(ctx)?;
                     stack.functions.push(spec);
                 }
                 "AWS::SQS::Queue" => {
@@ -564,18 +648,29 @@ impl Stack {
                     let redrive = match props.get("RedrivePolicy") {
                         None => None,
                         Some(r) => {
-                            let target = r.get("deadLetterTargetArn").and_then(Value::as_str).context("RedrivePolicy without deadLetterTargetArn")?;
-                            let dlq = queue_by_arn.get(target).cloned().with_context(|| format!("{id}'s dead-letter queue {target} is not in the stack"))?;
-                            let max = number(r.get("maxReceiveCount"), "maxReceiveCount")?.context("RedrivePolicy without maxReceiveCount")?;
+                            let target = r
+                                .get("deadLetterTargetArn")
+                                .and_then(Value::as_str)
+                                .context("RedrivePolicy without deadLetterTargetArn")?;
+                            let dlq = queue_by_arn.get(target).cloned().with_context(|| {
+                                format!("{id}'s dead-letter queue {target} is not in the stack")
+                            })?;
+                            let max = number(r.get("maxReceiveCount"), "maxReceiveCount")?
+                                .context("RedrivePolicy without maxReceiveCount")?;
                             if !(1..=1000).contains(&max) {
                                 bail!("{id}: maxReceiveCount must be 1-1000");
                             }
                             Some((dlq, max as u32))
                         }
                     };
-                    let visibility_timeout = number(props.get("VisibilityTimeout"), "VisibilityTimeout")?.unwrap_or(30);
-                    let maximum_message_size = number(props.get("MaximumMessageSize"), "MaximumMessageSize")?.unwrap_or(262_144);
-                    if visibility_timeout > 43_200 || !(1024..=1_048_576).contains(&maximum_message_size) {
+                    let visibility_timeout =
+                        number(props.get("VisibilityTimeout"), "VisibilityTimeout")?.unwrap_or(30);
+                    let maximum_message_size =
+                        number(props.get("MaximumMessageSize"), "MaximumMessageSize")?
+                            .unwrap_or(262_144);
+                    if visibility_timeout > 43_200
+                        || !(1024..=1_048_576).contains(&maximum_message_size)
+                    {
                         bail!("{id}: VisibilityTimeout must be 0-43200 and MaximumMessageSize 1024-1048576");
                     }
                     stack.queues.push(QueueSpec {
@@ -587,7 +682,11 @@ impl Stack {
                         content_based_deduplication: truthy(props.get("ContentBasedDeduplication")),
                         visibility_timeout: visibility_timeout as u32,
                         maximum_message_size: maximum_message_size as u32,
-                        retention: number(props.get("MessageRetentionPeriod"), "MessageRetentionPeriod")?.unwrap_or(345_600) as u32,
+                        retention: number(
+                            props.get("MessageRetentionPeriod"),
+                            "MessageRetentionPeriod",
+                        )?
+                        .unwrap_or(345_600) as u32,
                         redrive,
                     });
                 }
@@ -597,15 +696,27 @@ impl Stack {
                     arn,
                     properties: scope.value(&props).with_context(ctx)?,
                 }),
-                "AWS::S3::Bucket" => stack.buckets.push(BucketSpec { logical_id: id.clone(), name: p.reference.clone(), arn }),
+                "AWS::S3::Bucket" => stack.buckets.push(BucketSpec {
+                    logical_id: id.clone(),
+                    name: p.reference.clone(),
+                    arn,
+                }),
                 "AWS::Serverless::HttpApi" => {
                     let props = scope.value(&props).with_context(ctx)?;
                     let throttle = |v: &Value| -> Option<Throttle> {
-                        let f = |k: &str| v.get(k).and_then(text_of).and_then(|t| t.parse::<f64>().ok());
-                        Some(Throttle { rate: f("ThrottlingRateLimit")?, burst: f("ThrottlingBurstLimit")? })
+                        let f = |k: &str| {
+                            v.get(k).and_then(text_of).and_then(|t| t.parse::<f64>().ok())
+                        };
+                        Some(Throttle {
+                            rate: f("ThrottlingRateLimit")?,
+                            burst: f("ThrottlingBurstLimit")?,
+                        })
                     };
                     stack.api = ApiSpec {
-                        stage: props.get("StageName").and_then(text_of).unwrap_or_else(|| "$default".into()),
+                        stage: props
+                            .get("StageName")
+                            .and_then(text_of)
+                            .unwrap_or_else(|| "$default".into()),
                         throttle: props.get("DefaultRouteSettings").and_then(throttle),
                         route_throttles: props
                             .get("RouteSettings")
@@ -614,7 +725,9 @@ impl Stack {
                             .flatten()
                             .filter_map(|(route, v)| Some((route.clone(), throttle(v)?)))
                             .collect(),
-                        access_log_format: props.pointer("/AccessLogSettings/Format").and_then(text_of),
+                        access_log_format: props
+                            .pointer("/AccessLogSettings/Format")
+                            .and_then(text_of),
                     };
                 }
                 "AWS::Events::Rule" => {
@@ -625,44 +738,87 @@ impl Stack {
                         .into_iter()
                         .flatten()
                         .map(|t| {
-                            let arn = t.get("Arn").and_then(Value::as_str).context("a rule target without Arn")?.to_owned();
+                            let arn = t
+                                .get("Arn")
+                                .and_then(Value::as_str)
+                                .context("a rule target without Arn")?
+                                .to_owned();
                             Ok((arn, t.pointer("/SqsParameters/MessageGroupId").and_then(text_of)))
                         })
                         .collect::<anyhow::Result<Vec<_>>>()?;
                     stack.rules.push(RuleSpec {
                         logical_id: id.clone(),
                         arn,
-                        bus: props.get("EventBusName").and_then(text_of).unwrap_or_else(|| "default".into()),
-                        pattern: props.get("EventPattern").cloned().context("a rule without EventPattern")?,
-                        enabled: props.get("State").and_then(Value::as_str).is_none_or(|s| s == "ENABLED"),
+                        bus: props
+                            .get("EventBusName")
+                            .and_then(text_of)
+                            .unwrap_or_else(|| "default".into()),
+                        pattern: props
+                            .get("EventPattern")
+                            .cloned()
+                            .context("a rule without EventPattern")?,
+                        enabled: props
+                            .get("State")
+                            .and_then(Value::as_str)
+                            .is_none_or(|s| s == "ENABLED"),
                         targets,
                     });
                 }
                 "AWS::SQS::QueuePolicy" | "AWS::S3::BucketPolicy" => {
                     let props = scope.value(&props).with_context(ctx)?;
                     let mut policy = Policy::default();
-                    policy.add_document(props.get("PolicyDocument").context("a policy without PolicyDocument")?, id)?;
+                    policy.add_document(
+                        props.get("PolicyDocument").context("a policy without PolicyDocument")?,
+                        id,
+                    )?;
                     if kind == "AWS::SQS::QueuePolicy" {
-                        let urls: Vec<String> = props.get("Queues").and_then(Value::as_array).into_iter().flatten().filter_map(text_of).collect();
+                        let urls: Vec<String> = props
+                            .get("Queues")
+                            .and_then(Value::as_array)
+                            .into_iter()
+                            .flatten()
+                            .filter_map(text_of)
+                            .collect();
                         let resources = urls
                             .iter()
-                            .map(|u| physical.values().find(|p| p.reference == *u).and_then(|p| p.attributes.get("Arn").cloned()).with_context(|| format!("{id}: {u} is not a queue of the stack")))
+                            .map(|u| {
+                                physical
+                                    .values()
+                                    .find(|p| p.reference == *u)
+                                    .and_then(|p| p.attributes.get("Arn").cloned())
+                                    .with_context(|| {
+                                        format!("{id}: {u} is not a queue of the stack")
+                                    })
+                            })
                             .collect::<anyhow::Result<_>>()?;
                         stack.queue_policies.push(ResourcePolicy { resources, policy });
                     } else {
-                        let bucket = props.get("Bucket").and_then(text_of).context("a bucket policy without Bucket")?;
-                        stack.bucket_policies.push(ResourcePolicy { resources: vec![format!("arn:aws:s3:::{bucket}")], policy });
+                        let bucket = props
+                            .get("Bucket")
+                            .and_then(text_of)
+                            .context("a bucket policy without Bucket")?;
+                        stack.bucket_policies.push(ResourcePolicy {
+                            resources: vec![format!("arn:aws:s3:::{bucket}")],
+                            policy,
+                        });
                     }
                 }
                 _ => {}
             }
         }
         for (name, out) in template.section("Outputs") {
-            if out.get("Condition").and_then(Value::as_str).is_some_and(|c| !conditions.get(c).copied().unwrap_or(false)) {
+            if out
+                .get("Condition")
+                .and_then(Value::as_str)
+                .is_some_and(|c| !conditions.get(c).copied().unwrap_or(false))
+            {
                 continue;
             }
             if let Some(v) = out.get("Value") {
-                stack.outputs.insert(name.clone(), scope.string(v).with_context(|| format!("output {name}"))?);
+                stack.outputs.insert(
+                    name.clone(),
+                    scope.string(v).with_context(|| format!("output {name}"))?,
+                );
             }
         }
         stack.check_event_sources()?;
@@ -683,7 +839,10 @@ impl Stack {
                     );
                 }
                 if q.fifo && (s.batch_size > 10 || !s.batching_window.is_zero()) {
-                    bail!("{}: a FIFO queue takes a BatchSize of at most 10 and no batching window", f.logical_id);
+                    bail!(
+                        "{}: a FIFO queue takes a BatchSize of at most 10 and no batching window",
+                        f.logical_id
+                    );
                 }
             }
         }
@@ -691,16 +850,23 @@ impl Stack {
     }
 
     pub fn queue(&self, logical_id: &str) -> anyhow::Result<&QueueSpec> {
-        self.queues.iter().find(|q| q.logical_id == logical_id).with_context(|| format!("no queue {logical_id} in the stack"))
+        self.queues
+            .iter()
+            .find(|q| q.logical_id == logical_id)
+            .with_context(|| format!("no queue {logical_id} in the stack"))
     }
 
     pub fn function(&self, binary: &str) -> anyhow::Result<&FunctionSpec> {
-        self.functions.iter().find(|f| f.binary == binary).with_context(|| format!("no function {binary} in the template"))
+        self.functions
+            .iter()
+            .find(|f| f.binary == binary)
+            .with_context(|| format!("no function {binary} in the template"))
     }
 
     /// Every route of every function, sorted by path.
     pub fn routes(&self) -> Vec<Route> {
-        let mut routes: Vec<Route> = self.functions.iter().flat_map(|f| f.routes.iter().cloned()).collect();
+        let mut routes: Vec<Route> =
+            self.functions.iter().flat_map(|f| f.routes.iter().cloned()).collect();
         routes.sort_by(|a, b| (&a.path, &a.method).cmp(&(&b.path, &b.method)));
         routes
     }
@@ -723,30 +889,48 @@ impl Stack {
         if let Some((id, _)) = self.physical.iter().find(|(_, p)| p.reference == arn) {
             return (id.clone(), arn.to_owned());
         }
-        let param = self.params.iter().find(|(name, v)| v.as_str() == Some(arn) && !name.starts_with("AWS::"));
+        let param = self
+            .params
+            .iter()
+            .find(|(name, v)| v.as_str() == Some(arn) && !name.starts_with("AWS::"));
         (param.map_or_else(|| arn.to_owned(), |(name, _)| name.clone()), arn.to_owned())
     }
 }
 
 /// Physical names and attributes of every resource, as CloudFormation would
 /// give them (names derive from the stack name and logical id).
-fn physical_ids(resources: &[(String, Value)], input: &StackInput, params: &BTreeMap<String, Value>) -> BTreeMap<String, Physical> {
+fn physical_ids(
+    resources: &[(String, Value)],
+    input: &StackInput,
+    params: &BTreeMap<String, Value>,
+) -> BTreeMap<String, Physical> {
     let (region, account, stack) = (&input.region, &input.account, &input.name);
     let mut out = BTreeMap::new();
-    let named = |props: Option<&Value>, key: &str| props.and_then(|p| p.get(key)).and_then(Value::as_str).map(str::to_owned);
+    let named = |props: Option<&Value>, key: &str| {
+        props.and_then(|p| p.get(key)).and_then(Value::as_str).map(str::to_owned)
+    };
     for (id, res) in resources {
         let kind = res.get("Type").and_then(Value::as_str).unwrap_or_default();
         let props = res.get("Properties");
         let default_name = truncate(format!("{stack}-{id}"), 64);
-        let attrs = |pairs: &[(&str, String)]| pairs.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect::<BTreeMap<_, _>>();
+        let attrs = |pairs: &[(&str, String)]| {
+            pairs.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect::<BTreeMap<_, _>>()
+        };
         let p = match kind {
             "AWS::DynamoDB::Table" => {
                 let name = named(props, "TableName").unwrap_or(default_name);
                 let arn = format!("arn:aws:dynamodb:{region}:{account}:table/{name}");
-                Physical { attributes: attrs(&[("Arn", arn.clone()), ("StreamArn", format!("{arn}/stream/local"))]), reference: name }
+                Physical {
+                    attributes: attrs(&[
+                        ("Arn", arn.clone()),
+                        ("StreamArn", format!("{arn}/stream/local")),
+                    ]),
+                    reference: name,
+                }
             }
             "AWS::S3::Bucket" => {
-                let name = named(props, "BucketName").unwrap_or_else(|| truncate(format!("{stack}-{id}").to_ascii_lowercase(), 63));
+                let name = named(props, "BucketName")
+                    .unwrap_or_else(|| truncate(format!("{stack}-{id}").to_ascii_lowercase(), 63));
                 Physical {
                     attributes: attrs(&[
                         ("Arn", format!("arn:aws:s3:::{name}")),
@@ -760,9 +944,14 @@ fn physical_ids(resources: &[(String, Value)], input: &StackInput, params: &BTre
                 let fifo = props.map(|p| truthy(p.get("FifoQueue"))).unwrap_or(false);
                 let name = named(props, "QueueName").unwrap_or_else(|| {
                     let base = truncate(format!("{stack}-{id}"), 75);
-                    if fifo { format!("{base}.fifo") } else { base }
+                    if fifo {
+                        format!("{base}.fifo")
+                    } else {
+                        base
+                    }
                 });
-                let url = format!("{}/{account}/{name}", input.queue_url_base.trim_end_matches('/'));
+                let url =
+                    format!("{}/{account}/{name}", input.queue_url_base.trim_end_matches('/'));
                 Physical {
                     attributes: attrs(&[
                         ("Arn", format!("arn:aws:sqs:{region}:{account}:{name}")),
@@ -774,13 +963,21 @@ fn physical_ids(resources: &[(String, Value)], input: &StackInput, params: &BTre
             }
             "AWS::Serverless::Function" => {
                 let name = named(props, "FunctionName").unwrap_or(default_name);
-                Physical { attributes: attrs(&[("Arn", format!("arn:aws:lambda:{region}:{account}:function:{name}"))]), reference: name }
+                Physical {
+                    attributes: attrs(&[(
+                        "Arn",
+                        format!("arn:aws:lambda:{region}:{account}:function:{name}"),
+                    )]),
+                    reference: name,
+                }
             }
             "AWS::Events::Rule" => {
                 // A rule on a custom bus has the bus in its ARN.
-                let bus = props.and_then(|p| p.get("EventBusName")).and_then(|b| match b.get("Ref").and_then(Value::as_str) {
-                    Some(param) => params.get(param).and_then(Value::as_str).map(str::to_owned),
-                    None => b.as_str().map(str::to_owned),
+                let bus = props.and_then(|p| p.get("EventBusName")).and_then(|b| {
+                    match b.get("Ref").and_then(Value::as_str) {
+                        Some(param) => params.get(param).and_then(Value::as_str).map(str::to_owned),
+                        None => b.as_str().map(str::to_owned),
+                    }
                 });
                 let name = named(props, "Name").unwrap_or(default_name);
                 let arn = match bus.filter(|b| b != "default") {
@@ -791,12 +988,23 @@ fn physical_ids(resources: &[(String, Value)], input: &StackInput, params: &BTre
             }
             "AWS::SNS::Topic" => {
                 let arn = format!("arn:aws:sns:{region}:{account}:{default_name}");
-                Physical { attributes: attrs(&[("TopicName", default_name), ("TopicArn", arn.clone())]), reference: arn }
+                Physical {
+                    attributes: attrs(&[("TopicName", default_name), ("TopicArn", arn.clone())]),
+                    reference: arn,
+                }
             }
-            "AWS::Serverless::HttpApi" => Physical { reference: "local".into(), attributes: BTreeMap::new() },
+            "AWS::Serverless::HttpApi" => {
+                Physical { reference: "local".into(), attributes: BTreeMap::new() }
+            }
             "AWS::Logs::LogGroup" => {
                 let name = named(props, "LogGroupName").unwrap_or(default_name);
-                Physical { attributes: attrs(&[("Arn", format!("arn:aws:logs:{region}:{account}:log-group:{name}:*"))]), reference: name }
+                Physical {
+                    attributes: attrs(&[(
+                        "Arn",
+                        format!("arn:aws:logs:{region}:{account}:log-group:{name}:*"),
+                    )]),
+                    reference: name,
+                }
             }
             _ => Physical { reference: default_name, attributes: BTreeMap::new() },
         };
@@ -806,7 +1014,10 @@ fn physical_ids(resources: &[(String, Value)], input: &StackInput, params: &BTre
             let role = truncate(format!("{stack}-{id}Role"), 64);
             out.insert(
                 format!("{id}Role"),
-                Physical { attributes: attrs(&[("Arn", format!("arn:aws:iam::{account}:role/{role}"))]), reference: role },
+                Physical {
+                    attributes: attrs(&[("Arn", format!("arn:aws:iam::{account}:role/{role}"))]),
+                    reference: role,
+                },
             );
         }
     }
@@ -832,8 +1043,10 @@ fn function_spec(
     if let Some(vars) = merged.pointer("/Environment/Variables") {
         let vars = scope.value(vars).context("Environment")?;
         for (k, v) in vars.as_object().context("Environment.Variables must be a map")? {
-            let v = text_of(v).with_context(|| format!("the environment variable {k} must be a string"))?;
-            let valid = k.chars().next().is_some_and(|c| c.is_ascii_alphabetic()) && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            let v = text_of(v)
+                .with_context(|| format!("the environment variable {k} must be a string"))?;
+            let valid = k.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+                && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
             if !valid || k.len() < 2 {
                 bail!("{k} is not a valid environment variable name for Lambda");
             }
@@ -845,16 +1058,22 @@ fn function_spec(
     }
     let size: usize = environment.iter().map(|(k, v)| k.len() + v.len()).sum();
     if size > ENVIRONMENT_LIMIT {
-        bail!("its environment is {size} bytes; Lambda allows {ENVIRONMENT_LIMIT} (keys and values)");
+        bail!(
+            "its environment is {size} bytes; Lambda allows {ENVIRONMENT_LIMIT} (keys and values)"
+        );
     }
 
-    let prop = |k: &str| -> anyhow::Result<Option<Value>> { merged.get(k).map(|v| scope.value(v)).transpose() };
+    let prop = |k: &str| -> anyhow::Result<Option<Value>> {
+        merged.get(k).map(|v| scope.value(v)).transpose()
+    };
     let timeout = number(prop("Timeout")?.as_ref(), "Timeout")?.unwrap_or(3);
     let memory = number(prop("MemorySize")?.as_ref(), "MemorySize")?.unwrap_or(128);
     if !(1..=900).contains(&timeout) || !(128..=10_240).contains(&memory) {
         bail!("Timeout must be 1-900 seconds and MemorySize 128-10240 MB");
     }
-    let reserved = number(prop("ReservedConcurrentExecutions")?.as_ref(), "ReservedConcurrentExecutions")?.map(|n| n as u32);
+    let reserved =
+        number(prop("ReservedConcurrentExecutions")?.as_ref(), "ReservedConcurrentExecutions")?
+            .map(|n| n as u32);
     let logging = prop("LoggingConfig")?;
 
     let mut routes = Vec::new();
@@ -863,25 +1082,46 @@ fn function_spec(
         match event.get("Type").and_then(Value::as_str) {
             Some("HttpApi") => routes.push(route_of(event, &binary)?),
             Some("SQS") => {
-                let p = scope.value(event.get("Properties").context("an SQS event without Properties")?)?;
-                let arn = p.get("Queue").and_then(Value::as_str).context("an SQS event without Queue")?;
-                let queue = queue_by_arn.get(arn).cloned().with_context(|| format!("event {event_id}: {arn} is not a queue of the stack"))?;
+                let p = scope
+                    .value(event.get("Properties").context("an SQS event without Properties")?)?;
+                let arn =
+                    p.get("Queue").and_then(Value::as_str).context("an SQS event without Queue")?;
+                let queue = queue_by_arn.get(arn).cloned().with_context(|| {
+                    format!("event {event_id}: {arn} is not a queue of the stack")
+                })?;
                 let batch_size = number(p.get("BatchSize"), "BatchSize")?.unwrap_or(10);
-                let window = number(p.get("MaximumBatchingWindowInSeconds"), "MaximumBatchingWindowInSeconds")?.unwrap_or(0);
-                if !(1..=10_000).contains(&batch_size) || window > 300 || (batch_size > 10 && window == 0) {
+                let window = number(
+                    p.get("MaximumBatchingWindowInSeconds"),
+                    "MaximumBatchingWindowInSeconds",
+                )?
+                .unwrap_or(0);
+                if !(1..=10_000).contains(&batch_size)
+                    || window > 300
+                    || (batch_size > 10 && window == 0)
+                {
                     bail!("event {event_id}: BatchSize must be 1-10 (up to 10000 with a batching window of at most 300 s)");
                 }
-                let maximum_concurrency = number(p.pointer("/ScalingConfig/MaximumConcurrency"), "MaximumConcurrency")?.map(|n| n as u32);
+                let maximum_concurrency =
+                    number(p.pointer("/ScalingConfig/MaximumConcurrency"), "MaximumConcurrency")?
+                        .map(|n| n as u32);
                 if maximum_concurrency.is_some_and(|m| !(2..=1000).contains(&m)) {
                     bail!("event {event_id}: ScalingConfig.MaximumConcurrency must be 2-1000");
                 }
-                let responses: Vec<String> = p.get("FunctionResponseTypes").and_then(Value::as_array).into_iter().flatten().filter_map(text_of).collect();
+                let responses: Vec<String> = p
+                    .get("FunctionResponseTypes")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(text_of)
+                    .collect();
                 queue_sources.push(QueueSource {
                     queue,
                     function: binary.clone(),
                     batch_size: batch_size as u32,
                     batching_window: Duration::from_secs(window),
-                    report_batch_item_failures: responses.iter().any(|r| r == "ReportBatchItemFailures"),
+                    report_batch_item_failures: responses
+                        .iter()
+                        .any(|r| r == "ReportBatchItemFailures"),
                     enabled: p.get("Enabled").is_none_or(|e| truthy(Some(e))),
                     maximum_concurrency,
                 });
@@ -937,10 +1177,13 @@ pub fn match_path(pattern: &str, path: &str) -> Option<Vec<(String, String)>> {
             if g.is_empty() {
                 return None;
             }
-            let value: String = serde_urlencoded::from_str::<Vec<(String, String)>>(&format!("v={}", g.replace('+', "%2B")))
-                .ok()?
-                .pop()?
-                .1;
+            let value: String = serde_urlencoded::from_str::<Vec<(String, String)>>(&format!(
+                "v={}",
+                g.replace('+', "%2B")
+            ))
+            .ok()?
+            .pop()?
+            .1;
             params.push((name.to_owned(), value));
         } else if *p != g {
             return None;
@@ -1030,7 +1273,10 @@ Resources:
 
     #[test]
     fn when_path_has_parameters_should_match_and_decode_them() {
-        assert_eq!(match_path("/v1/context/{userID}", "/v1/context/52%2B1"), Some(vec![("userID".into(), "52+1".into())]));
+        assert_eq!(
+            match_path("/v1/context/{userID}", "/v1/context/52%2B1"),
+            Some(vec![("userID".into(), "52+1".into())])
+        );
         assert_eq!(match_path("/v1/context/{userID}", "/v1/context/"), None);
         assert_eq!(match_path("/v1/tokens/check", "/v1/tokens/check"), Some(vec![]));
         assert_eq!(match_path("/v1/tokens/check", "/v1/tokens/other"), None);
@@ -1039,39 +1285,73 @@ Resources:
     #[test]
     fn when_a_stack_is_resolved_should_give_each_function_its_own_configuration() {
         let t = Template::parse(TEMPLATE).unwrap();
-        let s = Stack::resolve(&t, &input(&[("Secret", "arn:aws:secretsmanager:us-east-1:123456789012:secret:jwt-AbCdEf")])).unwrap();
+        let s = Stack::resolve(
+            &t,
+            &input(&[(
+                "Secret",
+                "arn:aws:secretsmanager:us-east-1:123456789012:secret:jwt-AbCdEf",
+            )]),
+        )
+        .unwrap();
         let a = s.function("authenticate").unwrap();
-        assert_eq!(a.environment, BTreeMap::from([("MODE".into(), "a".into()), ("TABLE".into(), "s-Table".into())]));
+        assert_eq!(
+            a.environment,
+            BTreeMap::from([("MODE".into(), "a".into()), ("TABLE".into(), "s-Table".into())])
+        );
         assert_eq!(a.timeout, Duration::from_secs(10));
         assert_eq!(a.memory_mb, 128);
-        assert_eq!(a.routes, vec![Route { method: "POST".into(), path: "/v1/authenticate".into(), function: "authenticate".into() }]);
+        assert_eq!(
+            a.routes,
+            vec![Route {
+                method: "POST".into(),
+                path: "/v1/authenticate".into(),
+                function: "authenticate".into()
+            }]
+        );
         let ctx = policy::RequestContext { principal: a.role_arn.clone(), ..Default::default() };
         let table = "arn:aws:dynamodb:us-east-1:123456789012:table/s-Table";
         assert_eq!(a.policy.decide("dynamodb:GetItem", table, &ctx), policy::Decision::Allow);
-        assert_eq!(a.policy.decide("dynamodb:PutItem", table, &ctx), policy::Decision::ImplicitDeny);
+        assert_eq!(
+            a.policy.decide("dynamodb:PutItem", table, &ctx),
+            policy::Decision::ImplicitDeny
+        );
         let secret = "arn:aws:secretsmanager:us-east-1:123456789012:secret:jwt-AbCdEf";
-        assert_eq!(a.policy.decide("secretsmanager:GetSecretValue", secret, &ctx), policy::Decision::Allow);
+        assert_eq!(
+            a.policy.decide("secretsmanager:GetSecretValue", secret, &ctx),
+            policy::Decision::Allow
+        );
 
         let w = s.function("to-desk-worker").unwrap();
         assert_eq!(w.timeout, Duration::from_secs(30));
         assert_eq!(w.queue_sources[0].queue, "Q");
         assert!(w.queue_sources[0].report_batch_item_failures);
         let q = s.queue("Q").unwrap();
-        assert_eq!((q.name.as_str(), q.visibility_timeout, q.redrive.clone()), ("s-Q.fifo", 180, Some(("Dlq".into(), 7))));
+        assert_eq!(
+            (q.name.as_str(), q.visibility_timeout, q.redrive.clone()),
+            ("s-Q.fifo", 180, Some(("Dlq".into(), 7)))
+        );
         assert_eq!(q.url, "http://127.0.0.1:5000/123456789012/s-Q.fifo");
         // SAM gives a worker its event source's rights.
         assert_eq!(w.policy.decide("sqs:ReceiveMessage", &q.arn, &ctx), policy::Decision::Allow);
-        assert_eq!(s.name_of(&format!("{table}/index/GSI1")), ("Table/index/*".to_owned(), format!("{table}/index/*")));
+        assert_eq!(
+            s.name_of(&format!("{table}/index/GSI1")),
+            ("Table/index/*".to_owned(), format!("{table}/index/*"))
+        );
         assert_eq!(s.name_of(secret).0, "Secret");
 
         let with = Stack::resolve(&t, &input(&[("Secret", "arn:x"), ("Optional", "yes")])).unwrap();
-        assert_eq!(with.function("authenticate").unwrap().environment.get("EXTRA").map(String::as_str), Some("yes"));
+        assert_eq!(
+            with.function("authenticate").unwrap().environment.get("EXTRA").map(String::as_str),
+            Some("yes")
+        );
     }
 
     #[test]
     fn when_the_template_or_parameters_break_a_deployment_rule_should_refuse_as_aws() {
         let t = Template::parse(TEMPLATE).unwrap();
-        let err = |params: &[(&str, &str)], t: &Template| format!("{:#}", Stack::resolve(t, &input(params)).unwrap_err());
+        let err = |params: &[(&str, &str)], t: &Template| {
+            format!("{:#}", Stack::resolve(t, &input(params)).unwrap_err())
+        };
         assert!(err(&[], &t).contains("Parameters: [Secret] must have values"));
         assert!(err(&[("Secret", "nope")], &t).contains("must match pattern"));
         assert!(err(&[("Secret", "arn:x"), ("Mode", "c")], &t).contains("AllowedValues"));
@@ -1079,18 +1359,22 @@ Resources:
 
         let mut short_visibility = t.clone();
         short_visibility.resource_mut("Q").unwrap()["Properties"]["VisibilityTimeout"] = 20.into();
-        assert!(err(&[("Secret", "arn:x")], &short_visibility).contains("is less than Function timeout"));
+        assert!(err(&[("Secret", "arn:x")], &short_visibility)
+            .contains("is less than Function timeout"));
 
         let mut big_env = t.clone();
-        big_env.resource_mut("A").unwrap()["Properties"]["Environment"]["Variables"]["BIG"] = "x".repeat(4100).into();
+        big_env.resource_mut("A").unwrap()["Properties"]["Environment"]["Variables"]["BIG"] =
+            "x".repeat(4100).into();
         assert!(err(&[("Secret", "arn:x")], &big_env).contains("Lambda allows 4096"));
 
         let mut elsewhere = input(&[("Secret", "arn:x"), ("Optional", "yes")]);
         elsewhere.account = "999999999999".into();
-        assert!(format!("{:#}", Stack::resolve(&t, &elsewhere).unwrap_err()).contains("Optional is for the emulator's account only"));
+        assert!(format!("{:#}", Stack::resolve(&t, &elsewhere).unwrap_err())
+            .contains("Optional is for the emulator's account only"));
 
         let mut reserved = t.clone();
-        reserved.resource_mut("A").unwrap()["Properties"]["Environment"]["Variables"]["AWS_REGION"] = "eu-west-1".into();
+        reserved.resource_mut("A").unwrap()["Properties"]["Environment"]["Variables"]
+            ["AWS_REGION"] = "eu-west-1".into();
         assert!(err(&[("Secret", "arn:x")], &reserved).contains("reserves"));
     }
 }
@@ -1103,11 +1387,19 @@ mod deployed_template {
     /// names, secret ARNs, URLs), every function's environment still fits
     /// Lambda's 4 KB.
     #[test]
-    fn when_the_template_is_deployed_with_real_length_values_should_fit_every_function_environment() {
-        let t = Template::read(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml")).unwrap();
-        let arn = |n: &str| format!("arn:aws:secretsmanager:ap-southeast-2:123456789012:secret:omnibridge-production/{n}-AbCdEf");
-        let mut parameters: BTreeMap<String, String> =
-            t.parameters().into_keys().filter(|p| p.ends_with("SecretArn")).map(|p| (p.clone(), arn(&p))).collect();
+    fn when_the_template_is_deployed_with_real_length_values_should_fit_every_function_environment()
+    {
+        let t = Template::read(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml"))
+            .unwrap();
+        let arn = |n: &str| {
+            format!("arn:aws:secretsmanager:ap-southeast-2:123456789012:secret:omnibridge-production/{n}-AbCdEf")
+        };
+        let mut parameters: BTreeMap<String, String> = t
+            .parameters()
+            .into_keys()
+            .filter(|p| p.ends_with("SecretArn"))
+            .map(|p| (p.clone(), arn(&p)))
+            .collect();
         for (k, v) in [
             ("YaloApiUrl", "https://api-global.yalochat.com/integrations/v2"),
             ("SalesforceApiUrl", "https://omnibridge-production-org.my.salesforce-scrt.com"),
@@ -1133,7 +1425,14 @@ mod deployed_template {
             created: BTreeMap::new(),
         };
         let stack = Stack::resolve(&t, &input).unwrap_or_else(|e| panic!("{e:#}"));
-        let largest = stack.functions.iter().map(|f| (f.environment.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>(), &f.binary)).max().unwrap();
+        let largest = stack
+            .functions
+            .iter()
+            .map(|f| {
+                (f.environment.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>(), &f.binary)
+            })
+            .max()
+            .unwrap();
         assert!(largest.0 <= ENVIRONMENT_LIMIT, "{largest:?}");
         println!("the largest environment: {} bytes ({})", largest.0, largest.1);
     }

@@ -89,14 +89,27 @@ fn strings(v: Option<&Value>, what: &str) -> anyhow::Result<Vec<String>> {
         Some(Value::String(s)) => Ok(vec![s.clone()]),
         Some(Value::Array(items)) => items
             .iter()
-            .map(|i| i.as_str().map(str::to_owned).ok_or_else(|| anyhow!("{what} must hold strings, got {i}")))
+            .map(|i| {
+                i.as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| anyhow!("{what} must hold strings, got {i}"))
+            })
             .collect(),
         Some(other) => bail!("{what} must be a string or a list, got {other}"),
     }
 }
 
-const OPERATORS: &[&str] =
-    &["StringEquals", "StringNotEquals", "StringLike", "StringNotLike", "ArnEquals", "ArnLike", "ArnNotEquals", "ArnNotLike", "Bool"];
+const OPERATORS: &[&str] = &[
+    "StringEquals",
+    "StringNotEquals",
+    "StringLike",
+    "StringNotLike",
+    "ArnEquals",
+    "ArnLike",
+    "ArnNotEquals",
+    "ArnNotLike",
+    "Bool",
+];
 
 fn principal(v: &Value) -> anyhow::Result<Principal> {
     match v {
@@ -106,7 +119,11 @@ fn principal(v: &Value) -> anyhow::Result<Principal> {
                 Ok(Principal::Service(strings(Some(s), "Principal.Service")?))
             } else if let Some(a) = m.get("AWS") {
                 let arns = strings(Some(a), "Principal.AWS")?;
-                Ok(if arns.iter().any(|a| a == "*") { Principal::Anyone } else { Principal::Aws(arns) })
+                Ok(if arns.iter().any(|a| a == "*") {
+                    Principal::Anyone
+                } else {
+                    Principal::Aws(arns)
+                })
             } else {
                 bail!("a Principal the local stack does not evaluate: {v}")
             }
@@ -131,12 +148,19 @@ impl Statement {
                 if !OPERATORS.contains(&base) {
                     bail!("{source}: the condition operator {operator} is not evaluated by the local stack");
                 }
-                for (key, values) in tests.as_object().ok_or_else(|| anyhow!("{source}: {operator} must be a map"))? {
+                for (key, values) in tests
+                    .as_object()
+                    .ok_or_else(|| anyhow!("{source}: {operator} must be a map"))?
+                {
                     let values = match values {
                         Value::Bool(b) => vec![b.to_string()],
                         other => strings(Some(other), key)?,
                     };
-                    conditions.push(Condition { operator: operator.clone(), key: key.clone(), values });
+                    conditions.push(Condition {
+                        operator: operator.clone(),
+                        key: key.clone(),
+                        values,
+                    });
                 }
             }
         }
@@ -158,7 +182,10 @@ impl Statement {
 
     fn matches_action(&self, action: &str) -> bool {
         if !self.not_actions.is_empty() {
-            return !self.not_actions.iter().any(|p| glob(&p.to_ascii_lowercase(), &action.to_ascii_lowercase()));
+            return !self
+                .not_actions
+                .iter()
+                .any(|p| glob(&p.to_ascii_lowercase(), &action.to_ascii_lowercase()));
         }
         self.actions.iter().any(|p| glob(&p.to_ascii_lowercase(), &action.to_ascii_lowercase()))
     }
@@ -195,7 +222,10 @@ impl Statement {
     }
 
     fn applies(&self, action: &str, resource: &str, ctx: &RequestContext) -> bool {
-        self.matches_action(action) && self.matches_resource(resource) && self.matches_principal(ctx) && self.conditions_hold(ctx)
+        self.matches_action(action)
+            && self.matches_resource(resource)
+            && self.matches_principal(ctx)
+            && self.conditions_hold(ctx)
     }
 }
 
@@ -228,7 +258,8 @@ pub fn arn_matches(pattern: &str, arn: &str) -> bool {
     if pattern == "*" {
         return true;
     }
-    let (p, a): (Vec<&str>, Vec<&str>) = (pattern.splitn(6, ':').collect(), arn.splitn(6, ':').collect());
+    let (p, a): (Vec<&str>, Vec<&str>) =
+        (pattern.splitn(6, ':').collect(), arn.splitn(6, ':').collect());
     p.len() == a.len() && p.iter().zip(&a).all(|(p, a)| glob(p, a))
 }
 
@@ -257,7 +288,11 @@ impl Policy {
             _ => bail!("{source}: a policy document needs a Statement"),
         };
         for (i, s) in statements.iter().enumerate() {
-            let label = if statements.len() > 1 { format!("{source} #{}", i + 1) } else { source.to_owned() };
+            let label = if statements.len() > 1 {
+                format!("{source} #{}", i + 1)
+            } else {
+                source.to_owned()
+            };
             self.statements.push(Statement::parse(s, &label)?);
         }
         Ok(())
@@ -266,10 +301,17 @@ impl Policy {
     /// One entry of a function's SAM `Policies` (already evaluated): a
     /// managed policy's name or ARN, a policy document, or a SAM policy
     /// template with its parameters.
-    pub fn add_sam_entry(&mut self, entry: &Value, index: usize, pseudo: &BTreeMap<String, Value>) -> anyhow::Result<()> {
+    pub fn add_sam_entry(
+        &mut self,
+        entry: &Value,
+        index: usize,
+        pseudo: &BTreeMap<String, Value>,
+    ) -> anyhow::Result<()> {
         match entry {
             Value::String(name) => self.add_managed(name),
-            Value::Object(m) if m.contains_key("Statement") => self.add_document(entry, &format!("Policies[{index}]")),
+            Value::Object(m) if m.contains_key("Statement") => {
+                self.add_document(entry, &format!("Policies[{index}]"))
+            }
             Value::Object(m) if m.len() == 1 => {
                 let (name, args) = m.iter().next().expect("one key");
                 let doc = expand_policy_template(name, args, pseudo)?;
@@ -310,14 +352,19 @@ impl Policy {
 fn templates() -> &'static Map<String, Value> {
     static TEMPLATES: OnceLock<Map<String, Value>> = OnceLock::new();
     TEMPLATES.get_or_init(|| {
-        let doc: Value = serde_json::from_str(include_str!("sam_policy_templates.json")).expect("SAM's policy templates parse");
+        let doc: Value = serde_json::from_str(include_str!("sam_policy_templates.json"))
+            .expect("SAM's policy templates parse");
         doc.get("Templates").and_then(Value::as_object).cloned().unwrap_or_default()
     })
 }
 
 /// A SAM policy template (`DynamoDBCrudPolicy: {TableName: ...}`) as the
 /// policy document SAM puts in the function's role.
-pub fn expand_policy_template(name: &str, args: &Value, pseudo: &BTreeMap<String, Value>) -> anyhow::Result<Value> {
+pub fn expand_policy_template(
+    name: &str,
+    args: &Value,
+    pseudo: &BTreeMap<String, Value>,
+) -> anyhow::Result<Value> {
     let t = templates().get(name).ok_or_else(|| anyhow!("{name} is not a SAM policy template"))?;
     let mut params = pseudo.clone();
     let given = args.as_object().cloned().unwrap_or_default();
@@ -328,8 +375,15 @@ pub fn expand_policy_template(name: &str, args: &Value, pseudo: &BTreeMap<String
         }
     }
     let (resources, conditions, mappings) = (BTreeMap::new(), BTreeMap::new(), Map::new());
-    let scope = Scope { params: &params, resources: &resources, conditions: &conditions, mappings: &mappings };
-    scope.value(t.get("Definition").context("a policy template without Definition")?).with_context(|| format!("expanding {name}"))
+    let scope = Scope {
+        params: &params,
+        resources: &resources,
+        conditions: &conditions,
+        mappings: &mappings,
+    };
+    scope
+        .value(t.get("Definition").context("a policy template without Definition")?)
+        .with_context(|| format!("expanding {name}"))
 }
 
 #[cfg(test)]
@@ -347,8 +401,14 @@ mod tests {
         assert!(glob("a?c", "abc") && !glob("a?c", "abbc"));
         assert!(arn_matches("arn:aws:s3:::bucket/*", "arn:aws:s3:::bucket/a/b.pdf"));
         assert!(!arn_matches("arn:aws:s3:::bucket/*", "arn:aws:s3:::bucket"));
-        assert!(arn_matches("arn:aws:dynamodb:us-east-1:1:table/T/index/*", "arn:aws:dynamodb:us-east-1:1:table/T/index/GSI1"));
-        assert!(!arn_matches("arn:aws:dynamodb:us-east-1:1:table/T", "arn:aws:dynamodb:us-east-1:1:table/T/index/GSI1"));
+        assert!(arn_matches(
+            "arn:aws:dynamodb:us-east-1:1:table/T/index/*",
+            "arn:aws:dynamodb:us-east-1:1:table/T/index/GSI1"
+        ));
+        assert!(!arn_matches(
+            "arn:aws:dynamodb:us-east-1:1:table/T",
+            "arn:aws:dynamodb:us-east-1:1:table/T/index/GSI1"
+        ));
         assert!(!arn_matches("arn:aws:sqs:*:1:q", "arn:aws:sqs:us-east-1:2:q"));
     }
 
@@ -364,7 +424,11 @@ mod tests {
         )
         .unwrap();
         assert_eq!(p.decide("dynamodb:GetItem", "arn:t", &ctx()), Decision::Allow);
-        assert_eq!(p.decide("dynamodb:getitem", "arn:t", &ctx()), Decision::Allow, "actions are case-insensitive");
+        assert_eq!(
+            p.decide("dynamodb:getitem", "arn:t", &ctx()),
+            Decision::Allow,
+            "actions are case-insensitive"
+        );
         assert_eq!(p.decide("dynamodb:Query", "arn:t", &ctx()), Decision::ExplicitDeny);
         assert_eq!(p.decide("dynamodb:PutItem", "arn:t", &ctx()), Decision::ImplicitDeny);
         assert_eq!(p.decide("dynamodb:GetItem", "arn:other", &ctx()), Decision::ImplicitDeny);
@@ -379,9 +443,16 @@ mod tests {
             "queue policy",
         )
         .unwrap();
-        let events = |source: &str| RequestContext { principal: "events.amazonaws.com".into(), source_arn: Some(source.into()), secure_transport: true };
+        let events = |source: &str| RequestContext {
+            principal: "events.amazonaws.com".into(),
+            source_arn: Some(source.into()),
+            secure_transport: true,
+        };
         assert_eq!(p.decide("sqs:SendMessage", "arn:q", &events("arn:rule")), Decision::Allow);
-        assert_eq!(p.decide("sqs:SendMessage", "arn:q", &events("arn:other-rule")), Decision::ImplicitDeny);
+        assert_eq!(
+            p.decide("sqs:SendMessage", "arn:q", &events("arn:other-rule")),
+            Decision::ImplicitDeny
+        );
         let mut deny = Policy::default();
         deny.add_document(
             &json!({"Statement": {"Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": ["arn:aws:s3:::b", "arn:aws:s3:::b/*"],
@@ -389,7 +460,14 @@ mod tests {
             "bucket policy",
         )
         .unwrap();
-        assert_eq!(deny.decide("s3:GetObject", "arn:aws:s3:::b/k", &RequestContext { secure_transport: true, ..ctx() }), Decision::ImplicitDeny);
+        assert_eq!(
+            deny.decide(
+                "s3:GetObject",
+                "arn:aws:s3:::b/k",
+                &RequestContext { secure_transport: true, ..ctx() }
+            ),
+            Decision::ImplicitDeny
+        );
         assert_eq!(deny.decide("s3:GetObject", "arn:aws:s3:::b/k", &ctx()), Decision::ExplicitDeny);
     }
 
@@ -402,12 +480,19 @@ mod tests {
         ]);
         let mut p = Policy::default();
         p.add_sam_entry(&json!({"DynamoDBReadPolicy": {"TableName": "t"}}), 0, &pseudo).unwrap();
-        p.add_sam_entry(&json!({"SQSSendMessagePolicy": {"QueueName": "q.fifo"}}), 1, &pseudo).unwrap();
+        p.add_sam_entry(&json!({"SQSSendMessagePolicy": {"QueueName": "q.fifo"}}), 1, &pseudo)
+            .unwrap();
         p.add_sam_entry(&json!("AWSLambdaBasicExecutionRole"), 2, &pseudo).unwrap();
         let table = "arn:aws:dynamodb:us-east-1:123456789012:table/t";
-        assert_eq!(p.decide("dynamodb:Query", &format!("{table}/index/GSI1"), &ctx()), Decision::Allow);
+        assert_eq!(
+            p.decide("dynamodb:Query", &format!("{table}/index/GSI1"), &ctx()),
+            Decision::Allow
+        );
         assert_eq!(p.decide("dynamodb:PutItem", table, &ctx()), Decision::ImplicitDeny);
-        assert_eq!(p.decide("sqs:SendMessage", "arn:aws:sqs:us-east-1:123456789012:q.fifo", &ctx()), Decision::Allow);
+        assert_eq!(
+            p.decide("sqs:SendMessage", "arn:aws:sqs:us-east-1:123456789012:q.fifo", &ctx()),
+            Decision::Allow
+        );
         assert_eq!(p.decide("logs:PutLogEvents", "arn:any", &ctx()), Decision::Allow);
         assert!(p.add_sam_entry(&json!({"DynamoDBReadPolicy": {}}), 3, &pseudo).is_err());
         assert!(p.add_sam_entry(&json!("AdministratorAccess"), 4, &pseudo).is_err());

@@ -16,7 +16,10 @@
 //! deletes expired items lazily, so reads filter them out themselves.
 
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, KeysAndAttributes, Put, ReturnValue, ReturnValuesOnConditionCheckFailure,
+    TransactWriteItem,
+};
 use aws_sdk_dynamodb::Client;
 use base64::Engine;
 use serde::{de::DeserializeOwned, Serialize};
@@ -25,11 +28,13 @@ use std::time::Duration;
 
 use super::aws_error;
 use crate::model::{
-    now_millis, Attachment, ChannelKind, ContextEntry, Conversation, ConversationId, ConversationRef, ConversationStatus, DeskKind, EpochMillis,
-    Message, MessageId, MessageStatus, Page,
+    now_millis, Attachment, ChannelKind, ContextEntry, Conversation, ConversationId,
+    ConversationRef, ConversationStatus, DeskKind, EpochMillis, Message, MessageId, MessageStatus,
+    Page,
 };
 use crate::ports::{
-    Claim, ContextStore, ConversationStore, IdempotencyStore, MessageStore, Recorded, StatusDetail, UserStore,
+    Claim, ContextStore, ConversationStore, IdempotencyStore, MessageStore, Recorded, StatusDetail,
+    UserStore,
 };
 use crate::services::auth::ApiUser;
 use crate::{Error, Result};
@@ -58,7 +63,10 @@ pub struct Retention {
 
 impl Default for Retention {
     fn default() -> Self {
-        Retention { records: Duration::from_secs(90 * 24 * 3600), idempotency: Duration::from_secs(7 * 24 * 3600) }
+        Retention {
+            records: Duration::from_secs(90 * 24 * 3600),
+            idempotency: Duration::from_secs(7 * 24 * 3600),
+        }
     }
 }
 
@@ -93,7 +101,8 @@ fn to_item<T: Serialize>(value: &T, keys: &[(&str, String)]) -> Result<Item> {
 }
 
 fn from_item<T: DeserializeOwned>(item: Item) -> Result<T> {
-    serde_dynamo::from_item(item).map_err(|e| Error::permanent("decoding a DynamoDB item failed", Some(Box::new(e))))
+    serde_dynamo::from_item(item)
+        .map_err(|e| Error::permanent("decoding a DynamoDB item failed", Some(Box::new(e))))
 }
 
 fn key(pk: String, sk: &str) -> Item {
@@ -114,23 +123,33 @@ fn key_attributes(mut item: Item) -> Item {
 /// Cursors are the key of the last item returned, base64url-encoded JSON.
 /// They are opaque to callers and checked to belong to the same listing.
 fn encode_cursor(item: &Item, names: &[&str]) -> String {
-    let map: HashMap<&str, &str> =
-        names.iter().filter_map(|n| item.get(*n).and_then(|v| v.as_s().ok()).map(|v| (*n, v.as_str()))).collect();
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::to_vec(&map).unwrap_or_default())
+    let map: HashMap<&str, &str> = names
+        .iter()
+        .filter_map(|n| item.get(*n).and_then(|v| v.as_s().ok()).map(|v| (*n, v.as_str())))
+        .collect();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(serde_json::to_vec(&map).unwrap_or_default())
 }
 
 fn decode_cursor(cursor: &str, names: &[&str], partition: (&str, &str)) -> Result<Item> {
     let bad = || Error::invalid("cursor", "is not a cursor of this listing");
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
+    let bytes =
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
     let map: HashMap<String, String> = serde_json::from_slice(&bytes).map_err(|_| bad())?;
-    if map.len() != names.len() || names.iter().any(|n| !map.contains_key(*n)) || map[partition.0] != partition.1 {
+    if map.len() != names.len()
+        || names.iter().any(|n| !map.contains_key(*n))
+        || map[partition.0] != partition.1
+    {
         return Err(bad());
     }
     Ok(map.into_iter().map(|(k, v)| (k, s(v))).collect())
 }
 
 fn is_condition_failure<E: aws_sdk_dynamodb::error::ProvideErrorMetadata>(e: &E) -> bool {
-    matches!(e.code(), Some("ConditionalCheckFailedException") | Some("TransactionCanceledException"))
+    matches!(
+        e.code(),
+        Some("ConditionalCheckFailedException") | Some("TransactionCanceledException")
+    )
 }
 
 /// The item a conditional put found in its way (asked for with
@@ -191,7 +210,8 @@ impl DynamoStore {
         if !(1..=1000).contains(&limit) {
             return Err(Error::invalid("limit", "must be between 1 and 1000"));
         }
-        let start = cursor.map(|c| decode_cursor(c, &INDEX_KEYS, ("GSI1PK", &partition))).transpose()?;
+        let start =
+            cursor.map(|c| decode_cursor(c, &INDEX_KEYS, ("GSI1PK", &partition))).transpose()?;
         let mut items: Vec<Item> = Vec::with_capacity(limit as usize + 1);
         let mut exclusive_start = start;
         // A Query page can stop short of Limit (1 MB); keep going until we have enough or the partition ends.
@@ -238,14 +258,20 @@ impl DynamoStore {
     /// The items with `keys`, by [`item_key`]; those not found are left
     /// out. A hundred keys per request, as DynamoDB takes; keys it leaves
     /// unprocessed (throttling) are asked again.
-    async fn batch_get(&self, keys: &[Item], consistent: bool) -> Result<HashMap<(String, String), Item>> {
+    async fn batch_get(
+        &self,
+        keys: &[Item],
+        consistent: bool,
+    ) -> Result<HashMap<(String, String), Item>> {
         let mut found = HashMap::with_capacity(keys.len());
         for chunk in keys.chunks(100) {
             let mut pending = KeysAndAttributes::builder()
                 .set_keys(Some(chunk.to_vec()))
                 .consistent_read(consistent)
                 .build()
-                .map_err(|e| Error::permanent("DynamoDB BatchGetItem request", Some(Box::new(e))))?;
+                .map_err(|e| {
+                    Error::permanent("DynamoDB BatchGetItem request", Some(Box::new(e)))
+                })?;
             for attempt in 0u32.. {
                 let out = self
                     .client
@@ -254,13 +280,19 @@ impl DynamoStore {
                     .send()
                     .await
                     .map_err(|e| aws_error("DynamoDB BatchGetItem", e))?;
-                for item in out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default() {
+                for item in
+                    out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default()
+                {
                     found.insert(item_key(&item), item);
                 }
                 match out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)) {
                     Some(left) if !left.keys.is_empty() => {
                         if attempt >= 5 {
-                            return Err(Error::Retryable { what: "DynamoDB left keys of a BatchGetItem unread".into(), retry_after: None, source: None });
+                            return Err(Error::Retryable {
+                                what: "DynamoDB left keys of a BatchGetItem unread".into(),
+                                retry_after: None,
+                                source: None,
+                            });
                         }
                         tokio::time::sleep(Duration::from_millis(20 << attempt)).await;
                         pending = left;
@@ -284,7 +316,9 @@ impl DynamoStore {
                 .condition_expression("attribute_not_exists(PK)")
                 .build()
                 .map(|p| TransactWriteItem::builder().put(p).build())
-                .map_err(|e| Error::permanent("building a DynamoDB write failed", Some(Box::new(e))))
+                .map_err(|e| {
+                    Error::permanent("building a DynamoDB write failed", Some(Box::new(e)))
+                })
         };
         let res = self
             .client
@@ -302,25 +336,39 @@ impl DynamoStore {
 
     /// The customer's pointer: the conversation it names, with the status and
     /// expiry it carries (`None` in a pointer written before pointers carried them).
-    async fn open_pointer(&self, channel: ChannelKind, customer_id: &str) -> Result<Option<(ConversationId, Option<ConversationStatus>, Option<i64>)>> {
-        let Some(item) = self.get(open_pk(channel, customer_id), "OPEN").await? else { return Ok(None) };
+    async fn open_pointer(
+        &self,
+        channel: ChannelKind,
+        customer_id: &str,
+    ) -> Result<Option<(ConversationId, Option<ConversationStatus>, Option<i64>)>> {
+        let Some(item) = self.get(open_pk(channel, customer_id), "OPEN").await? else {
+            return Ok(None);
+        };
         let id = item.get("conversation_id").and_then(|v| v.as_s().ok()).ok_or_else(|| {
             Error::permanent("open-conversation pointer without conversation_id", None)
         })?;
         let status = item.get("status").and_then(|v| v.as_s().ok()).and_then(|v| v.parse().ok());
-        let expires_at = item.get(TTL_ATTRIBUTE).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok());
+        let expires_at =
+            item.get(TTL_ATTRIBUTE).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok());
         Ok(Some((ConversationId::parse(id)?, status, expires_at)))
     }
 
     /// The customer's pointer to `c` takes its status and the expiry `exp`.
     async fn update_pointer(&self, c: &ConversationRef, exp: i64) -> Result<()> {
-        self.update_own_pointer(c, "SET #status = :status, expires_at = :exp", Some(c.status), exp).await
+        self.update_own_pointer(c, "SET #status = :status, expires_at = :exp", Some(c.status), exp)
+            .await
     }
 
     /// Applies `expression` (`:exp` is `exp`, `#status` and `:status` are
     /// `status`) to the customer's pointer, unless it names another
     /// conversation than `c` by now.
-    async fn update_own_pointer(&self, c: &ConversationRef, expression: &str, status: Option<ConversationStatus>, exp: i64) -> Result<()> {
+    async fn update_own_pointer(
+        &self,
+        c: &ConversationRef,
+        expression: &str,
+        status: Option<ConversationStatus>,
+        exp: i64,
+    ) -> Result<()> {
         let mut update = self
             .client
             .update_item()
@@ -331,7 +379,9 @@ impl DynamoStore {
             .expression_attribute_values(":exp", n(exp))
             .expression_attribute_values(":id", s(c.id.as_str()));
         if let Some(status) = status {
-            update = update.expression_attribute_names("#status", "status").expression_attribute_values(":status", s(status.as_str()));
+            update = update
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":status", s(status.as_str()));
         }
         match update.send().await {
             Ok(_) => Ok(()),
@@ -341,7 +391,12 @@ impl DynamoStore {
     }
 
     /// Removes the customer's pointer if it still names `id`.
-    async fn drop_pointer(&self, channel: ChannelKind, customer_id: &str, id: &ConversationId) -> Result<()> {
+    async fn drop_pointer(
+        &self,
+        channel: ChannelKind,
+        customer_id: &str,
+        id: &ConversationId,
+    ) -> Result<()> {
         let res = self
             .client
             .delete_item()
@@ -403,7 +458,12 @@ impl DynamoStore {
     /// The conversation `id` a customer's pointer names, unless it is gone or
     /// closed; then the pointer (left behind by a close that stopped half
     /// way) is removed.
-    async fn pointed_conversation(&self, channel: ChannelKind, customer_id: &str, id: &ConversationId) -> Result<Option<Conversation>> {
+    async fn pointed_conversation(
+        &self,
+        channel: ChannelKind,
+        customer_id: &str,
+        id: &ConversationId,
+    ) -> Result<Option<Conversation>> {
         match self.get_conversation(id).await? {
             Some(c) if c.status != ConversationStatus::Closed => Ok(Some(c)),
             _ => {
@@ -429,14 +489,19 @@ fn open_pk(channel: ChannelKind, customer_id: &str) -> String {
 }
 
 impl ConversationStore for DynamoStore {
-    async fn open_conversation(&self, conversation: &Conversation) -> Result<Recorded<Conversation>> {
+    async fn open_conversation(
+        &self,
+        conversation: &Conversation,
+    ) -> Result<Recorded<Conversation>> {
         // Two rounds at most: the second after clearing a pointer left behind
         // by a close that stopped half way.
         for _ in 0..2 {
             if self.put_conversation_with_pointer(conversation).await? {
                 return Ok(Recorded::Created);
             }
-            if let Some(existing) = self.find_open_conversation(conversation.channel, &conversation.customer.id).await? {
+            if let Some(existing) =
+                self.find_open_conversation(conversation.channel, &conversation.customer.id).await?
+            {
                 return Ok(Recorded::Existing(existing));
             }
         }
@@ -448,21 +513,41 @@ impl ConversationStore for DynamoStore {
     }
 
     async fn get_conversation(&self, id: &ConversationId) -> Result<Option<Conversation>> {
-        let c: Option<Conversation> = self.get(format!("CONV#{id}"), "CONV").await?.map(from_item).transpose()?;
+        let c: Option<Conversation> =
+            self.get(format!("CONV#{id}"), "CONV").await?.map(from_item).transpose()?;
         Ok(c.filter(|c| !expired(c.expires_at)))
     }
 
-    async fn find_open_conversation(&self, channel: ChannelKind, customer_id: &str) -> Result<Option<Conversation>> {
-        let Some((id, _, _)) = self.open_pointer(channel, customer_id).await? else { return Ok(None) };
+    async fn find_open_conversation(
+        &self,
+        channel: ChannelKind,
+        customer_id: &str,
+    ) -> Result<Option<Conversation>> {
+        let Some((id, _, _)) = self.open_pointer(channel, customer_id).await? else {
+            return Ok(None);
+        };
         self.pointed_conversation(channel, customer_id, &id).await
     }
 
-    async fn find_open(&self, channel: ChannelKind, customer_id: &str) -> Result<Option<ConversationRef>> {
+    async fn find_open(
+        &self,
+        channel: ChannelKind,
+        customer_id: &str,
+    ) -> Result<Option<ConversationRef>> {
         match self.open_pointer(channel, customer_id).await? {
             None => Ok(None),
             Some((_, Some(_), expires_at)) if expired(expires_at) => Ok(None),
-            Some((id, Some(status), expires_at)) => Ok(Some(ConversationRef { id, channel, customer_id: customer_id.to_owned(), status, expires_at })),
-            Some((id, None, _)) => Ok(self.pointed_conversation(channel, customer_id, &id).await?.map(|c| c.reference())),
+            Some((id, Some(status), expires_at)) => Ok(Some(ConversationRef {
+                id,
+                channel,
+                customer_id: customer_id.to_owned(),
+                status,
+                expires_at,
+            })),
+            Some((id, None, _)) => Ok(self
+                .pointed_conversation(channel, customer_id, &id)
+                .await?
+                .map(|c| c.reference())),
         }
     }
 
@@ -501,7 +586,11 @@ impl ConversationStore for DynamoStore {
         if to == ConversationStatus::Closed {
             self.drop_pointer(conversation.channel, &conversation.customer.id, id).await?;
         } else {
-            self.update_pointer(&conversation.reference(), conversation.expires_at.unwrap_or_else(|| self.record_expiry())).await?;
+            self.update_pointer(
+                &conversation.reference(),
+                conversation.expires_at.unwrap_or_else(|| self.record_expiry()),
+            )
+            .await?;
         }
         Ok(conversation)
     }
@@ -567,7 +656,9 @@ impl MessageStore for DynamoStore {
                     Some(item) => Some(from_item(item)?),
                     None => self.get_message(&message.id).await?,
                 };
-                let existing = existing.ok_or_else(|| Error::permanent("message vanished after a duplicate append", None))?;
+                let existing = existing.ok_or_else(|| {
+                    Error::permanent("message vanished after a duplicate append", None)
+                })?;
                 Ok(Recorded::Existing(existing))
             }
             Err(e) => Err(aws_error("DynamoDB PutItem", e)),
@@ -575,17 +666,27 @@ impl MessageStore for DynamoStore {
     }
 
     async fn get_message(&self, id: &MessageId) -> Result<Option<Message>> {
-        let m: Option<Message> = self.get(format!("MSG#{id}"), "MSG").await?.map(from_item).transpose()?;
+        let m: Option<Message> =
+            self.get(format!("MSG#{id}"), "MSG").await?.map(from_item).transpose()?;
         Ok(m.filter(|m| !expired(m.expires_at)))
     }
 
-    async fn get_message_in(&self, id: &MessageId, conversation: &ConversationId) -> Result<(Option<Message>, Option<Conversation>)> {
+    async fn get_message_in(
+        &self,
+        id: &MessageId,
+        conversation: &ConversationId,
+    ) -> Result<(Option<Message>, Option<Conversation>)> {
         let wanted = [key(format!("MSG#{id}"), "MSG"), key(format!("CONV#{conversation}"), "CONV")];
         let mut found = self.batch_get(&wanted, true).await?;
-        let mut items: Vec<Option<Item>> = wanted.iter().map(|k| found.remove(&item_key(k))).collect();
-        let conversation: Option<Conversation> = items.pop().flatten().map(from_item).transpose()?;
+        let mut items: Vec<Option<Item>> =
+            wanted.iter().map(|k| found.remove(&item_key(k))).collect();
+        let conversation: Option<Conversation> =
+            items.pop().flatten().map(from_item).transpose()?;
         let message: Option<Message> = items.pop().flatten().map(from_item).transpose()?;
-        Ok((message.filter(|m| !expired(m.expires_at)), conversation.filter(|c| !expired(c.expires_at))))
+        Ok((
+            message.filter(|m| !expired(m.expires_at)),
+            conversation.filter(|c| !expired(c.expires_at)),
+        ))
     }
 
     async fn list_messages(
@@ -598,7 +699,12 @@ impl MessageStore for DynamoStore {
         self.query_index(format!("CONVMSG#{conversation}"), limit, cursor, newest_first).await
     }
 
-    async fn set_message_status(&self, id: &MessageId, status: MessageStatus, detail: StatusDetail) -> Result<()> {
+    async fn set_message_status(
+        &self,
+        id: &MessageId,
+        status: MessageStatus,
+        detail: StatusDetail,
+    ) -> Result<()> {
         let mut update = String::from("SET #status = :status, updated_at = :now");
         let mut req = self
             .client
@@ -628,7 +734,13 @@ impl MessageStore for DynamoStore {
 }
 
 fn context_item(entry: &ContextEntry) -> Result<Item> {
-    to_item(entry, &[("PK", format!("CTX#{}", entry.user_id)), ("SK", time_key(entry.timestamp, &entry.source_id))])
+    to_item(
+        entry,
+        &[
+            ("PK", format!("CTX#{}", entry.user_id)),
+            ("SK", time_key(entry.timestamp, &entry.source_id)),
+        ],
+    )
 }
 
 impl ContextStore for DynamoStore {
@@ -693,7 +805,13 @@ impl DynamoStore {
     }
 
     /// Like [`IdempotencyStore::claim`] with an explicit retention (tests use short ones).
-    pub async fn claim_for(&self, key_: &str, fingerprint: &str, lease: Duration, keep: Duration) -> Result<Claim> {
+    pub async fn claim_for(
+        &self,
+        key_: &str,
+        fingerprint: &str,
+        lease: Duration,
+        keep: Duration,
+    ) -> Result<Claim> {
         let now = now_millis();
         let mut item = key(format!("IDEM#{key_}"), "IDEM");
         item.insert("state".into(), s(IN_PROGRESS));
@@ -725,7 +843,9 @@ impl DynamoStore {
                 let Some(existing) = existing else {
                     return Ok(Claim::InProgress);
                 };
-                let text = |k: &str| existing.get(k).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+                let text = |k: &str| {
+                    existing.get(k).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default()
+                };
                 if text("fingerprint") != fingerprint {
                     Ok(Claim::Conflict)
                 } else if text("state") == COMPLETED {
@@ -784,8 +904,14 @@ impl IdempotencyStore for DynamoStore {
 impl DynamoStore {
     /// The failed logins of `username` in the window that holds `now` (seconds).
     pub async fn login_failures(&self, username: &str, now: i64) -> Result<u32> {
-        let Some(item) = self.get(format!("LOGINFAIL#{}", key_of(&[username])), "LOGINFAIL").await? else { return Ok(0) };
-        let number = |k: &str| item.get(k).and_then(|v| v.as_n().ok()).and_then(|n| n.parse::<i64>().ok()).unwrap_or(0);
+        let Some(item) =
+            self.get(format!("LOGINFAIL#{}", key_of(&[username])), "LOGINFAIL").await?
+        else {
+            return Ok(0);
+        };
+        let number = |k: &str| {
+            item.get(k).and_then(|v| v.as_n().ok()).and_then(|n| n.parse::<i64>().ok()).unwrap_or(0)
+        };
         Ok(if number(TTL_ATTRIBUTE) > now { number("failures") as u32 } else { 0 })
     }
 
@@ -808,11 +934,20 @@ impl DynamoStore {
         match counted {
             Ok(_) => Ok(()),
             // No window open (none yet, or the last one is over): a new one.
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
                 let mut item = k;
                 item.insert("failures".into(), n(1));
                 item.insert(TTL_ATTRIBUTE.into(), n(now + window));
-                self.client.put_item().table_name(&self.table).set_item(Some(item)).send().await.map_err(|e| aws_error("DynamoDB PutItem", e))?;
+                self.client
+                    .put_item()
+                    .table_name(&self.table)
+                    .set_item(Some(item))
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("DynamoDB PutItem", e))?;
                 Ok(())
             }
             Err(e) => Err(aws_error("DynamoDB UpdateItem", e)),
@@ -832,7 +967,12 @@ impl DynamoStore {
     }
 
     /// Writes a record unless one with that id exists; whether it wrote.
-    pub async fn put_record_if_absent<T: Serialize>(&self, kind: &str, id: &str, value: &T) -> Result<bool> {
+    pub async fn put_record_if_absent<T: Serialize>(
+        &self,
+        kind: &str,
+        id: &str,
+        value: &T,
+    ) -> Result<bool> {
         let item = to_item(value, &[("PK", format!("{kind}#{id}")), ("SK", kind.to_owned())])?;
         let res = self
             .client
@@ -862,11 +1002,19 @@ impl DynamoStore {
     }
 
     /// Writes the record unless one is there; returns the one that is.
-    pub async fn create_record<T: Serialize + DeserializeOwned>(&self, kind: &str, id: &str, value: &T) -> Result<Recorded<T>> {
+    pub async fn create_record<T: Serialize + DeserializeOwned>(
+        &self,
+        kind: &str,
+        id: &str,
+        value: &T,
+    ) -> Result<Recorded<T>> {
         if self.put_record_if_absent(kind, id, value).await? {
             return Ok(Recorded::Created);
         }
-        let existing = self.get_record(kind, id).await?.ok_or_else(|| Error::permanent("record vanished after a duplicate write", None))?;
+        let existing = self
+            .get_record(kind, id)
+            .await?
+            .ok_or_else(|| Error::permanent("record vanished after a duplicate write", None))?;
         Ok(Recorded::Existing(existing))
     }
 
@@ -900,7 +1048,12 @@ impl DynamoStore {
     }
 
     /// Sets one text attribute of an existing conversation.
-    async fn set_conversation_text(&self, id: &ConversationId, attribute: &str, value: &str) -> Result<()> {
+    async fn set_conversation_text(
+        &self,
+        id: &ConversationId,
+        attribute: &str,
+        value: &str,
+    ) -> Result<()> {
         self.client
             .update_item()
             .table_name(&self.table)
@@ -942,15 +1095,22 @@ impl DynamoStore {
     }
 
     /// Every conversation of a customer on a channel, expired or not.
-    pub async fn conversations_of(&self, channel: ChannelKind, customer_id: &str) -> Result<Vec<Conversation>> {
-        let items = self.query_all(Some(GSI2), "GSI2PK", customer_pk(channel, customer_id), None).await?;
+    pub async fn conversations_of(
+        &self,
+        channel: ChannelKind,
+        customer_id: &str,
+    ) -> Result<Vec<Conversation>> {
+        let items =
+            self.query_all(Some(GSI2), "GSI2PK", customer_pk(channel, customer_id), None).await?;
         items.into_iter().map(from_item).collect()
     }
 
     /// Deletes a conversation, its messages and its customer's pointer to
     /// it; returns how many messages there were.
     pub async fn erase_conversation(&self, c: &Conversation) -> Result<usize> {
-        let messages = self.query_all(Some(GSI1), "GSI1PK", format!("CONVMSG#{}", c.id), Some("PK, SK")).await?;
+        let messages = self
+            .query_all(Some(GSI1), "GSI1PK", format!("CONVMSG#{}", c.id), Some("PK, SK"))
+            .await?;
         let count = messages.len();
         self.delete_keys(messages).await?;
         self.drop_pointer(c.channel, &c.customer.id, &c.id).await?;
@@ -967,7 +1127,13 @@ impl DynamoStore {
     }
 
     /// Every item of one partition of the table or an index, page after page.
-    async fn query_all(&self, index: Option<&str>, attribute: &str, partition: String, projection: Option<&str>) -> Result<Vec<Item>> {
+    async fn query_all(
+        &self,
+        index: Option<&str>,
+        attribute: &str,
+        partition: String,
+        projection: Option<&str>,
+    ) -> Result<Vec<Item>> {
         let mut items = Vec::new();
         let mut start = None;
         loop {
@@ -1004,7 +1170,9 @@ impl DynamoStore {
                     .set_key(Some(k))
                     .build()
                     .map(|d| WriteRequest::builder().delete_request(d).build())
-                    .map_err(|e| Error::permanent("building a DynamoDB delete failed", Some(Box::new(e))))
+                    .map_err(|e| {
+                        Error::permanent("building a DynamoDB delete failed", Some(Box::new(e)))
+                    })
             })
             .collect::<Result<_>>()?;
         let mut rounds = 0;
@@ -1017,11 +1185,16 @@ impl DynamoStore {
                 .send()
                 .await
                 .map_err(|e| aws_error("DynamoDB BatchWriteItem", e))?;
-            let left = out.unprocessed_items.and_then(|mut u| u.remove(&self.table)).unwrap_or_default();
+            let left =
+                out.unprocessed_items.and_then(|mut u| u.remove(&self.table)).unwrap_or_default();
             if !left.is_empty() {
                 rounds += 1;
                 if rounds > 10 {
-                    return Err(Error::Retryable { what: "DynamoDB kept deletes unprocessed".into(), retry_after: None, source: None });
+                    return Err(Error::Retryable {
+                        what: "DynamoDB kept deletes unprocessed".into(),
+                        retry_after: None,
+                        source: None,
+                    });
                 }
                 tokio::time::sleep(Duration::from_millis(100 << rounds.min(5))).await;
                 pending.extend(left);
@@ -1036,8 +1209,9 @@ impl DynamoStore {
 
     /// Records where a message's attachments are kept (their object keys, once copied).
     pub async fn set_attachments(&self, id: &MessageId, attachments: &[Attachment]) -> Result<()> {
-        let value = serde_dynamo::to_attribute_value(attachments)
-            .map_err(|e| Error::permanent("encoding attachments for DynamoDB failed", Some(Box::new(e))))?;
+        let value = serde_dynamo::to_attribute_value(attachments).map_err(|e| {
+            Error::permanent("encoding attachments for DynamoDB failed", Some(Box::new(e)))
+        })?;
         self.client
             .update_item()
             .table_name(&self.table)
@@ -1054,7 +1228,8 @@ impl DynamoStore {
 
 impl UserStore for DynamoStore {
     async fn put_user(&self, user: &ApiUser, replace: bool) -> Result<bool> {
-        let item = to_item(user, &[("PK", format!("USER#{}", user.username)), ("SK", "USER".into())])?;
+        let item =
+            to_item(user, &[("PK", format!("USER#{}", user.username)), ("SK", "USER".into())])?;
         let mut req = self.client.put_item().table_name(&self.table).set_item(Some(item));
         if !replace {
             req = req.condition_expression("attribute_not_exists(PK)");

@@ -43,7 +43,9 @@ fn forbidden_v6(ip: Ipv6Addr) -> bool {
     }
     let seg = ip.segments();
     // NAT64 (64:ff9b::/96) and IPv4-compatible (::a.b.c.d) addresses carry an IPv4 address.
-    if (seg[0] == 0x64 && seg[1] == 0xff9b && seg[2..6] == [0, 0, 0, 0]) || (seg[..6] == [0; 6] && !ip.is_loopback() && !ip.is_unspecified()) {
+    if (seg[0] == 0x64 && seg[1] == 0xff9b && seg[2..6] == [0, 0, 0, 0])
+        || (seg[..6] == [0; 6] && !ip.is_loopback() && !ip.is_unspecified())
+    {
         let o = ip.octets();
         return forbidden_v4(Ipv4Addr::new(o[12], o[13], o[14], o[15]));
     }
@@ -75,12 +77,22 @@ impl FetchPolicy {
     pub fn new(max_bytes: u64, allowed_private: Vec<IpAddr>) -> Self {
         FetchPolicy {
             max_bytes,
-            allowed_types: ["image/", "video/", "audio/", "text/plain", "application/pdf", "application/msword",
-                "application/vnd.openxmlformats-officedocument.", "application/vnd.ms-excel", "application/vnd.ms-powerpoint",
-                "application/zip", "application/octet-stream"]
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
+            allowed_types: [
+                "image/",
+                "video/",
+                "audio/",
+                "text/plain",
+                "application/pdf",
+                "application/msword",
+                "application/vnd.openxmlformats-officedocument.",
+                "application/vnd.ms-excel",
+                "application/vnd.ms-powerpoint",
+                "application/zip",
+                "application/octet-stream",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
             allowed_private,
             connect_timeout: Duration::from_secs(5),
             timeout: super::http_client::CALL_TIMEOUT,
@@ -93,7 +105,13 @@ impl FetchPolicy {
     }
 
     fn type_allowed(&self, content_type: &str) -> bool {
-        self.allowed_types.iter().any(|t| if t.ends_with('/') || t.ends_with('.') { content_type.starts_with(t.as_str()) } else { content_type == t })
+        self.allowed_types.iter().any(|t| {
+            if t.ends_with('/') || t.ends_with('.') {
+                content_type.starts_with(t.as_str())
+            } else {
+                content_type == t
+            }
+        })
     }
 }
 
@@ -106,7 +124,8 @@ impl reqwest::dns::Resolve for GuardedResolver {
         let policy = self.0.clone();
         let host = name.as_str().to_owned();
         Box::pin(async move {
-            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let addrs: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             // Refuse the name when any address is forbidden: a mixed answer is a rebinding attempt.
             if addrs.is_empty() || addrs.iter().any(|a| !policy.allows(a.ip())) {
                 return Err(format!("{host} resolves to a forbidden address").into());
@@ -149,8 +168,12 @@ impl Fetcher {
                 }
                 let url = attempt.url().clone();
                 match literal_ip(&url) {
-                    Some(ip) if !redirect_policy.allows(ip) => attempt.error(format!("redirect to a forbidden address {ip}")),
-                    _ if !matches!(url.scheme(), "http" | "https") => attempt.error("redirect to a scheme other than http(s)"),
+                    Some(ip) if !redirect_policy.allows(ip) => {
+                        attempt.error(format!("redirect to a forbidden address {ip}"))
+                    }
+                    _ if !matches!(url.scheme(), "http" | "https") => {
+                        attempt.error("redirect to a scheme other than http(s)")
+                    }
                     _ => attempt.follow(),
                 }
             }))
@@ -174,11 +197,14 @@ impl Fetcher {
                 return Err(refused(format!("{ip} is a forbidden address")));
             }
         }
-        let timeout = crate::bootstrap::call_timeout(self.policy.timeout, super::http_client::CALL_MARGIN)?;
+        let timeout =
+            crate::bootstrap::call_timeout(self.policy.timeout, super::http_client::CALL_MARGIN)?;
         let res = match self.http.get(parsed).timeout(timeout).send().await {
             Ok(r) => r,
             // A forbidden address or redirect is permanent; timeouts and resets may pass.
-            Err(e) if e.is_redirect() || format!("{e:?}").contains("forbidden address") => return Err(refused(crate::error::describe(&e.without_url()))),
+            Err(e) if e.is_redirect() || format!("{e:?}").contains("forbidden address") => {
+                return Err(refused(crate::error::describe(&e.without_url())))
+            }
             Err(e) => return Err(super::http_client::transport("media host", e)),
         };
         let status = res.status().as_u16();
@@ -200,7 +226,9 @@ impl Fetcher {
         }
         let mut res = res;
         let mut bytes = Vec::new();
-        while let Some(chunk) = res.chunk().await.map_err(|e| super::http_client::transport("media host", e))? {
+        while let Some(chunk) =
+            res.chunk().await.map_err(|e| super::http_client::transport("media host", e))?
+        {
             bytes.extend_from_slice(&chunk);
             if bytes.len() as u64 > self.policy.max_bytes {
                 return Err(refused(format!("larger than {} bytes", self.policy.max_bytes)));
@@ -216,9 +244,28 @@ mod tests {
 
     #[test]
     fn when_an_address_is_private_loopback_link_local_or_metadata_should_be_forbidden() {
-        for ip in ["127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "0.0.0.0", "100.64.0.1",
-                   "224.0.0.1", "255.255.255.255", "::1", "::", "fe80::1", "fc00::1", "fd00:ec2::254", "::ffff:127.0.0.1",
-                   "::ffff:169.254.169.254", "64:ff9b::a9fe:a9fe", "::10.0.0.1", "2001:db8::1", "2002:7f00:1::1"] {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "100.64.0.1",
+            "224.0.0.1",
+            "255.255.255.255",
+            "::1",
+            "::",
+            "fe80::1",
+            "fc00::1",
+            "fd00:ec2::254",
+            "::ffff:127.0.0.1",
+            "::ffff:169.254.169.254",
+            "64:ff9b::a9fe:a9fe",
+            "::10.0.0.1",
+            "2001:db8::1",
+            "2002:7f00:1::1",
+        ] {
             assert!(is_forbidden(ip.parse().unwrap()), "{ip} must be forbidden");
         }
         for ip in ["8.8.8.8", "151.101.1.69", "2606:4700:4700::1111", "::ffff:8.8.8.8"] {
@@ -231,7 +278,9 @@ mod tests {
         let p = FetchPolicy::new(10, vec![]);
         assert!(p.type_allowed("image/jpeg"));
         assert!(p.type_allowed("application/pdf"));
-        assert!(p.type_allowed("application/vnd.openxmlformats-officedocument.wordprocessingml.document"));
+        assert!(p.type_allowed(
+            "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+        ));
         assert!(!p.type_allowed("text/html"));
         assert!(!p.type_allowed("application/x-msdownload"));
     }

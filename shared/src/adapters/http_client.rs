@@ -68,7 +68,11 @@ impl TokenCache {
     }
 
     /// The held token, unless it is `stale` or expired; then the one `renew` gives.
-    pub async fn get<Fut: Future<Output = Result<Token>>>(&self, stale: Option<&str>, renew: impl FnOnce() -> Fut) -> Result<String> {
+    pub async fn get<Fut: Future<Output = Result<Token>>>(
+        &self,
+        stale: Option<&str>,
+        renew: impl FnOnce() -> Fut,
+    ) -> Result<String> {
         let mut held = self.held.lock().await;
         if let Some(t) = held.as_ref() {
             let value = t.value.expose_secret();
@@ -91,7 +95,11 @@ pub fn retry_after(res: &reqwest::Response) -> Option<Duration> {
 /// A transport failure (timeout, refused or dropped connection): may pass.
 /// The URL is dropped from the cause: some carry a token in the query.
 pub fn transport(peer: &str, e: reqwest::Error) -> Error {
-    Error::Retryable { what: format!("{peer} unreachable"), retry_after: None, source: Some(Box::new(e.without_url())) }
+    Error::Retryable {
+        what: format!("{peer} unreachable"),
+        retry_after: None,
+        source: Some(Box::new(e.without_url())),
+    }
 }
 
 /// How much of a refusing peer's answer is kept as the cause.

@@ -29,15 +29,21 @@ const TRANSIENT_CODES: &[&str] = &[
 ];
 
 /// Turns an AWS SDK error into ours, keeping the cause and classifying it.
-pub(crate) fn aws_error<E>(op: &'static str, err: SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>) -> Error
+pub(crate) fn aws_error<E>(
+    op: &'static str,
+    err: SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>,
+) -> Error
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
     let retryable = match &err {
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            true
+        }
         // A 5xx may pass, whatever its body says (or fails to say).
         SdkError::ServiceError(e) => {
-            e.err().code().is_some_and(|c| TRANSIENT_CODES.contains(&c)) || e.raw().status().is_server_error()
+            e.err().code().is_some_and(|c| TRANSIENT_CODES.contains(&c))
+                || e.raw().status().is_server_error()
         }
         _ => false,
     };

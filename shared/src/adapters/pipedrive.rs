@@ -15,7 +15,10 @@ use crate::{Error, Result};
 /// `YYYY-MM-DD HH:MM` in UTC, the Channels API's `created_at`.
 pub fn format_time(ms: EpochMillis) -> String {
     let fmt = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]");
-    time::OffsetDateTime::from_unix_timestamp(ms / 1000).ok().and_then(|t| t.format(&fmt).ok()).unwrap_or_default()
+    time::OffsetDateTime::from_unix_timestamp(ms / 1000)
+        .ok()
+        .and_then(|t| t.format(&fmt).ok())
+        .unwrap_or_default()
 }
 
 /// A participant of a provider conversation.
@@ -136,11 +139,18 @@ const EXPIRY_MARGIN_MS: i64 = 60_000;
 impl PipedriveClient {
     /// `token` is an access token to start with; `refresh` renews it when it
     /// expires or is refused. At least one of them is needed.
-    pub fn new(http: reqwest::Client, base: &str, token: Option<SecretString>, refresh: Option<Refresh>) -> Self {
+    pub fn new(
+        http: reqwest::Client,
+        base: &str,
+        token: Option<SecretString>,
+        refresh: Option<Refresh>,
+    ) -> Self {
         PipedriveClient {
             http,
             base: base.trim_end_matches('/').to_owned(),
-            access: Arc::new(TokenCache::holding(token.map(|value| Token { value, expires_at: None }))),
+            access: Arc::new(TokenCache::holding(
+                token.map(|value| Token { value, expires_at: None }),
+            )),
             refresh: refresh.map(Arc::new),
             rotated: Arc::default(),
         }
@@ -149,26 +159,33 @@ impl PipedriveClient {
     /// Renews the access token with the latest refresh token.
     async fn renew(&self) -> Result<Token> {
         let Some(refresh) = &self.refresh else {
-            return Err(Error::Config("set OMNIBRIDGE_PIPEDRIVE_REFRESH_TOKEN to renew Pipedrive's access token".into()));
+            return Err(Error::Config(
+                "set OMNIBRIDGE_PIPEDRIVE_REFRESH_TOKEN to renew Pipedrive's access token".into(),
+            ));
         };
         let mut rotated = self.rotated.lock().await;
-        let refresh_token = rotated.as_ref().unwrap_or(&refresh.refresh_token).expose_secret().to_owned();
+        let refresh_token =
+            rotated.as_ref().unwrap_or(&refresh.refresh_token).expose_secret().to_owned();
         let req = self
             .http
             .post(format!("{}/oauth/token", refresh.oauth_url.trim_end_matches('/')))
             .basic_auth(&refresh.client_id, Some(refresh.client_secret.expose_secret()))
             .form(&[("grant_type", "refresh_token"), ("refresh_token", refresh_token.as_str())]);
         let res = http_client::send("Pipedrive OAuth", req).await?;
-        let answer: TokenAnswer = res
-            .json()
-            .await
-            .map_err(|e| Error::permanent("Pipedrive's token answer is not an access token", Some(Box::new(e.without_url()))))?;
+        let answer: TokenAnswer = res.json().await.map_err(|e| {
+            Error::permanent(
+                "Pipedrive's token answer is not an access token",
+                Some(Box::new(e.without_url())),
+            )
+        })?;
         if let Some(new) = answer.refresh_token.filter(|t| *t != refresh_token) {
             *rotated = Some(SecretString::from(new));
         }
         Ok(Token {
             value: SecretString::from(answer.access_token),
-            expires_at: answer.expires_in.map(|s| crate::model::now_millis() + s * 1000 - EXPIRY_MARGIN_MS),
+            expires_at: answer
+                .expires_in
+                .map(|s| crate::model::now_millis() + s * 1000 - EXPIRY_MARGIN_MS),
         })
     }
 
@@ -207,7 +224,9 @@ impl PipedriveClient {
     pub async fn register_channel(&self, channel: &RegisterChannel<'_>) -> Result<String> {
         let data = self.post("/channels", channel).await?;
         data.get("id")
-            .and_then(|v| v.as_str().map(str::to_owned).or_else(|| v.as_i64().map(|n| n.to_string())))
+            .and_then(|v| {
+                v.as_str().map(str::to_owned).or_else(|| v.as_i64().map(|n| n.to_string()))
+            })
             .ok_or_else(|| Error::permanent("Pipedrive registered the channel without an id", None))
     }
 
@@ -221,7 +240,8 @@ impl PipedriveClient {
 fn retry_by(body: &str) -> Option<Duration> {
     let v: serde_json::Value = serde_json::from_str(body).ok()?;
     let at = v.pointer("/data/retry_by").or_else(|| v.get("retry_by"))?.as_str()?;
-    let at = time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339).ok()?;
+    let at =
+        time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339).ok()?;
     let secs = (at - time::OffsetDateTime::now_utc()).as_seconds_f64().max(0.0);
     Some(Duration::from_secs_f64(secs))
 }
@@ -240,7 +260,9 @@ mod tests {
         let at = (time::OffsetDateTime::now_utc() + time::Duration::seconds(30))
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap();
-        let body = format!(r#"{{"success":false,"data":{{"message":"slow down","code":"RATE_LIMIT_EXCEEDED","retry_by":"{at}"}}}}"#);
+        let body = format!(
+            r#"{{"success":false,"data":{{"message":"slow down","code":"RATE_LIMIT_EXCEEDED","retry_by":"{at}"}}}}"#
+        );
         let wait = retry_by(&body).unwrap();
         assert!(wait > Duration::from_secs(25) && wait <= Duration::from_secs(30), "{wait:?}");
         assert_eq!(retry_by("not json"), None);

@@ -52,15 +52,25 @@ impl S3Blobs {
                 .map_err(|e| Error::permanent("building an S3 delete failed", Some(Box::new(e))))?;
             if !ids.is_empty() {
                 count += ids.len();
-                let delete = Delete::builder()
-                    .set_objects(Some(ids))
-                    .quiet(true)
-                    .build()
-                    .map_err(|e| Error::permanent("building an S3 delete failed", Some(Box::new(e))))?;
-                let out = self.client.delete_objects().bucket(&self.bucket).delete(delete).send().await.map_err(|e| aws_error("S3 DeleteObjects", e))?;
+                let delete =
+                    Delete::builder().set_objects(Some(ids)).quiet(true).build().map_err(|e| {
+                        Error::permanent("building an S3 delete failed", Some(Box::new(e)))
+                    })?;
+                let out = self
+                    .client
+                    .delete_objects()
+                    .bucket(&self.bucket)
+                    .delete(delete)
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("S3 DeleteObjects", e))?;
                 if let Some(e) = out.errors().first() {
                     return Err(Error::Retryable {
-                        what: format!("S3 did not delete {}: {}", e.key().unwrap_or_default(), e.code().unwrap_or_default()),
+                        what: format!(
+                            "S3 did not delete {}: {}",
+                            e.key().unwrap_or_default(),
+                            e.code().unwrap_or_default()
+                        ),
                         retry_after: None,
                         source: None,
                     });
@@ -79,7 +89,8 @@ impl S3Blobs {
 /// anything else (SVG, HTML, XML...) is downloaded, never rendered as a
 /// page of the bucket's origin.
 pub fn disposition(content_type: &str) -> &'static str {
-    const INLINE: [&str; 6] = ["image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf", "text/plain"];
+    const INLINE: [&str; 6] =
+        ["image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf", "text/plain"];
     let t = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     if INLINE.contains(&t.as_str()) || t.starts_with("audio/") || t.starts_with("video/") {
         "inline"
@@ -119,14 +130,16 @@ impl BlobStore for S3Blobs {
     }
 
     async fn get_blob(&self, key: &str) -> Result<StoredBlob> {
-        let out = self.client.get_object().bucket(&self.bucket).key(key).send().await.map_err(|e| {
-            if e.as_service_error().is_some_and(|se| se.is_no_such_key()) {
-                Error::NotFound(format!("attachment {key}"))
-            } else {
-                aws_error("S3 GetObject", e)
-            }
-        })?;
-        let content_type = out.content_type.clone().unwrap_or_else(|| "application/octet-stream".into());
+        let out =
+            self.client.get_object().bucket(&self.bucket).key(key).send().await.map_err(|e| {
+                if e.as_service_error().is_some_and(|se| se.is_no_such_key()) {
+                    Error::NotFound(format!("attachment {key}"))
+                } else {
+                    aws_error("S3 GetObject", e)
+                }
+            })?;
+        let content_type =
+            out.content_type.clone().unwrap_or_else(|| "application/octet-stream".into());
         let bytes = out
             .body
             .collect()
@@ -144,10 +157,24 @@ mod tests {
 
     #[test]
     fn only_media_a_browser_cannot_run_is_shown_inline() {
-        for t in ["image/png", "IMAGE/JPEG", "video/mp4", "audio/ogg; codecs=opus", "application/pdf", "text/plain; charset=utf-8"] {
+        for t in [
+            "image/png",
+            "IMAGE/JPEG",
+            "video/mp4",
+            "audio/ogg; codecs=opus",
+            "application/pdf",
+            "text/plain; charset=utf-8",
+        ] {
             assert_eq!(disposition(t), "inline", "{t}");
         }
-        for t in ["image/svg+xml", "text/html", "application/xml", "application/octet-stream", "", "image/svg+xml; charset=utf-8"] {
+        for t in [
+            "image/svg+xml",
+            "text/html",
+            "application/xml",
+            "application/octet-stream",
+            "",
+            "image/svg+xml; charset=utf-8",
+        ] {
             assert_eq!(disposition(t), "attachment", "{t}");
         }
     }

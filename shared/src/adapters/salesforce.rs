@@ -28,7 +28,10 @@ pub enum Routing {
     Channel,
     Queue(String),
     /// A flow, with the queue used when the flow fails.
-    Flow { flow_id: String, fallback_queue_id: String },
+    Flow {
+        flow_id: String,
+        fallback_queue_id: String,
+    },
 }
 
 impl Routing {
@@ -56,7 +59,9 @@ pub enum Capacity {
 
 impl Capacity {
     pub fn parse(s: &str) -> Result<Capacity> {
-        let bad = || Error::Config(format!("OMNIBRIDGE_SALESFORCE_AGENT_WORK must be weight:<n> or percentage:<0-100>, got {s:?}"));
+        let bad = || {
+            Error::Config(format!("OMNIBRIDGE_SALESFORCE_AGENT_WORK must be weight:<n> or percentage:<0-100>, got {s:?}"))
+        };
         let (kind, n) = s.split_once(':').ok_or_else(bad)?;
         let n: f64 = n.trim().parse().map_err(|_| bad())?;
         match kind {
@@ -105,13 +110,25 @@ fn required(v: &Option<String>, name: &str) -> Result<String> {
 
 impl SalesforceDesk {
     /// The desk, when the settings name an org (`None` when Salesforce is not configured).
-    pub fn from_settings(settings: &Settings, private_key: Option<SecretString>, http: reqwest::Client) -> Result<Option<Self>> {
+    pub fn from_settings(
+        settings: &Settings,
+        private_key: Option<SecretString>,
+        http: reqwest::Client,
+    ) -> Result<Option<Self>> {
         let s: &SalesforceSettings = &settings.salesforce;
-        let (Some(api_url), Some(private_key)) = (settings.peers.salesforce_api.clone(), private_key) else { return Ok(None) };
+        let (Some(api_url), Some(private_key)) =
+            (settings.peers.salesforce_api.clone(), private_key)
+        else {
+            return Ok(None);
+        };
         use secrecy::ExposeSecret;
         crate::jwt::install();
-        let key = EncodingKey::from_rsa_pem(private_key.expose_secret().as_bytes())
-            .map_err(|e| Error::Config(format!("OMNIBRIDGE_SALESFORCE_PRIVATE_KEY is not an RSA private key in PEM: {e}")))?;
+        let key =
+            EncodingKey::from_rsa_pem(private_key.expose_secret().as_bytes()).map_err(|e| {
+                Error::Config(format!(
+                    "OMNIBRIDGE_SALESFORCE_PRIVATE_KEY is not an RSA private key in PEM: {e}"
+                ))
+            })?;
         Ok(Some(SalesforceDesk {
             http,
             login_url: settings.peers.salesforce_login.trim_end_matches('/').to_owned(),
@@ -120,8 +137,14 @@ impl SalesforceDesk {
             username: required(&s.username, "OMNIBRIDGE_SALESFORCE_USERNAME")?,
             key,
             org_id: required(&s.org_id, "OMNIBRIDGE_SALESFORCE_ORG_ID")?,
-            authorization_context: required(&s.authorization_context, "OMNIBRIDGE_SALESFORCE_AUTHORIZATION_CONTEXT")?,
-            channel_address_id: required(&s.channel_address_id, "OMNIBRIDGE_SALESFORCE_CHANNEL_ADDRESS_ID")?,
+            authorization_context: required(
+                &s.authorization_context,
+                "OMNIBRIDGE_SALESFORCE_AUTHORIZATION_CONTEXT",
+            )?,
+            channel_address_id: required(
+                &s.channel_address_id,
+                "OMNIBRIDGE_SALESFORCE_CHANNEL_ADDRESS_ID",
+            )?,
             routing: Routing::parse(&s.routing)?,
             routing_by_bot: s
                 .routing_by_bot
@@ -130,7 +153,9 @@ impl SalesforceDesk {
                 .filter(|pair| !pair.trim().is_empty())
                 .map(|pair| {
                     let (bot, r) = pair.split_once('=').ok_or_else(|| {
-                        Error::Config(format!("OMNIBRIDGE_SALESFORCE_ROUTING_BY_BOT: {pair:?} is not bot=routing"))
+                        Error::Config(format!(
+                            "OMNIBRIDGE_SALESFORCE_ROUTING_BY_BOT: {pair:?} is not bot=routing"
+                        ))
                     })?;
                     Ok((bot.trim().to_owned(), Routing::parse(r.trim())?))
                 })
@@ -146,16 +171,18 @@ impl SalesforceDesk {
         let exp = now_millis() / 1000 + 180;
         let claims = json!({"iss": self.consumer_key, "sub": self.username, "aud": self.login_url, "exp": exp});
         let assertion = jsonwebtoken::encode(&Header::new(Algorithm::RS256), &claims, &self.key)
-            .map_err(|e| Error::permanent("signing the Salesforce assertion failed", Some(Box::new(e))))?;
+            .map_err(|e| {
+                Error::permanent("signing the Salesforce assertion failed", Some(Box::new(e)))
+            })?;
         let req = self.http.post(format!("{}/services/oauth2/token", self.login_url)).form(&[
             ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
             ("assertion", assertion.as_str()),
         ]);
         let res = http_client::send(PEER, req).await?;
         let body: Value = res.json().await.map_err(|e| http_client::transport(PEER, e))?;
-        let value = body["access_token"]
-            .as_str()
-            .ok_or_else(|| Error::permanent("Salesforce's token answer has no access_token", None))?;
+        let value = body["access_token"].as_str().ok_or_else(|| {
+            Error::permanent("Salesforce's token answer has no access_token", None)
+        })?;
         // The answer gives no lifetime: the token is used until refused.
         Ok(Token { value: SecretString::from(value.to_owned()), expires_at: None })
     }
@@ -193,11 +220,19 @@ impl SalesforceDesk {
                 return Ok(Value::Null);
             }
             if code.is_some_and(|c| RETRY_CODES.contains(&c)) {
-                return Err(Error::Retryable { what: format!("Salesforce answered {status} ({})", code.unwrap_or_default()), retry_after: wait, source: Some(text.into()) });
+                return Err(Error::Retryable {
+                    what: format!("Salesforce answered {status} ({})", code.unwrap_or_default()),
+                    retry_after: wait,
+                    source: Some(text.into()),
+                });
             }
             return Err(http_client::refused(PEER, status, wait, text));
         }
-        Err(Error::Retryable { what: "Salesforce refused two fresh tokens".into(), retry_after: None, source: None })
+        Err(Error::Retryable {
+            what: "Salesforce refused two fresh tokens".into(),
+            retry_after: None,
+            source: None,
+        })
     }
 
     fn url(&self, path: &str) -> String {
@@ -205,17 +240,28 @@ impl SalesforceDesk {
     }
 
     /// Posts one interaction (and at most one file) for the end user `from`.
-    async fn interact(&self, from: &str, interaction: Value, file: Option<&File>) -> Result<Accepted> {
-        let body = json!({"to": self.channel_address_id, "from": from, "interactions": [interaction]});
+    async fn interact(
+        &self,
+        from: &str,
+        interaction: Value,
+        file: Option<&File>,
+    ) -> Result<Accepted> {
+        let body =
+            json!({"to": self.channel_address_id, "from": from, "interactions": [interaction]});
         let body = self
             .call(|| {
-                let json_part = reqwest::multipart::Part::text(body.to_string()).mime_str("application/json").expect("a valid MIME type");
+                let json_part = reqwest::multipart::Part::text(body.to_string())
+                    .mime_str("application/json")
+                    .expect("a valid MIME type");
                 let mut form = reqwest::multipart::Form::new().part("json", json_part);
                 if let Some(f) = file {
                     let part = reqwest::multipart::Part::bytes(f.bytes.clone())
                         .file_name(f.name.clone())
                         .mime_str(&f.content_type)
-                        .unwrap_or_else(|_| reqwest::multipart::Part::bytes(f.bytes.clone()).file_name(f.name.clone()));
+                        .unwrap_or_else(|_| {
+                            reqwest::multipart::Part::bytes(f.bytes.clone())
+                                .file_name(f.name.clone())
+                        });
                     form = form.part("attachments", part);
                 }
                 self.http.post(self.url("interactions")).multipart(form)
@@ -223,12 +269,21 @@ impl SalesforceDesk {
             .await?;
         Ok(Accepted {
             conversation_identifier: body["conversationIdentifier"].as_str().map(str::to_owned),
-            work_item_ids: body["workItemIds"].as_array().map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect()).unwrap_or_default(),
+            work_item_ids: body["workItemIds"]
+                .as_array()
+                .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+                .unwrap_or_default(),
         })
     }
 
     /// A text message from the end user; `id` is the entry id (ours, stable across retries).
-    pub async fn send_text(&self, from: &str, id: &str, text: &str, timestamp: i64) -> Result<Accepted> {
+    pub async fn send_text(
+        &self,
+        from: &str,
+        id: &str,
+        text: &str,
+        timestamp: i64,
+    ) -> Result<Accepted> {
         let interaction = json!({"timestamp": timestamp, "interactionType": "EntryInteraction", "payload": {
             "id": id, "entryType": "Message",
             "abstractMessage": {"messageType": "StaticContentMessage", "id": id, "staticContent": {"formatType": "Text", "text": text}}}});
@@ -236,7 +291,14 @@ impl SalesforceDesk {
     }
 
     /// One file from the end user, with an optional text.
-    pub async fn send_file(&self, from: &str, id: &str, text: Option<&str>, file: &File, timestamp: i64) -> Result<Accepted> {
+    pub async fn send_file(
+        &self,
+        from: &str,
+        id: &str,
+        text: Option<&str>,
+        file: &File,
+        timestamp: i64,
+    ) -> Result<Accepted> {
         let mut interaction = json!({"timestamp": timestamp, "interactionType": "AttachmentInteraction", "id": id,
             "attachmentIndex": 0, "contentLength": file.bytes.len()});
         if let Some(t) = text {
@@ -255,7 +317,12 @@ impl SalesforceDesk {
     }
 
     /// An agent's message could not be delivered to the end user.
-    pub async fn delivery_failed(&self, end_user: &str, failed_entry: &str, error_code: &str) -> Result<()> {
+    pub async fn delivery_failed(
+        &self,
+        end_user: &str,
+        failed_entry: &str,
+        error_code: &str,
+    ) -> Result<()> {
         let interaction = json!({"timestamp": now_millis(), "interactionType": "EntryInteraction", "payload": {
             "id": uuid::Uuid::new_v4().to_string(), "entryType": "MessageDeliveryFailed",
             "failedConversationEntryIdentifier": failed_entry,
@@ -269,14 +336,22 @@ impl SalesforceDesk {
     }
 
     /// Routes the conversation to an agent, the way the settings say for `bot`.
-    pub async fn route(&self, bot: &str, conversation_identifier: &str, attributes: &serde_json::Map<String, Value>) -> Result<()> {
-        let mut body = json!({"conversationIdentifier": conversation_identifier, "routingType": "Initial"});
+    pub async fn route(
+        &self,
+        bot: &str,
+        conversation_identifier: &str,
+        attributes: &serde_json::Map<String, Value>,
+    ) -> Result<()> {
+        let mut body =
+            json!({"conversationIdentifier": conversation_identifier, "routingType": "Initial"});
         match self.routing_for(bot) {
             Routing::Channel => {}
             Routing::Queue(q) => body["routingInfo"] = json!({"queueId": q}),
             Routing::Flow { flow_id, fallback_queue_id } => {
-                let attrs: serde_json::Map<String, Value> =
-                    attributes.iter().filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), json!(s)))).collect();
+                let attrs: serde_json::Map<String, Value> = attributes
+                    .iter()
+                    .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), json!(s))))
+                    .collect();
                 body["routingInfo"] = json!({"flow": {"flowId": flow_id, "queueId": fallback_queue_id}, "routingAttributes": attrs});
             }
         }
@@ -311,7 +386,15 @@ impl SalesforceDesk {
     }
 
     /// Assigns a work item to an agent (CCaaS partner routing).
-    pub async fn agent_work(&self, user_id: &str, work_item_id: &str, capacity: &Capacity, conversation_identifier: &str, routing_type: &str, correlation: &str) -> Result<()> {
+    pub async fn agent_work(
+        &self,
+        user_id: &str,
+        work_item_id: &str,
+        capacity: &Capacity,
+        conversation_identifier: &str,
+        routing_type: &str,
+        correlation: &str,
+    ) -> Result<()> {
         let mut body = json!({"userId": user_id, "workItemId": work_item_id,
             "routingContext": {"conversationIdentifier": conversation_identifier, "routingType": routing_type, "routingCorrelationId": correlation}});
         match capacity {
@@ -336,7 +419,10 @@ mod tests {
     fn when_routing_setting_is_read_should_accept_its_three_forms_only() {
         assert_eq!(Routing::parse("channel").unwrap(), Routing::Channel);
         assert_eq!(Routing::parse("queue:00G1").unwrap(), Routing::Queue("00G1".into()));
-        assert_eq!(Routing::parse("flow:300x:00G1").unwrap(), Routing::Flow { flow_id: "300x".into(), fallback_queue_id: "00G1".into() });
+        assert_eq!(
+            Routing::parse("flow:300x:00G1").unwrap(),
+            Routing::Flow { flow_id: "300x".into(), fallback_queue_id: "00G1".into() }
+        );
         assert!(Routing::parse("flow:300x").is_err());
         assert!(Routing::parse("queue:").is_err());
     }

@@ -28,7 +28,14 @@ impl SqsQueue {
     }
 
     /// Sends a raw body to a FIFO queue, with an optional `reason` attribute.
-    pub async fn send_raw(&self, url: &str, body: &str, group: &str, dedup: &str, reason: Option<&str>) -> Result<()> {
+    pub async fn send_raw(
+        &self,
+        url: &str,
+        body: &str,
+        group: &str,
+        dedup: &str,
+        reason: Option<&str>,
+    ) -> Result<()> {
         let mut req = self
             .client
             .send_message()
@@ -41,7 +48,9 @@ impl SqsQueue {
                 .data_type("String")
                 .string_value(crate::model::truncate(reason, 1024))
                 .build()
-                .map_err(|e| Error::permanent("building an SQS attribute failed", Some(Box::new(e))))?;
+                .map_err(|e| {
+                    Error::permanent("building an SQS attribute failed", Some(Box::new(e)))
+                })?;
             req = req.message_attributes("reason", attr);
         }
         req.send().await.map_err(|e| aws_error("SQS SendMessage", e))?;
@@ -49,7 +58,12 @@ impl SqsQueue {
     }
 
     /// Makes a received message visible again after `delay` (the retry backoff).
-    pub async fn retry_after(&self, url: &str, receipt_handle: &str, delay: Duration) -> Result<()> {
+    pub async fn retry_after(
+        &self,
+        url: &str,
+        receipt_handle: &str,
+        delay: Duration,
+    ) -> Result<()> {
         self.client
             .change_message_visibility()
             .queue_url(url)
@@ -64,7 +78,15 @@ impl SqsQueue {
 
 impl Queue for SqsQueue {
     async fn enqueue(&self, queue: QueueName, job: &QueueJob) -> Result<()> {
-        let body = serde_json::to_string(job).map_err(|e| Error::permanent("encoding a job failed", Some(Box::new(e))))?;
-        self.send_raw(self.settings.queue_url(queue)?, &body, job.conversation_id.as_str(), job.message_id.as_str(), None).await
+        let body = serde_json::to_string(job)
+            .map_err(|e| Error::permanent("encoding a job failed", Some(Box::new(e))))?;
+        self.send_raw(
+            self.settings.queue_url(queue)?,
+            &body,
+            job.conversation_id.as_str(),
+            job.message_id.as_str(),
+            None,
+        )
+        .await
     }
 }

@@ -53,8 +53,20 @@ impl YaloInbound {
             ("ID", id_ok(&self.source_id)),
             ("Text", self.text.as_ref().is_none_or(|t| t.len() <= limits::TEXT)),
             ("Url", self.media.as_ref().is_none_or(|m| m.url.len() <= limits::URL)),
-            ("Caption", self.media.as_ref().and_then(|m| m.caption.as_ref()).is_none_or(|c| c.len() <= limits::CAPTION)),
-            ("MimeType", self.media.as_ref().and_then(|m| m.mime_type.as_ref()).is_none_or(|t| t.len() <= limits::MIME_TYPE)),
+            (
+                "Caption",
+                self.media
+                    .as_ref()
+                    .and_then(|m| m.caption.as_ref())
+                    .is_none_or(|c| c.len() <= limits::CAPTION),
+            ),
+            (
+                "MimeType",
+                self.media
+                    .as_ref()
+                    .and_then(|m| m.mime_type.as_ref())
+                    .is_none_or(|t| t.len() <= limits::MIME_TYPE),
+            ),
         ];
         match checks.into_iter().find(|(_, ok)| !ok) {
             Some((field, _)) => Err(Refused::TooLong(payload, field)),
@@ -138,7 +150,8 @@ fn location_text(l: &WaLocation) -> Option<String> {
 
 /// Parses a WhatsApp webhook (`outgoing_webhook` channel).
 pub fn parse_whatsapp(body: &[u8]) -> Result<Parsed, Refused> {
-    let req: WaRequest = serde_json::from_slice(body).map_err(|e| Refused::Decode(e.to_string()))?;
+    let req: WaRequest =
+        serde_json::from_slice(body).map_err(|e| Refused::Decode(e.to_string()))?;
     if NOTICE_TYPES.contains(&req.kind.as_str()) {
         return Ok(Parsed::Skipped(req.kind));
     }
@@ -154,7 +167,11 @@ pub fn parse_whatsapp(body: &[u8]) -> Result<Parsed, Refused> {
         missing.push("Type");
     }
     // The message is the bot's when it is addressed `to` the customer.
-    let (author, user_id) = if req.to.trim().is_empty() { (Author::User, req.from.clone()) } else { (Author::Bot, req.to.clone()) };
+    let (author, user_id) = if req.to.trim().is_empty() {
+        (Author::User, req.from.clone())
+    } else {
+        (Author::Bot, req.to.clone())
+    };
     if user_id.trim().is_empty() {
         missing.push("From");
     }
@@ -268,7 +285,8 @@ fn id_text(id: &Option<FbId>) -> Option<String> {
 /// wrapped with `authorRole` and `botId`). One webhook may carry several
 /// messages; each attachment becomes its own message.
 pub fn parse_facebook(body: &[u8]) -> Result<Parsed, Refused> {
-    let req: FbRequest = serde_json::from_slice(body).map_err(|e| Refused::Decode(e.to_string()))?;
+    let req: FbRequest =
+        serde_json::from_slice(body).map_err(|e| Refused::Decode(e.to_string()))?;
     let mut missing = Vec::new();
     if req.author_role.trim().is_empty() {
         missing.push("AuthorRole");
@@ -286,8 +304,11 @@ pub fn parse_facebook(body: &[u8]) -> Result<Parsed, Refused> {
     let mut out = Vec::new();
     for messaging in req.message.into_iter().flat_map(|m| m.entry).flat_map(|e| e.messaging) {
         let Some(message) = messaging.message else { continue };
-        let user = if from_user { id_text(&messaging.sender) } else { id_text(&messaging.recipient) };
-        let (Some(user_id), Some(mid), Some(ts)) = (user, message.mid.filter(|m| !m.is_empty()), millis(&messaging.timestamp)) else {
+        let user =
+            if from_user { id_text(&messaging.sender) } else { id_text(&messaging.recipient) };
+        let (Some(user_id), Some(mid), Some(ts)) =
+            (user, message.mid.filter(|m| !m.is_empty()), millis(&messaging.timestamp))
+        else {
             return Err(Refused::Missing("IntegrationsFacebook", vec!["Message.Entry.Messaging"]));
         };
         let author = if from_user { Author::User } else { Author::Bot };
@@ -310,16 +331,25 @@ pub fn parse_facebook(body: &[u8]) -> Result<Parsed, Refused> {
             let source_id = if many { format!("{mid}#{i}") } else { mid.clone() };
             let payload = att.payload;
             if let Some(c) = payload.as_ref().and_then(|p| p.coordinates.as_ref()) {
-                out.push(YaloInbound { text: Some(format!("📍 {},{}", c.lat, c.long)), ..base("location", source_id) });
+                out.push(YaloInbound {
+                    text: Some(format!("📍 {},{}", c.lat, c.long)),
+                    ..base("location", source_id)
+                });
             } else if let Some(url) = payload.and_then(|p| p.url).filter(|u| !u.is_empty()) {
-                out.push(YaloInbound { media: Some(Media { url, mime_type: None, caption: None }), ..base(&att.kind, source_id) });
+                out.push(YaloInbound {
+                    media: Some(Media { url, mime_type: None, caption: None }),
+                    ..base(&att.kind, source_id)
+                });
             }
         }
     }
     if out.len() > crate::model::limits::ATTACHMENTS + 1 {
         return Err(Refused::TooLong("IntegrationsFacebook", "Message.Entry.Messaging"));
     }
-    let out = out.into_iter().map(|m| m.within_limits("IntegrationsFacebook")).collect::<Result<Vec<_>, _>>()?;
+    let out = out
+        .into_iter()
+        .map(|m| m.within_limits("IntegrationsFacebook"))
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(Parsed::Messages(out))
 }
 
@@ -343,10 +373,16 @@ mod tests {
     #[test]
     fn when_seed_whatsapp_examples_arrive_should_parse_text_and_image() {
         let Parsed::Messages(m) = parse_whatsapp(WA_TEXT.as_bytes()).unwrap() else { panic!() };
-        assert_eq!((m[0].user_id.as_str(), m[0].author, m[0].text.as_deref(), m[0].timestamp), ("5215573735001", Author::User, Some("Hola"), 1632367928574));
+        assert_eq!(
+            (m[0].user_id.as_str(), m[0].author, m[0].text.as_deref(), m[0].timestamp),
+            ("5215573735001", Author::User, Some("Hola"), 1632367928574)
+        );
         let Parsed::Messages(m) = parse_whatsapp(WA_IMAGE.as_bytes()).unwrap() else { panic!() };
         let media = m[0].media.as_ref().unwrap();
-        assert_eq!((media.mime_type.as_deref(), media.caption.as_deref()), (Some("image/jpeg"), None));
+        assert_eq!(
+            (media.mime_type.as_deref(), media.caption.as_deref()),
+            (Some("image/jpeg"), None)
+        );
     }
 
     #[test]
@@ -358,11 +394,20 @@ mod tests {
 
     #[test]
     fn when_whatsapp_fields_are_missing_or_body_is_not_json_should_be_refused() {
-        assert_eq!(parse_whatsapp(br#"{"from":"1","type":"text"}"#), Err(Refused::Missing("IntegrationsRequest", vec!["ID", "Timestamp"])));
-        assert_eq!(parse_whatsapp(br#"{"from":"1","id":"x","timestamp":"abc","type":"text"}"#), Err(Refused::Missing("IntegrationsRequest", vec!["Timestamp"])));
+        assert_eq!(
+            parse_whatsapp(br#"{"from":"1","type":"text"}"#),
+            Err(Refused::Missing("IntegrationsRequest", vec!["ID", "Timestamp"]))
+        );
+        assert_eq!(
+            parse_whatsapp(br#"{"from":"1","id":"x","timestamp":"abc","type":"text"}"#),
+            Err(Refused::Missing("IntegrationsRequest", vec!["Timestamp"]))
+        );
         assert!(matches!(parse_whatsapp(b"{nope"), Err(Refused::Decode(_))));
         // A missing type is a refusal, not a skip (the predecessor's substring match skipped it).
-        assert!(matches!(parse_whatsapp(br#"{"from":"1","id":"x","timestamp":"1"}"#), Err(Refused::Missing(_, _))));
+        assert!(matches!(
+            parse_whatsapp(br#"{"from":"1","id":"x","timestamp":"1"}"#),
+            Err(Refused::Missing(_, _))
+        ));
         assert_eq!(parse_whatsapp(br#"{"type":"status"}"#), Ok(Parsed::Skipped("status".into())));
     }
 
@@ -370,11 +415,17 @@ mod tests {
     fn when_seed_facebook_example_arrives_should_parse_the_users_message() {
         let Parsed::Messages(m) = parse_facebook(FB_TEXT.as_bytes()).unwrap() else { panic!() };
         assert_eq!(m.len(), 1);
-        assert_eq!((m[0].user_id.as_str(), m[0].author, m[0].source_id.as_str()), ("5018811078134037", Author::User, "m_rhq1"));
+        assert_eq!(
+            (m[0].user_id.as_str(), m[0].author, m[0].source_id.as_str()),
+            ("5018811078134037", Author::User, "m_rhq1")
+        );
         let bot = FB_TEXT.replace(r#""authorRole":"user""#, r#""authorRole":"bot""#);
         let Parsed::Messages(m) = parse_facebook(bot.as_bytes()).unwrap() else { panic!() };
         assert_eq!((m[0].user_id.as_str(), m[0].author), ("233726951928054", Author::Bot));
-        assert!(matches!(parse_facebook(br#"{"botId":"b","message":{}}"#), Err(Refused::Missing(_, _))));
+        assert!(matches!(
+            parse_facebook(br#"{"botId":"b","message":{}}"#),
+            Err(Refused::Missing(_, _))
+        ));
     }
 
     #[test]
@@ -382,7 +433,11 @@ mod tests {
         let sig = "sha256=f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8";
         let body = b"The quick brown fox jumps over the lazy dog";
         assert!(signature_is_valid(b"key", body, Some(sig)));
-        assert!(!signature_is_valid(b"key", b"The quick brown fox jumps over the lazy cog", Some(sig)));
+        assert!(!signature_is_valid(
+            b"key",
+            b"The quick brown fox jumps over the lazy cog",
+            Some(sig)
+        ));
         assert!(!signature_is_valid(b"other", body, Some(sig)));
         assert!(!signature_is_valid(b"key", body, None));
         assert!(!signature_is_valid(b"key", body, Some("sha1=abc")));
@@ -428,7 +483,12 @@ pub struct YaloClient {
 }
 
 impl YaloClient {
-    pub fn new(http: reqwest::Client, base_url: &str, token: SecretString, settings: &YaloSettings) -> Self {
+    pub fn new(
+        http: reqwest::Client,
+        base_url: &str,
+        token: SecretString,
+        settings: &YaloSettings,
+    ) -> Self {
         let bot = |channel, id: &Option<String>, phone: &Option<String>| {
             id.clone().map(|bot_id| YaloBot { channel, bot_id, phone: phone.clone() })
         };
@@ -446,7 +506,9 @@ impl YaloClient {
         let (bot, var) = match channel {
             ChannelKind::Whatsapp => (&self.whatsapp, "OMNIBRIDGE_YALO_WHATSAPP_BOT_ID"),
             ChannelKind::Facebook => (&self.facebook, "OMNIBRIDGE_YALO_FACEBOOK_BOT_ID"),
-            ChannelKind::Custom => return Err(Error::invalid("channel", "custom channels do not go through Yalo")),
+            ChannelKind::Custom => {
+                return Err(Error::invalid("channel", "custom channels do not go through Yalo"))
+            }
         };
         bot.as_ref().ok_or_else(|| Error::Config(format!("{var} is not set")))
     }
@@ -458,11 +520,18 @@ impl YaloClient {
     /// Registers `webhook` as the bot's webhook on `channel`.
     pub async fn register(&self, channel: ChannelKind, webhook: &str) -> Result<()> {
         let bot = self.bot(channel)?;
-        let phone = bot.phone.clone().ok_or_else(|| Error::Config(format!("the {channel} number or page id is not set")))?;
+        let phone = bot
+            .phone
+            .clone()
+            .ok_or_else(|| Error::Config(format!("the {channel} number or page id is not set")))?;
         // Facebook's passthrough channel needs version 3 (the seed's note), WhatsApp version 0.
         let version = if channel == ChannelKind::Facebook { 3 } else { 0 };
         let body = json!({"phone": phone, "webhook": webhook, "provider": channel.as_str(), "version": version});
-        let req = self.http.post(self.url(bot, "healthcheck")).bearer_auth(self.token.expose_secret()).json(&body);
+        let req = self
+            .http
+            .post(self.url(bot, "healthcheck"))
+            .bearer_auth(self.token.expose_secret())
+            .json(&body);
         http_client::send("Yalo", req).await.map(|_| ())
     }
 
@@ -471,18 +540,32 @@ impl YaloClient {
         let bot = self.bot(channel)?;
         let phone = bot.phone.clone().unwrap_or_default();
         let body = json!({"phone": phone, "provider": channel.as_str()});
-        let req = self.http.post(self.url(bot, &self.remove_path)).bearer_auth(self.token.expose_secret()).json(&body);
+        let req = self
+            .http
+            .post(self.url(bot, &self.remove_path))
+            .bearer_auth(self.token.expose_secret())
+            .json(&body);
         http_client::send("Yalo", req).await.map(|_| ())
     }
 
     /// Sends one message to `user_id`; `id` is ours, so a retried send can be recognised.
-    pub async fn send(&self, channel: ChannelKind, user_id: &str, id: &str, out: &Outgoing) -> Result<Receipt> {
+    pub async fn send(
+        &self,
+        channel: ChannelKind,
+        user_id: &str,
+        id: &str,
+        out: &Outgoing,
+    ) -> Result<Receipt> {
         let bot = self.bot(channel)?;
         let body = match channel {
             ChannelKind::Facebook => facebook_body(user_id, out),
             _ => whatsapp_body(user_id, id, out),
         };
-        let req = self.http.post(self.url(bot, "messages")).bearer_auth(self.token.expose_secret()).json(&body);
+        let req = self
+            .http
+            .post(self.url(bot, "messages"))
+            .bearer_auth(self.token.expose_secret())
+            .json(&body);
         let res = http_client::send("Yalo", req).await?;
         let answer: Value = res.json().await.unwrap_or(Value::Null);
         let id = answer.pointer("/messages/0/id").and_then(Value::as_str).map(str::to_owned);
@@ -502,7 +585,9 @@ fn media_kind(content_type: &str) -> &'static str {
 
 pub fn whatsapp_body(user_id: &str, id: &str, out: &Outgoing) -> Value {
     match out {
-        Outgoing::Text(text) => json!({"id": id, "type": "text", "userId": user_id, "text": {"body": text}}),
+        Outgoing::Text(text) => {
+            json!({"id": id, "type": "text", "userId": user_id, "text": {"body": text}})
+        }
         Outgoing::Media { content_type, url, caption } => {
             let kind = media_kind(content_type);
             let mut media = json!({"url": url});

@@ -79,7 +79,9 @@ impl CustomMessage {
     /// Refuses a message whose parts are over omnibridge's limits, before anything is stored.
     pub fn check_limits(&self) -> Result<()> {
         use crate::model::{check_len, limits};
-        let opt = |field: &'static str, v: &Option<String>, max: usize| v.as_deref().map_or(Ok(()), |v| check_len(field, v, max));
+        let opt = |field: &'static str, v: &Option<String>, max: usize| {
+            v.as_deref().map_or(Ok(()), |v| check_len(field, v, max))
+        };
         opt("dialog_id", &self.dialog_id, limits::ID)?;
         opt("reference", &self.reference, limits::ID)?;
         opt("dialog_title", &self.dialog_title, limits::NAME)?;
@@ -87,18 +89,28 @@ impl CustomMessage {
         opt("html", &self.html, limits::TEXT)?;
         opt("integration_data", &self.integration_data, limits::INTEGRATION_DATA)?;
         if self.attachments.len() > limits::ATTACHMENTS {
-            return Err(Error::invalid("attachments", format!("at most {} per message", limits::ATTACHMENTS)));
+            return Err(Error::invalid(
+                "attachments",
+                format!("at most {} per message", limits::ATTACHMENTS),
+            ));
         }
         for a in &self.attachments {
             check_len("attachments.url", &a.url, limits::URL)?;
             opt("attachments.name", &a.name, limits::CAPTION)?;
             opt("attachments.mimeType", &a.mime_type, limits::MIME_TYPE)?;
         }
-        let contacts = self.contact_object.iter().flat_map(|c| c.contacts.iter()).chain(self.contacts_id.iter().flatten());
+        let contacts = self
+            .contact_object
+            .iter()
+            .flat_map(|c| c.contacts.iter())
+            .chain(self.contacts_id.iter().flatten());
         if self.contact_object.as_ref().is_some_and(|c| c.contacts.len() > limits::CONTACT_DATA)
             || self.contacts_id.as_ref().is_some_and(|c| c.len() > limits::CONTACT_DATA)
         {
-            return Err(Error::invalid("contacts", format!("at most {} contact data items", limits::CONTACT_DATA)));
+            return Err(Error::invalid(
+                "contacts",
+                format!("at most {} contact data items", limits::CONTACT_DATA),
+            ));
         }
         for c in contacts {
             opt("contacts.id", &c.id, limits::ID)?;
@@ -112,8 +124,12 @@ impl CustomMessage {
             check_len("contact_object.name", &c.name, limits::NAME)?;
             opt("contact_object.description", &c.description, limits::CAPTION)?;
         }
-        if self.timestamp.is_some_and(|t| t <= 0 || t > crate::model::now_millis() + 5 * 60 * 1000) {
-            return Err(Error::invalid("timestamp", "must be epoch milliseconds, not in the future"));
+        if self.timestamp.is_some_and(|t| t <= 0 || t > crate::model::now_millis() + 5 * 60 * 1000)
+        {
+            return Err(Error::invalid(
+                "timestamp",
+                "must be epoch milliseconds, not in the future",
+            ));
         }
         Ok(())
     }
@@ -190,10 +206,13 @@ impl YeahdeskClient {
     /// 429, 5xx and transport failures may pass; the `E_*` codes are all
     /// refusals of this request as it is (token, channel state, contact, dialog).
     pub async fn post(&self, message: &CustomMessage) -> Result<Accepted> {
-        let mut url = reqwest::Url::parse(&self.url).map_err(|e| Error::Config(format!("OMNIBRIDGE_YEAHDESK_API_URL: {e}")))?;
+        let mut url = reqwest::Url::parse(&self.url)
+            .map_err(|e| Error::Config(format!("OMNIBRIDGE_YEAHDESK_API_URL: {e}")))?;
         url.query_pairs_mut().append_pair("token", self.token.expose_secret());
         let req = self.http.post(url).json(message);
         let res = http_client::send("Yeahdesk", req).await?;
-        res.json().await.map_err(|e| Error::permanent("Yeahdesk's answer is not the JSON expected", Some(Box::new(e))))
+        res.json().await.map_err(|e| {
+            Error::permanent("Yeahdesk's answer is not the JSON expected", Some(Box::new(e)))
+        })
     }
 }

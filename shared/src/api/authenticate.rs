@@ -60,7 +60,9 @@ impl EndpointTrait for Endpoint {
         if !missing.is_empty() {
             return yalo::missing_fields("AuthPayload", &missing);
         }
-        if payload.username.len() > crate::model::limits::ID || payload.password.len() > MAX_PASSWORD {
+        if payload.username.len() > crate::model::limits::ID
+            || payload.password.len() > MAX_PASSWORD
+        {
             return yalo::error(StatusCode::UNAUTHORIZED, "Invalid credentials.");
         }
         let now = crate::model::now_millis() / 1000;
@@ -69,8 +71,12 @@ impl EndpointTrait for Endpoint {
         match self.users.login_failures(&payload.username, now).await {
             Ok(n) if n >= MAX_FAILED_LOGINS => {
                 tracing::warn!(username = %payload.username, "login refused: too many failed attempts");
-                let mut res = yalo::error(StatusCode::TOO_MANY_REQUESTS, "Too many failed attempts, try again later.");
-                res.headers_mut().insert(lambda_http::http::header::RETRY_AFTER, LOCKOUT.as_secs().into());
+                let mut res = yalo::error(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "Too many failed attempts, try again later.",
+                );
+                res.headers_mut()
+                    .insert(lambda_http::http::header::RETRY_AFTER, LOCKOUT.as_secs().into());
                 return res;
             }
             Ok(_) => {}
@@ -82,17 +88,28 @@ impl EndpointTrait for Endpoint {
         };
         // argon2 is deliberately slow: keep it off the async workers.
         let password = payload.password;
-        let checked = tokio::task::spawn_blocking(move || (verify_password(user.as_ref(), &password), user)).await;
+        let checked =
+            tokio::task::spawn_blocking(move || (verify_password(user.as_ref(), &password), user))
+                .await;
         let user = match checked {
             Ok((true, Some(user))) => user,
             Ok(_) => {
                 tracing::info!(username = %payload.username, "authentication refused");
-                if let Err(e) = self.users.count_login_failure(&payload.username, now, LOCKOUT.as_secs() as i64).await {
+                if let Err(e) = self
+                    .users
+                    .count_login_failure(&payload.username, now, LOCKOUT.as_secs() as i64)
+                    .await
+                {
                     return yalo::failure(&e);
                 }
                 return yalo::error(StatusCode::UNAUTHORIZED, "Invalid credentials.");
             }
-            Err(e) => return yalo::failure(&crate::Error::permanent("password check did not finish", Some(Box::new(e)))),
+            Err(e) => {
+                return yalo::failure(&crate::Error::permanent(
+                    "password check did not finish",
+                    Some(Box::new(e)),
+                ))
+            }
         };
         if let Err(e) = self.users.clear_login_failures(&user.username).await {
             tracing::warn!(error = %e.chain(), "could not clear the failed logins");

@@ -42,7 +42,8 @@ pub struct Endpoint {
 
 impl EndpointTrait for Endpoint {
     async fn build(rt: &Runtime) -> Result<Self> {
-        let handoff = Handoff::new(rt.dynamo()?, Desks::from_runtime(rt).await?, rt.settings.clone());
+        let handoff =
+            Handoff::new(rt.dynamo()?, Desks::from_runtime(rt).await?, rt.settings.clone());
         Ok(Endpoint { gate: super::Gate::from_runtime(rt).await?, handoff })
     }
 
@@ -70,7 +71,10 @@ impl EndpointTrait for Endpoint {
             return envelope::missing_fields("ChatPayload", &missing);
         }
         use crate::model::limits;
-        let extra_len = p.extra_data.as_ref().map_or(0, |e| serde_json::to_vec(e).map_or(usize::MAX, |j| j.len()));
+        let extra_len = p
+            .extra_data
+            .as_ref()
+            .map_or(0, |e| serde_json::to_vec(e).map_or(usize::MAX, |j| j.len()));
         let too_long = [
             ("UserID", p.user_id.len(), limits::ID),
             ("BotSlug", p.bot_slug.len(), limits::ID),
@@ -101,7 +105,12 @@ impl EndpointTrait for Endpoint {
         };
         customer.email = Some(p.email);
         customer.phone = p.phone_number.filter(|s| !s.is_empty());
-        let request = HandoffRequest { channel, bot: p.bot_slug, customer, extra: p.extra_data.unwrap_or_default() };
+        let request = HandoffRequest {
+            channel,
+            bot: p.bot_slug,
+            customer,
+            extra: p.extra_data.unwrap_or_default(),
+        };
         match self.handoff.connect(&request).await {
             Ok(c) => {
                 tracing::info!(conversation_id = %c.id, "chat created");
@@ -111,7 +120,10 @@ impl EndpointTrait for Endpoint {
             Err(e) => {
                 tracing::error!(error = %e.chain(), "handoff failed");
                 let desk = self.handoff.desk_for(&request.bot);
-                envelope::error(StatusCode::INTERNAL_SERVER_ERROR, &format!("could not create chat in {desk} : {e}"))
+                envelope::error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    &format!("could not create chat in {desk} : {e}"),
+                )
             }
         }
     }

@@ -12,8 +12,8 @@ use crate::bootstrap::{Endpoint as EndpointTrait, Runtime};
 use crate::http::{self, yalo as envelope};
 use crate::model::{now_millis, ChannelKind, ConversationStatus, DeskKind};
 use crate::ports::ConversationStore;
-use crate::services::delivery::find_open_on;
 use crate::services::auth::Role;
+use crate::services::delivery::find_open_on;
 use crate::Result;
 
 pub struct Endpoint {
@@ -24,7 +24,11 @@ pub struct Endpoint {
 
 impl EndpointTrait for Endpoint {
     async fn build(rt: &Runtime) -> Result<Self> {
-        Ok(Endpoint { gate: super::Gate::from_runtime(rt).await?, store: rt.dynamo()?, salesforce: rt.salesforce().await? })
+        Ok(Endpoint {
+            gate: super::Gate::from_runtime(rt).await?,
+            store: rt.dynamo()?,
+            salesforce: rt.salesforce().await?,
+        })
     }
 
     async fn handle(&self, req: Request) -> Response<Body> {
@@ -32,14 +36,22 @@ impl EndpointTrait for Endpoint {
             return *denied;
         }
         let user = http::path(&req, "userID").unwrap_or_default();
-        let found = match find_open_on(&self.store, &[ChannelKind::Whatsapp, ChannelKind::Facebook], &user).await {
-            Ok(c) => c,
-            Err(e) => return envelope::failure(&e),
-        };
+        let found =
+            match find_open_on(&self.store, &[ChannelKind::Whatsapp, ChannelKind::Facebook], &user)
+                .await
+            {
+                Ok(c) => c,
+                Err(e) => return envelope::failure(&e),
+            };
         let Some(c) = found else {
-            return envelope::error(StatusCode::NOT_FOUND, "could not finish chat : this contact does not have an open chat");
+            return envelope::error(
+                StatusCode::NOT_FOUND,
+                "could not finish chat : this contact does not have an open chat",
+            );
         };
-        if let (DeskKind::Salesforce, Some(sf), Some(desk_id)) = (c.desk, &self.salesforce, c.desk_conversation_id.as_deref()) {
+        if let (DeskKind::Salesforce, Some(sf), Some(desk_id)) =
+            (c.desk, &self.salesforce, c.desk_conversation_id.as_deref())
+        {
             let ended = match c.status {
                 ConversationStatus::Active => sf.end_session(desk_id, &c.customer.id).await,
                 _ => sf.delete_route(desk_id).await,
@@ -47,11 +59,17 @@ impl EndpointTrait for Endpoint {
             match ended {
                 Err(e) if e.is_retryable() => return envelope::failure(&e),
                 // Ended on our side regardless: the customer must not stay stuck with a desk that refuses.
-                Err(e) => tracing::warn!(error = %e.chain(), conversation_id = %c.id, "Salesforce did not end the chat"),
+                Err(e) => {
+                    tracing::warn!(error = %e.chain(), conversation_id = %c.id, "Salesforce did not end the chat")
+                }
                 Ok(()) => {}
             }
         }
-        match self.store.set_conversation_status(&c.id, ConversationStatus::Closed, now_millis()).await {
+        match self
+            .store
+            .set_conversation_status(&c.id, ConversationStatus::Closed, now_millis())
+            .await
+        {
             Ok(_) => envelope::message("Chat finished successfully"),
             Err(e) => envelope::failure(&e),
         }

@@ -29,7 +29,10 @@ pub struct Endpoint {
 
 impl EndpointTrait for Endpoint {
     async fn build(rt: &Runtime) -> Result<Self> {
-        Ok(Endpoint { gate: super::Gate::from_runtime(rt).await?, salesforce: rt.salesforce().await? })
+        Ok(Endpoint {
+            gate: super::Gate::from_runtime(rt).await?,
+            salesforce: rt.salesforce().await?,
+        })
     }
 
     async fn handle(&self, req: Request) -> Response<Body> {
@@ -40,8 +43,11 @@ impl EndpointTrait for Endpoint {
             Ok(p) => p,
             Err(e) => return envelope::bad_payload(&e),
         };
-        let missing: Vec<&str> =
-            [("UserID", &p.user_id), ("ConsentStatus", &p.consent_status)].into_iter().filter(|(_, v)| v.is_empty()).map(|(k, _)| k).collect();
+        let missing: Vec<&str> = [("UserID", &p.user_id), ("ConsentStatus", &p.consent_status)]
+            .into_iter()
+            .filter(|(_, v)| v.is_empty())
+            .map(|(k, _)| k)
+            .collect();
         if !missing.is_empty() {
             return envelope::missing_fields("ConsentPayload", &missing);
         }
@@ -62,7 +68,10 @@ impl EndpointTrait for Endpoint {
             Err(e) if e.is_retryable() => envelope::failure(&e),
             Err(e) => {
                 tracing::error!(error = %e.chain(), "consent update refused");
-                envelope::error(StatusCode::INTERNAL_SERVER_ERROR, &format!("could not update consent in salesforce : {e}"))
+                envelope::error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    &format!("could not update consent in salesforce : {e}"),
+                )
             }
         }
     }

@@ -33,7 +33,10 @@ impl EndpointTrait for Endpoint {
         }
         match self.store.list_context(&user_id, now_millis()).await {
             // An empty transcript is `[]` (the predecessor answered `null`, which clients had to special-case).
-            Ok(entries) => http::json(StatusCode::OK, &entries.iter().map(ContextItem::from).collect::<Vec<_>>()),
+            Ok(entries) => http::json(
+                StatusCode::OK,
+                &entries.iter().map(ContextItem::from).collect::<Vec<_>>(),
+            ),
             Err(e) => yalo::failure(&e),
         }
     }

@@ -22,9 +22,18 @@ impl EndpointTrait for Endpoint {
     }
 
     async fn build(rt: &Runtime) -> Result<Self> {
-        let handoff = Handoff::new(rt.dynamo()?, Desks::from_runtime(rt).await?, rt.settings.clone());
+        let handoff =
+            Handoff::new(rt.dynamo()?, Desks::from_runtime(rt).await?, rt.settings.clone());
         let s = &rt.settings;
-        Ok(Endpoint { inbound: CustomInbound::new(rt.dynamo()?, rt.queue(), handoff, s.client_name.clone(), s.context_ttl) })
+        Ok(Endpoint {
+            inbound: CustomInbound::new(
+                rt.dynamo()?,
+                rt.queue(),
+                handoff,
+                s.client_name.clone(),
+                s.context_ttl,
+            ),
+        })
     }
 
     async fn handle(&self, req: Request) -> Response<Body> {

@@ -44,9 +44,9 @@ pub mod tokens_check;
 pub mod webhook_register;
 pub mod webhook_remove;
 pub mod whatsapp_webhook;
-pub mod yeahdesk_webhook;
 mod yalo_registration;
 mod yalo_webhook;
+pub mod yeahdesk_webhook;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -85,11 +85,20 @@ impl Gate {
         Ok(Gate { keys: token_keys(rt).await?, users: rt.dynamo()?, seen: Default::default() })
     }
 
-    pub(crate) async fn authorize(&self, req: &lambda_http::Request, roles: &[Role]) -> std::result::Result<Claims, Denial> {
+    pub(crate) async fn authorize(
+        &self,
+        req: &lambda_http::Request,
+        roles: &[Role],
+    ) -> std::result::Result<Claims, Denial> {
         let denied = |d| Box::new(crate::http::yalo::denied(d));
         let query_token = crate::http::query(req, "token");
-        let claims = crate::services::auth::authorize(&self.keys, crate::http::header(req, "authorization"), query_token.as_deref(), roles)
-            .map_err(denied)?;
+        let claims = crate::services::auth::authorize(
+            &self.keys,
+            crate::http::header(req, "authorization"),
+            query_token.as_deref(),
+            roles,
+        )
+        .map_err(denied)?;
         match self.role_of(&claims.username).await {
             Ok(Some(role)) if role == claims.role => Ok(claims),
             Ok(_) => {
@@ -103,7 +112,8 @@ impl Gate {
     /// The user's current role, from memory when looked up within a minute.
     async fn role_of(&self, username: &str) -> Result<Option<Role>> {
         let now = Instant::now();
-        if let Some((role, at)) = self.seen.lock().unwrap_or_else(|p| p.into_inner()).get(username) {
+        if let Some((role, at)) = self.seen.lock().unwrap_or_else(|p| p.into_inner()).get(username)
+        {
             if now.duration_since(*at) < USER_RECHECK {
                 return Ok(Some(*role));
             }

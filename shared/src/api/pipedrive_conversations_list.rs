@@ -25,9 +25,15 @@ impl EndpointTrait for Endpoint {
             Ok(c) => c,
             Err(answer) => return answer,
         };
-        let (conversations, messages) = (limit(&req, "conversations_limit"), limit(&req, "messages_limit"));
+        let (conversations, messages) =
+            (limit(&req, "conversations_limit"), limit(&req, "messages_limit"));
         let after = http::query(&req, "after");
-        match self.0.provider.conversations(&channel, conversations, messages, after.as_deref()).await {
+        match self
+            .0
+            .provider
+            .conversations(&channel, conversations, messages, after.as_deref())
+            .await
+        {
             Ok((data, next)) => envelope::ok(&data, next.as_deref()),
             Err(e) => read_failure(&e),
         }

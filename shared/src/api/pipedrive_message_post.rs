@@ -28,7 +28,10 @@ async fn parse(content_type: Option<&str>, body: &[u8]) -> Result<Posted> {
         let name = field.name().unwrap_or_default().to_owned();
         if name == "files" || name.starts_with("files[") {
             let file_name = field.file_name().map(str::to_owned);
-            let content_type = field.content_type().map(|m| m.to_string()).unwrap_or_else(|| "application/octet-stream".into());
+            let content_type = field
+                .content_type()
+                .map(|m| m.to_string())
+                .unwrap_or_else(|| "application/octet-stream".into());
             let bytes = field.bytes().await.map_err(|e| bad(e.to_string()))?.to_vec();
             posted.files.push(PostedFile { name: file_name, content_type, bytes });
             continue;
@@ -86,7 +89,10 @@ mod tests {
         let p = parse(Some("multipart/form-data; boundary=b"), body.as_bytes()).await.unwrap();
         assert_eq!((p.message.as_str(), p.conversation_id.as_str()), ("hola", "c1"));
         assert_eq!(p.files.len(), 2);
-        assert_eq!((p.files[0].name.as_deref(), p.files[0].content_type.as_str(), &p.files[0].bytes[..]), (Some("a.png"), "image/png", &b"PNG"[..]));
+        assert_eq!(
+            (p.files[0].name.as_deref(), p.files[0].content_type.as_str(), &p.files[0].bytes[..]),
+            (Some("a.png"), "image/png", &b"PNG"[..])
+        );
         assert_eq!(p.files[1].content_type, "application/octet-stream");
     }
 

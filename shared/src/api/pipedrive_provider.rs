@@ -28,7 +28,13 @@ impl ProviderEndpoint {
             }
             _ => None,
         };
-        let provider = Provider::new(rt.dynamo()?, rt.blobs()?, rt.queue(), s.presign_ttl, s.attachment_max_bytes);
+        let provider = Provider::new(
+            rt.dynamo()?,
+            rt.blobs()?,
+            rt.queue(),
+            s.presign_ttl,
+            s.attachment_max_bytes,
+        );
         Ok(ProviderEndpoint { credentials, provider })
     }
 
@@ -38,10 +44,14 @@ impl ProviderEndpoint {
             tracing::error!("OMNIBRIDGE_PIPEDRIVE_CLIENT_ID and OMNIBRIDGE_PIPEDRIVE_CLIENT_SECRET are not set; refusing Pipedrive");
             return false;
         };
-        let Some(given) = http::header(req, "authorization").and_then(|h| h.strip_prefix("Basic ").or_else(|| h.strip_prefix("basic "))) else {
+        let Some(given) = http::header(req, "authorization")
+            .and_then(|h| h.strip_prefix("Basic ").or_else(|| h.strip_prefix("basic ")))
+        else {
             return false;
         };
-        let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(given.trim()) else { return false };
+        let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(given.trim()) else {
+            return false;
+        };
         let Some(colon) = decoded.iter().position(|b| *b == b':') else { return false };
         let (user, pass) = (&decoded[..colon], &decoded[colon + 1..]);
         let user_ok = user.ct_eq(id.as_bytes());
@@ -58,13 +68,18 @@ impl ProviderEndpoint {
     }
 
     /// The request's channel after authentication, or the answer to give.
-    pub async fn channel(&self, req: &Request) -> std::result::Result<PipedriveChannel, Response<Body>> {
+    pub async fn channel(
+        &self,
+        req: &Request,
+    ) -> std::result::Result<PipedriveChannel, Response<Body>> {
         self.authenticate(req)?;
         let id = http::path(req, "providerChannelId").unwrap_or_default();
         match self.provider.registry().active_channel(&id).await {
-            Ok(c) if c.suspended => {
-                Err(envelope::error(StatusCode::UNAUTHORIZED, "ACCOUNT_SUSPENDED", "the account of this channel is suspended"))
-            }
+            Ok(c) if c.suspended => Err(envelope::error(
+                StatusCode::UNAUTHORIZED,
+                "ACCOUNT_SUSPENDED",
+                "the account of this channel is suspended",
+            )),
             Ok(c) => Ok(c),
             Err(e) => Err(envelope::failure(&e)),
         }
@@ -92,7 +107,9 @@ pub fn limit(req: &Request, name: &str) -> u32 {
 /// A read's failure: a cursor or id that names nothing is not found.
 pub fn read_failure(err: &Error) -> Response<Body> {
     match err {
-        Error::Invalid { .. } => envelope::error(StatusCode::NOT_FOUND, "NOT_FOUND", &err.to_string()),
+        Error::Invalid { .. } => {
+            envelope::error(StatusCode::NOT_FOUND, "NOT_FOUND", &err.to_string())
+        }
         other => envelope::failure(other),
     }
 }

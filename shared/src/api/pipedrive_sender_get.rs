@@ -27,7 +27,10 @@ impl EndpointTrait for Endpoint {
         };
         let id = http::path(&req, "senderId").unwrap_or_default();
         match self.0.provider.registry().sender(&channel, &id).await {
-            Ok(s) => envelope::ok(&json!({"id": s.id, "name": s.name, "avatar_url": s.avatar_url.unwrap_or_default()}), None),
+            Ok(s) => envelope::ok(
+                &json!({"id": s.id, "name": s.name, "avatar_url": s.avatar_url.unwrap_or_default()}),
+                None,
+            ),
             Err(e) => read_failure(&e),
         }
     }

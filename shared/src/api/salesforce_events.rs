@@ -18,7 +18,10 @@ pub struct Endpoint {
 
 impl EndpointTrait for Endpoint {
     async fn build(rt: &Runtime) -> Result<Self> {
-        Ok(Endpoint { gate: super::Gate::from_runtime(rt).await?, events: AgentEvents::from_runtime(rt).await? })
+        Ok(Endpoint {
+            gate: super::Gate::from_runtime(rt).await?,
+            events: AgentEvents::from_runtime(rt).await?,
+        })
     }
 
     async fn handle(&self, req: Request) -> Response<Body> {
@@ -31,7 +34,9 @@ impl EndpointTrait for Endpoint {
         };
         match self.events.handle(&event).await {
             Ok(()) => envelope::message("event accepted"),
-            Err(e @ crate::Error::Invalid { .. }) => envelope::error(StatusCode::BAD_REQUEST, &format!("Invalid payload received : {e}")),
+            Err(e @ crate::Error::Invalid { .. }) => {
+                envelope::error(StatusCode::BAD_REQUEST, &format!("Invalid payload received : {e}"))
+            }
             Err(e) => envelope::failure(&e),
         }
     }

@@ -26,7 +26,10 @@ impl EndpointTrait for Endpoint {
 
     async fn handle(&self, req: Request) -> Response<Body> {
         match self.gate.authorize(&req, &[Role::Yalo, Role::Salesforce]).await {
-            Ok(claims) => http::json(StatusCode::OK, &Identity { username: &claims.username, role: claims.role }),
+            Ok(claims) => http::json(
+                StatusCode::OK,
+                &Identity { username: &claims.username, role: claims.role },
+            ),
             Err(denied) => *denied,
         }
     }

@@ -7,16 +7,18 @@ use lambda_http::{Body, Request, Response};
 use crate::adapters::yalo::YaloClient;
 use crate::bootstrap::Runtime;
 use crate::config::SecretSource;
-use secrecy::{ExposeSecret, SecretString};
 use crate::http::{self, yalo as envelope};
 use crate::model::ChannelKind;
 use crate::services::auth::Role;
 use crate::Result;
+use secrecy::{ExposeSecret, SecretString};
 
 /// The webhook URL Yalo is given: the secret in its query, which the webhook checks.
 fn webhook_url(base: &str, provider: &str, secret: &SecretString) -> Result<String> {
     let mut url = reqwest::Url::parse(&format!("{base}/v1/integrations/{provider}/webhook"))
-        .map_err(|e| crate::Error::Config(format!("OMNIBRIDGE_PUBLIC_URL {base:?} does not make a URL: {e}")))?;
+        .map_err(|e| {
+            crate::Error::Config(format!("OMNIBRIDGE_PUBLIC_URL {base:?} does not make a URL: {e}"))
+        })?;
     url.query_pairs_mut().append_pair("secret", secret.expose_secret());
     Ok(url.into())
 }
@@ -39,7 +41,9 @@ pub struct Registration {
 impl Registration {
     pub async fn build(rt: &Runtime, action: Action) -> Result<Self> {
         let webhook_secret = match (action, &rt.settings.yalo_webhook_secret) {
-            (Action::Register, source) if !matches!(source, SecretSource::Unset) => Some(rt.secret(source, "OMNIBRIDGE_YALO_WEBHOOK_SECRET").await?),
+            (Action::Register, source) if !matches!(source, SecretSource::Unset) => {
+                Some(rt.secret(source, "OMNIBRIDGE_YALO_WEBHOOK_SECRET").await?)
+            }
             _ => None,
         };
         Ok(Registration {
@@ -62,7 +66,9 @@ impl Registration {
             other => {
                 return envelope::error(
                     StatusCode::BAD_REQUEST,
-                    &format!("Invalid provider : {other:?}, the allowed values are whatsapp and facebook"),
+                    &format!(
+                    "Invalid provider : {other:?}, the allowed values are whatsapp and facebook"
+                ),
                 )
             }
         };
@@ -72,10 +78,16 @@ impl Registration {
         };
         let base = self.public_url.clone().or_else(|| http::public_base_url(&req));
         let result = match (&self.yalo, base, self.action) {
-            (None, _, _) => Err(crate::Error::Config("OMNIBRIDGE_YALO_API_URL and OMNIBRIDGE_YALO_TOKEN must be set".into())),
-            (Some(_), None, Action::Register) => Err(crate::Error::Config("set OMNIBRIDGE_PUBLIC_URL".into())),
+            (None, _, _) => Err(crate::Error::Config(
+                "OMNIBRIDGE_YALO_API_URL and OMNIBRIDGE_YALO_TOKEN must be set".into(),
+            )),
+            (Some(_), None, Action::Register) => {
+                Err(crate::Error::Config("set OMNIBRIDGE_PUBLIC_URL".into()))
+            }
             (Some(yalo), Some(base), Action::Register) => match &self.webhook_secret {
-                None => Err(crate::Error::Config("OMNIBRIDGE_YALO_WEBHOOK_SECRET is not set".into())),
+                None => {
+                    Err(crate::Error::Config("OMNIBRIDGE_YALO_WEBHOOK_SECRET is not set".into()))
+                }
                 Some(secret) => match webhook_url(&base, &provider, secret) {
                     Ok(url) => yalo.register(channel, &url).await,
                     Err(e) => Err(e),
@@ -84,7 +96,9 @@ impl Registration {
             (Some(yalo), _, Action::Remove) => yalo.remove(channel).await,
         };
         match result {
-            Ok(()) => envelope::message(&format!("{verb} webhook success with provider : {provider}")),
+            Ok(()) => {
+                envelope::message(&format!("{verb} webhook success with provider : {provider}"))
+            }
             Err(e) => {
                 tracing::error!(error = %e.chain(), provider, "webhook {noun} failed");
                 envelope::error(StatusCode::INTERNAL_SERVER_ERROR, &format!("error {noun} webhook"))

@@ -1,11 +1,11 @@
 //! The Yalo webhooks (`/v1/integrations/{whatsapp,facebook}/webhook`), shared
 //! by [`super::whatsapp_webhook`] and [`super::facebook_webhook`].
 
-use tracing::Instrument;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use secrecy::{ExposeSecret, SecretString};
 use subtle::ConstantTimeEq;
+use tracing::Instrument;
 
 use crate::adapters::dynamodb::DynamoStore;
 use crate::adapters::sqs::SqsQueue;
@@ -43,7 +43,12 @@ impl Webhook {
             SecretSource::Unset => None,
             source => Some(rt.secret(source, "OMNIBRIDGE_YALO_WEBHOOK_SECRET").await?),
         };
-        let inbound = Inbound::new(rt.dynamo()?, rt.queue(), rt.settings.client_name.clone(), rt.settings.context_ttl);
+        let inbound = Inbound::new(
+            rt.dynamo()?,
+            rt.queue(),
+            rt.settings.client_name.clone(),
+            rt.settings.context_ttl,
+        );
         Ok(Webhook { channel, inbound, secret, max_age: rt.settings.webhook_max_age })
     }
 
@@ -62,16 +67,22 @@ impl Webhook {
         };
         let messages = match parsed {
             Ok(Parsed::Messages(m)) => m,
-            Ok(Parsed::Skipped(kind)) => return envelope::message(&format!("message type: {kind} was skipped")),
+            Ok(Parsed::Skipped(kind)) => {
+                return envelope::message(&format!("message type: {kind} was skipped"))
+            }
             Err(Refused::Decode(cause)) => return envelope::bad_payload(&cause),
-            Err(Refused::Missing(payload, fields)) => return envelope::missing_fields(payload, &fields),
+            Err(Refused::Missing(payload, fields)) => {
+                return envelope::missing_fields(payload, &fields)
+            }
             Err(Refused::TooLong(payload, field)) => return envelope::too_long(payload, field),
         };
         let now = now_millis();
         // A webhook from outside the window is a replay (or a forgery): a
         // copy within it is recognised by its message id.
         let oldest = now - self.max_age.as_millis() as i64;
-        if let Some(m) = messages.iter().find(|m| m.timestamp < oldest || m.timestamp > now + MAX_CLOCK_AHEAD_MS) {
+        if let Some(m) =
+            messages.iter().find(|m| m.timestamp < oldest || m.timestamp > now + MAX_CLOCK_AHEAD_MS)
+        {
             tracing::warn!(source_id = %m.source_id, timestamp = m.timestamp, "webhook outside the accepted window");
             return envelope::error(
                 StatusCode::BAD_REQUEST,

@@ -40,16 +40,33 @@ impl EndpointTrait for Endpoint {
 
     async fn handle(&self, req: Request) -> Response<Body> {
         let Some(secret) = &self.secret else {
-            tracing::error!("OMNIBRIDGE_YEAHDESK_WEBHOOK_SECRET is not set; refusing Yeahdesk's webhooks");
-            return envelope::error(StatusCode::UNAUTHORIZED, "E_INVALID_TOKEN", "invalid webhook secret");
+            tracing::error!(
+                "OMNIBRIDGE_YEAHDESK_WEBHOOK_SECRET is not set; refusing Yeahdesk's webhooks"
+            );
+            return envelope::error(
+                StatusCode::UNAUTHORIZED,
+                "E_INVALID_TOKEN",
+                "invalid webhook secret",
+            );
         };
-        let given = http::query(&req, "secret").or_else(|| http::header(&req, "x-omnibridge-secret").map(str::to_owned));
-        if !given.is_some_and(|g| bool::from(g.as_bytes().ct_eq(secret.expose_secret().as_bytes()))) {
-            return envelope::error(StatusCode::UNAUTHORIZED, "E_INVALID_TOKEN", "invalid webhook secret");
+        let given = http::query(&req, "secret")
+            .or_else(|| http::header(&req, "x-omnibridge-secret").map(str::to_owned));
+        if !given.is_some_and(|g| bool::from(g.as_bytes().ct_eq(secret.expose_secret().as_bytes())))
+        {
+            return envelope::error(
+                StatusCode::UNAUTHORIZED,
+                "E_INVALID_TOKEN",
+                "invalid webhook secret",
+            );
         }
         let hook: Webhook = match serde_json::from_slice(http::body(&req)) {
             Ok(h) => h,
-            Err(e) => return envelope::failure(&Error::invalid("body", format!("is not Yeahdesk's webhook JSON: {e}"))),
+            Err(e) => {
+                return envelope::failure(&Error::invalid(
+                    "body",
+                    format!("is not Yeahdesk's webhook JSON: {e}"),
+                ))
+            }
         };
         match take_webhook(&self.store, &self.queue, &hook).await {
             Ok(Hook::Queued) => http::json(StatusCode::OK, &json!({"ok": true})),

@@ -47,7 +47,10 @@ impl FromStr for Role {
         match s {
             "YALO_ROLE" => Ok(Role::Yalo),
             "SALESFORCE_ROLE" => Ok(Role::Salesforce),
-            other => Err(Error::invalid("role", format!("{other:?} is not YALO_ROLE or SALESFORCE_ROLE"))),
+            other => Err(Error::invalid(
+                "role",
+                format!("{other:?} is not YALO_ROLE or SALESFORCE_ROLE"),
+            )),
         }
     }
 }
@@ -63,7 +66,10 @@ pub struct ApiUser {
 
 impl fmt::Debug for ApiUser {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ApiUser").field("username", &self.username).field("role", &self.role).finish_non_exhaustive()
+        f.debug_struct("ApiUser")
+            .field("username", &self.username)
+            .field("role", &self.role)
+            .finish_non_exhaustive()
     }
 }
 
@@ -73,11 +79,20 @@ impl ApiUser {
     /// A new user with a freshly salted hash of `password`.
     pub fn new(username: &str, role: Role, password: &SecretString) -> Result<Self> {
         let name = username.trim();
-        if name.is_empty() || name.len() > 128 || !name.chars().all(|c| c.is_ascii_alphanumeric() || "._-@".contains(c)) {
-            return Err(Error::invalid("username", "use 1-128 characters among letters, digits and . _ - @"));
+        if name.is_empty()
+            || name.len() > 128
+            || !name.chars().all(|c| c.is_ascii_alphanumeric() || "._-@".contains(c))
+        {
+            return Err(Error::invalid(
+                "username",
+                "use 1-128 characters among letters, digits and . _ - @",
+            ));
         }
         if password.expose_secret().chars().count() < MIN_PASSWORD_LEN {
-            return Err(Error::invalid("password", format!("must be at least {MIN_PASSWORD_LEN} characters")));
+            return Err(Error::invalid(
+                "password",
+                format!("must be at least {MIN_PASSWORD_LEN} characters"),
+            ));
         }
         Ok(ApiUser { username: name.to_owned(), role, password_hash: hash_password(password)? })
     }
@@ -94,7 +109,8 @@ pub fn hash_password(password: &SecretString) -> Result<String> {
 /// A hash of a random password, verified against when the username is unknown
 /// so that the answer takes as long as for a known user.
 static DECOY_HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    hash_password(&SecretString::from(uuid::Uuid::new_v4().to_string())).expect("argon2 with default parameters")
+    hash_password(&SecretString::from(uuid::Uuid::new_v4().to_string()))
+        .expect("argon2 with default parameters")
 });
 
 /// Checks `password` against `user` (or against a decoy when there is no user), in constant time.
@@ -116,7 +132,11 @@ fn matches_hash(hash: &PasswordHash, password: &[u8]) -> bool {
     use subtle::ConstantTimeEq;
     let (Some(salt), Some(expected)) = (hash.salt, hash.hash) else { return false };
     let Ok(algorithm) = argon2::Algorithm::try_from(hash.algorithm) else { return false };
-    let Ok(version) = hash.version.map_or(Ok(argon2::Version::default()), argon2::Version::try_from) else { return false };
+    let Ok(version) =
+        hash.version.map_or(Ok(argon2::Version::default()), argon2::Version::try_from)
+    else {
+        return false;
+    };
     let Ok(params) = argon2::Params::try_from(hash) else { return false };
     let mut salt_buf = [0u8; 64];
     let Ok(salt) = salt.decode_b64(&mut salt_buf) else { return false };
@@ -162,9 +182,15 @@ impl TokenKeys {
         crate::jwt::install();
         let bytes = secret.expose_secret().as_bytes();
         if bytes.len() < MIN_SECRET_LEN {
-            return Err(Error::Config(format!("OMNIBRIDGE_JWT_SECRET must be at least {MIN_SECRET_LEN} bytes")));
+            return Err(Error::Config(format!(
+                "OMNIBRIDGE_JWT_SECRET must be at least {MIN_SECRET_LEN} bytes"
+            )));
         }
-        Ok(TokenKeys { encoding: EncodingKey::from_secret(bytes), decoding: DecodingKey::from_secret(bytes), ttl })
+        Ok(TokenKeys {
+            encoding: EncodingKey::from_secret(bytes),
+            decoding: DecodingKey::from_secret(bytes),
+            ttl,
+        })
     }
 
     pub fn issue(&self, user: &ApiUser, now_secs: i64) -> Result<String> {
@@ -213,7 +239,10 @@ pub fn authorize(
     allowed: &[Role],
 ) -> std::result::Result<Claims, Denied> {
     let token = match (authorization, query_token) {
-        (Some(h), _) => h.strip_prefix("Bearer ").filter(|t| !t.is_empty() && !t.contains(' ')).ok_or(Denied::MalformedHeader)?,
+        (Some(h), _) => h
+            .strip_prefix("Bearer ")
+            .filter(|t| !t.is_empty() && !t.contains(' '))
+            .ok_or(Denied::MalformedHeader)?,
         (None, Some(q)) if !q.is_empty() => q,
         _ => return Err(Denied::Missing),
     };
@@ -256,7 +285,10 @@ mod tests {
 
     #[test]
     fn when_header_is_not_bearer_should_be_malformed_even_with_a_query_token() {
-        assert_eq!(authorize(&keys(), Some("Basic abc"), Some("x"), &[Role::Yalo]), Err(Denied::MalformedHeader));
+        assert_eq!(
+            authorize(&keys(), Some("Basic abc"), Some("x"), &[Role::Yalo]),
+            Err(Denied::MalformedHeader)
+        );
         assert_eq!(authorize(&keys(), None, None, &[Role::Yalo]), Err(Denied::Missing));
     }
 
@@ -267,7 +299,8 @@ mod tests {
 
     #[test]
     fn when_password_is_right_should_verify_and_wrong_should_not() {
-        let u = ApiUser::new("ops", Role::Yalo, &SecretString::from("correct horse battery")).unwrap();
+        let u =
+            ApiUser::new("ops", Role::Yalo, &SecretString::from("correct horse battery")).unwrap();
         assert!(u.password_hash.starts_with("$argon2id$"));
         assert!(verify_password(Some(&u), "correct horse battery"));
         assert!(!verify_password(Some(&u), "correct horse batterz"));
@@ -283,9 +316,14 @@ mod tests {
             (argon2::Algorithm::Argon2i, argon2::Params::new(8192, 1, 2, Some(16)).unwrap()),
             (argon2::Algorithm::Argon2id, argon2::Params::default()),
         ] {
-            let hash = Argon2::new(algorithm, argon2::Version::V0x13, params).hash_password(b"secret words", &salt).unwrap().to_string();
+            let hash = Argon2::new(algorithm, argon2::Version::V0x13, params)
+                .hash_password(b"secret words", &salt)
+                .unwrap()
+                .to_string();
             let parsed = PasswordHash::new(&hash).unwrap();
-            for (password, right) in [(&b"secret words"[..], true), (b"secret wordz", false), (b"", false)] {
+            for (password, right) in
+                [(&b"secret words"[..], true), (b"secret wordz", false), (b"", false)]
+            {
                 assert_eq!(matches_hash(&parsed, password), right, "{hash}");
                 assert_eq!(Argon2::default().verify_password(password, &parsed).is_ok(), right);
             }

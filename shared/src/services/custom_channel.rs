@@ -15,8 +15,8 @@ use crate::adapters::s3::S3Blobs;
 use crate::adapters::sqs::SqsQueue;
 use crate::adapters::yeahdesk::{Accepted, ContactData, ContactObject, CustomMessage};
 use crate::model::{
-    now_millis, Attachment, Author, ChannelKind, ContextEntry, Conversation, ConversationId, DeskKind,
-    Direction, EpochMillis, Message, Participant,
+    now_millis, Attachment, Author, ChannelKind, ContextEntry, Conversation, ConversationId,
+    DeskKind, Direction, EpochMillis, Message, Participant,
 };
 use crate::ports::{BlobStore, ContextStore, ConversationStore, QueueName, Receipt, Recorded};
 use crate::services::delivery::record_and_queue;
@@ -77,7 +77,12 @@ fn sha256_hex(s: &str) -> String {
 
 impl CustomChannel {
     /// A new enabled channel and its token.
-    pub fn create(name: &str, webhook_url: Option<String>, desk: DeskKind, desk_channel: Option<String>) -> (Self, String) {
+    pub fn create(
+        name: &str,
+        webhook_url: Option<String>,
+        desk: DeskKind,
+        desk_channel: Option<String>,
+    ) -> (Self, String) {
         let token = random_secret();
         let channel = CustomChannel {
             id: object_id(),
@@ -125,7 +130,9 @@ impl Contact {
     fn participant(&self) -> Result<Participant> {
         let name = if self.name.trim().is_empty() { self.id.clone() } else { self.name.clone() };
         let mut p = Participant::new(&self.id, &name)?;
-        let find = |kinds: &[&str]| self.contacts.iter().find(|d| kinds.contains(&d.kind.as_str())).map(|d| d.value.clone());
+        let find = |kinds: &[&str]| {
+            self.contacts.iter().find(|d| kinds.contains(&d.kind.as_str())).map(|d| d.value.clone())
+        };
         p.email = find(&["mail", "email"]);
         p.phone = find(&["phone", "tel"]);
         Ok(p)
@@ -185,12 +192,22 @@ impl Registry {
     /// The channel a request names, checked against its token.
     pub async fn authorize(&self, channel_id: &str, token: Option<&str>) -> Result<CustomChannel> {
         let channel = match self.channel(channel_id).await? {
-            Some(c) if c.deleted => return Err(refused(403, "E_CHANNEL_DELETED", "channel deleted and token invalid; create a new channel")),
+            Some(c) if c.deleted => {
+                return Err(refused(
+                    403,
+                    "E_CHANNEL_DELETED",
+                    "channel deleted and token invalid; create a new channel",
+                ))
+            }
             Some(c) if token.is_some_and(|t| c.token_matches(t)) => c,
             _ => return Err(refused(401, "E_INVALID_TOKEN", "invalid token")),
         };
         if !channel.enabled {
-            return Err(refused(403, "E_CHANNEL_NOT_ENABLED", "channel is disabled; enable it in settings"));
+            return Err(refused(
+                403,
+                "E_CHANNEL_NOT_ENABLED",
+                "channel is disabled; enable it in settings",
+            ));
         }
         Ok(channel)
     }
@@ -200,12 +217,24 @@ impl Registry {
     async fn upsert_contact(&self, owner: &str, obj: &ContactObject) -> Result<Contact> {
         let data = checked_data(&obj.contacts)?;
         let Some(custom) = data.iter().find(|d| d.service == "custom") else {
-            return Err(refused(400, "E_CUSTOM_CONTACTS_REQUIRED", "contact data with service == \"custom\" is required"));
+            return Err(refused(
+                400,
+                "E_CUSTOM_CONTACTS_REQUIRED",
+                "contact data with service == \"custom\" is required",
+            ));
         };
         let mut contact = match obj.id.as_deref().filter(|id| !id.is_empty()) {
-            Some(id) if !is_object_id(id) => return Err(refused(400, "E_MALFORMED_CONTACT_ID", "wrong or non-existent contact ID")),
+            Some(id) if !is_object_id(id) => {
+                return Err(refused(
+                    400,
+                    "E_MALFORMED_CONTACT_ID",
+                    "wrong or non-existent contact ID",
+                ))
+            }
             Some(id) => match self.contact(owner, id).await? {
-                Some(c) if c.deleted => return Err(refused(404, "E_CONTACT_DELETED", "contact deleted")),
+                Some(c) if c.deleted => {
+                    return Err(refused(404, "E_CONTACT_DELETED", "contact deleted"))
+                }
                 Some(c) => c,
                 None => return Err(refused(404, "E_CONTACT_NOT_FOUND", "customer not found")),
             },
@@ -239,7 +268,11 @@ impl Registry {
     /// The live contact of `owner`'s that already has one of `data`'s values (the merge).
     async fn find_by_data(&self, owner: &str, data: &[ContactData]) -> Result<Option<Contact>> {
         for d in data {
-            let Some(p) = self.store.get_record::<Pointer>(CONTACT_VALUE, &value_key(owner, d)).await? else { continue };
+            let Some(p) =
+                self.store.get_record::<Pointer>(CONTACT_VALUE, &value_key(owner, d)).await?
+            else {
+                continue;
+            };
             if let Some(c) = self.contact(owner, &p.contact_id).await?.filter(|c| !c.deleted) {
                 return Ok(Some(c));
             }
@@ -250,18 +283,33 @@ impl Registry {
     /// A new contact, created by whoever claims its custom value first: a
     /// request racing another for the same new customer gets the winner's.
     async fn new_contact(&self, owner: &str, custom: &ContactData) -> Result<Contact> {
-        let fresh = Contact { id: object_id(), owner: owner.to_owned(), name: String::new(), description: None, contacts: vec![], deleted: false };
+        let fresh = Contact {
+            id: object_id(),
+            owner: owner.to_owned(),
+            name: String::new(),
+            description: None,
+            contacts: vec![],
+            deleted: false,
+        };
         let key = value_key(owner, custom);
-        if self.store.put_record_if_absent(CONTACT_VALUE, &key, &Pointer { contact_id: fresh.id.clone() }).await? {
+        if self
+            .store
+            .put_record_if_absent(CONTACT_VALUE, &key, &Pointer { contact_id: fresh.id.clone() })
+            .await?
+        {
             return Ok(fresh);
         }
-        let winner: Pointer = self.store.get_record(CONTACT_VALUE, &key).await?.ok_or_else(|| Error::Retryable {
-            what: "a contact was being created at the same time; try again".into(),
-            retry_after: None,
-            source: None,
-        })?;
+        let winner: Pointer =
+            self.store.get_record(CONTACT_VALUE, &key).await?.ok_or_else(|| Error::Retryable {
+                what: "a contact was being created at the same time; try again".into(),
+                retry_after: None,
+                source: None,
+            })?;
         // The winner may not have written the contact yet: start from its id.
-        Ok(self.contact(owner, &winner.contact_id).await?.unwrap_or(Contact { id: winner.contact_id, ..fresh }))
+        Ok(self
+            .contact(owner, &winner.contact_id)
+            .await?
+            .unwrap_or(Contact { id: winner.contact_id, ..fresh }))
     }
 
     /// `contacts_id`: contact-data items that must exist with `service == "custom"`;
@@ -272,18 +320,33 @@ impl Registry {
         }
         let mut current: Option<Contact> = None;
         for item in items {
-            let malformed = || refused(400, "E_MALFORMED_CONTACT_ID", "wrong or non-existent contact ID");
+            let malformed =
+                || refused(400, "E_MALFORMED_CONTACT_ID", "wrong or non-existent contact ID");
             let id = item.id.clone().filter(|i| is_object_id(i)).ok_or_else(malformed)?;
-            let pointer: Pointer = self.store.get_record(CONTACT_DATA, &id).await?.ok_or_else(malformed)?;
+            let pointer: Pointer =
+                self.store.get_record(CONTACT_DATA, &id).await?.ok_or_else(malformed)?;
             let mut contact = match current.take() {
                 Some(c) if c.id == pointer.contact_id => c,
-                _ => self.contact(owner, &pointer.contact_id).await?.ok_or_else(|| refused(404, "E_CONTACT_NOT_FOUND", "customer not found"))?,
+                _ => self
+                    .contact(owner, &pointer.contact_id)
+                    .await?
+                    .ok_or_else(|| refused(404, "E_CONTACT_NOT_FOUND", "customer not found"))?,
             };
             if contact.deleted {
                 return Err(refused(404, "E_CONTACT_DELETED", "contact deleted"));
             }
-            let existing = contact.contacts.iter_mut().find(|d| d.id.as_deref() == Some(id.as_str())).ok_or_else(malformed)?;
-            let given = |new: &str, old: &str| if new.trim().is_empty() { old.to_owned() } else { new.to_owned() };
+            let existing = contact
+                .contacts
+                .iter_mut()
+                .find(|d| d.id.as_deref() == Some(id.as_str()))
+                .ok_or_else(malformed)?;
+            let given = |new: &str, old: &str| {
+                if new.trim().is_empty() {
+                    old.to_owned()
+                } else {
+                    new.to_owned()
+                }
+            };
             let updated = ContactData {
                 id: Some(id),
                 value: given(&item.value, &existing.value),
@@ -292,7 +355,11 @@ impl Registry {
                 origin: given(&item.origin, &existing.origin),
             };
             if existing.service != "custom" || updated.service != "custom" {
-                return Err(refused(400, "E_MALFORMED_CONTACT_ID", "contact data must have service == \"custom\""));
+                return Err(refused(
+                    400,
+                    "E_MALFORMED_CONTACT_ID",
+                    "contact data must have service == \"custom\"",
+                ));
             }
             let replaced = std::mem::replace(existing, updated);
             if (&replaced.kind, &replaced.value) != (&existing.kind, &existing.value) {
@@ -301,7 +368,8 @@ impl Registry {
             }
             current = Some(contact);
         }
-        let contact = current.ok_or_else(|| refused(404, "E_CONTACT_NOT_FOUND", "customer not found"))?;
+        let contact =
+            current.ok_or_else(|| refused(404, "E_CONTACT_NOT_FOUND", "customer not found"))?;
         self.put_contact(&contact).await?;
         Ok(contact)
     }
@@ -309,7 +377,9 @@ impl Registry {
     /// Erases a contact and its contact data (whatever its owner); whether
     /// there was one.
     pub async fn erase_contact(&self, id: &str) -> Result<bool> {
-        let Some(c) = self.store.get_record::<Contact>(CONTACT, id).await? else { return Ok(false) };
+        let Some(c) = self.store.get_record::<Contact>(CONTACT, id).await? else {
+            return Ok(false);
+        };
         for d in &c.contacts {
             if let Some(data_id) = &d.id {
                 self.store.delete_record(CONTACT_DATA, data_id).await?;
@@ -323,7 +393,12 @@ impl Registry {
     /// Removes the pointer from a contact-data value to `c`, if it is `c`'s.
     async fn drop_value(&self, c: &Contact, d: &ContactData) -> Result<()> {
         let key = value_key(&c.owner, d);
-        if self.store.get_record::<Pointer>(CONTACT_VALUE, &key).await?.is_some_and(|p| p.contact_id == c.id) {
+        if self
+            .store
+            .get_record::<Pointer>(CONTACT_VALUE, &key)
+            .await?
+            .is_some_and(|p| p.contact_id == c.id)
+        {
             self.store.delete_record(CONTACT_VALUE, &key).await?;
         }
         Ok(())
@@ -331,7 +406,9 @@ impl Registry {
 
     /// Marks a contact deleted: later messages naming it are refused with E_CONTACT_DELETED.
     pub async fn delete_contact(&self, id: &str) -> Result<bool> {
-        let Some(mut c) = self.store.get_record::<Contact>(CONTACT, id).await? else { return Ok(false) };
+        let Some(mut c) = self.store.get_record::<Contact>(CONTACT, id).await? else {
+            return Ok(false);
+        };
         c.deleted = true;
         self.store.put_record(CONTACT, id, &c).await?;
         Ok(true)
@@ -344,7 +421,11 @@ fn checked_data(items: &[ContactData]) -> Result<Vec<ContactData>> {
         .iter()
         .map(|d| {
             if [&d.value, &d.kind, &d.service].iter().any(|v| v.trim().is_empty()) {
-                return Err(refused(400, "E_CONTACTS_VALUE_REQUIRED", "contact data fields must be filled in"));
+                return Err(refused(
+                    400,
+                    "E_CONTACTS_VALUE_REQUIRED",
+                    "contact data fields must be filled in",
+                ));
             }
             let mut d = d.clone();
             if d.origin.trim().is_empty() {
@@ -371,32 +452,66 @@ pub struct CustomInbound {
 }
 
 impl CustomInbound {
-    pub fn new(store: DynamoStore, queue: SqsQueue, handoff: Handoff, client_name: String, context_ttl: Duration) -> Self {
-        CustomInbound { registry: Registry::new(store.clone()), store, queue, handoff, client_name, context_ttl }
+    pub fn new(
+        store: DynamoStore,
+        queue: SqsQueue,
+        handoff: Handoff,
+        client_name: String,
+        context_ttl: Duration,
+    ) -> Self {
+        CustomInbound {
+            registry: Registry::new(store.clone()),
+            store,
+            queue,
+            handoff,
+            client_name,
+            context_ttl,
+        }
     }
 
     /// Takes one request. With an idempotency key, the same request again
     /// answers what the first did (and changes nothing); the same key with
     /// another body is a conflict.
-    pub async fn receive(&self, channel_id: &str, token: Option<&str>, key: Option<&str>, body: &[u8]) -> Result<Accepted> {
+    pub async fn receive(
+        &self,
+        channel_id: &str,
+        token: Option<&str>,
+        key: Option<&str>,
+        body: &[u8],
+    ) -> Result<Accepted> {
         let channel = self.registry.authorize(channel_id, token).await?;
-        let message: CustomMessage =
-            serde_json::from_slice(body).map_err(|e| Error::invalid("body", format!("is not the custom-channel message JSON: {e}")))?;
+        let message: CustomMessage = serde_json::from_slice(body).map_err(|e| {
+            Error::invalid("body", format!("is not the custom-channel message JSON: {e}"))
+        })?;
         message.check_limits()?;
         let Some(key) = key.map(str::trim).filter(|k| !k.is_empty()) else {
             return self.accept(&channel, &message, &uuid::Uuid::new_v4().to_string()).await;
         };
         crate::model::validate_id("Idempotency-Key", key)?;
         let fingerprint = hex::encode(Sha256::digest(body));
-        let outcome = once(&self.store, &format!("custom:{}:{key}", channel.id), &fingerprint, REQUEST_LEASE, || async {
-            let accepted = self.accept(&channel, &message, key).await?;
-            serde_json::to_string(&accepted).map_err(|e| Error::permanent("encoding the answer failed", Some(Box::new(e))))
-        })
+        let outcome = once(
+            &self.store,
+            &format!("custom:{}:{key}", channel.id),
+            &fingerprint,
+            REQUEST_LEASE,
+            || async {
+                let accepted = self.accept(&channel, &message, key).await?;
+                serde_json::to_string(&accepted)
+                    .map_err(|e| Error::permanent("encoding the answer failed", Some(Box::new(e))))
+            },
+        )
         .await?;
-        serde_json::from_str(&outcome).map_err(|e| Error::permanent("a remembered answer could not be read", Some(Box::new(e))))
+        serde_json::from_str(&outcome).map_err(|e| {
+            Error::permanent("a remembered answer could not be read", Some(Box::new(e)))
+        })
     }
 
-    async fn accept(&self, channel: &CustomChannel, m: &CustomMessage, source_id: &str) -> Result<Accepted> {
+    async fn accept(
+        &self,
+        channel: &CustomChannel,
+        m: &CustomMessage,
+        source_id: &str,
+    ) -> Result<Accepted> {
         // Everything that can be refused without the table is, before anything is written.
         let contact_object = match (&m.contact_object, &m.contacts_id) {
             (Some(obj), None) => Some(obj),
@@ -413,7 +528,8 @@ impl CustomInbound {
             if !(a.url.starts_with("https://") || a.url.starts_with("http://")) {
                 return Err(Error::invalid("attachments", "each attachment needs an http(s) url"));
             }
-            let mut att = Attachment::new(a.mime_type.as_deref().unwrap_or("application/octet-stream"))?;
+            let mut att =
+                Attachment::new(a.mime_type.as_deref().unwrap_or("application/octet-stream"))?;
             att.name = a.name.clone();
             att.size = a.size;
             att.source_url = Some(a.url.clone());
@@ -424,11 +540,19 @@ impl CustomInbound {
         }
         let contact = match (contact_object, &m.contacts_id) {
             (Some(obj), _) => self.registry.upsert_contact(channel.owner(), obj).await?,
-            (None, items) => self.registry.update_contact_data(channel.owner(), items.as_deref().unwrap_or_default()).await?,
+            (None, items) => {
+                self.registry
+                    .update_contact_data(channel.owner(), items.as_deref().unwrap_or_default())
+                    .await?
+            }
         };
         let customer = contact.participant()?;
         let (conversation, new) = self.dialog(channel, m, &customer, now).await?;
-        if let Some(data) = m.integration_data.as_deref().filter(|d| conversation.integration_data.as_deref() != Some(*d)) {
+        if let Some(data) = m
+            .integration_data
+            .as_deref()
+            .filter(|d| conversation.integration_data.as_deref() != Some(*d))
+        {
             self.store.set_integration_data(&conversation.id, data).await?;
         }
         // "Used when creating or updating the dialog": a later title replaces the first.
@@ -440,39 +564,90 @@ impl CustomInbound {
             self.store.point_to(&conversation).await?;
         }
         if new || !self.handoff.handed_over(&conversation).await? {
-            let req = HandoffRequest { channel: ChannelKind::Custom, bot: channel.id.clone(), customer: customer.clone(), extra: Default::default() };
+            let req = HandoffRequest {
+                channel: ChannelKind::Custom,
+                bot: channel.id.clone(),
+                customer: customer.clone(),
+                extra: Default::default(),
+            };
             match self.handoff.hand_over(&req, &conversation).await {
                 Ok(()) => {}
                 Err(e) if e.is_retryable() => return Err(e),
                 // The message is still taken: it fails at the desk with the reason, into the DLQ, for redrive.
-                Err(e) => tracing::error!(conversation_id = %conversation.id, error = %e.chain(), "handoff to the channel's desk failed"),
+                Err(e) => {
+                    tracing::error!(conversation_id = %conversation.id, error = %e.chain(), "handoff to the channel's desk failed")
+                }
             }
         }
-        let mut entry = ContextEntry::new(&contact.id, &self.client_name, source_id, timestamp.max(1), Author::User, now, self.context_ttl)?;
+        let mut entry = ContextEntry::new(
+            &contact.id,
+            &self.client_name,
+            source_id,
+            timestamp.max(1),
+            Author::User,
+            now,
+            self.context_ttl,
+        )?;
         entry.text = text.clone();
         entry.url = attachments.first().and_then(|a| a.source_url.clone());
         entry.mime_type = attachments.first().map(|a| a.content_type.clone());
         self.store.append_context(&entry).await?;
         let source = format!("custom:{}", channel.id);
-        let mut message = Message::received(conversation.id.clone(), Direction::Inbound, &source, source_id, &contact.id, text, attachments, timestamp)?;
+        let mut message = Message::received(
+            conversation.id.clone(),
+            Direction::Inbound,
+            &source,
+            source_id,
+            &contact.id,
+            text,
+            attachments,
+            timestamp,
+        )?;
         message.integration_data = m.integration_data.clone();
-        record_and_queue(&self.store, &self.queue, QueueName::ToDesk, &conversation.reference(), &message).await?;
-        Ok(Accepted { dialog_id: conversation.id.to_string(), message_id: message.id.to_string(), contact_id: contact.id })
+        record_and_queue(
+            &self.store,
+            &self.queue,
+            QueueName::ToDesk,
+            &conversation.reference(),
+            &message,
+        )
+        .await?;
+        Ok(Accepted {
+            dialog_id: conversation.id.to_string(),
+            message_id: message.id.to_string(),
+            contact_id: contact.id,
+        })
     }
 
     /// The message's dialog: by `dialog_id`, else by `reference` (found or
     /// created), else a new one. Returns whether it is new.
-    async fn dialog(&self, channel: &CustomChannel, m: &CustomMessage, customer: &Participant, now: EpochMillis) -> Result<(Conversation, bool)> {
+    async fn dialog(
+        &self,
+        channel: &CustomChannel,
+        m: &CustomMessage,
+        customer: &Participant,
+        now: EpochMillis,
+    ) -> Result<(Conversation, bool)> {
         if let Some(id) = m.dialog_id.as_deref() {
             let not_found = || refused(404, "E_DIALOG_NOT_FOUND", "dialog not found");
             let id = ConversationId::parse(id).map_err(|_| not_found())?;
             return match self.store.get_conversation(&id).await? {
-                Some(c) if c.channel == ChannelKind::Custom && c.bot == channel.id => Ok((c, false)),
+                Some(c) if c.channel == ChannelKind::Custom && c.bot == channel.id => {
+                    Ok((c, false))
+                }
                 _ => Err(not_found()),
             };
         }
-        let (desk, desk_channel) = self.handoff.destination(channel.desk, channel.desk_channel.as_deref())?;
-        let mut fresh = Conversation::open(ChannelKind::Custom, &channel.id, customer.clone(), desk, &desk_channel, now)?;
+        let (desk, desk_channel) =
+            self.handoff.destination(channel.desk, channel.desk_channel.as_deref())?;
+        let mut fresh = Conversation::open(
+            ChannelKind::Custom,
+            &channel.id,
+            customer.clone(),
+            desk,
+            &desk_channel,
+            now,
+        )?;
         fresh.reference = m.reference.clone().filter(|r| !r.is_empty());
         fresh.title = title_of(m).map(str::to_owned);
         let Some(reference) = fresh.reference.clone() else {
@@ -482,7 +657,11 @@ impl CustomInbound {
         crate::model::validate_id("reference", &reference)?;
         // The reference is claimed first, holding the whole conversation, so a
         // twin that stopped half way is finished by whoever comes next.
-        match self.store.create_record(REFERENCE, &format!("{}#{reference}", channel.id), &fresh).await? {
+        match self
+            .store
+            .create_record(REFERENCE, &format!("{}#{reference}", channel.id), &fresh)
+            .await?
+        {
             Recorded::Created => {
                 self.store.create_conversation(&fresh).await?;
                 Ok((fresh, true))
@@ -508,7 +687,8 @@ pub const SIGNATURE_HEADER: &str = "x-omnibridge-signature";
 
 /// The signature of `body` sent at `t` (unix seconds) with `secret`.
 pub fn sign(secret: &str, t: i64, body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
     mac.update(format!("{t}.").as_bytes());
     mac.update(body);
     format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()))
@@ -523,15 +703,26 @@ pub struct CustomSender {
 }
 
 impl CustomSender {
-    pub fn new(store: DynamoStore, http: reqwest::Client, blobs: S3Blobs, presign_ttl: Duration) -> Self {
+    pub fn new(
+        store: DynamoStore,
+        http: reqwest::Client,
+        blobs: S3Blobs,
+        presign_ttl: Duration,
+    ) -> Self {
         CustomSender { registry: Registry::new(store), http, blobs, presign_ttl }
     }
 
     pub async fn send(&self, c: &Conversation, m: &Message) -> Result<Receipt> {
-        let channel = self.registry.channel(&c.bot).await?.filter(|ch| !ch.deleted).ok_or_else(|| {
-            Error::permanent(format!("custom channel {} does not exist (or was deleted)", c.bot), None)
+        let channel =
+            self.registry.channel(&c.bot).await?.filter(|ch| !ch.deleted).ok_or_else(|| {
+                Error::permanent(
+                    format!("custom channel {} does not exist (or was deleted)", c.bot),
+                    None,
+                )
+            })?;
+        let url = channel.webhook_url.as_deref().ok_or_else(|| {
+            Error::permanent(format!("custom channel {} has no webhook URL", channel.id), None)
         })?;
-        let url = channel.webhook_url.as_deref().ok_or_else(|| Error::permanent(format!("custom channel {} has no webhook URL", channel.id), None))?;
         let mut attachments = Vec::with_capacity(m.attachments.len());
         for a in &m.attachments {
             let link = match (&a.key, &a.source_url) {
@@ -539,7 +730,9 @@ impl CustomSender {
                 (None, Some(u)) => u.clone(),
                 (None, None) => continue,
             };
-            attachments.push(json!({"url": link, "name": a.name, "mimeType": a.content_type, "size": a.size}));
+            attachments.push(
+                json!({"url": link, "name": a.name, "mimeType": a.content_type, "size": a.size}),
+            );
         }
         let payload = json!({
             "event": "message.created",
@@ -553,7 +746,8 @@ impl CustomSender {
                 "author": {"type": "operator", "id": m.sender_id}, "timestamp": m.created_at,
             },
         });
-        let body = serde_json::to_vec(&payload).map_err(|e| Error::permanent("encoding the webhook failed", Some(Box::new(e))))?;
+        let body = serde_json::to_vec(&payload)
+            .map_err(|e| Error::permanent("encoding the webhook failed", Some(Box::new(e))))?;
         let signature = sign(&channel.signing_secret, now_millis() / 1000, &body);
         let req = self
             .http
@@ -591,7 +785,16 @@ mod tests {
 
     #[test]
     fn when_contact_data_lacks_a_field_should_be_refused_with_the_seeds_code() {
-        let d = ContactData { id: None, value: "x".into(), kind: String::new(), service: "custom".into(), origin: String::new() };
-        assert!(matches!(checked_data(&[d]), Err(Error::Refused { code: "E_CONTACTS_VALUE_REQUIRED", .. })));
+        let d = ContactData {
+            id: None,
+            value: "x".into(),
+            kind: String::new(),
+            service: "custom".into(),
+            origin: String::new(),
+        };
+        assert!(matches!(
+            checked_data(&[d]),
+            Err(Error::Refused { code: "E_CONTACTS_VALUE_REQUIRED", .. })
+        ));
     }
 }

@@ -2,8 +2,12 @@
 
 use std::future::Future;
 
-use crate::model::{ChannelKind, Conversation, ConversationRef, Direction, Message, MessageId, MessageStatus};
-use crate::ports::{ConversationStore, MessageStore, Queue, QueueJob, QueueName, Receipt, Recorded, StatusDetail};
+use crate::model::{
+    ChannelKind, Conversation, ConversationRef, Direction, Message, MessageId, MessageStatus,
+};
+use crate::ports::{
+    ConversationStore, MessageStore, Queue, QueueJob, QueueName, Receipt, Recorded, StatusDetail,
+};
 use crate::services::once::record_after_effect;
 use crate::{Error, Result};
 
@@ -21,7 +25,13 @@ pub enum Delivered {
 /// reason when the failure is permanent or this was the `last` try. A
 /// message already past `received` (a redelivered job) is not sent again;
 /// one that failed fails again with its recorded reason.
-pub async fn deliver<S, F, Fut>(store: &S, job: &QueueJob, direction: Direction, last: bool, send: F) -> Result<Delivered>
+pub async fn deliver<S, F, Fut>(
+    store: &S,
+    job: &QueueJob,
+    direction: Direction,
+    last: bool,
+    send: F,
+) -> Result<Delivered>
 where
     S: MessageStore + ConversationStore,
     F: FnOnce(Conversation, Message) -> Fut,
@@ -50,17 +60,25 @@ where
         tracing::info!(message_id = %message.id, status = %message.status, "already handled; not sending again");
         return Ok(Delivered::Before(message.status));
     }
-    let conversation = conversation.ok_or_else(|| Error::NotFound(format!("conversation {}", job.conversation_id)))?;
+    let conversation = conversation
+        .ok_or_else(|| Error::NotFound(format!("conversation {}", job.conversation_id)))?;
     let id = message.id.clone();
     match send(conversation, message).await {
         Ok(receipt) => {
-            record_sent(store, &id, StatusDetail { delivered_id: receipt.id, failure_reason: None }).await;
+            record_sent(
+                store,
+                &id,
+                StatusDetail { delivered_id: receipt.id, failure_reason: None },
+            )
+            .await;
             Ok(Delivered::Sent)
         }
         Err(e) if e.is_retryable() && !last => Err(e),
         Err(e) => {
             let e = match e {
-                Error::Retryable { .. } => Error::permanent("gave up after the last try", Some(Box::new(e))),
+                Error::Retryable { .. } => {
+                    Error::permanent("gave up after the last try", Some(Box::new(e)))
+                }
                 other => other,
             };
             let detail = StatusDetail { delivered_id: None, failure_reason: Some(e.chain()) };
@@ -75,7 +93,10 @@ where
 /// if it still fails the message stays `received` in the store, logged,
 /// though delivered.
 async fn record_sent<S: MessageStore>(store: &S, id: &MessageId, detail: StatusDetail) {
-    if let Err(e) = record_after_effect(|| store.set_message_status(id, MessageStatus::Sent, detail.clone())).await {
+    if let Err(e) =
+        record_after_effect(|| store.set_message_status(id, MessageStatus::Sent, detail.clone()))
+            .await
+    {
         tracing::error!(error = %e.chain(), message_id = %id, "the peer took the message, but its status could not be recorded");
     }
 }
@@ -84,7 +105,11 @@ async fn record_sent<S: MessageStore>(store: &S, id: &MessageId, detail: StatusD
 /// queued again, finds it recorded and goes on with what the store holds)
 /// and reads its conversation. A new message keeps its conversation from
 /// expiring.
-async fn record_queued<S>(store: &S, job: &QueueJob, message: &Message) -> Result<(Option<Message>, Option<Conversation>)>
+async fn record_queued<S>(
+    store: &S,
+    job: &QueueJob,
+    message: &Message,
+) -> Result<(Option<Message>, Option<Conversation>)>
 where
     S: MessageStore + ConversationStore,
 {
@@ -115,7 +140,9 @@ async fn fail_unread<S: MessageStore>(store: &S, job: &QueueJob, e: Error, last:
         // A job that carries its message, which could not be recorded: the
         // dead letter holds it, with the reason.
         Err(Error::NotFound(_)) if job.record.is_some() => {}
-        Err(mark) => tracing::error!(error = %mark.chain(), message_id = %job.message_id, "could not mark the unread message failed"),
+        Err(mark) => {
+            tracing::error!(error = %mark.chain(), message_id = %job.message_id, "could not mark the unread message failed")
+        }
     }
     e
 }
@@ -183,7 +210,11 @@ where
 }
 
 /// The customer's open conversation on the first of `channels` that has one.
-pub async fn find_open_on<S: ConversationStore>(store: &S, channels: &[ChannelKind], customer: &str) -> Result<Option<Conversation>> {
+pub async fn find_open_on<S: ConversationStore>(
+    store: &S,
+    channels: &[ChannelKind],
+    customer: &str,
+) -> Result<Option<Conversation>> {
     for channel in channels {
         if let Some(c) = store.find_open_conversation(*channel, customer).await? {
             return Ok(Some(c));

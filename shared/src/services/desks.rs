@@ -24,7 +24,10 @@ pub struct Media {
 
 impl Media {
     pub fn from_runtime(rt: &Runtime) -> Result<Self> {
-        let policy = FetchPolicy::new(rt.settings.attachment_max_bytes, rt.settings.fetch_allow_private.clone());
+        let policy = FetchPolicy::new(
+            rt.settings.attachment_max_bytes,
+            rt.settings.fetch_allow_private.clone(),
+        );
         Ok(Media { fetcher: Fetcher::new(policy)?, blobs: rt.blobs()?, store: rt.dynamo()? })
     }
 
@@ -40,7 +43,8 @@ impl Media {
     pub async fn store_all(&self, m: &Message) -> Result<Vec<Attachment>> {
         use futures::stream::{self, StreamExt};
         let mut attachments = m.attachments.clone();
-        let missing: Vec<usize> = (0..attachments.len()).filter(|i| attachments[*i].key.is_none()).collect();
+        let missing: Vec<usize> =
+            (0..attachments.len()).filter(|i| attachments[*i].key.is_none()).collect();
         let copied: Vec<(usize, Result<Attachment>)> = stream::iter(missing)
             .map(|i| async move { (i, self.store_one(m, i).await) })
             .buffer_unordered(FETCHES_AT_ONCE)
@@ -69,7 +73,9 @@ impl Media {
     /// Copies attachment `i` of `m` from its link into the bucket.
     async fn store_one(&self, m: &Message, i: usize) -> Result<Attachment> {
         let mut a = m.attachments[i].clone();
-        let url = a.source_url.as_deref().ok_or_else(|| Error::permanent("an attachment has neither a stored copy nor a URL", None))?;
+        let url = a.source_url.as_deref().ok_or_else(|| {
+            Error::permanent("an attachment has neither a stored copy nor a URL", None)
+        })?;
         let fetched = self.fetcher.fetch(url).await?;
         let key = Self::key(m, i);
         a.size = Some(fetched.bytes.len() as u64);
@@ -129,9 +135,16 @@ impl Desks {
         let key = format!("desk-send:{}", message.id);
         let id = once(&self.media.store, &key, message.id.as_str(), SEND_LEASE, || async {
             let receipt = match conversation.desk {
-                DeskKind::Salesforce => deliver_to_salesforce(self.salesforce()?, &self.media, conversation, message).await?,
-                DeskKind::Pipedrive => self.pipedrive()?.deliver(&self.media, conversation, message).await?,
-                DeskKind::Yeahdesk => self.yeahdesk()?.deliver(&self.media, conversation, message).await?,
+                DeskKind::Salesforce => {
+                    deliver_to_salesforce(self.salesforce()?, &self.media, conversation, message)
+                        .await?
+                }
+                DeskKind::Pipedrive => {
+                    self.pipedrive()?.deliver(&self.media, conversation, message).await?
+                }
+                DeskKind::Yeahdesk => {
+                    self.yeahdesk()?.deliver(&self.media, conversation, message).await?
+                }
             };
             Ok(receipt.id.unwrap_or_default())
         })
@@ -142,10 +155,20 @@ impl Desks {
     /// Tells the desk that one of its agent's messages did not reach the
     /// customer: MessageDeliveryFailed for Salesforce, status `failed` for
     /// Pipedrive. Yeahdesk's custom channel has no way to be told.
-    pub async fn delivery_failed(&self, conversation: &Conversation, message: &Message) -> Result<()> {
+    pub async fn delivery_failed(
+        &self,
+        conversation: &Conversation,
+        message: &Message,
+    ) -> Result<()> {
         match conversation.desk {
             DeskKind::Salesforce if message.source == "salesforce" => {
-                self.salesforce()?.delivery_failed(&conversation.customer.id, &message.source_id, DELIVERY_FAILED_CODE).await
+                self.salesforce()?
+                    .delivery_failed(
+                        &conversation.customer.id,
+                        &message.source_id,
+                        DELIVERY_FAILED_CODE,
+                    )
+                    .await
             }
             DeskKind::Pipedrive if message.source == "pipedrive" => {
                 self.pipedrive()?.report_status(conversation, message).await
@@ -163,7 +186,12 @@ const DELIVERY_FAILED_CODE: &str = "500";
 
 /// One interaction per file (Salesforce takes one file per request), the
 /// text with the first; entry ids are stable so a retry is recognised.
-async fn deliver_to_salesforce(sf: &SalesforceDesk, media: &Media, c: &Conversation, m: &Message) -> Result<Receipt> {
+async fn deliver_to_salesforce(
+    sf: &SalesforceDesk,
+    media: &Media,
+    c: &Conversation,
+    m: &Message,
+) -> Result<Receipt> {
     let from = &c.customer.id;
     for (i, a) in media.store_all(m).await?.iter().enumerate() {
         let key = a.key.as_deref().unwrap_or_default();

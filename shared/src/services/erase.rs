@@ -25,7 +25,12 @@ pub struct Erased {
 
 /// Erases `customer` of `channel` (a WhatsApp or Messenger user id, or a
 /// custom channel's contact id). Running it again erases what arrived since.
-pub async fn erase_customer(store: &DynamoStore, blobs: &S3Blobs, channel: ChannelKind, customer: &str) -> Result<Erased> {
+pub async fn erase_customer(
+    store: &DynamoStore,
+    blobs: &S3Blobs,
+    channel: ChannelKind,
+    customer: &str,
+) -> Result<Erased> {
     let mut erased = Erased::default();
     for c in store.conversations_of(channel, customer).await? {
         // Objects first: a conversation gone from the table could no longer

@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use crate::adapters::dynamodb::DynamoStore;
 use crate::config::Settings;
-use crate::model::{limits, 
-    now_millis, Author, ChannelKind, ContextEntry, Conversation, ConversationStatus, DeskKind, Direction, EpochMillis,
-    Message, Participant,
+use crate::model::{
+    limits, now_millis, Author, ChannelKind, ContextEntry, Conversation, ConversationStatus,
+    DeskKind, Direction, EpochMillis, Message, Participant,
 };
 use crate::ports::{ContextStore, ConversationStore, MessageStore, QueueJob, Recorded};
 use crate::services::delivery::deliver;
@@ -130,7 +130,14 @@ impl Handoff {
             other => other,
         })?;
         let now = now_millis();
-        let fresh = Conversation::open(req.channel, &req.bot, req.customer.clone(), desk, &desk_channel, now)?;
+        let fresh = Conversation::open(
+            req.channel,
+            &req.bot,
+            req.customer.clone(),
+            desk,
+            &desk_channel,
+            now,
+        )?;
         let conversation = match self.store.open_conversation(&fresh).await? {
             Recorded::Created => fresh,
             Recorded::Existing(c) => c,
@@ -140,7 +147,9 @@ impl Handoff {
             Ok(()) => Ok(self.store.get_conversation(&id).await?.unwrap_or(conversation)),
             // A handoff that can never succeed must not leave the customer stuck in a queue.
             Err(e) if !e.is_retryable() => {
-                self.store.set_conversation_status(&id, ConversationStatus::Closed, now_millis()).await?;
+                self.store
+                    .set_conversation_status(&id, ConversationStatus::Closed, now_millis())
+                    .await?;
                 Err(e)
             }
             Err(e) => Err(e),
@@ -173,16 +182,32 @@ impl Handoff {
     }
 
     /// Salesforce: the transcript as the first interaction, then the routing request.
-    async fn to_salesforce(&self, req: &HandoffRequest, conversation: &Conversation, text: &str, now: EpochMillis) -> Result<()> {
+    async fn to_salesforce(
+        &self,
+        req: &HandoffRequest,
+        conversation: &Conversation,
+        text: &str,
+        now: EpochMillis,
+    ) -> Result<()> {
         let sf = self.desks.salesforce()?;
         let id = &conversation.id;
-        let entry_id = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, format!("transcript:{id}").as_bytes()).to_string();
-        let desk_id = once(&self.store, &format!("handoff:{id}:transcript"), "handoff", STEP_LEASE, || async {
-            let accepted = sf.send_text(&req.customer.id, &entry_id, text, now).await?;
-            Ok(accepted.conversation_identifier.unwrap_or_default())
-        })
+        let entry_id =
+            uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, format!("transcript:{id}").as_bytes())
+                .to_string();
+        let desk_id = once(
+            &self.store,
+            &format!("handoff:{id}:transcript"),
+            "handoff",
+            STEP_LEASE,
+            || async {
+                let accepted = sf.send_text(&req.customer.id, &entry_id, text, now).await?;
+                Ok(accepted.conversation_identifier.unwrap_or_default())
+            },
+        )
         .await?;
-        if !desk_id.is_empty() && conversation.desk_conversation_id.as_deref() != Some(desk_id.as_str()) {
+        if !desk_id.is_empty()
+            && conversation.desk_conversation_id.as_deref() != Some(desk_id.as_str())
+        {
             self.store.set_desk_conversation_id(id, &desk_id).await?;
         }
         once(&self.store, &format!("handoff:{id}:route"), "handoff", STEP_LEASE, || async {
@@ -200,12 +225,23 @@ impl Handoff {
             self.desks.pipedrive()?.open(conversation).await?;
         }
         let c = conversation;
-        let m = Message::received(c.id.clone(), Direction::Inbound, TRANSCRIPT_SOURCE, c.id.as_str(), &c.customer.id, Some(text), vec![], c.created_at)?;
+        let m = Message::received(
+            c.id.clone(),
+            Direction::Inbound,
+            TRANSCRIPT_SOURCE,
+            c.id.as_str(),
+            &c.customer.id,
+            Some(text),
+            vec![],
+            c.created_at,
+        )?;
         self.store.append_message(&m).await?;
         let job = QueueJob::recorded(&m);
-        deliver(&self.store, &job, Direction::Inbound, false, |c, m| async move { self.desks.deliver(&c, &m).await })
-            .await
-            .map(|_| ())
+        deliver(&self.store, &job, Direction::Inbound, false, |c, m| async move {
+            self.desks.deliver(&c, &m).await
+        })
+        .await
+        .map(|_| ())
     }
 }
 
@@ -219,11 +255,34 @@ mod tests {
         customer.email = Some("ochoa@example.com".into());
         let mut extra = Map::new();
         extra.insert("order_traking_id".into(), Value::String("1225222565".into()));
-        let req = HandoffRequest { channel: ChannelKind::Whatsapp, bot: "coppel-bot".into(), customer, extra };
+        let req = HandoffRequest {
+            channel: ChannelKind::Whatsapp,
+            bot: "coppel-bot".into(),
+            customer,
+            extra,
+        };
         let day = Duration::from_secs(86400);
-        let mut a = ContextEntry::new("5217331175599", "c", "1", 1636646674958, Author::Bot, 1636646674958, day).unwrap();
+        let mut a = ContextEntry::new(
+            "5217331175599",
+            "c",
+            "1",
+            1636646674958,
+            Author::Bot,
+            1636646674958,
+            day,
+        )
+        .unwrap();
         a.text = Some("¡Hola! Soy Coppelbot\n".into());
-        let mut b = ContextEntry::new("5217331175599", "c", "2", 1636646697866, Author::User, 1636646674958, day).unwrap();
+        let mut b = ContextEntry::new(
+            "5217331175599",
+            "c",
+            "2",
+            1636646697866,
+            Author::User,
+            1636646674958,
+            day,
+        )
+        .unwrap();
         b.text = Some("9".into());
         let t = transcript(&req, &[a, b]);
         assert!(t.starts_with("Cliente: Eduardo Ochoa\nEmail: ochoa@example.com\norder_traking_id: 1225222565\n\nContexto:\n"), "{t}");

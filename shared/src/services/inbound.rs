@@ -5,7 +5,9 @@
 use std::time::Duration;
 
 use crate::adapters::yalo::YaloInbound;
-use crate::model::{Attachment, Author, ContextEntry, ConversationId, Direction, EpochMillis, Message};
+use crate::model::{
+    Attachment, Author, ContextEntry, ConversationId, Direction, EpochMillis, Message,
+};
 use crate::ports::{ContextStore, ConversationStore, MessageStore, Queue, QueueName};
 use crate::services::delivery::queue_to_record;
 use crate::Result;
@@ -45,7 +47,15 @@ where
     pub async fn receive(&self, m: &YaloInbound, now: EpochMillis) -> Result<Outcome> {
         // Everything that can be refused is, before anything is written:
         // the context entry and the desk's copy are built (and checked) first.
-        let mut entry = ContextEntry::new(&m.user_id, &self.client_name, &m.source_id, m.timestamp, m.author, now, self.context_ttl)?;
+        let mut entry = ContextEntry::new(
+            &m.user_id,
+            &self.client_name,
+            &m.source_id,
+            m.timestamp,
+            m.author,
+            now,
+            self.context_ttl,
+        )?;
         entry.text = m.text.clone();
         if let Some(media) = &m.media {
             entry.url = Some(media.url.clone());
@@ -54,7 +64,9 @@ where
         }
         let attachments = match &m.media {
             Some(media) => {
-                let mut a = Attachment::new(media.mime_type.as_deref().unwrap_or("application/octet-stream"))?;
+                let mut a = Attachment::new(
+                    media.mime_type.as_deref().unwrap_or("application/octet-stream"),
+                )?;
                 a.source_url = Some(media.url.clone());
                 a.name = media.caption.clone();
                 vec![a]
@@ -79,7 +91,11 @@ where
         // A message for the desk goes to the customer's open chat, if any:
         // the customer's pointer tells which, and whether it reaches an agent.
         let open = match &for_desk {
-            Some(_) => self.store.find_open(m.channel, &m.user_id).await?.filter(|c| c.status.reaches_desk()),
+            Some(_) => self
+                .store
+                .find_open(m.channel, &m.user_id)
+                .await?
+                .filter(|c| c.status.reaches_desk()),
             None => None,
         };
         if entry.text.is_some() || entry.url.is_some() {
@@ -89,7 +105,9 @@ where
             return Ok(Outcome::Context);
         };
         message.conversation_id = conversation.id.clone();
-        if !queue_to_record(&self.store, &self.queue, QueueName::ToDesk, &conversation, &message).await? {
+        if !queue_to_record(&self.store, &self.queue, QueueName::ToDesk, &conversation, &message)
+            .await?
+        {
             return Ok(Outcome::Duplicate);
         }
         Ok(Outcome::Queued)

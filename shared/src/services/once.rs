@@ -14,7 +14,13 @@ const LEASE_GRACE: Duration = Duration::from_secs(1);
 /// Runs `step` once per `key`; a completed step returns its recorded outcome.
 /// Another attempt holding the key is a retryable error. The claim's lease is
 /// `lease`, or less: no longer than the invocation that holds it can run.
-pub async fn once<S, F, Fut>(store: &S, key: &str, fingerprint: &str, lease: Duration, step: F) -> Result<String>
+pub async fn once<S, F, Fut>(
+    store: &S,
+    key: &str,
+    fingerprint: &str,
+    lease: Duration,
+    step: F,
+) -> Result<String>
 where
     S: IdempotencyStore,
     F: FnOnce() -> Fut,
@@ -25,9 +31,11 @@ where
         .map_or(lease, |left| lease.min(left + LEASE_GRACE));
     match store.claim(key, fingerprint, lease).await? {
         Claim::Completed(outcome) => Ok(outcome),
-        Claim::InProgress => {
-            Err(Error::Retryable { what: format!("another attempt holds {key}"), retry_after: Some(lease), source: None })
-        }
+        Claim::InProgress => Err(Error::Retryable {
+            what: format!("another attempt holds {key}"),
+            retry_after: Some(lease),
+            source: None,
+        }),
         Claim::Conflict => Err(Error::Conflict(format!("{key} was claimed for another request"))),
         Claim::Acquired => match step().await {
             Ok(outcome) => {
@@ -84,13 +92,21 @@ mod tests {
     #[tokio::test]
     async fn when_recording_an_effect_fails_for_a_while_should_try_again_until_it_is_recorded() {
         let tries = AtomicU32::new(0);
-        let out = record_after_effect(|| async { if tries.fetch_add(1, Ordering::SeqCst) < 2 { Err(retryable()) } else { Ok(()) } }).await;
+        let out = record_after_effect(|| async {
+            if tries.fetch_add(1, Ordering::SeqCst) < 2 {
+                Err(retryable())
+            } else {
+                Ok(())
+            }
+        })
+        .await;
         assert!(out.is_ok());
         assert_eq!(tries.load(Ordering::SeqCst), 3);
     }
 
     #[tokio::test]
-    async fn when_recording_an_effect_keeps_failing_should_give_up_after_four_tries_or_at_once_when_permanent() {
+    async fn when_recording_an_effect_keeps_failing_should_give_up_after_four_tries_or_at_once_when_permanent(
+    ) {
         let tries = AtomicU32::new(0);
         let out = record_after_effect(|| async {
             tries.fetch_add(1, Ordering::SeqCst);

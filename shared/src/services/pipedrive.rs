@@ -9,14 +9,14 @@ use std::time::Duration;
 
 use crate::adapters::dynamodb::DynamoStore;
 use crate::adapters::pipedrive::{
-    format_time, PipedriveClient, Receive, RegisterChannel, WireAttachment, WireConversation, WireMessage,
-    WireParticipant,
+    format_time, PipedriveClient, Receive, RegisterChannel, WireAttachment, WireConversation,
+    WireMessage, WireParticipant,
 };
 use crate::adapters::s3::S3Blobs;
 use crate::adapters::sqs::SqsQueue;
 use crate::model::{
-    now_millis, Attachment, Conversation, ConversationId, ConversationStatus, DeskKind, Direction, EpochMillis,
-    Message, MessageId, MessageStatus,
+    now_millis, Attachment, Conversation, ConversationId, ConversationStatus, DeskKind, Direction,
+    EpochMillis, Message, MessageId, MessageStatus,
 };
 use crate::ports::{BlobStore, ConversationStore, MessageStore, QueueName, Receipt};
 use crate::services::delivery::record_and_queue;
@@ -137,7 +137,8 @@ impl Registry {
             let u = channel.source_user();
             return Ok(Sender { id: u.id, name: u.name, avatar_url: u.avatar_url });
         }
-        let found: Option<Sender> = self.store.get_record(SENDER, &format!("{}#{id}", channel.provider_channel_id)).await?;
+        let found: Option<Sender> =
+            self.store.get_record(SENDER, &format!("{}#{id}", channel.provider_channel_id)).await?;
         found.ok_or_else(|| Error::NotFound(format!("sender {id}")))
     }
 }
@@ -205,7 +206,12 @@ pub struct PipedriveDesk {
 }
 
 impl PipedriveDesk {
-    pub fn new(client: PipedriveClient, store: DynamoStore, blobs: S3Blobs, presign_ttl: Duration) -> Self {
+    pub fn new(
+        client: PipedriveClient,
+        store: DynamoStore,
+        blobs: S3Blobs,
+        presign_ttl: Duration,
+    ) -> Self {
         PipedriveDesk { client, registry: Registry::new(store), blobs, presign_ttl }
     }
 
@@ -215,7 +221,10 @@ impl PipedriveDesk {
 
     /// Registers a channel with Pipedrive (`POST /channels`) and records it.
     /// Registering a registered channel again registers it anew (after a delete).
-    pub async fn register_channel(&self, mut channel: PipedriveChannel) -> Result<PipedriveChannel> {
+    pub async fn register_channel(
+        &self,
+        mut channel: PipedriveChannel,
+    ) -> Result<PipedriveChannel> {
         let id = self
             .client
             .register_channel(&RegisterChannel {
@@ -235,7 +244,8 @@ impl PipedriveDesk {
     /// Makes a new conversation known on its channel: the customer becomes a sender Pipedrive can look up.
     pub async fn open(&self, c: &Conversation) -> Result<()> {
         let channel = self.live_channel(&c.desk_channel).await?;
-        let sender = Sender { id: c.customer.id.clone(), name: c.customer.name.clone(), avatar_url: None };
+        let sender =
+            Sender { id: c.customer.id.clone(), name: c.customer.name.clone(), avatar_url: None };
         self.registry.put_sender(&channel.provider_channel_id, &sender).await
     }
 
@@ -251,7 +261,11 @@ impl PipedriveDesk {
         let mut m = m.clone();
         m.attachments = media.store_all(&m).await?;
         let wire = received_message(&self.blobs, self.presign_ttl, &m).await?;
-        let receive = Receive { message: &wire, channel_id: &channel.provider_channel_id, conversation_id: c.id.as_str() };
+        let receive = Receive {
+            message: &wire,
+            channel_id: &channel.provider_channel_id,
+            conversation_id: c.id.as_str(),
+        };
         self.client.receive(&receive).await?;
         Ok(Receipt { id: Some(wire.id) })
     }
@@ -260,7 +274,11 @@ impl PipedriveDesk {
     pub async fn report_status(&self, c: &Conversation, m: &Message) -> Result<()> {
         let channel = self.live_channel(&c.desk_channel).await?;
         let wire = received_message(&self.blobs, self.presign_ttl, m).await?;
-        let receive = Receive { message: &wire, channel_id: &channel.provider_channel_id, conversation_id: c.id.as_str() };
+        let receive = Receive {
+            message: &wire,
+            channel_id: &channel.provider_channel_id,
+            conversation_id: c.id.as_str(),
+        };
         self.client.receive(&receive).await
     }
 }
@@ -299,15 +317,33 @@ pub struct Provider {
 }
 
 impl Provider {
-    pub fn new(store: DynamoStore, blobs: S3Blobs, queue: SqsQueue, presign_ttl: Duration, max_file_bytes: u64) -> Self {
-        Provider { registry: Registry::new(store.clone()), store, blobs, queue, presign_ttl, max_file_bytes }
+    pub fn new(
+        store: DynamoStore,
+        blobs: S3Blobs,
+        queue: SqsQueue,
+        presign_ttl: Duration,
+        max_file_bytes: u64,
+    ) -> Self {
+        Provider {
+            registry: Registry::new(store.clone()),
+            store,
+            blobs,
+            queue,
+            presign_ttl,
+            max_file_bytes,
+        }
     }
 
     pub fn registry(&self) -> &Registry {
         &self.registry
     }
 
-    async fn messages(&self, c: &ConversationId, limit: u32, after: Option<&str>) -> Result<(Vec<WireMessage>, Option<String>)> {
+    async fn messages(
+        &self,
+        c: &ConversationId,
+        limit: u32,
+        after: Option<&str>,
+    ) -> Result<(Vec<WireMessage>, Option<String>)> {
         let page = self.store.list_messages(c, limit, after, true).await?;
         let mut out = Vec::with_capacity(page.items.len());
         for m in &page.items {
@@ -324,7 +360,12 @@ impl Provider {
         after: Option<&str>,
     ) -> Result<WireConversation> {
         let (messages, next) = self.messages(&c.id, limit, after).await?;
-        let end_user = WireParticipant { id: c.customer.id.clone(), name: c.customer.name.clone(), role: "end_user", avatar_url: None };
+        let end_user = WireParticipant {
+            id: c.customer.id.clone(),
+            name: c.customer.name.clone(),
+            role: "end_user",
+            avatar_url: None,
+        };
         Ok(WireConversation {
             id: c.id.to_string(),
             link: String::new(),
@@ -345,8 +386,19 @@ impl Provider {
         messages_limit: u32,
         after: Option<&str>,
     ) -> Result<(Vec<WireConversation>, Option<String>)> {
-        let page = self.store.list_conversations(DeskKind::Pipedrive, &channel.provider_channel_id, conversations_limit, after).await?;
-        let convs = futures::future::try_join_all(page.items.iter().map(|c| self.wire_conversation(channel, c, messages_limit, None))).await?;
+        let page = self
+            .store
+            .list_conversations(
+                DeskKind::Pipedrive,
+                &channel.provider_channel_id,
+                conversations_limit,
+                after,
+            )
+            .await?;
+        let convs = futures::future::try_join_all(
+            page.items.iter().map(|c| self.wire_conversation(channel, c, messages_limit, None)),
+        )
+        .await?;
         Ok((convs, page.next))
     }
 
@@ -355,7 +407,12 @@ impl Provider {
         let not_found = || Error::NotFound(format!("conversation {id}"));
         let id = ConversationId::parse(id).map_err(|_| not_found())?;
         match self.store.get_conversation(&id).await? {
-            Some(c) if c.desk == DeskKind::Pipedrive && c.desk_channel == channel.provider_channel_id => Ok(c),
+            Some(c)
+                if c.desk == DeskKind::Pipedrive
+                    && c.desk_channel == channel.provider_channel_id =>
+            {
+                Ok(c)
+            }
             _ => Err(not_found()),
         }
     }
@@ -390,7 +447,12 @@ impl Provider {
     /// postMessage: records the agent's message (files to our bucket) and
     /// queues it for the customer. The same post again within
     /// [`RETRY_WINDOW_MS`] (Pipedrive retrying) returns the first one's id.
-    pub async fn post(&self, channel: &PipedriveChannel, p: Posted, now: EpochMillis) -> Result<MessageId> {
+    pub async fn post(
+        &self,
+        channel: &PipedriveChannel,
+        p: Posted,
+        now: EpochMillis,
+    ) -> Result<MessageId> {
         if p.conversation_id.trim().is_empty() {
             return Err(Error::invalid("conversationId", "is required"));
         }
@@ -399,7 +461,14 @@ impl Provider {
         }
         let c = self.conversation_of(channel, &p.conversation_id).await?;
         if let Some(f) = p.files.iter().find(|f| f.bytes.len() as u64 > self.max_file_bytes) {
-            return Err(Error::invalid("files", format!("{} is larger than {} bytes", f.name.as_deref().unwrap_or("a file"), self.max_file_bytes)));
+            return Err(Error::invalid(
+                "files",
+                format!(
+                    "{} is larger than {} bytes",
+                    f.name.as_deref().unwrap_or("a file"),
+                    self.max_file_bytes
+                ),
+            ));
         }
         let fingerprint = post_fingerprint(&channel.provider_channel_id, &p);
         let bucket = now / RETRY_WINDOW_MS;
@@ -416,7 +485,8 @@ impl Provider {
         let id = MessageId::from_source("pipedrive", &source_id)?;
         let mut attachments = Vec::with_capacity(p.files.len());
         for (i, f) in p.files.into_iter().enumerate() {
-            let mut a = Attachment::new(&f.content_type).or_else(|_| Attachment::new("application/octet-stream"))?;
+            let mut a = Attachment::new(&f.content_type)
+                .or_else(|_| Attachment::new("application/octet-stream"))?;
             let key = format!("{}/{id}/{i}", c.id);
             a.name = f.name;
             a.size = Some(f.bytes.len() as u64);
@@ -425,8 +495,18 @@ impl Provider {
             attachments.push(a);
         }
         let text = Some(p.message).filter(|t| !t.trim().is_empty());
-        let message = Message::received(c.id.clone(), Direction::Outbound, "pipedrive", &source_id, &p.sender_id, text, attachments, now)?;
-        record_and_queue(&self.store, &self.queue, QueueName::ToCustomer, &c.reference(), &message).await?;
+        let message = Message::received(
+            c.id.clone(),
+            Direction::Outbound,
+            "pipedrive",
+            &source_id,
+            &p.sender_id,
+            text,
+            attachments,
+            now,
+        )?;
+        record_and_queue(&self.store, &self.queue, QueueName::ToCustomer, &c.reference(), &message)
+            .await?;
         if c.status == ConversationStatus::Queued {
             // The first agent answer: the conversation is with an agent now.
             match self.store.set_conversation_status(&c.id, ConversationStatus::Active, now).await {
@@ -457,18 +537,37 @@ mod tests {
 
     #[test]
     fn when_posts_differ_in_any_part_should_have_different_fingerprints() {
-        let p = Posted { message: "hola".into(), sender_id: "s".into(), conversation_id: "c".into(), files: vec![] };
+        let p = Posted {
+            message: "hola".into(),
+            sender_id: "s".into(),
+            conversation_id: "c".into(),
+            files: vec![],
+        };
         let a = post_fingerprint("ch", &p);
         assert_eq!(a, post_fingerprint("ch", &p.clone()));
         let mut q = p.clone();
         q.message = "hola!".into();
         assert_ne!(a, post_fingerprint("ch", &q));
         let mut r = p.clone();
-        r.files.push(PostedFile { name: None, content_type: "text/plain".into(), bytes: b"x".to_vec() });
+        r.files.push(PostedFile {
+            name: None,
+            content_type: "text/plain".into(),
+            bytes: b"x".to_vec(),
+        });
         assert_ne!(a, post_fingerprint("ch", &r));
         // Length prefixes: moving a character between fields changes the fingerprint.
-        let s = Posted { message: "ahola".into(), sender_id: "".into(), conversation_id: "c".into(), files: vec![] };
-        let t = Posted { message: "hola".into(), sender_id: "a".into(), conversation_id: "c".into(), files: vec![] };
+        let s = Posted {
+            message: "ahola".into(),
+            sender_id: "".into(),
+            conversation_id: "c".into(),
+            files: vec![],
+        };
+        let t = Posted {
+            message: "hola".into(),
+            sender_id: "a".into(),
+            conversation_id: "c".into(),
+            files: vec![],
+        };
         assert_ne!(post_fingerprint("ch", &s), post_fingerprint("ch", &t));
     }
 }

@@ -11,21 +11,38 @@ use sha2::Digest;
 use crate::adapters::dynamodb::DynamoStore;
 use crate::adapters::salesforce::{Capacity, SalesforceDesk};
 use crate::adapters::sqs::SqsQueue;
-use crate::services::delivery::{find_open_on, record_and_queue};
-use crate::worker::Attempt;
 use crate::bootstrap::{Runtime, Worker as WorkerTrait};
 use crate::config::SalesforceSettings;
-use crate::model::{now_millis, Attachment, ChannelKind, Conversation, ConversationStatus, DeskKind, Direction, Message};
+use crate::model::{
+    now_millis, Attachment, ChannelKind, Conversation, ConversationStatus, DeskKind, Direction,
+    Message,
+};
 use crate::ports::{ConversationStore, QueueName};
+use crate::services::delivery::{find_open_on, record_and_queue};
+use crate::worker::Attempt;
 use crate::{Error, Result};
 
 /// What an event asks for.
 #[derive(Clone, Debug, PartialEq)]
 pub enum AgentEvent {
-    Message { end_user: String, identifier: String, sender: String, text: Option<String>, files: Vec<(String, String, String)>, at: i64 },
-    SessionEnded { end_user: String },
+    Message {
+        end_user: String,
+        identifier: String,
+        sender: String,
+        text: Option<String>,
+        files: Vec<(String, String, String)>,
+        at: i64,
+    },
+    SessionEnded {
+        end_user: String,
+    },
     /// CCaaS partner routing: Salesforce asks the partner to assign the work.
-    RoutingRequested { conversation_identifier: String, work_item_id: String, routing_type: String, correlation: String },
+    RoutingRequested {
+        conversation_identifier: String,
+        work_item_id: String,
+        routing_type: String,
+        correlation: String,
+    },
     /// Typing, routing and other entries the customer's channel has no use for.
     Ignored(String),
 }
@@ -56,21 +73,29 @@ fn fields_of<'a>(event: &'a Value, payload_field: &str) -> Option<&'a Map<String
 
 pub fn parse(event: &Value, names: &SalesforceSettings) -> Result<AgentEvent> {
     let bad = |why: &str| Error::invalid("Salesforce event", why.to_owned());
-    let fields = fields_of(event, &names.event_payload_field).or_else(|| event.as_object().filter(|m| m.contains_key(&names.event_payload_field)))
+    let fields = fields_of(event, &names.event_payload_field)
+        .or_else(|| event.as_object().filter(|m| m.contains_key(&names.event_payload_field)))
         .ok_or_else(|| bad(&format!("no {} field", names.event_payload_field)))?;
-    let payload: Value = serde_json::from_str(field(fields, &names.event_payload_field).unwrap_or_default())
-        .map_err(|e| bad(&format!("payload field is not JSON: {e}")))?;
+    let payload: Value =
+        serde_json::from_str(field(fields, &names.event_payload_field).unwrap_or_default())
+            .map_err(|e| bad(&format!("payload field is not JSON: {e}")))?;
     match field(fields, &names.event_type_field) {
         None | Some("Interaction") => {}
         Some("RoutingRequested") => {
             let text = |k: &str| payload[k].as_str().map(str::to_owned);
             return match (text("conversationIdentifier"), text("workRecordId")) {
-                (Some(conversation_identifier), Some(work_item_id)) => Ok(AgentEvent::RoutingRequested {
-                    conversation_identifier,
-                    work_item_id,
-                    routing_type: text("routingType").unwrap_or_else(|| "Initial".into()),
-                    correlation: event.get("id").and_then(Value::as_str).map(str::to_owned).unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
-                }),
+                (Some(conversation_identifier), Some(work_item_id)) => {
+                    Ok(AgentEvent::RoutingRequested {
+                        conversation_identifier,
+                        work_item_id,
+                        routing_type: text("routingType").unwrap_or_else(|| "Initial".into()),
+                        correlation: event
+                            .get("id")
+                            .and_then(Value::as_str)
+                            .map(str::to_owned)
+                            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+                    })
+                }
                 _ => Err(bad("RoutingRequested without conversationIdentifier and workRecordId")),
             };
         }
@@ -81,27 +106,60 @@ pub fn parse(event: &Value, names: &SalesforceSettings) -> Result<AgentEvent> {
     let (recipient, entry) = match payload.get("recipient") {
         Some(r) => (r.clone(), payload.get("payload").cloned().unwrap_or_else(|| payload.clone())),
         None => {
-            let r: Value = serde_json::from_str(field(fields, &names.event_recipient_field).unwrap_or_default())
-                .map_err(|_| bad("no recipient"))?;
+            let r: Value = serde_json::from_str(
+                field(fields, &names.event_recipient_field).unwrap_or_default(),
+            )
+            .map_err(|_| bad("no recipient"))?;
             (r, payload.clone())
         }
     };
-    let end_user = recipient["subject"].as_str().filter(|s| !s.is_empty()).ok_or_else(|| bad("recipient has no subject"))?.to_owned();
+    let end_user = recipient["subject"]
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| bad("recipient has no subject"))?
+        .to_owned();
     let entry_type = entry["entryType"].as_str().unwrap_or_default();
     match entry_type {
         "Message" => {
-            let identifier = entry["identifier"].as_str().or_else(|| entry.pointer("/entryPayload/id").and_then(Value::as_str))
-                .ok_or_else(|| bad("message without identifier"))?.to_owned();
-            let content = entry.pointer("/entryPayload/abstractMessage/staticContent").cloned().unwrap_or(Value::Null);
+            let identifier = entry["identifier"]
+                .as_str()
+                .or_else(|| entry.pointer("/entryPayload/id").and_then(Value::as_str))
+                .ok_or_else(|| bad("message without identifier"))?
+                .to_owned();
+            let content = entry
+                .pointer("/entryPayload/abstractMessage/staticContent")
+                .cloned()
+                .unwrap_or(Value::Null);
             let text = content["text"].as_str().filter(|t| !t.is_empty()).map(str::to_owned);
-            let files = content["attachments"].as_array().map(|a| {
-                a.iter().filter_map(|f| Some((f["mimeType"].as_str()?.to_owned(), f["url"].as_str()?.to_owned(), f["name"].as_str().unwrap_or("file").to_owned()))).collect()
-            }).unwrap_or_default();
-            let sender = entry.pointer("/sender/subject").and_then(Value::as_str).unwrap_or("agent").to_owned();
-            let at = entry["clientTimestamp"].as_i64().or(entry["transcriptedTimestamp"].as_i64()).unwrap_or_else(now_millis);
+            let files = content["attachments"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|f| {
+                            Some((
+                                f["mimeType"].as_str()?.to_owned(),
+                                f["url"].as_str()?.to_owned(),
+                                f["name"].as_str().unwrap_or("file").to_owned(),
+                            ))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            let sender = entry
+                .pointer("/sender/subject")
+                .and_then(Value::as_str)
+                .unwrap_or("agent")
+                .to_owned();
+            let at = entry["clientTimestamp"]
+                .as_i64()
+                .or(entry["transcriptedTimestamp"].as_i64())
+                .unwrap_or_else(now_millis);
             Ok(AgentEvent::Message { end_user, identifier, sender, text, files, at })
         }
-        "SessionStatusChanged" if entry.pointer("/entryPayload/sessionStatus").and_then(Value::as_str) == Some("Ended") => {
+        "SessionStatusChanged"
+            if entry.pointer("/entryPayload/sessionStatus").and_then(Value::as_str)
+                == Some("Ended") =>
+        {
             Ok(AgentEvent::SessionEnded { end_user })
         }
         other => Ok(AgentEvent::Ignored(other.to_owned())),
@@ -119,21 +177,29 @@ pub struct AgentEvents {
 impl AgentEvents {
     pub async fn from_runtime(rt: &Runtime) -> Result<Self> {
         let s = &rt.settings.salesforce;
-        let agent_work = match (&s.agent_work, &s.ccaas_agent_id) {
-            (Some(capacity), Some(agent)) => {
-                let desk = rt.salesforce().await?.ok_or_else(|| Error::Config("agent work needs Salesforce configured".into()))?;
-                Some((desk, agent.clone(), Capacity::parse(capacity)?))
-            }
-            (Some(_), None) => return Err(Error::Config("OMNIBRIDGE_SALESFORCE_AGENT_WORK needs OMNIBRIDGE_SALESFORCE_CCAAS_AGENT_ID".into())),
-            _ => None,
-        };
+        let agent_work =
+            match (&s.agent_work, &s.ccaas_agent_id) {
+                (Some(capacity), Some(agent)) => {
+                    let desk = rt.salesforce().await?.ok_or_else(|| {
+                        Error::Config("agent work needs Salesforce configured".into())
+                    })?;
+                    Some((desk, agent.clone(), Capacity::parse(capacity)?))
+                }
+                (Some(_), None) => return Err(Error::Config(
+                    "OMNIBRIDGE_SALESFORCE_AGENT_WORK needs OMNIBRIDGE_SALESFORCE_CCAAS_AGENT_ID"
+                        .into(),
+                )),
+                _ => None,
+            };
         Ok(AgentEvents { store: rt.dynamo()?, queue: rt.queue(), names: s.clone(), agent_work })
     }
 
     /// The end user's open conversation with Salesforce: Salesforce's events
     /// never touch a conversation another desk holds.
     async fn conversation(&self, end_user: &str) -> Result<Option<Conversation>> {
-        Ok(find_open_on(&self.store, ChannelKind::ALL, end_user).await?.filter(|c| c.desk == DeskKind::Salesforce))
+        Ok(find_open_on(&self.store, ChannelKind::ALL, end_user)
+            .await?
+            .filter(|c| c.desk == DeskKind::Salesforce))
     }
 
     pub async fn handle(&self, event: &Value) -> Result<()> {
@@ -142,20 +208,36 @@ impl AgentEvents {
                 tracing::debug!(kind, "Salesforce event ignored");
                 Ok(())
             }
-            AgentEvent::RoutingRequested { conversation_identifier, work_item_id, routing_type, correlation } => {
-                match &self.agent_work {
-                    Some((sf, agent, capacity)) => {
-                        sf.agent_work(agent, &work_item_id, capacity, &conversation_identifier, &routing_type, &correlation).await
-                    }
-                    None => {
-                        tracing::debug!(conversation_identifier, "RoutingRequested ignored: CCaaS agent work is off");
-                        Ok(())
-                    }
+            AgentEvent::RoutingRequested {
+                conversation_identifier,
+                work_item_id,
+                routing_type,
+                correlation,
+            } => match &self.agent_work {
+                Some((sf, agent, capacity)) => {
+                    sf.agent_work(
+                        agent,
+                        &work_item_id,
+                        capacity,
+                        &conversation_identifier,
+                        &routing_type,
+                        &correlation,
+                    )
+                    .await
                 }
-            }
+                None => {
+                    tracing::debug!(
+                        conversation_identifier,
+                        "RoutingRequested ignored: CCaaS agent work is off"
+                    );
+                    Ok(())
+                }
+            },
             AgentEvent::SessionEnded { end_user } => {
                 if let Some(c) = self.conversation(&end_user).await? {
-                    self.store.set_conversation_status(&c.id, ConversationStatus::Closed, now_millis()).await?;
+                    self.store
+                        .set_conversation_status(&c.id, ConversationStatus::Closed, now_millis())
+                        .await?;
                     tracing::info!(conversation_id = %c.id, "session ended by Salesforce; the customer is back with the bot");
                 }
                 Ok(())
@@ -173,11 +255,29 @@ impl AgentEvents {
                         Ok(a)
                     })
                     .collect::<Result<Vec<_>>>()?;
-                let m = Message::received(c.id.clone(), Direction::Outbound, "salesforce", &identifier, &sender, text, attachments, at)?;
-                record_and_queue(&self.store, &self.queue, QueueName::ToCustomer, &c.reference(), &m).await?;
+                let m = Message::received(
+                    c.id.clone(),
+                    Direction::Outbound,
+                    "salesforce",
+                    &identifier,
+                    &sender,
+                    text,
+                    attachments,
+                    at,
+                )?;
+                record_and_queue(
+                    &self.store,
+                    &self.queue,
+                    QueueName::ToCustomer,
+                    &c.reference(),
+                    &m,
+                )
+                .await?;
                 if c.status == ConversationStatus::Queued {
                     // The first agent message: an agent has taken the chat.
-                    self.store.set_conversation_status(&c.id, ConversationStatus::Active, now_millis()).await?;
+                    self.store
+                        .set_conversation_status(&c.id, ConversationStatus::Active, now_millis())
+                        .await?;
                 }
                 Ok(())
             }
@@ -190,8 +290,12 @@ impl AgentEvent {
     /// conversation's, for a routing request); `None` for an ignored event.
     pub fn group(&self) -> Option<&str> {
         match self {
-            AgentEvent::Message { end_user, .. } | AgentEvent::SessionEnded { end_user } => Some(end_user),
-            AgentEvent::RoutingRequested { conversation_identifier, .. } => Some(conversation_identifier),
+            AgentEvent::Message { end_user, .. } | AgentEvent::SessionEnded { end_user } => {
+                Some(end_user)
+            }
+            AgentEvent::RoutingRequested { conversation_identifier, .. } => {
+                Some(conversation_identifier)
+            }
             AgentEvent::Ignored(_) => None,
         }
     }
@@ -263,12 +367,20 @@ mod tests {
             "CreatedDate": 1690344475579i64, "my__event__chnlAddrIdField__c": {"string": "b0ffeafe"},
             "my__event__payloadField__c": {"string": payload},
             "my__event__recipientField__c": {"string": r#"{"appType":"custom","subject":"David Wood","role":"EndUser"}"#}}}});
-        let AgentEvent::Message { end_user, text, sender, at, .. } = parse(&event, &names()).unwrap() else { panic!() };
-        assert_eq!((end_user.as_str(), text.as_deref(), sender.as_str(), at), ("David Wood", Some("Hi, how are you?"), "005xx0000012345", 1690344475409));
+        let AgentEvent::Message { end_user, text, sender, at, .. } =
+            parse(&event, &names()).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (end_user.as_str(), text.as_deref(), sender.as_str(), at),
+            ("David Wood", Some("Hi, how are you?"), "005xx0000012345", 1690344475409)
+        );
     }
 
     #[test]
-    fn when_a_spring_24_event_arrives_through_eventbridge_should_read_attachments_and_session_end() {
+    fn when_a_spring_24_event_arrives_through_eventbridge_should_read_attachments_and_session_end()
+    {
         let payload = json!({"channelAddressIdentifier": "b0ff", "recipient": {"appType": "custom", "subject": "David Wood", "role": "EndUser"},
             "payload": {"identifier": "80bb", "entryType": "Message", "entryPayload": {"entryType": "Message", "id": "80bb",
                 "abstractMessage": {"messageType": "StaticContentMessage", "id": "80bb", "staticContent": {"formatType": "Attachments", "text": "did you get my file",
@@ -279,9 +391,19 @@ mod tests {
         let ended = json!({"channelAddressIdentifier": "b0ff", "recipient": {"subject": "David Wood"}, "entryType": "SessionStatusChanged",
             "entryPayload": {"entryType": "SessionStatusChanged", "sessionStatus": "Ended"}});
         let event = json!({"detail": {"payload": {"my__event__payloadField__c": ended.to_string(), "my__event__EventType__c": "Interaction"}}});
-        assert_eq!(parse(&event, &names()).unwrap(), AgentEvent::SessionEnded { end_user: "David Wood".into() });
+        assert_eq!(
+            parse(&event, &names()).unwrap(),
+            AgentEvent::SessionEnded { end_user: "David Wood".into() }
+        );
         let routing = json!({"id": "ev-1", "detail": {"payload": {"my__event__payloadField__c": r#"{"conversationIdentifier":"c1","workRecordId":"0Mw1","routingType":"Initial"}"#, "my__event__EventType__c": "RoutingRequested"}}});
-        assert_eq!(parse(&routing, &names()).unwrap(), AgentEvent::RoutingRequested {
-            conversation_identifier: "c1".into(), work_item_id: "0Mw1".into(), routing_type: "Initial".into(), correlation: "ev-1".into() });
+        assert_eq!(
+            parse(&routing, &names()).unwrap(),
+            AgentEvent::RoutingRequested {
+                conversation_identifier: "c1".into(),
+                work_item_id: "0Mw1".into(),
+                routing_type: "Initial".into(),
+                correlation: "ev-1".into()
+            }
+        );
     }
 }

@@ -6,14 +6,14 @@ use std::time::Duration;
 use crate::adapters::dynamodb::DynamoStore;
 use crate::adapters::s3::S3Blobs;
 use crate::adapters::yalo::{Outgoing, YaloClient};
-use crate::worker::Attempt;
 use crate::bootstrap::{Runtime, Worker as WorkerTrait};
 use crate::model::{ChannelKind, Conversation, Direction, Message, MessageStatus};
 use crate::ports::{BlobStore, ConversationStore, MessageStore, QueueJob, QueueName, Receipt};
-use crate::services::once::once;
-use crate::services::delivery::{deliver, Delivered};
 use crate::services::custom_channel::CustomSender;
+use crate::services::delivery::{deliver, Delivered};
 use crate::services::desks::Desks;
+use crate::services::once::once;
+use crate::worker::Attempt;
 use crate::{Error, Result};
 
 /// The channel adapters of this deployment, chosen by each conversation's channel.
@@ -30,8 +30,19 @@ const SEND_LEASE: Duration = Duration::from_secs(60);
 
 impl Channels {
     pub async fn from_runtime(rt: &Runtime) -> Result<Self> {
-        let custom = CustomSender::new(rt.dynamo()?, crate::adapters::http_client::client()?, rt.blobs()?, rt.settings.presign_ttl);
-        Ok(Channels { yalo: rt.yalo().await?, custom, blobs: rt.blobs()?, presign_ttl: rt.settings.presign_ttl, sends: rt.dynamo()? })
+        let custom = CustomSender::new(
+            rt.dynamo()?,
+            crate::adapters::http_client::client()?,
+            rt.blobs()?,
+            rt.settings.presign_ttl,
+        );
+        Ok(Channels {
+            yalo: rt.yalo().await?,
+            custom,
+            blobs: rt.blobs()?,
+            presign_ttl: rt.settings.presign_ttl,
+            sends: rt.dynamo()?,
+        })
     }
 
     /// The message as the pieces a channel sends: each file by URL (the first
@@ -42,7 +53,12 @@ impl Channels {
             let url = match (&a.key, &a.source_url) {
                 (Some(key), _) => self.blobs.presign_get(key, self.presign_ttl).await?,
                 (None, Some(url)) => url.clone(),
-                (None, None) => return Err(Error::permanent("an attachment has neither a stored copy nor a URL", None)),
+                (None, None) => {
+                    return Err(Error::permanent(
+                        "an attachment has neither a stored copy nor a URL",
+                        None,
+                    ))
+                }
             };
             files.push((a.content_type.clone(), url));
         }
@@ -57,7 +73,11 @@ impl Channels {
             }
             _ => {
                 parts.extend(text.map(Outgoing::Text));
-                parts.extend(files.into_iter().map(|(content_type, url)| Outgoing::Media { content_type, url, caption: None }));
+                parts.extend(files.into_iter().map(|(content_type, url)| Outgoing::Media {
+                    content_type,
+                    url,
+                    caption: None,
+                }));
             }
         }
         Ok(parts)
@@ -78,7 +98,9 @@ impl Channels {
         for (i, part) in self.parts(channel, message).await?.iter().enumerate() {
             let key = format!("yalo-send:{}:{i}", message.id);
             let id = once(&self.sends, &key, message.id.as_str(), SEND_LEASE, || async {
-                let receipt = yalo.send(channel, &conversation.customer.id, &format!("{}-{i}", message.id), part).await?;
+                let receipt = yalo
+                    .send(channel, &conversation.customer.id, &format!("{}-{i}", message.id), part)
+                    .await?;
                 Ok(receipt.id.unwrap_or_default())
             })
             .await?;
@@ -106,7 +128,9 @@ impl Worker {
         if m.status != MessageStatus::Failed {
             return Ok(());
         }
-        let Some(c) = self.store.get_conversation(&job.conversation_id).await? else { return Ok(()) };
+        let Some(c) = self.store.get_conversation(&job.conversation_id).await? else {
+            return Ok(());
+        };
         let key = format!("delivery-failed:{}", m.id);
         once(&self.store, &key, m.id.as_str(), SEND_LEASE, || async {
             self.desks.delivery_failed(&c, &m).await?;
@@ -122,16 +146,21 @@ impl WorkerTrait for Worker {
     const QUEUE: QueueName = QueueName::ToCustomer;
 
     async fn build(rt: &Runtime) -> Result<Self> {
-        Ok(Worker::new(rt.dynamo()?, Channels::from_runtime(rt).await?, Desks::from_runtime(rt).await?))
+        Ok(Worker::new(
+            rt.dynamo()?,
+            Channels::from_runtime(rt).await?,
+            Desks::from_runtime(rt).await?,
+        ))
     }
 
     async fn process(&self, job: QueueJob, attempt: Attempt) -> Result<()> {
-        let outcome = deliver(&self.store, &job, Direction::Outbound, attempt.last, |c, mut m| async move {
-            // The desk's links may expire before the customer opens them: send our copies.
-            m.attachments = self.desks.media.store_all(&m).await?;
-            self.channels.send(&c, &m).await
-        })
-        .await;
+        let outcome =
+            deliver(&self.store, &job, Direction::Outbound, attempt.last, |c, mut m| async move {
+                // The desk's links may expire before the customer opens them: send our copies.
+                m.attachments = self.desks.media.store_all(&m).await?;
+                self.channels.send(&c, &m).await
+            })
+            .await;
         match outcome {
             Ok(Delivered::Sent) => Ok(()),
             Err(e) if e.is_retryable() => Err(e),

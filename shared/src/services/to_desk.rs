@@ -2,12 +2,12 @@
 //! conversation's desk.
 
 use crate::adapters::dynamodb::DynamoStore;
-use crate::worker::Attempt;
 use crate::bootstrap::{Runtime, Worker as WorkerTrait};
 use crate::model::Direction;
 use crate::ports::{QueueJob, QueueName};
 use crate::services::delivery::deliver;
 use crate::services::desks::Desks;
+use crate::worker::Attempt;
 use crate::Result;
 
 pub struct Worker {
@@ -30,8 +30,10 @@ impl WorkerTrait for Worker {
     }
 
     async fn process(&self, job: QueueJob, attempt: Attempt) -> Result<()> {
-        deliver(&self.store, &job, Direction::Inbound, attempt.last, |c, m| async move { self.desks.deliver(&c, &m).await })
-            .await
-            .map(|_| ())
+        deliver(&self.store, &job, Direction::Inbound, attempt.last, |c, m| async move {
+            self.desks.deliver(&c, &m).await
+        })
+        .await
+        .map(|_| ())
     }
 }

@@ -7,8 +7,12 @@ use std::time::Duration;
 use crate::adapters::dynamodb::DynamoStore;
 use crate::adapters::s3::S3Blobs;
 use crate::adapters::sqs::SqsQueue;
-use crate::adapters::yeahdesk::{ContactData, ContactObject, CustomMessage, Webhook, WireAttachment, YeahdeskClient};
-use crate::model::{Attachment, Conversation, ConversationId, ConversationStatus, DeskKind, Direction, Message};
+use crate::adapters::yeahdesk::{
+    ContactData, ContactObject, CustomMessage, Webhook, WireAttachment, YeahdeskClient,
+};
+use crate::model::{
+    Attachment, Conversation, ConversationId, ConversationStatus, DeskKind, Direction, Message,
+};
 use crate::ports::{BlobStore, ConversationStore, QueueName, Receipt};
 use crate::services::delivery::record_and_queue;
 use crate::services::desks::Media;
@@ -43,7 +47,13 @@ fn contact(c: &Conversation) -> ContactObject {
 }
 
 impl YeahdeskDesk {
-    pub fn new(client: YeahdeskClient, channel_id: &str, store: DynamoStore, blobs: S3Blobs, presign_ttl: Duration) -> Self {
+    pub fn new(
+        client: YeahdeskClient,
+        channel_id: &str,
+        store: DynamoStore,
+        blobs: S3Blobs,
+        presign_ttl: Duration,
+    ) -> Self {
         YeahdeskDesk { client, channel_id: channel_id.to_owned(), store, blobs, presign_ttl }
     }
 
@@ -76,7 +86,9 @@ impl YeahdeskDesk {
             ..CustomMessage::default()
         };
         let accepted = self.client.post(&message).await?;
-        if !accepted.dialog_id.is_empty() && c.desk_conversation_id.as_deref() != Some(accepted.dialog_id.as_str()) {
+        if !accepted.dialog_id.is_empty()
+            && c.desk_conversation_id.as_deref() != Some(accepted.dialog_id.as_str())
+        {
             self.store.set_desk_conversation_id(&c.id, &accepted.dialog_id).await?;
         }
         Ok(Receipt { id: Some(accepted.message_id).filter(|id| !id.is_empty()) })
@@ -108,7 +120,8 @@ pub async fn take_webhook(store: &DynamoStore, queue: &SqsQueue, hook: &Webhook)
     };
     let mut attachments = Vec::with_capacity(m.attachments.len());
     for a in &m.attachments {
-        let mut att = Attachment::new(a.mime_type.as_deref().unwrap_or("application/octet-stream"))?;
+        let mut att =
+            Attachment::new(a.mime_type.as_deref().unwrap_or("application/octet-stream"))?;
         att.name = a.name.clone();
         att.size = a.size;
         att.source_url = Some(a.url.clone());
@@ -116,10 +129,27 @@ pub async fn take_webhook(store: &DynamoStore, queue: &SqsQueue, hook: &Webhook)
     }
     let sender = if m.author.id.is_empty() { "yeahdesk-agent" } else { m.author.id.as_str() };
     let at = m.timestamp.filter(|t| *t > 0).unwrap_or_else(crate::model::now_millis);
-    let message = Message::received(conversation.id.clone(), Direction::Outbound, "yeahdesk", &m.id, sender, m.text.clone(), attachments, at)?;
-    record_and_queue(store, queue, QueueName::ToCustomer, &conversation.reference(), &message).await?;
+    let message = Message::received(
+        conversation.id.clone(),
+        Direction::Outbound,
+        "yeahdesk",
+        &m.id,
+        sender,
+        m.text.clone(),
+        attachments,
+        at,
+    )?;
+    record_and_queue(store, queue, QueueName::ToCustomer, &conversation.reference(), &message)
+        .await?;
     if conversation.status == ConversationStatus::Queued {
-        match store.set_conversation_status(&conversation.id, ConversationStatus::Active, crate::model::now_millis()).await {
+        match store
+            .set_conversation_status(
+                &conversation.id,
+                ConversationStatus::Active,
+                crate::model::now_millis(),
+            )
+            .await
+        {
             Ok(_) | Err(Error::Conflict(_)) => {}
             Err(e) => return Err(e),
         }
@@ -128,7 +158,10 @@ pub async fn take_webhook(store: &DynamoStore, queue: &SqsQueue, hook: &Webhook)
 }
 
 /// Our conversation a dialog belongs to: its `reference` is our id.
-async fn find_conversation(store: &DynamoStore, reference: Option<&str>) -> Result<Option<Conversation>> {
+async fn find_conversation(
+    store: &DynamoStore,
+    reference: Option<&str>,
+) -> Result<Option<Conversation>> {
     let Some(id) = reference.and_then(|r| ConversationId::parse(r).ok()) else { return Ok(None) };
     Ok(store.get_conversation(&id).await?.filter(|c| c.desk == DeskKind::Yeahdesk))
 }
