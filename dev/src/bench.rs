@@ -200,7 +200,7 @@ async fn measure(
     warm.sort();
     let last = last.context("no warm invocation answered")?;
     let cpu = match (first_cpu, last.cpu) {
-        (Some(a), Some(b)) if warm.len() > 1 => (b - a) / (warm.len() as u32 - 1),
+        (Some(a), Some(b)) if warm.len() > 1 => b.saturating_sub(a) / (warm.len() as u32 - 1),
         _ => Duration::ZERO,
     };
     let log_bytes = match (first_log, last.log_bytes) {

@@ -136,7 +136,7 @@ impl Gateway {
 
     /// What each function exercised so far, and how often.
     pub fn exercised(&self) -> BTreeMap<Exercised, u64> {
-        self.gate.exercised.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.gate.exercised.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 
     /// How many AWS calls `function` (its binary) has made so far.
@@ -144,7 +144,7 @@ impl Gateway {
         self.gate
             .calls
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get(function)
             .copied()
             .unwrap_or(0)
@@ -156,7 +156,7 @@ impl Gateway {
 fn record_to_file(e: &Exercised) {
     static SEEN: Mutex<Option<std::collections::HashSet<Exercised>>> = Mutex::new(None);
     let Some(dir) = std::env::var_os("OMNIBRIDGE_IAM_RECORD") else { return };
-    let mut seen = SEEN.lock().unwrap_or_else(|p| p.into_inner());
+    let mut seen = SEEN.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     if !seen.get_or_insert_with(Default::default).insert(e.clone()) {
         return;
     }
@@ -232,12 +232,11 @@ impl Gate {
         &self,
         service: &str,
         region: &str,
-        method: &Method,
-        path: &str,
+        request: &http::request::Parts,
         query: &[(String, String)],
-        headers: &HeaderMap,
         body: &[u8],
     ) -> anyhow::Result<(Protocol, Vec<(String, String)>)> {
+        let (method, path, headers) = (&request.method, request.uri.path(), &request.headers);
         let json = || serde_json::from_slice::<Value>(body).unwrap_or(Value::Null);
         let s = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
         match service {
@@ -390,7 +389,6 @@ impl Gate {
     }
 
     fn resource_decision(
-        &self,
         policies: &[(Vec<String>, Policy)],
         action: &str,
         resource: &str,
@@ -420,7 +418,7 @@ impl Gate {
         let resource_policies =
             if action.starts_with("s3:") { &self.bucket_policies } else { &self.queue_policies };
         let identity = who.policy.decide(action, resource, &ctx);
-        let on_resource = self.resource_decision(resource_policies, action, resource, &ctx);
+        let on_resource = Self::resource_decision(resource_policies, action, resource, &ctx);
         match (identity, on_resource) {
             (Decision::ExplicitDeny, _) => {
                 Some("with an explicit deny in an identity-based policy".into())
@@ -444,7 +442,12 @@ impl Gate {
             allowed,
         };
         record_to_file(&e);
-        *self.exercised.lock().unwrap_or_else(|p| p.into_inner()).entry(e).or_default() += 1;
+        *self
+            .exercised
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(e)
+            .or_default() += 1;
     }
 }
 
@@ -566,21 +569,13 @@ async fn handle(
     *gate
         .calls
         .lock()
-        .unwrap_or_else(|p| p.into_inner())
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
         .entry(who.function.clone())
         .or_default() += 1;
     if service == "s3" && presigned_expired(&query) {
         return denied(Protocol::S3, "AccessDenied", "Request has expired", head);
     }
-    let (protocol, needs) = match gate.classify(
-        &service,
-        &region,
-        &parts.method,
-        parts.uri.path(),
-        &query,
-        &parts.headers,
-        &body,
-    ) {
+    let (protocol, needs) = match gate.classify(&service, &region, &parts, &query, &body) {
         Ok(c) => c,
         Err(e) => {
             let message = format!("the local stack refuses a request it cannot check: {e:#}");
@@ -678,7 +673,8 @@ async fn forward(
         ("dynamodb", Some(d)) => d.as_str(),
         _ => gate.upstreams.default.as_str(),
     };
-    let path_and_query = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let path_and_query =
+        parts.uri.path_and_query().map(http::uri::PathAndQuery::as_str).unwrap_or("/");
     let url = format!("{}{path_and_query}", base.trim_end_matches('/'));
     let mut headers = parts.headers.clone();
     for hop in ["connection", "transfer-encoding", "keep-alive", "upgrade", "content-length"] {

@@ -114,7 +114,8 @@ pub async fn deploy(
             },
         );
     }
-    let region = aws.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into());
+    let region =
+        aws.region().map(std::string::ToString::to_string).unwrap_or_else(|| "us-east-1".into());
     let input = StackInput {
         name: name.to_owned(),
         region,
@@ -136,7 +137,7 @@ pub fn operator_environment(stack: &Stack) -> BTreeMap<String, String> {
 
 fn operator_settings(stack: &Stack) -> anyhow::Result<Settings> {
     let env = operator_environment(stack);
-    Ok(Settings::from_lookup(Env(move |k: &str| env.get(k).cloned()))?)
+    Ok(Settings::from_lookup(&Env(move |k: &str| env.get(k).cloned()))?)
 }
 
 pub struct LocalOptions {

@@ -39,7 +39,7 @@ pub async fn put_secret(aws: &SdkConfig, name: &str, value: &str) -> anyhow::Res
     let client = aws_sdk_secretsmanager::Client::new(aws);
     match client.create_secret().name(name).secret_string(value).send().await {
         Ok(out) => out.arn.context("a secret without an ARN"),
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_exists_exception()) => {
+        Err(e) if e.as_service_error().is_some_and(aws_sdk_secretsmanager::operation::create_secret::CreateSecretError::is_resource_exists_exception) => {
             let out = client
                 .put_secret_value()
                 .secret_id(name)
@@ -126,7 +126,7 @@ async fn create_table(client: &aws_sdk_dynamodb::Client, t: &TableSpec) -> anyho
     }
     match create.send().await {
         Ok(_) => {}
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => {
+        Err(e) if e.as_service_error().is_some_and(aws_sdk_dynamodb::operation::create_table::CreateTableError::is_resource_in_use_exception) => {
             return Ok(())
         }
         Err(e) => return Err(e.into()),

@@ -258,10 +258,10 @@ impl Settings {
 
     /// Settings from the process environment.
     pub fn from_env() -> Result<Self> {
-        Self::from_lookup(Env(|k: &str| std::env::var(k).ok()))
+        Self::from_lookup(&Env(|k: &str| std::env::var(k).ok()))
     }
 
-    pub fn from_lookup<F: Fn(&str) -> Option<String>>(env: Env<F>) -> Result<Self> {
+    pub fn from_lookup<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self> {
         Ok(Settings {
             table: env.text("OMNIBRIDGE_TABLE"),
             bucket: env.text("OMNIBRIDGE_BUCKET"),
@@ -474,7 +474,7 @@ mod tests {
     fn settings(pairs: &[(&str, &str)]) -> Result<Settings> {
         let map: HashMap<String, String> =
             pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        Settings::from_lookup(Env(move |k: &str| map.get(k).cloned()))
+        Settings::from_lookup(&Env(move |k: &str| map.get(k).cloned()))
     }
 
     #[test]

@@ -57,6 +57,10 @@ fn rsa_algorithms(
     }
 }
 
+#[allow(
+    clippy::trivially_copy_pass_by_ref,
+    reason = "the shape jsonwebtoken's CryptoProvider asks for"
+)]
 fn new_signer(algorithm: &Algorithm, key: &EncodingKey) -> Result<Box<dyn JwtSigner>, Error> {
     let algorithm = *algorithm;
     let key = if let Some(alg) = hmac_algorithm(algorithm) {
@@ -74,6 +78,10 @@ fn new_signer(algorithm: &Algorithm, key: &EncodingKey) -> Result<Box<dyn JwtSig
     Ok(Box::new(Jwk { algorithm, key }))
 }
 
+#[allow(
+    clippy::trivially_copy_pass_by_ref,
+    reason = "the shape jsonwebtoken's CryptoProvider asks for"
+)]
 fn new_verifier(algorithm: &Algorithm, key: &DecodingKey) -> Result<Box<dyn JwtVerifier>, Error> {
     let algorithm = *algorithm;
     let key = if let Some(alg) = hmac_algorithm(algorithm) {

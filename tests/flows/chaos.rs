@@ -249,7 +249,8 @@ impl Chaos {
         let sf = sb.salesforce_conversations().await.unwrap();
         let pd = sb.pipedrive_received().await.unwrap();
         let yd = sb.yeahdesk_dialogs().await.unwrap();
-        let replies: Vec<Value> = self.source.received().iter().map(|r| r.json()).collect();
+        let replies: Vec<Value> =
+            self.source.received().iter().map(omnibridge_tests::Captured::json).collect();
         let mut yalo: HashMap<String, Vec<Value>> = HashMap::new();
         for d in sb.yalo_delivered(None).await.unwrap().as_array().unwrap() {
             yalo.entry(d["user_id"].as_str().unwrap_or_default().to_owned())

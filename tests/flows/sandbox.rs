@@ -176,7 +176,7 @@ async fn when_a_simulated_customer_writes_should_post_the_seeds_webhook_shapes_s
 
 // ------------------------------------------------------------------ Salesforce
 
-fn assertion(claims: Value) -> String {
+fn assertion(claims: &Value) -> String {
     omnibridge::jwt::install();
     jsonwebtoken::encode(
         &Header::new(Algorithm::RS256),
@@ -204,7 +204,7 @@ async fn when_the_jwt_bearer_assertion_is_right_should_issue_an_org_token_and_re
 ) {
     let sb = start_sandbox(None, |_| {}).await;
     let base = &sb.base_url;
-    let (status, body) = sf_token(base, &assertion(good_claims(base))).await;
+    let (status, body) = sf_token(base, &assertion(&good_claims(base))).await;
     assert_eq!(status, 200, "{body}");
     assert!(body["access_token"].as_str().unwrap().starts_with("00DSB0000000001EAA!"));
     assert_eq!(body["token_type"], "Bearer");
@@ -218,7 +218,7 @@ async fn when_the_jwt_bearer_assertion_is_right_should_issue_an_org_token_and_re
     ] {
         let mut c = good_claims(base);
         c[field] = value;
-        wrong.push(assertion(c));
+        wrong.push(assertion(&c));
     }
     // HS256 with a guessable key is not RS256.
     wrong.push(
@@ -251,7 +251,7 @@ struct Sf {
 
 impl Sf {
     async fn new(base: &str) -> Sf {
-        let (_, body) = sf_token(base, &assertion(good_claims(base))).await;
+        let (_, body) = sf_token(base, &assertion(&good_claims(base))).await;
         Sf { base: base.to_owned(), token: body["access_token"].as_str().unwrap().to_owned() }
     }
 
@@ -887,7 +887,7 @@ async fn when_faults_are_injected_should_apply_to_the_matching_requests_only_as_
     })
     .await
     .unwrap();
-    let (status, _) = sf_token(&sb.base_url, &assertion(good_claims(&sb.base_url))).await;
+    let (status, _) = sf_token(&sb.base_url, &assertion(&good_claims(&sb.base_url))).await;
     assert_eq!(status, 200);
     let sf = Sf::new(&sb.base_url).await;
     let (status, body) = sf.interaction(&message("z1", "x"), None).await;

@@ -65,7 +65,7 @@ async fn when_conversation_is_opened_should_be_found_as_the_customers_open_one_u
     let again = conversation("5217331175599", 3_000);
     match store.open_conversation(&again).await.unwrap() {
         Recorded::Existing(existing) => assert_eq!(existing.id, c.id),
-        other => panic!("expected the existing conversation, got {other:?}"),
+        Recorded::Created => panic!("expected the existing conversation, got a new one"),
     }
 
     store.set_conversation_status(&c.id, ConversationStatus::Closed, 4_000).await.unwrap();
@@ -196,7 +196,7 @@ async fn when_identical_deliveries_race_should_let_exactly_one_append_win() {
     let results = futures::future::join_all((0..10).map(|_| store.append_message(&m))).await;
     let created = results.iter().filter(|r| matches!(r, Ok(Recorded::Created))).count();
     assert_eq!(created, 1, "{results:?}");
-    assert!(results.iter().all(|r| r.is_ok()));
+    assert!(results.iter().all(std::result::Result::is_ok));
     assert_eq!(store.list_messages(&conv, 10, None, false).await.unwrap().items.len(), 1);
 }
 

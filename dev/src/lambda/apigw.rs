@@ -101,7 +101,7 @@ impl HttpApi {
     fn admit(&self, route_key: &str) -> bool {
         self.buckets
             .get(route_key)
-            .is_none_or(|b| b.lock().unwrap_or_else(|p| p.into_inner()).take())
+            .is_none_or(|b| b.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take())
     }
 
     /// The stage's access log line for a request (its `$context` variables filled in).
@@ -348,16 +348,14 @@ pub async fn handle(
     );
     let call = tokio::spawn(async move { function.invoke(payload).await });
     let mut res = match tokio::time::timeout(INTEGRATION_TIMEOUT, call).await {
-        Err(_) => gateway_answer(503, "Service Unavailable"),
-        Ok(Err(_)) => gateway_answer(500, "Internal Server Error"),
+        Err(_) | Ok(Ok(Err(InvokeError::Throttled))) => gateway_answer(503, "Service Unavailable"),
         Ok(Ok(Err(InvokeError::RequestTooLarge(_)))) => {
             gateway_answer(413, "Request Entity Too Large")
         }
-        Ok(Ok(Err(InvokeError::Throttled))) => gateway_answer(503, "Service Unavailable"),
         Ok(Ok(Err(InvokeError::ResponseTooLarge(_)))) => {
             gateway_answer(502, "Internal Server Error")
         }
-        Ok(Ok(Err(_))) => gateway_answer(500, "Internal Server Error"),
+        Ok(Err(_) | Ok(Err(_))) => gateway_answer(500, "Internal Server Error"),
         Ok(Ok(Ok(payload))) => {
             answer(&payload).unwrap_or_else(|| gateway_answer(502, "Internal Server Error"))
         }

@@ -25,19 +25,19 @@ pub(crate) struct InProcess {
 }
 
 impl InProcess {
-    pub fn new(spec: FunctionSpec, aws: AwsAccess) -> anyhow::Result<InProcess> {
-        Ok(InProcess {
+    pub fn new(spec: FunctionSpec, aws: AwsAccess) -> InProcess {
+        InProcess {
             spec,
             aws,
             handler: OnceCell::new(),
             slots: Arc::new(Semaphore::new(local_concurrency())),
-        })
+        }
     }
 
     /// The function's cold start: its settings, its AWS clients, its handler.
     async fn init(&self) -> Result<Handler, InvokeError> {
         let env = self.spec.environment.clone();
-        let settings = Settings::from_lookup(Env(move |k: &str| env.get(k).cloned()))
+        let settings = Settings::from_lookup(&Env(move |k: &str| env.get(k).cloned()))
             .map_err(|e| InvokeError::failed("Runtime.InitError", e.chain()))?;
         let aws =
             crate::iam::sdk_config(&self.aws.gateway_url, &self.spec.binary, &self.aws.region);
@@ -56,11 +56,13 @@ impl InProcess {
             .map(|d| d.as_millis() as u64)
             .unwrap_or(0);
         context.invoked_function_arn = self.spec.arn.clone();
-        let mut config = lambda_runtime::Config::default();
-        config.function_name = self.spec.name.clone();
-        config.memory = self.spec.memory_mb as i32;
-        config.version = "$LATEST".into();
-        config.log_group = format!("/aws/lambda/{}", self.spec.name);
+        let config = lambda_runtime::Config {
+            function_name: self.spec.name.clone(),
+            memory: self.spec.memory_mb as i32,
+            version: "$LATEST".into(),
+            log_group: format!("/aws/lambda/{}", self.spec.name),
+            ..Default::default()
+        };
         context.env_config = Arc::new(config);
         context
     }

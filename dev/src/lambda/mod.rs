@@ -163,7 +163,10 @@ impl Function {
         let timeout = self.spec.timeout;
         let crash = self.crash.swap(false, Ordering::SeqCst);
         if crash {
-            self.crashed.lock().unwrap_or_else(|p| p.into_inner()).push(payload.clone());
+            self.crashed
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(payload.clone());
         }
         let invocation = Invocation {
             request_id: uuid::Uuid::new_v4().to_string(),
@@ -241,7 +244,7 @@ impl Function {
 
     /// The events of the invocations that crashed as asked.
     pub fn crashed(&self) -> Vec<Bytes> {
-        self.crashed.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.crashed.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 
     /// Stops the idle instances: the next invocation is a cold start.
@@ -271,7 +274,7 @@ pub(crate) fn host(
     aws: &crate::lambda::AwsAccess,
 ) -> anyhow::Result<Box<dyn Host>> {
     Ok(match mode {
-        Mode::InProcess => Box::new(in_process::InProcess::new(spec.clone(), aws.clone())?),
+        Mode::InProcess => Box::new(in_process::InProcess::new(spec.clone(), aws.clone())),
         Mode::Binaries(b) => Box::new(b.pool(spec, aws)?),
     })
 }

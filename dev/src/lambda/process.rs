@@ -136,13 +136,16 @@ fn header(h: &mut http::HeaderMap, name: &'static str, value: &str) {
 }
 
 async fn next(State(api): State<Arc<Api>>) -> axum::response::Response {
-    if let Some(init) = api.init.lock().unwrap_or_else(|p| p.into_inner()).take() {
+    if let Some(init) = api.init.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take() {
         let _ = init.send(Ok(()));
     }
     let Some(p) = api.next.lock().await.recv().await else {
         return (http::StatusCode::GONE, "instance stopping").into_response();
     };
-    api.in_flight.lock().unwrap_or_else(|e| e.into_inner()).insert(p.request_id.clone(), p.answer);
+    api.in_flight
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .insert(p.request_id.clone(), p.answer);
     let mut res = axum::response::Response::new(axum::body::Body::from(p.payload));
     let h = res.headers_mut();
     header(h, "lambda-runtime-aws-request-id", &p.request_id);
@@ -158,7 +161,7 @@ async fn next(State(api): State<Arc<Api>>) -> axum::response::Response {
 }
 
 fn finish(api: &Api, id: &str, answer: Answer) -> axum::response::Response {
-    match api.in_flight.lock().unwrap_or_else(|p| p.into_inner()).remove(id) {
+    match api.in_flight.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(id) {
         Some(tx) => {
             let _ = tx.send(answer);
             (http::StatusCode::ACCEPTED, "{\"status\":\"OK\"}").into_response()
@@ -199,7 +202,7 @@ async fn error(
 }
 
 async fn init_error(State(api): State<Arc<Api>>, body: Bytes) -> axum::response::Response {
-    if let Some(init) = api.init.lock().unwrap_or_else(|p| p.into_inner()).take() {
+    if let Some(init) = api.init.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take() {
         let mut e = diagnostic(&body);
         if let InvokeError::Failed { error_type, .. } = &mut e {
             *error_type = format!("Runtime.InitError ({error_type})");
@@ -329,7 +332,7 @@ impl Pool {
             .acquire()
             .await
             .map_err(|_| InvokeError::failed("Runtime.ExitError", "the pool stopped"))?;
-        let reused = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let reused = self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pop();
         let (mut instance, init) = match reused {
             Some(i) => (i, None),
             None => {
@@ -374,12 +377,12 @@ impl Pool {
         let log_bytes = Some(instance.log_bytes.load(std::sync::atomic::Ordering::Relaxed));
         match answer {
             Ok(payload) => {
-                self.idle.lock().unwrap_or_else(|p| p.into_inner()).push(instance);
+                self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(instance);
                 Ok(Outcome { payload, init, max_memory_mb, cpu, log_bytes })
             }
             // A function error leaves the instance running; anything else ends it.
             Err(e @ InvokeError::Failed { .. }) if !e.error_type().starts_with("Runtime.") => {
-                self.idle.lock().unwrap_or_else(|p| p.into_inner()).push(instance);
+                self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(instance);
                 Err(e)
             }
             Err(e) => Err(e),
@@ -399,6 +402,6 @@ impl Host for Pool {
     }
 
     fn retire_idle(&self) {
-        self.idle.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
     }
 }

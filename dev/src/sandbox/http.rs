@@ -147,7 +147,7 @@ async fn handle(
     req: hyper::Request<hyper::body::Incoming>,
 ) -> Result<Resp, Dropped> {
     let (parts, body) = req.into_parts();
-    let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let body = body.collect().await.map(http_body_util::Collected::to_bytes).unwrap_or_default();
     let raw_query = parts.uri.query().unwrap_or("").to_owned();
     let incoming = Incoming {
         method: parts.method,

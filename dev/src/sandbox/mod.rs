@@ -146,7 +146,7 @@ pub(crate) struct Sandbox {
 
 impl Sandbox {
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn omnibridge_url(&self) -> Option<String> {

@@ -189,19 +189,19 @@ pub async fn handle(sb: &Sandbox, route: &str, req: &Incoming, segs: &[&str]) ->
                 Err(e) => return refuse(400, "INVALID_BODY", &e),
             };
             if route == "pipedrive.channels_create" {
-                create_channel(sb, body)
+                create_channel(sb, &body)
             } else {
-                receive(sb, body)
+                receive(sb, &body)
             }
         }
     }
 }
 
-fn create_channel(sb: &Sandbox, b: Value) -> Handled {
-    let (Some(name), Some(pcid)) = (text(&b, "name"), text(&b, "provider_channel_id")) else {
+fn create_channel(sb: &Sandbox, b: &Value) -> Handled {
+    let (Some(name), Some(pcid)) = (text(b, "name"), text(b, "provider_channel_id")) else {
         return refuse(400, "INVALID_BODY", "name and provider_channel_id are required");
     };
-    let provider_type = text(&b, "provider_type").unwrap_or("other");
+    let provider_type = text(b, "provider_type").unwrap_or("other");
     if !["facebook", "whatsapp", "other"].contains(&provider_type) {
         return refuse(400, "INVALID_BODY", "provider_type must be facebook, whatsapp or other");
     }
@@ -214,7 +214,7 @@ fn create_channel(sb: &Sandbox, b: Value) -> Handled {
         provider_channel_id: pcid.into(),
         provider_type: provider_type.into(),
         template_support: b.get("template_support").and_then(Value::as_bool).unwrap_or(false),
-        avatar_url: text(&b, "avatar_url").map(str::to_owned),
+        avatar_url: text(b, "avatar_url").map(str::to_owned),
         deleted: false,
     };
     let data = json!({
@@ -227,19 +227,19 @@ fn create_channel(sb: &Sandbox, b: Value) -> Handled {
     Handled::ok(Reply::json(200, &json!({"success": true, "data": data})))
 }
 
-fn receive(sb: &Sandbox, b: Value) -> Handled {
+fn receive(sb: &Sandbox, b: &Value) -> Handled {
     for field in ["id", "channel_id", "sender_id", "conversation_id"] {
-        if text(&b, field).is_none() {
+        if text(b, field).is_none() {
             return refuse(400, "INVALID_BODY", &format!("{field} is required"));
         }
     }
     if !b.get("message").is_some_and(Value::is_string) {
         return refuse(400, "INVALID_BODY", "message must be a string");
     }
-    if !matches!(text(&b, "status"), Some("sent" | "delivered" | "read" | "failed")) {
+    if !matches!(text(b, "status"), Some("sent" | "delivered" | "read" | "failed")) {
         return refuse(400, "INVALID_BODY", "status must be sent, delivered, read or failed");
     }
-    if !text(&b, "created_at").is_some_and(is_pipedrive_time) {
+    if !text(b, "created_at").is_some_and(is_pipedrive_time) {
         return refuse(400, "INVALID_BODY", "created_at must be \"YYYY-MM-DD HH:MM\" (UTC)");
     }
     if let Some(atts) = b.get("attachments") {
@@ -265,7 +265,7 @@ fn receive(sb: &Sandbox, b: Value) -> Handled {
         }
     }
     // `channel_id` is the channel's id as the provider knows it (provider_channel_id).
-    let channel_id = text(&b, "channel_id").unwrap_or_default().to_owned();
+    let channel_id = text(b, "channel_id").unwrap_or_default().to_owned();
     let mut st = sb.lock();
     if !st.pipedrive.channels.values().any(|c| c.provider_channel_id == channel_id && !c.deleted) {
         drop(st);

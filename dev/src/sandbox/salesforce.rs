@@ -855,7 +855,7 @@ fn event_fields(
     sb: &Sandbox,
     a: &AgentAction,
     conv: &Conversation,
-    entry: Value,
+    entry: &Value,
 ) -> Vec<(String, String)> {
     let names = &sb.config.salesforce.events;
     let recipient = json!({"appType": "custom", "subject": conv.end_user, "role": "EndUser"});
@@ -912,7 +912,7 @@ pub async fn agent_acts(sb: &Sandbox, a: AgentAction) -> Reply {
         ]
     } else {
         let entry = conversation_entry(sb, &a, &conv, &identifier, now);
-        event_fields(sb, &a, &conv, entry)
+        event_fields(sb, &a, &conv, &entry)
     };
     let names = &sb.config.salesforce.events;
     let replay_id = now.to_string();

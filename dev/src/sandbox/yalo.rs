@@ -59,8 +59,10 @@ pub const FACEBOOK_CHANNEL: &str = "passthrough";
 pub fn route(method: &http::Method, segs: &[&str]) -> Option<&'static str> {
     match (method.as_str(), segs) {
         ("POST", ["api", _, "bots", _, "healthcheck"]) => Some("yalo.register"),
-        ("POST", ["api", _, "bots", _, "healthcheck", "remove"])
-        | ("POST", ["api", _, "bots", _, "remove"]) => Some("yalo.remove"),
+        (
+            "POST",
+            ["api", _, "bots", _, "healthcheck", "remove"] | ["api", _, "bots", _, "remove"],
+        ) => Some("yalo.remove"),
         ("POST", ["api", _, "bots", _, "messages"]) => Some("yalo.messages"),
         ("GET", ["media", _]) => Some("yalo.media"),
         _ => None,

@@ -469,7 +469,7 @@ fn validate_parameter(name: &str, decl: &Value, value: &str) -> anyhow::Result<(
     Ok(())
 }
 
-fn truncate(s: String, max: usize) -> String {
+fn truncate(s: &str, max: usize) -> String {
     s.chars().take(max).collect()
 }
 
@@ -912,7 +912,7 @@ fn physical_ids(
     for (id, res) in resources {
         let kind = res.get("Type").and_then(Value::as_str).unwrap_or_default();
         let props = res.get("Properties");
-        let default_name = truncate(format!("{stack}-{id}"), 64);
+        let default_name = truncate(&format!("{stack}-{id}"), 64);
         let attrs = |pairs: &[(&str, String)]| {
             pairs.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect::<BTreeMap<_, _>>()
         };
@@ -930,7 +930,7 @@ fn physical_ids(
             }
             "AWS::S3::Bucket" => {
                 let name = named(props, "BucketName")
-                    .unwrap_or_else(|| truncate(format!("{stack}-{id}").to_ascii_lowercase(), 63));
+                    .unwrap_or_else(|| truncate(&format!("{stack}-{id}").to_ascii_lowercase(), 63));
                 Physical {
                     attributes: attrs(&[
                         ("Arn", format!("arn:aws:s3:::{name}")),
@@ -943,7 +943,7 @@ fn physical_ids(
             "AWS::SQS::Queue" => {
                 let fifo = props.map(|p| truthy(p.get("FifoQueue"))).unwrap_or(false);
                 let name = named(props, "QueueName").unwrap_or_else(|| {
-                    let base = truncate(format!("{stack}-{id}"), 75);
+                    let base = truncate(&format!("{stack}-{id}"), 75);
                     if fifo {
                         format!("{base}.fifo")
                     } else {
@@ -1011,7 +1011,7 @@ fn physical_ids(
         out.insert(id.clone(), p);
         if kind == "AWS::Serverless::Function" {
             // SAM's implicit execution role.
-            let role = truncate(format!("{stack}-{id}Role"), 64);
+            let role = truncate(&format!("{stack}-{id}Role"), 64);
             out.insert(
                 format!("{id}Role"),
                 Physical {

@@ -200,7 +200,7 @@ impl Statement {
     fn matches_principal(&self, ctx: &RequestContext) -> bool {
         match &self.principal {
             None | Some(Principal::Anyone) => true,
-            Some(Principal::Service(s)) => s.iter().any(|s| *s == ctx.principal),
+            Some(Principal::Service(s)) => s.contains(&ctx.principal),
             Some(Principal::Aws(arns)) => arns.iter().any(|a| arn_matches(a, &ctx.principal)),
         }
     }

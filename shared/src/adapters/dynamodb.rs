@@ -146,10 +146,7 @@ fn decode_cursor(cursor: &str, names: &[&str], partition: (&str, &str)) -> Resul
 }
 
 fn is_condition_failure<E: aws_sdk_dynamodb::error::ProvideErrorMetadata>(e: &E) -> bool {
-    matches!(
-        e.code(),
-        Some("ConditionalCheckFailedException") | Some("TransactionCanceledException")
-    )
+    matches!(e.code(), Some("ConditionalCheckFailedException" | "TransactionCanceledException"))
 }
 
 /// The item a conditional put found in its way (asked for with
@@ -799,11 +796,12 @@ impl ContextStore for DynamoStore {
 const IN_PROGRESS: &str = "in_progress";
 const COMPLETED: &str = "completed";
 
-impl DynamoStore {
-    fn idempotency_ttl_secs(&self, ttl: Duration) -> i64 {
-        now_millis() / 1000 + ttl.as_secs() as i64
-    }
+/// When an idempotency record kept for `ttl` expires (epoch seconds).
+fn idempotency_ttl_secs(ttl: Duration) -> i64 {
+    now_millis() / 1000 + ttl.as_secs() as i64
+}
 
+impl DynamoStore {
     /// Like [`IdempotencyStore::claim`] with an explicit retention (tests use short ones).
     pub async fn claim_for(
         &self,
@@ -817,7 +815,7 @@ impl DynamoStore {
         item.insert("state".into(), s(IN_PROGRESS));
         item.insert("fingerprint".into(), s(fingerprint));
         item.insert("lease_until".into(), n(now + lease.as_millis() as i64));
-        item.insert(TTL_ATTRIBUTE.into(), n(self.idempotency_ttl_secs(keep)));
+        item.insert(TTL_ATTRIBUTE.into(), n(idempotency_ttl_secs(keep)));
         let res = self
             .client
             .put_item()
@@ -936,7 +934,7 @@ impl DynamoStore {
             // No window open (none yet, or the last one is over): a new one.
             Err(e)
                 if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+                    .is_some_and(aws_sdk_dynamodb::operation::update_item::UpdateItemError::is_conditional_check_failed_exception) =>
             {
                 let mut item = k;
                 item.insert("failures".into(), n(1));

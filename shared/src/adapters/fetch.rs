@@ -91,7 +91,7 @@ impl FetchPolicy {
                 "application/octet-stream",
             ]
             .iter()
-            .map(|s| s.to_string())
+            .map(std::string::ToString::to_string)
             .collect(),
             allowed_private,
             connect_timeout: Duration::from_secs(5),

@@ -132,7 +132,9 @@ impl BlobStore for S3Blobs {
     async fn get_blob(&self, key: &str) -> Result<StoredBlob> {
         let out =
             self.client.get_object().bucket(&self.bucket).key(key).send().await.map_err(|e| {
-                if e.as_service_error().is_some_and(|se| se.is_no_such_key()) {
+                if e.as_service_error()
+                    .is_some_and(aws_sdk_s3::operation::get_object::GetObjectError::is_no_such_key)
+                {
                     Error::NotFound(format!("attachment {key}"))
                 } else {
                     aws_error("S3 GetObject", e)

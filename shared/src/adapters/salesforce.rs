@@ -104,8 +104,8 @@ pub struct SalesforceDesk {
     token: TokenCache,
 }
 
-fn required(v: &Option<String>, name: &str) -> Result<String> {
-    v.clone().ok_or_else(|| Error::Config(format!("{name} is not set")))
+fn required(v: Option<&String>, name: &str) -> Result<String> {
+    v.cloned().ok_or_else(|| Error::Config(format!("{name} is not set")))
 }
 
 impl SalesforceDesk {
@@ -133,16 +133,16 @@ impl SalesforceDesk {
             http,
             login_url: settings.peers.salesforce_login.trim_end_matches('/').to_owned(),
             api_url: api_url.trim_end_matches('/').to_owned(),
-            consumer_key: required(&s.consumer_key, "OMNIBRIDGE_SALESFORCE_CONSUMER_KEY")?,
-            username: required(&s.username, "OMNIBRIDGE_SALESFORCE_USERNAME")?,
+            consumer_key: required(s.consumer_key.as_ref(), "OMNIBRIDGE_SALESFORCE_CONSUMER_KEY")?,
+            username: required(s.username.as_ref(), "OMNIBRIDGE_SALESFORCE_USERNAME")?,
             key,
-            org_id: required(&s.org_id, "OMNIBRIDGE_SALESFORCE_ORG_ID")?,
+            org_id: required(s.org_id.as_ref(), "OMNIBRIDGE_SALESFORCE_ORG_ID")?,
             authorization_context: required(
-                &s.authorization_context,
+                s.authorization_context.as_ref(),
                 "OMNIBRIDGE_SALESFORCE_AUTHORIZATION_CONTEXT",
             )?,
             channel_address_id: required(
-                &s.channel_address_id,
+                s.channel_address_id.as_ref(),
                 "OMNIBRIDGE_SALESFORCE_CHANNEL_ADDRESS_ID",
             )?,
             routing: Routing::parse(&s.routing)?,

@@ -273,8 +273,8 @@ struct FbCoordinates {
     long: f64,
 }
 
-fn id_text(id: &Option<FbId>) -> Option<String> {
-    match id.as_ref().map(|i| &i.id) {
+fn id_text(id: Option<&FbId>) -> Option<String> {
+    match id.map(|i| &i.id) {
         Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
         Some(Value::Number(n)) => Some(n.to_string()),
         _ => None,
@@ -304,8 +304,11 @@ pub fn parse_facebook(body: &[u8]) -> Result<Parsed, Refused> {
     let mut out = Vec::new();
     for messaging in req.message.into_iter().flat_map(|m| m.entry).flat_map(|e| e.messaging) {
         let Some(message) = messaging.message else { continue };
-        let user =
-            if from_user { id_text(&messaging.sender) } else { id_text(&messaging.recipient) };
+        let user = if from_user {
+            id_text(messaging.sender.as_ref())
+        } else {
+            id_text(messaging.recipient.as_ref())
+        };
         let (Some(user_id), Some(mid), Some(ts)) =
             (user, message.mid.filter(|m| !m.is_empty()), millis(&messaging.timestamp))
         else {

@@ -112,14 +112,15 @@ impl Gate {
     /// The user's current role, from memory when looked up within a minute.
     async fn role_of(&self, username: &str) -> Result<Option<Role>> {
         let now = Instant::now();
-        if let Some((role, at)) = self.seen.lock().unwrap_or_else(|p| p.into_inner()).get(username)
+        if let Some((role, at)) =
+            self.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(username)
         {
             if now.duration_since(*at) < USER_RECHECK {
                 return Ok(Some(*role));
             }
         }
         let role = self.users.get_user(username).await?.map(|u| u.role);
-        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        let mut seen = self.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         match role {
             Some(role) => {
                 if seen.len() >= USERS_REMEMBERED {

@@ -24,8 +24,8 @@ impl EndpointTrait for Endpoint {
     }
 
     async fn handle(&self, req: Request) -> Response<Body> {
-        if let Err(answer) = self.0.authenticate(&req) {
-            return answer;
+        if let Some(refusal) = self.0.refusal(&req) {
+            return refusal;
         }
         let id = http::path(&req, "providerChannelId").unwrap_or_default();
         let deleted = match self.0.provider.registry().channel(&id).await {

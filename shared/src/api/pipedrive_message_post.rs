@@ -30,7 +30,7 @@ async fn parse(content_type: Option<&str>, body: &[u8]) -> Result<Posted> {
             let file_name = field.file_name().map(str::to_owned);
             let content_type = field
                 .content_type()
-                .map(|m| m.to_string())
+                .map(std::string::ToString::to_string)
                 .unwrap_or_else(|| "application/octet-stream".into());
             let bytes = field.bytes().await.map_err(|e| bad(e.to_string()))?.to_vec();
             posted.files.push(PostedFile { name: file_name, content_type, bytes });

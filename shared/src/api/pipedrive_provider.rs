@@ -59,12 +59,10 @@ impl ProviderEndpoint {
         (user_ok & pass_ok).into()
     }
 
-    /// Refuses a request without the app's credentials.
-    pub fn authenticate(&self, req: &Request) -> std::result::Result<(), Response<Body>> {
-        match self.authenticated(req) {
-            true => Ok(()),
-            false => Err(envelope::unauthorized("invalid or missing client credentials")),
-        }
+    /// The answer to a request without the app's credentials.
+    pub fn refusal(&self, req: &Request) -> Option<Response<Body>> {
+        (!self.authenticated(req))
+            .then(|| envelope::unauthorized("invalid or missing client credentials"))
     }
 
     /// The request's channel after authentication, or the answer to give.
@@ -72,7 +70,9 @@ impl ProviderEndpoint {
         &self,
         req: &Request,
     ) -> std::result::Result<PipedriveChannel, Response<Body>> {
-        self.authenticate(req)?;
+        if let Some(refusal) = self.refusal(req) {
+            return Err(refusal);
+        }
         let id = http::path(req, "providerChannelId").unwrap_or_default();
         match self.provider.registry().active_channel(&id).await {
             Ok(c) if c.suspended => Err(envelope::error(

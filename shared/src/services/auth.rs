@@ -218,7 +218,7 @@ impl TokenKeys {
 }
 
 /// Why a request was not let through.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Denied {
     /// Neither an Authorization header nor a `token` query parameter.
     Missing,

@@ -357,7 +357,9 @@ mod tests {
     use serde_json::json;
 
     fn names() -> SalesforceSettings {
-        crate::config::Settings::from_lookup(crate::config::Env(|_: &str| None)).unwrap().salesforce
+        crate::config::Settings::from_lookup(&crate::config::Env(|_: &str| None))
+            .unwrap()
+            .salesforce
     }
 
     #[test]

@@ -162,14 +162,13 @@ impl WorkerTrait for Worker {
             })
             .await;
         match outcome {
-            Ok(Delivered::Sent) => Ok(()),
+            Ok(Delivered::Sent | Delivered::Before(_)) => Ok(()),
             Err(e) if e.is_retryable() => Err(e),
             // Failed now, or before (a redelivery, so a lost report is made again).
             Err(e) => {
                 self.report_if_failed(&job).await?;
                 Err(e)
             }
-            Ok(Delivered::Before(_)) => Ok(()),
         }
     }
 }
