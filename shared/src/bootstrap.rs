@@ -9,6 +9,7 @@ use lambda_http::{Body, Request, Response};
 use secrecy::SecretString;
 use std::future::Future;
 
+use crate::adapters::fetch::{FetchPolicy, Fetcher};
 use crate::adapters::salesforce::SalesforceDesk;
 use crate::adapters::yalo::YaloClient;
 use crate::adapters::{
@@ -18,7 +19,10 @@ use crate::adapters::{
     sqs::SqsQueue,
 };
 use crate::config::{SecretSource, Settings};
+use crate::deadline::{within, work_until, HTTP_DEADLINE_MARGIN, WORKER_DEADLINE_MARGIN};
 use crate::ports::QueueName;
+use crate::services::desks::Desks;
+use crate::services::media::Media;
 use crate::worker::{process_batch, Attempt, RetryPolicy};
 use crate::{Error, Result};
 
@@ -60,13 +64,7 @@ pub fn aws_http_client() -> Result<aws_sdk_dynamodb::config::SharedHttpClient> {
         .build_https())
 }
 
-/// Makes ring the process's TLS crypto provider (for reqwest). Idempotent.
-pub fn install_crypto_provider() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    });
-}
+pub use crate::adapters::http_client::install_crypto_provider;
 
 /// Settings and AWS configuration of one process, built once per cold start.
 #[derive(Clone, Debug)]
@@ -291,6 +289,25 @@ impl Runtime {
         )))
     }
 
+    /// Every desk this deployment is configured for, and the attachments'
+    /// way to them.
+    pub async fn desks(&self) -> Result<Desks> {
+        Ok(Desks {
+            salesforce: self.salesforce().await?,
+            pipedrive: self.pipedrive().await?,
+            yeahdesk: self.yeahdesk().await?,
+            media: self.media()?,
+        })
+    }
+
+    /// Attachments on their way to a desk: fetched under the settings'
+    /// limits and kept in the bucket.
+    pub fn media(&self) -> Result<Media> {
+        let s = &self.settings;
+        let policy = FetchPolicy::new(s.attachment_max_bytes, s.fetch_allow_private.clone());
+        Ok(Media::new(Fetcher::new(policy)?, self.blobs()?, self.dynamo()?))
+    }
+
     /// The retry policy of a worker: backoff on its queue, dead letters to its DLQ.
     pub fn retry_policy(&self, queue: QueueName) -> Result<RetryPolicy> {
         let mut policy = RetryPolicy::new(
@@ -325,74 +342,6 @@ pub trait Worker: Sized + Send + Sync + 'static {
     /// Processes one job. A retryable error redelivers the job (and holds its
     /// conversation back); a permanent one dead-letters it.
     fn process(&self, job: Self::Job, attempt: Attempt) -> impl Future<Output = Result<()>> + Send;
-}
-
-/// Time kept back from an HTTP invocation's deadline to answer in.
-pub const HTTP_DEADLINE_MARGIN: std::time::Duration = std::time::Duration::from_millis(500);
-/// Time kept back from a worker invocation's deadline to hand unfinished
-/// messages back to the queue and report the batch.
-pub const WORKER_DEADLINE_MARGIN: std::time::Duration = std::time::Duration::from_millis(2000);
-
-tokio::task_local! {
-    /// When the work of the invocation the current task serves must be
-    /// done: its deadline less the margin kept to answer.
-    static DEADLINE: std::time::SystemTime;
-}
-
-/// When the work of the invocation being served must be done, if any (its
-/// deadline less the margin kept to answer): nothing it starts (such as a
-/// claim) should outlive it.
-pub fn invocation_deadline() -> Option<std::time::SystemTime> {
-    DEADLINE.try_with(|d| *d).ok()
-}
-
-/// How long an outgoing call may take: `limit`, or less when the
-/// invocation being served has less left (less `margin`, to answer in).
-/// A call that would have no time at all is refused as retryable.
-pub fn call_timeout(
-    limit: std::time::Duration,
-    margin: std::time::Duration,
-) -> Result<std::time::Duration> {
-    let Some(deadline) = invocation_deadline() else { return Ok(limit) };
-    let left = deadline
-        .duration_since(std::time::SystemTime::now())
-        .unwrap_or_default()
-        .saturating_sub(margin);
-    if left < std::time::Duration::from_millis(100) {
-        return Err(Error::Retryable {
-            what: "no time left in this invocation for another call".into(),
-            retry_after: None,
-            source: None,
-        });
-    }
-    Ok(limit.min(left))
-}
-
-/// The end of an invocation's work: its deadline less a margin, as a
-/// point in time for timers and as a wall-clock time for [`DEADLINE`].
-struct WorkUntil {
-    at: tokio::time::Instant,
-    wall: std::time::SystemTime,
-}
-
-/// When the work of an invocation must be done: its deadline less `margin`
-/// (`None` without a deadline, as in unit tests).
-fn work_until(context: &lambda_runtime::Context, margin: std::time::Duration) -> Option<WorkUntil> {
-    if context.deadline == 0 {
-        return None;
-    }
-    let wall = context.deadline().checked_sub(margin).unwrap_or(std::time::UNIX_EPOCH);
-    let left = wall.duration_since(std::time::SystemTime::now()).unwrap_or_default();
-    Some(WorkUntil { at: tokio::time::Instant::now() + left, wall })
-}
-
-/// Runs `work` with `until` as the deadline its calls see (see
-/// [`call_timeout`]): the work's own end, not the invocation's, so that a
-/// peer call ends with time left to record its outcome before the work is
-/// cut off (a message the peer took but not recorded as sent would be sent
-/// again).
-async fn within<T>(until: &WorkUntil, work: impl Future<Output = T>) -> T {
-    DEADLINE.scope(until.wall, work).await
 }
 
 /// Answers one API Gateway request with `endpoint`. A request still running

@@ -227,6 +227,10 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
 
 const DAY: u64 = 24 * 3600;
 
+/// The template's `maxReceiveCount`: with the 2 s base backoff, about
+/// 10–17 minutes of retries before a message is given up.
+pub const DEFAULT_MAX_RECEIVES: u32 = 10;
+
 impl Settings {
     /// The ARNs of every secret these settings name in Secrets Manager.
     pub fn secret_arns(&self) -> Vec<&str> {
@@ -353,7 +357,7 @@ impl Settings {
                 })?,
             },
             max_receives: match env.text("OMNIBRIDGE_MAX_RECEIVES") {
-                None => crate::worker::DEFAULT_MAX_RECEIVES,
+                None => DEFAULT_MAX_RECEIVES,
                 Some(v) => v.parse().ok().filter(|n| (1..=1000).contains(n)).ok_or_else(|| {
                     Error::Config(format!("OMNIBRIDGE_MAX_RECEIVES must be 1-1000, got {v:?}"))
                 })?,

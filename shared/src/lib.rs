@@ -8,11 +8,13 @@
 //! - [`http`]: request/response helpers and each API family's error envelope.
 //! - [`config`]: typed settings read once per cold start.
 //! - [`bootstrap`]: tracing, AWS clients and the Lambda run loops.
+//! - [`deadline`]: the time an invocation's work has, seen by every call.
 
 pub mod adapters;
 pub mod api;
 pub mod bootstrap;
 pub mod config;
+pub mod deadline;
 pub mod error;
 pub mod http;
 pub mod jwt;

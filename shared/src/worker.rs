@@ -15,9 +15,7 @@ use crate::adapters::sqs::SqsQueue;
 use crate::{Error, Result};
 use serde::de::DeserializeOwned;
 
-/// The template's `maxReceiveCount`: with the 2 s base backoff, about
-/// 10–17 minutes of retries before a message is given up.
-pub const DEFAULT_MAX_RECEIVES: u32 = 10;
+pub use crate::config::DEFAULT_MAX_RECEIVES;
 
 /// What the helper needs to back off and dead-letter; without it failures
 /// simply come back after the queue's visibility timeout.

@@ -198,7 +198,7 @@ impl Fetcher {
             }
         }
         let timeout =
-            crate::bootstrap::call_timeout(self.policy.timeout, super::http_client::CALL_MARGIN)?;
+            crate::deadline::call_timeout(self.policy.timeout, super::http_client::CALL_MARGIN)?;
         let res = match self.http.get(parsed).timeout(timeout).send().await {
             Ok(r) => r,
             // A forbidden address or redirect is permanent; timeouts and resets may pass.

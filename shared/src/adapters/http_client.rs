@@ -14,6 +14,14 @@ pub const CALL_TIMEOUT: Duration = Duration::from_secs(20);
 /// Time kept back from the invocation's deadline after a peer call.
 pub const CALL_MARGIN: Duration = Duration::from_secs(1);
 
+/// Makes ring the process's TLS crypto provider (for reqwest). Idempotent.
+pub fn install_crypto_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
 /// The TLS settings of every HTTPS client but the AWS SDK's: Mozilla's root
 /// certificates compiled in (webpki-roots), so that no client reads the
 /// system's certificate store (a Debian store is ~290 files, read again by
@@ -22,7 +30,7 @@ pub fn tls_config() -> rustls::ClientConfig {
     static CONFIG: std::sync::OnceLock<rustls::ClientConfig> = std::sync::OnceLock::new();
     CONFIG
         .get_or_init(|| {
-            crate::bootstrap::install_crypto_provider();
+            install_crypto_provider();
             let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
             rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth()
         })
@@ -120,9 +128,9 @@ pub fn refused(peer: &str, status: u16, retry_after: Option<Duration>, mut body:
 }
 
 /// Sends `req`, whatever it is answered; the call ends before the
-/// invocation does (see [`crate::bootstrap::call_timeout`]).
+/// invocation does (see [`crate::deadline::call_timeout`]).
 pub async fn dispatch(peer: &str, req: reqwest::RequestBuilder) -> Result<reqwest::Response> {
-    let timeout = crate::bootstrap::call_timeout(CALL_TIMEOUT, CALL_MARGIN)?;
+    let timeout = crate::deadline::call_timeout(CALL_TIMEOUT, CALL_MARGIN)?;
     req.timeout(timeout).send().await.map_err(|e| transport(peer, e))
 }
 

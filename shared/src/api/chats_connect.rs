@@ -10,7 +10,6 @@ use crate::bootstrap::{Endpoint as EndpointTrait, Runtime};
 use crate::http::{self, yalo as envelope};
 use crate::model::{ChannelKind, Participant};
 use crate::services::auth::Role;
-use crate::services::desks::Desks;
 use crate::services::handoff::{Handoff, HandoffRequest};
 use crate::Result;
 
@@ -42,8 +41,7 @@ pub struct Endpoint {
 
 impl EndpointTrait for Endpoint {
     async fn build(rt: &Runtime) -> Result<Self> {
-        let handoff =
-            Handoff::new(rt.dynamo()?, Desks::from_runtime(rt).await?, rt.settings.clone());
+        let handoff = Handoff::new(rt.dynamo()?, rt.desks().await?, rt.settings.clone());
         Ok(Endpoint { gate: super::Gate::from_runtime(rt).await?, handoff })
     }
 

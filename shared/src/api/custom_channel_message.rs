@@ -8,7 +8,6 @@ use lambda_http::{Body, Request, Response};
 use crate::bootstrap::{Endpoint as EndpointTrait, Runtime};
 use crate::http::{self, custom as envelope};
 use crate::services::custom_channel::CustomInbound;
-use crate::services::desks::Desks;
 use crate::services::handoff::Handoff;
 use crate::Result;
 
@@ -22,8 +21,7 @@ impl EndpointTrait for Endpoint {
     }
 
     async fn build(rt: &Runtime) -> Result<Self> {
-        let handoff =
-            Handoff::new(rt.dynamo()?, Desks::from_runtime(rt).await?, rt.settings.clone());
+        let handoff = Handoff::new(rt.dynamo()?, rt.desks().await?, rt.settings.clone());
         let s = &rt.settings;
         Ok(Endpoint {
             inbound: CustomInbound::new(

@@ -8,6 +8,7 @@ pub mod desks;
 pub mod erase;
 pub mod handoff;
 pub mod inbound;
+pub mod media;
 pub mod once;
 pub mod pipedrive;
 pub mod salesforce_events;

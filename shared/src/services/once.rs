@@ -26,7 +26,7 @@ where
     F: FnOnce() -> Fut,
     Fut: Future<Output = Result<String>>,
 {
-    let lease = crate::bootstrap::invocation_deadline()
+    let lease = crate::deadline::invocation_deadline()
         .map(|d| d.duration_since(std::time::SystemTime::now()).unwrap_or_default())
         .map_or(lease, |left| lease.min(left + LEASE_GRACE));
     match store.claim(key, fingerprint, lease).await? {

@@ -20,7 +20,7 @@ use crate::model::{
 };
 use crate::ports::{BlobStore, ConversationStore, MessageStore, QueueName, Receipt};
 use crate::services::delivery::record_and_queue;
-use crate::services::desks::Media;
+use crate::services::media::Media;
 use crate::{Error, Result};
 
 const CHANNEL: &str = "PDCHANNEL";

@@ -146,11 +146,7 @@ impl WorkerTrait for Worker {
     const QUEUE: QueueName = QueueName::ToCustomer;
 
     async fn build(rt: &Runtime) -> Result<Self> {
-        Ok(Worker::new(
-            rt.dynamo()?,
-            Channels::from_runtime(rt).await?,
-            Desks::from_runtime(rt).await?,
-        ))
+        Ok(Worker::new(rt.dynamo()?, Channels::from_runtime(rt).await?, rt.desks().await?))
     }
 
     async fn process(&self, job: QueueJob, attempt: Attempt) -> Result<()> {

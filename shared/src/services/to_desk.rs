@@ -26,7 +26,7 @@ impl WorkerTrait for Worker {
     const QUEUE: QueueName = QueueName::ToDesk;
 
     async fn build(rt: &Runtime) -> Result<Self> {
-        Ok(Worker::new(rt.dynamo()?, Desks::from_runtime(rt).await?))
+        Ok(Worker::new(rt.dynamo()?, rt.desks().await?))
     }
 
     async fn process(&self, job: QueueJob, attempt: Attempt) -> Result<()> {

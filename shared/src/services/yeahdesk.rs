@@ -15,7 +15,7 @@ use crate::model::{
 };
 use crate::ports::{BlobStore, ConversationStore, QueueName, Receipt};
 use crate::services::delivery::record_and_queue;
-use crate::services::desks::Media;
+use crate::services::media::Media;
 use crate::{Error, Result};
 
 pub struct YeahdeskDesk {

@@ -1,0 +1,172 @@
+//! No import cycles between the crate's modules: a module that reaches
+//! another through `crate::` paths (in `use` lines or inline) must not be
+//! reached back, directly or through others. Test modules are left out.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+type Graph = BTreeMap<String, BTreeSet<String>>;
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// `adapters/sqs.rs` → `adapters::sqs`; `adapters/mod.rs` → `adapters`.
+fn module_of(src: &Path, file: &Path) -> String {
+    let rel = file.strip_prefix(src).unwrap().with_extension("");
+    let mut parts: Vec<String> =
+        rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
+    if matches!(parts.last().map(String::as_str), Some("mod" | "lib")) {
+        parts.pop();
+    }
+    if parts.is_empty() {
+        "crate".into()
+    } else {
+        parts.join("::")
+    }
+}
+
+/// The source without its test module (by this crate's convention, last).
+fn without_tests(source: &str) -> &str {
+    source.find("#[cfg(test)]").map_or(source, |at| &source[..at])
+}
+
+fn is_path_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '_' || c == ':'
+}
+
+/// Every path named after `crate::`, with `use crate::{a, b::c}` groups
+/// (nested ones too) spread into `a` and `b::c`.
+fn crate_paths(source: &str) -> Vec<String> {
+    fn group(text: &str, prefix: &str, out: &mut Vec<String>) -> usize {
+        // `text` starts after a `{`; returns how much of it the group takes.
+        let mut item = String::new();
+        let mut i = 0;
+        let bytes: Vec<char> = text.chars().collect();
+        while i < bytes.len() {
+            let c = bytes[i];
+            match c {
+                '{' => {
+                    let inner = format!("{prefix}{}", item.trim());
+                    let rest: String = bytes[i + 1..].iter().collect();
+                    i += group(&rest, &inner, out) + 1;
+                    item.clear();
+                }
+                '}' | ',' => {
+                    if !item.trim().is_empty() {
+                        out.push(format!("{prefix}{}", item.trim()));
+                    }
+                    item.clear();
+                    if c == '}' {
+                        return i + 1;
+                    }
+                }
+                _ => item.push(c),
+            }
+            i += 1;
+        }
+        i
+    }
+    let mut out = Vec::new();
+    let mut rest = source;
+    while let Some(at) = rest.find("crate::") {
+        rest = &rest[at + "crate::".len()..];
+        let path: String = rest.chars().take_while(|c| is_path_char(*c)).collect();
+        let after = &rest[path.len()..];
+        if path.is_empty() || path.ends_with("::") {
+            if after.starts_with('{') {
+                group(&after[1..], &path, &mut out);
+            }
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+/// The longest module that `path` starts with.
+fn module_named(path: &str, modules: &BTreeSet<String>) -> Option<String> {
+    let parts: Vec<&str> = path.split("::").map(str::trim).collect();
+    (1..=parts.len()).rev().map(|n| parts[..n].join("::")).find(|m| modules.contains(m))
+}
+
+fn graph(src: &Path) -> Graph {
+    let mut files = Vec::new();
+    rust_files(src, &mut files);
+    let modules: BTreeSet<String> = files.iter().map(|f| module_of(src, f)).collect();
+    let mut graph = Graph::new();
+    for file in &files {
+        let from = module_of(src, file);
+        let source = std::fs::read_to_string(file).unwrap();
+        let deps = graph.entry(from.clone()).or_default();
+        for path in crate_paths(without_tests(&source)) {
+            if let Some(to) = module_named(&path, &modules).filter(|to| *to != from) {
+                deps.insert(to);
+            }
+        }
+    }
+    graph
+}
+
+/// A cycle through `start`, if there is one: the modules in order.
+fn cycle_through(graph: &Graph, start: &str) -> Option<Vec<String>> {
+    let mut stack = vec![(start.to_owned(), vec![start.to_owned()])];
+    let mut seen = BTreeSet::new();
+    while let Some((at, path)) = stack.pop() {
+        for next in graph.get(&at).into_iter().flatten() {
+            if next == start {
+                return Some(path.iter().cloned().chain([start.to_owned()]).collect());
+            }
+            if seen.insert(next.clone()) {
+                let mut longer = path.clone();
+                longer.push(next.clone());
+                stack.push((next.clone(), longer));
+            }
+        }
+    }
+    None
+}
+
+fn cycles(graph: &Graph) -> Vec<String> {
+    let mut found: Vec<String> = Vec::new();
+    let mut covered = BTreeSet::new();
+    for module in graph.keys() {
+        if covered.contains(module) {
+            continue;
+        }
+        if let Some(cycle) = cycle_through(graph, module) {
+            covered.extend(cycle.iter().cloned());
+            found.push(cycle.join(" → "));
+        }
+    }
+    found
+}
+
+#[test]
+fn modules_import_each_other_without_cycles() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let found = cycles(&graph(&src));
+    assert!(found.is_empty(), "import cycles between modules:\n{}", found.join("\n"));
+}
+
+#[test]
+fn the_check_finds_a_cycle_and_reads_grouped_imports() {
+    let paths = crate_paths("use crate::{a::X, b::{c::Y, d}};\nlet x = crate::e::f(1);");
+    assert_eq!(paths, ["a::X", "b::c::Y", "b::d", "e::f"]);
+    let g: Graph = [("a", "b"), ("b", "c"), ("c", "a"), ("c", "d")].into_iter().fold(
+        Graph::new(),
+        |mut g, (from, to)| {
+            g.entry(from.into()).or_default().insert(to.into());
+            g
+        },
+    );
+    assert_eq!(cycles(&g), ["a → b → c → a"]);
+    assert!(cycle_through(&g, "d").is_none());
+}
