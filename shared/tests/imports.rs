@@ -45,47 +45,35 @@ fn is_path_char(c: char) -> bool {
 /// Every path named after `crate::`, with `use crate::{a, b::c}` groups
 /// (nested ones too) spread into `a` and `b::c`.
 fn crate_paths(source: &str) -> Vec<String> {
-    fn group(text: &str, prefix: &str, out: &mut Vec<String>) -> usize {
-        // `text` starts after a `{`; returns how much of it the group takes.
-        let mut item = String::new();
-        let mut i = 0;
-        let bytes: Vec<char> = text.chars().collect();
-        while i < bytes.len() {
-            let c = bytes[i];
-            match c {
-                '{' => {
-                    let inner = format!("{prefix}{}", item.trim());
-                    let rest: String = bytes[i + 1..].iter().collect();
-                    i += group(&rest, &inner, out) + 1;
-                    item.clear();
-                }
-                '}' | ',' => {
-                    if !item.trim().is_empty() {
-                        out.push(format!("{prefix}{}", item.trim()));
-                    }
-                    item.clear();
-                    if c == '}' {
-                        return i + 1;
-                    }
-                }
-                _ => item.push(c),
+    /// Reads the group that `text` starts inside of (after its `{`) and
+    /// returns the rest of `text`, after the group's `}`.
+    fn group<'a>(mut text: &'a str, prefix: &str, out: &mut Vec<String>) -> &'a str {
+        loop {
+            let Some(at) = text.find(['{', '}', ',']) else { return "" };
+            let item = text[..at].trim();
+            let mark = text.as_bytes()[at];
+            text = &text[at + 1..];
+            match mark {
+                b'{' => text = group(text, &format!("{prefix}{item}"), out),
+                _ if !item.is_empty() => out.push(format!("{prefix}{item}")),
+                _ => {}
             }
-            i += 1;
+            if mark == b'}' {
+                return text;
+            }
         }
-        i
     }
     let mut out = Vec::new();
     let mut rest = source;
     while let Some(at) = rest.find("crate::") {
         rest = &rest[at + "crate::".len()..];
         let path: String = rest.chars().take_while(|c| is_path_char(*c)).collect();
-        let after = &rest[path.len()..];
-        if path.is_empty() || path.ends_with("::") {
-            if after.starts_with('{') {
-                group(&after[1..], &path, &mut out);
+        match rest[path.len()..].strip_prefix('{') {
+            Some(inside) if path.is_empty() || path.ends_with("::") => {
+                group(inside, &path, &mut out);
             }
-        } else {
-            out.push(path);
+            _ if !path.is_empty() => out.push(path),
+            _ => {}
         }
     }
     out
