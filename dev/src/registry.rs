@@ -11,7 +11,7 @@ use lambda_http::request::LambdaRequest;
 use lambda_http::Service;
 use lambda_runtime::{Context, LambdaEvent};
 use omnibridge::bootstrap::{self, Endpoint, Runtime, Worker};
-use omnibridge::{api, services};
+use omnibridge::{api, workers};
 use std::sync::Arc;
 
 use crate::lambda::InvokeError;
@@ -93,10 +93,10 @@ pub async fn function(name: &str, rt: &Runtime) -> anyhow::Result<Handler> {
         "pipedrive-channel-delete" => endpoint::<api::pipedrive_channel_delete::Endpoint>(rt).await,
         "custom-channel-message" => endpoint::<api::custom_channel_message::Endpoint>(rt).await,
         "yeahdesk-webhook" => endpoint::<api::yeahdesk_webhook::Endpoint>(rt).await,
-        "to-desk-worker" => worker::<services::to_desk::Worker>(rt).await,
-        "to-customer-worker" => worker::<services::to_customer::Worker>(rt).await,
-        "salesforce-events-router" => worker::<services::salesforce_events::Router>(rt).await,
-        "salesforce-events-worker" => worker::<services::salesforce_events::Worker>(rt).await,
+        "to-desk-worker" => worker::<workers::to_desk::Worker>(rt).await,
+        "to-customer-worker" => worker::<workers::to_customer::Worker>(rt).await,
+        "salesforce-events-router" => worker::<workers::salesforce_events::Router>(rt).await,
+        "salesforce-events-worker" => worker::<workers::salesforce_events::Worker>(rt).await,
         other => anyhow::bail!("no handler is wired for the function {other}"),
     }
 }

@@ -9,20 +9,14 @@ use lambda_http::{Body, Request, Response};
 use secrecy::SecretString;
 use std::future::Future;
 
-use crate::adapters::fetch::{FetchPolicy, Fetcher};
-use crate::adapters::salesforce::SalesforceDesk;
-use crate::adapters::yalo::YaloClient;
 use crate::adapters::{
     dynamodb::{DynamoStore, Retention},
-    http_client,
     s3::S3Blobs,
     sqs::SqsQueue,
 };
 use crate::config::{SecretSource, Settings};
 use crate::deadline::{within, work_until, HTTP_DEADLINE_MARGIN, WORKER_DEADLINE_MARGIN};
 use crate::ports::QueueName;
-use crate::services::desks::Desks;
-use crate::services::media::Media;
 use crate::worker::{process_batch, Attempt, RetryPolicy};
 use crate::{Error, Result};
 
@@ -204,108 +198,6 @@ impl Runtime {
             .ok_or_else(|| Error::Config(format!("{name}_ARN has no string value")))?;
         held.insert(arn.clone(), value.clone());
         Ok(value)
-    }
-
-    /// The Salesforce desk, when the settings name an org (`None` otherwise).
-    pub async fn salesforce(&self) -> Result<Option<SalesforceDesk>> {
-        let key = match &self.settings.salesforce.private_key {
-            SecretSource::Unset => None,
-            source => Some(self.secret(source, "OMNIBRIDGE_SALESFORCE_PRIVATE_KEY").await?),
-        };
-        SalesforceDesk::from_settings(&self.settings, key, http_client::client()?)
-    }
-
-    /// Yalo's integrations API, when its URL and token are set (`None` otherwise).
-    pub async fn yalo(&self) -> Result<Option<YaloClient>> {
-        let s = &self.settings;
-        match (&s.peers.yalo, &s.yalo.token) {
-            (Some(_), SecretSource::Unset) | (None, _) => Ok(None),
-            (Some(url), token) => {
-                let token = self.secret(token, "OMNIBRIDGE_YALO_TOKEN").await?;
-                Ok(Some(YaloClient::new(http_client::client()?, url, token, &s.yalo)))
-            }
-        }
-    }
-
-    /// The Pipedrive desk, when an access or refresh token is set (`None` otherwise).
-    pub async fn pipedrive(&self) -> Result<Option<crate::services::pipedrive::PipedriveDesk>> {
-        use crate::adapters::pipedrive::{PipedriveClient, Refresh};
-        let s = &self.settings;
-        let p = &s.pipedrive;
-        let token = match &p.api_token {
-            SecretSource::Unset => None,
-            source => Some(self.secret(source, "OMNIBRIDGE_PIPEDRIVE_API_TOKEN").await?),
-        };
-        let refresh = match &p.refresh_token {
-            SecretSource::Unset => None,
-            source => Some(Refresh {
-                oauth_url: s.peers.pipedrive_oauth.clone(),
-                client_id: p.client_id.clone().ok_or_else(|| {
-                    Error::Config(
-                        "OMNIBRIDGE_PIPEDRIVE_REFRESH_TOKEN needs OMNIBRIDGE_PIPEDRIVE_CLIENT_ID"
-                            .into(),
-                    )
-                })?,
-                client_secret: self
-                    .secret(&p.client_secret, "OMNIBRIDGE_PIPEDRIVE_CLIENT_SECRET")
-                    .await?,
-                refresh_token: self.secret(source, "OMNIBRIDGE_PIPEDRIVE_REFRESH_TOKEN").await?,
-            }),
-        };
-        if token.is_none() && refresh.is_none() {
-            return Ok(None);
-        }
-        let client =
-            PipedriveClient::new(http_client::client()?, &s.peers.pipedrive, token, refresh);
-        Ok(Some(crate::services::pipedrive::PipedriveDesk::new(
-            client,
-            self.dynamo()?,
-            self.blobs()?,
-            s.presign_ttl,
-        )))
-    }
-
-    /// The Yeahdesk desk, when its channel and token are set (`None` otherwise).
-    pub async fn yeahdesk(&self) -> Result<Option<crate::services::yeahdesk::YeahdeskDesk>> {
-        let s = &self.settings;
-        let (Some(channel), false) =
-            (&s.yeahdesk.channel_id, matches!(s.yeahdesk.token, SecretSource::Unset))
-        else {
-            return Ok(None);
-        };
-        let token = self.secret(&s.yeahdesk.token, "OMNIBRIDGE_YEAHDESK_TOKEN").await?;
-        let client = crate::adapters::yeahdesk::YeahdeskClient::new(
-            http_client::client()?,
-            &s.peers.yeahdesk,
-            channel,
-            token,
-        );
-        Ok(Some(crate::services::yeahdesk::YeahdeskDesk::new(
-            client,
-            channel,
-            self.dynamo()?,
-            self.blobs()?,
-            s.presign_ttl,
-        )))
-    }
-
-    /// Every desk this deployment is configured for, and the attachments'
-    /// way to them.
-    pub async fn desks(&self) -> Result<Desks> {
-        Ok(Desks {
-            salesforce: self.salesforce().await?,
-            pipedrive: self.pipedrive().await?,
-            yeahdesk: self.yeahdesk().await?,
-            media: self.media()?,
-        })
-    }
-
-    /// Attachments on their way to a desk: fetched under the settings'
-    /// limits and kept in the bucket.
-    pub fn media(&self) -> Result<Media> {
-        let s = &self.settings;
-        let policy = FetchPolicy::new(s.attachment_max_bytes, s.fetch_allow_private.clone());
-        Ok(Media::new(Fetcher::new(policy)?, self.blobs()?, self.dynamo()?))
     }
 
     /// The retry policy of a worker: backoff on its queue, dead letters to its DLQ.

@@ -8,11 +8,13 @@
 //! - [`http`]: request/response helpers and each API family's error envelope.
 //! - [`config`]: typed settings read once per cold start.
 //! - [`bootstrap`]: tracing, AWS clients and the Lambda run loops.
+//! - [`compose`]: the composition root, the one module naming adapters and services together.
 //! - [`deadline`]: the time an invocation's work has, seen by every call.
 
 pub mod adapters;
 pub mod api;
 pub mod bootstrap;
+pub mod compose;
 pub mod config;
 pub mod deadline;
 pub mod error;
@@ -22,5 +24,6 @@ pub mod model;
 pub mod ports;
 pub mod services;
 pub mod worker;
+pub mod workers;
 
 pub use error::{Error, Result};

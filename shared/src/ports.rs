@@ -2,13 +2,14 @@
 //! them (DynamoDB, S3, SQS, one module per peer); handlers and workers are
 //! generic over them.
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::future::Future;
 use std::time::Duration;
 
 use crate::model::{
-    ChannelKind, ContextEntry, Conversation, ConversationId, ConversationRef, ConversationStatus,
-    DeskKind, EpochMillis, Message, MessageId, MessageStatus, Page,
+    Attachment, ChannelKind, ContextEntry, Conversation, ConversationId, ConversationRef,
+    ConversationStatus, DeskKind, EpochMillis, Message, MessageId, MessageStatus, Page,
 };
 use crate::services::auth::ApiUser;
 use crate::Result;
@@ -73,6 +74,33 @@ pub trait ConversationStore: Send + Sync {
         limit: u32,
         cursor: Option<&str>,
     ) -> impl Future<Output = Result<Page<Conversation>>> + Send;
+    /// Records a conversation that has no per-customer pointer (a custom
+    /// channel's dialogs: a contact may have several). Twice is a no-op.
+    fn create_conversation(&self, c: &Conversation) -> impl Future<Output = Result<()>> + Send;
+    /// Records the latest `integration_data` of a custom-channel dialog.
+    fn set_integration_data(
+        &self,
+        id: &ConversationId,
+        data: &str,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Records a dialog's new title.
+    fn set_title(
+        &self,
+        id: &ConversationId,
+        title: &str,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Makes `c` its customer's open conversation on its channel (the latest
+    /// custom-channel dialog, for desks that address customers, not dialogs).
+    fn point_to(&self, c: &Conversation) -> impl Future<Output = Result<()>> + Send;
+    /// Every conversation of a customer on a channel, expired or not.
+    fn conversations_of(
+        &self,
+        channel: ChannelKind,
+        customer_id: &str,
+    ) -> impl Future<Output = Result<Vec<Conversation>>> + Send;
+    /// Deletes a conversation, its messages and its customer's pointer to
+    /// it; returns how many messages there were.
+    fn erase_conversation(&self, c: &Conversation) -> impl Future<Output = Result<usize>> + Send;
 }
 
 /// What to record with a status change.
@@ -111,6 +139,12 @@ pub trait MessageStore: Send + Sync {
         status: MessageStatus,
         detail: StatusDetail,
     ) -> impl Future<Output = Result<()>> + Send;
+    /// Records where a message's attachments are kept (their object keys, once copied).
+    fn set_attachments(
+        &self,
+        id: &MessageId,
+        attachments: &[Attachment],
+    ) -> impl Future<Output = Result<()>> + Send;
 }
 
 /// The 24-hour customer↔bot transcript.
@@ -124,6 +158,8 @@ pub trait ContextStore: Send + Sync {
         user_id: &str,
         now: EpochMillis,
     ) -> impl Future<Output = Result<Vec<ContextEntry>>> + Send;
+    /// Deletes a customer's context entries; returns how many there were.
+    fn erase_context(&self, user_id: &str) -> impl Future<Output = Result<usize>> + Send;
 }
 
 /// The state of an idempotency key after a claim.
@@ -162,6 +198,67 @@ pub trait UserStore: Send + Sync {
     fn get_user(&self, username: &str) -> impl Future<Output = Result<Option<ApiUser>>> + Send;
     /// Returns whether a user was deleted.
     fn delete_user(&self, username: &str) -> impl Future<Output = Result<bool>> + Send;
+    /// The failed logins of `username` in the window that holds `now` (seconds).
+    fn login_failures(&self, username: &str, now: i64) -> impl Future<Output = Result<u32>> + Send;
+    /// Counts a failed login of `username`: the window starts with the first
+    /// failure and lasts `window` seconds (the record then expires).
+    fn count_login_failure(
+        &self,
+        username: &str,
+        now: i64,
+        window: i64,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Forgets `username`'s failed logins (after a successful one).
+    fn clear_login_failures(&self, username: &str) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// A key from parts that may hold anything: `#` (the separator) and `%` are
+/// escaped, so that no part can forge another key.
+pub fn key_of(parts: &[&str]) -> String {
+    parts.iter().map(|p| p.replace('%', "%25").replace('#', "%23")).collect::<Vec<_>>().join("#")
+}
+
+/// Small records kept by kind and id: the channel registries (Pipedrive
+/// channels and senders, custom channels), contacts and dialogs'
+/// references, and the pointers that find them. `kind` names the record
+/// type (`PDCHANNEL`, …).
+pub trait RecordStore: Send + Sync {
+    fn get_record<T: DeserializeOwned + Send>(
+        &self,
+        kind: &str,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<T>>> + Send;
+    fn put_record<T: Serialize + Sync>(
+        &self,
+        kind: &str,
+        id: &str,
+        value: &T,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Writes a record unless one with that id exists; whether it wrote.
+    fn put_record_if_absent<T: Serialize + Sync>(
+        &self,
+        kind: &str,
+        id: &str,
+        value: &T,
+    ) -> impl Future<Output = Result<bool>> + Send;
+    fn delete_record(&self, kind: &str, id: &str) -> impl Future<Output = Result<()>> + Send;
+    /// Writes the record unless one is there; returns the one that is.
+    fn create_record<T: Serialize + DeserializeOwned + Send + Sync>(
+        &self,
+        kind: &str,
+        id: &str,
+        value: &T,
+    ) -> impl Future<Output = Result<Recorded<T>>> + Send {
+        async move {
+            if self.put_record_if_absent(kind, id, value).await? {
+                return Ok(Recorded::Created);
+            }
+            let existing = self.get_record(kind, id).await?.ok_or_else(|| {
+                crate::Error::permanent("record vanished after a duplicate write", None)
+            })?;
+            Ok(Recorded::Existing(existing))
+        }
+    }
 }
 
 /// A stored attachment.
@@ -184,6 +281,21 @@ pub trait BlobStore: Send + Sync {
     /// A URL anyone holding it can GET until `ttl` passes.
     fn presign_get(&self, key: &str, ttl: Duration) -> impl Future<Output = Result<String>> + Send;
     fn get_blob(&self, key: &str) -> impl Future<Output = Result<StoredBlob>> + Send;
+    /// Deletes every object under `prefix`; returns how many there were.
+    fn delete_prefix(&self, prefix: &str) -> impl Future<Output = Result<usize>> + Send;
+}
+
+/// A fetched file.
+#[derive(Clone, Debug)]
+pub struct Fetched {
+    pub bytes: Vec<u8>,
+    pub content_type: String,
+}
+
+/// Files fetched from the platforms' links (which may expire within
+/// minutes), under a policy that keeps the fetch safe.
+pub trait Fetch: Send + Sync {
+    fn fetch(&self, url: &str) -> impl Future<Output = Result<Fetched>> + Send;
 }
 
 /// The two delivery queues.
@@ -243,6 +355,15 @@ impl QueueJob {
 /// Sends jobs to a FIFO queue.
 pub trait Queue: Send + Sync {
     fn enqueue(&self, queue: QueueName, job: &QueueJob) -> impl Future<Output = Result<()>> + Send;
+    /// Puts a body as it came (an event moved from one queue to another)
+    /// in message group `group`, deduplicated by `dedup`.
+    fn forward(
+        &self,
+        queue: QueueName,
+        body: &str,
+        group: &str,
+        dedup: &str,
+    ) -> impl Future<Output = Result<()>> + Send;
 }
 
 /// What the other side said when it took a message.
@@ -270,4 +391,35 @@ pub trait Channel: Send + Sync {
         conversation: &Conversation,
         message: &Message,
     ) -> impl Future<Output = Result<Receipt>> + Send;
+}
+
+/// A custom channel's source: agent replies POSTed to its webhook URL,
+/// signed with the channel's secret.
+pub trait SourceWebhook: Send + Sync {
+    fn post(
+        &self,
+        url: &str,
+        secret: &str,
+        idempotency_key: &str,
+        body: Vec<u8>,
+    ) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// The adapters one deployment runs on, named once: services are generic
+/// over it and see only the ports. Production's is `compose::Aws`
+/// (DynamoDB, S3, SQS, the guarded fetcher); the fast tests' is
+/// `adapters::memory::Memory`.
+pub trait Ports: Send + Sync + 'static {
+    type Store: ConversationStore
+        + MessageStore
+        + ContextStore
+        + IdempotencyStore
+        + UserStore
+        + RecordStore
+        + Clone
+        + 'static;
+    type Blobs: BlobStore + Clone + 'static;
+    type Queue: Queue + Clone + 'static;
+    type Fetch: Fetch + Clone + 'static;
+    type Webhook: SourceWebhook + Clone + 'static;
 }

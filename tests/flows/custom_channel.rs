@@ -2,10 +2,11 @@
 //! Yeahdesk as a desk: every `E_*` error, contacts and dialogs, idempotency,
 //! and the stories through the sandboxes.
 
+use omnibridge::adapters::custom_channel::sign;
 use omnibridge::model::*;
 use omnibridge::ports::*;
 use omnibridge::services::auth::{ApiUser, Role, TokenKeys};
-use omnibridge::services::custom_channel::{sign, CustomChannel, Registry};
+use omnibridge::services::custom_channel::{CustomChannel, Registry};
 use omnibridge_tests::{eventually, system, Capture, System, JWT_SECRET};
 use secrecy::SecretString;
 use serde_json::{json, Value};

@@ -2,6 +2,7 @@
 //! name and by redirect; oversize and disallowed types.
 
 use omnibridge::adapters::fetch::{FetchPolicy, Fetcher};
+use omnibridge::ports::Fetch;
 
 fn strict() -> Fetcher {
     Fetcher::new(FetchPolicy::new(1024, vec![])).unwrap()

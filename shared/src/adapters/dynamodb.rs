@@ -33,17 +33,13 @@ use crate::model::{
     Page,
 };
 use crate::ports::{
-    Claim, ContextStore, ConversationStore, IdempotencyStore, MessageStore, Recorded, StatusDetail,
-    UserStore,
+    Claim, ContextStore, ConversationStore, IdempotencyStore, MessageStore, RecordStore, Recorded,
+    StatusDetail, UserStore,
 };
 use crate::services::auth::ApiUser;
 use crate::{Error, Result};
 
-/// A key from parts that may hold anything: `#` (the separator) and `%` are
-/// escaped, so that no part can forge another key.
-pub fn key_of(parts: &[&str]) -> String {
-    parts.iter().map(|p| p.replace('%', "%25").replace('#', "%23")).collect::<Vec<_>>().join("#")
-}
+pub use crate::ports::key_of;
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -486,6 +482,73 @@ fn open_pk(channel: ChannelKind, customer_id: &str) -> String {
 }
 
 impl ConversationStore for DynamoStore {
+    /// Records a conversation that has no per-customer pointer (a custom
+    /// channel's dialogs: a contact may have several). Twice is a no-op.
+    async fn create_conversation(&self, c: &Conversation) -> Result<()> {
+        let item = self.conversation_item(c)?;
+        let res = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(PK)")
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(is_condition_failure) => Ok(()),
+            Err(e) => Err(aws_error("DynamoDB PutItem", e)),
+        }
+    }
+
+    /// Records the latest `integration_data` of a custom-channel dialog.
+    async fn set_integration_data(&self, id: &ConversationId, data: &str) -> Result<()> {
+        self.set_conversation_text(id, "integration_data", data).await
+    }
+
+    /// Records a dialog's new title.
+    async fn set_title(&self, id: &ConversationId, title: &str) -> Result<()> {
+        self.set_conversation_text(id, "title", title).await
+    }
+
+    /// Makes `c` its customer's open conversation on its channel (the latest
+    /// custom-channel dialog, for desks that address customers, not dialogs).
+    async fn point_to(&self, c: &Conversation) -> Result<()> {
+        let pointer = self.pointer_item(c);
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(pointer))
+            .send()
+            .await
+            .map_err(|e| aws_error("DynamoDB PutItem", e))?;
+        Ok(())
+    }
+
+    /// Every conversation of a customer on a channel, expired or not.
+    async fn conversations_of(
+        &self,
+        channel: ChannelKind,
+        customer_id: &str,
+    ) -> Result<Vec<Conversation>> {
+        let items =
+            self.query_all(Some(GSI2), "GSI2PK", customer_pk(channel, customer_id), None).await?;
+        items.into_iter().map(from_item).collect()
+    }
+
+    /// Deletes a conversation, its messages and its customer's pointer to
+    /// it; returns how many messages there were.
+    async fn erase_conversation(&self, c: &Conversation) -> Result<usize> {
+        let messages = self
+            .query_all(Some(GSI1), "GSI1PK", format!("CONVMSG#{}", c.id), Some("PK, SK"))
+            .await?;
+        let count = messages.len();
+        self.delete_keys(messages).await?;
+        self.drop_pointer(c.channel, &c.customer.id, &c.id).await?;
+        self.delete_keys(vec![key(format!("CONV#{}", c.id), "CONV")]).await?;
+        Ok(count)
+    }
+
     async fn open_conversation(
         &self,
         conversation: &Conversation,
@@ -636,6 +699,24 @@ impl ConversationStore for DynamoStore {
 }
 
 impl MessageStore for DynamoStore {
+    /// Records where a message's attachments are kept (their object keys, once copied).
+    async fn set_attachments(&self, id: &MessageId, attachments: &[Attachment]) -> Result<()> {
+        let value = serde_dynamo::to_attribute_value(attachments).map_err(|e| {
+            Error::permanent("encoding attachments for DynamoDB failed", Some(Box::new(e)))
+        })?;
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("MSG#{id}"), "MSG")))
+            .update_expression("SET attachments = :a")
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_values(":a", value)
+            .send()
+            .await
+            .map_err(|e| aws_error("DynamoDB UpdateItem", e))?;
+        Ok(())
+    }
+
     async fn append_message(&self, message: &Message) -> Result<Recorded<Message>> {
         let res = self
             .client
@@ -741,6 +822,14 @@ fn context_item(entry: &ContextEntry) -> Result<Item> {
 }
 
 impl ContextStore for DynamoStore {
+    /// Deletes a customer's context entries; returns how many there were.
+    async fn erase_context(&self, user_id: &str) -> Result<usize> {
+        let entries = self.query_all(None, "PK", format!("CTX#{user_id}"), Some("PK, SK")).await?;
+        let count = entries.len();
+        self.delete_keys(entries).await?;
+        Ok(count)
+    }
+
     async fn append_context(&self, entry: &ContextEntry) -> Result<()> {
         self.client
             .put_item()
@@ -900,151 +989,6 @@ impl IdempotencyStore for DynamoStore {
 /// Registrations and other small records kept by id: Pipedrive channels and
 /// senders, custom channels. `kind` names the record type (`PDCHANNEL`, …).
 impl DynamoStore {
-    /// The failed logins of `username` in the window that holds `now` (seconds).
-    pub async fn login_failures(&self, username: &str, now: i64) -> Result<u32> {
-        let Some(item) =
-            self.get(format!("LOGINFAIL#{}", key_of(&[username])), "LOGINFAIL").await?
-        else {
-            return Ok(0);
-        };
-        let number = |k: &str| {
-            item.get(k).and_then(|v| v.as_n().ok()).and_then(|n| n.parse::<i64>().ok()).unwrap_or(0)
-        };
-        Ok(if number(TTL_ATTRIBUTE) > now { number("failures") as u32 } else { 0 })
-    }
-
-    /// Counts a failed login of `username`: the window starts with the first
-    /// failure and lasts `window` seconds (the record then expires).
-    pub async fn count_login_failure(&self, username: &str, now: i64, window: i64) -> Result<()> {
-        let k = key(format!("LOGINFAIL#{}", key_of(&[username])), "LOGINFAIL");
-        let counted = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(k.clone()))
-            .update_expression("ADD failures :one")
-            .condition_expression("#exp > :now")
-            .expression_attribute_names("#exp", TTL_ATTRIBUTE)
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":now", n(now))
-            .send()
-            .await;
-        match counted {
-            Ok(_) => Ok(()),
-            // No window open (none yet, or the last one is over): a new one.
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(aws_sdk_dynamodb::operation::update_item::UpdateItemError::is_conditional_check_failed_exception) =>
-            {
-                let mut item = k;
-                item.insert("failures".into(), n(1));
-                item.insert(TTL_ATTRIBUTE.into(), n(now + window));
-                self.client
-                    .put_item()
-                    .table_name(&self.table)
-                    .set_item(Some(item))
-                    .send()
-                    .await
-                    .map_err(|e| aws_error("DynamoDB PutItem", e))?;
-                Ok(())
-            }
-            Err(e) => Err(aws_error("DynamoDB UpdateItem", e)),
-        }
-    }
-
-    /// Forgets `username`'s failed logins (after a successful one).
-    pub async fn clear_login_failures(&self, username: &str) -> Result<()> {
-        self.client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(key(format!("LOGINFAIL#{}", key_of(&[username])), "LOGINFAIL")))
-            .send()
-            .await
-            .map_err(|e| aws_error("DynamoDB DeleteItem", e))?;
-        Ok(())
-    }
-
-    /// Writes a record unless one with that id exists; whether it wrote.
-    pub async fn put_record_if_absent<T: Serialize>(
-        &self,
-        kind: &str,
-        id: &str,
-        value: &T,
-    ) -> Result<bool> {
-        let item = to_item(value, &[("PK", format!("{kind}#{id}")), ("SK", kind.to_owned())])?;
-        let res = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(PK)")
-            .send()
-            .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(is_condition_failure) => Ok(false),
-            Err(e) => Err(aws_error("DynamoDB PutItem", e)),
-        }
-    }
-
-    pub async fn put_record<T: Serialize>(&self, kind: &str, id: &str, value: &T) -> Result<()> {
-        let item = to_item(value, &[("PK", format!("{kind}#{id}")), ("SK", kind.to_owned())])?;
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(|e| aws_error("DynamoDB PutItem", e))?;
-        Ok(())
-    }
-
-    /// Writes the record unless one is there; returns the one that is.
-    pub async fn create_record<T: Serialize + DeserializeOwned>(
-        &self,
-        kind: &str,
-        id: &str,
-        value: &T,
-    ) -> Result<Recorded<T>> {
-        if self.put_record_if_absent(kind, id, value).await? {
-            return Ok(Recorded::Created);
-        }
-        let existing = self
-            .get_record(kind, id)
-            .await?
-            .ok_or_else(|| Error::permanent("record vanished after a duplicate write", None))?;
-        Ok(Recorded::Existing(existing))
-    }
-
-    /// Records a conversation that has no per-customer pointer (a custom
-    /// channel's dialogs: a contact may have several). Twice is a no-op.
-    pub async fn create_conversation(&self, c: &Conversation) -> Result<()> {
-        let item = self.conversation_item(c)?;
-        let res = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(PK)")
-            .send()
-            .await;
-        match res {
-            Ok(_) => Ok(()),
-            Err(e) if e.as_service_error().is_some_and(is_condition_failure) => Ok(()),
-            Err(e) => Err(aws_error("DynamoDB PutItem", e)),
-        }
-    }
-
-    /// Records the latest `integration_data` of a custom-channel dialog.
-    pub async fn set_integration_data(&self, id: &ConversationId, data: &str) -> Result<()> {
-        self.set_conversation_text(id, "integration_data", data).await
-    }
-
-    /// Records a dialog's new title.
-    pub async fn set_title(&self, id: &ConversationId, title: &str) -> Result<()> {
-        self.set_conversation_text(id, "title", title).await
-    }
-
     /// Sets one text attribute of an existing conversation.
     async fn set_conversation_text(
         &self,
@@ -1065,63 +1009,6 @@ impl DynamoStore {
             .await
             .map_err(|e| aws_error("DynamoDB UpdateItem", e))?;
         Ok(())
-    }
-
-    /// Makes `c` its customer's open conversation on its channel (the latest
-    /// custom-channel dialog, for desks that address customers, not dialogs).
-    pub async fn point_to(&self, c: &Conversation) -> Result<()> {
-        let pointer = self.pointer_item(c);
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(pointer))
-            .send()
-            .await
-            .map_err(|e| aws_error("DynamoDB PutItem", e))?;
-        Ok(())
-    }
-
-    pub async fn delete_record(&self, kind: &str, id: &str) -> Result<()> {
-        self.client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(key(format!("{kind}#{id}"), kind)))
-            .send()
-            .await
-            .map_err(|e| aws_error("DynamoDB DeleteItem", e))?;
-        Ok(())
-    }
-
-    /// Every conversation of a customer on a channel, expired or not.
-    pub async fn conversations_of(
-        &self,
-        channel: ChannelKind,
-        customer_id: &str,
-    ) -> Result<Vec<Conversation>> {
-        let items =
-            self.query_all(Some(GSI2), "GSI2PK", customer_pk(channel, customer_id), None).await?;
-        items.into_iter().map(from_item).collect()
-    }
-
-    /// Deletes a conversation, its messages and its customer's pointer to
-    /// it; returns how many messages there were.
-    pub async fn erase_conversation(&self, c: &Conversation) -> Result<usize> {
-        let messages = self
-            .query_all(Some(GSI1), "GSI1PK", format!("CONVMSG#{}", c.id), Some("PK, SK"))
-            .await?;
-        let count = messages.len();
-        self.delete_keys(messages).await?;
-        self.drop_pointer(c.channel, &c.customer.id, &c.id).await?;
-        self.delete_keys(vec![key(format!("CONV#{}", c.id), "CONV")]).await?;
-        Ok(count)
-    }
-
-    /// Deletes a customer's context entries; returns how many there were.
-    pub async fn erase_context(&self, user_id: &str) -> Result<usize> {
-        let entries = self.query_all(None, "PK", format!("CTX#{user_id}"), Some("PK, SK")).await?;
-        let count = entries.len();
-        self.delete_keys(entries).await?;
-        Ok(count)
     }
 
     /// Every item of one partition of the table or an index, page after page.
@@ -1200,31 +1087,73 @@ impl DynamoStore {
         }
         Ok(())
     }
-
-    pub async fn get_record<T: DeserializeOwned>(&self, kind: &str, id: &str) -> Result<Option<T>> {
-        self.get(format!("{kind}#{id}"), kind).await?.map(from_item).transpose()
-    }
-
-    /// Records where a message's attachments are kept (their object keys, once copied).
-    pub async fn set_attachments(&self, id: &MessageId, attachments: &[Attachment]) -> Result<()> {
-        let value = serde_dynamo::to_attribute_value(attachments).map_err(|e| {
-            Error::permanent("encoding attachments for DynamoDB failed", Some(Box::new(e)))
-        })?;
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(format!("MSG#{id}"), "MSG")))
-            .update_expression("SET attachments = :a")
-            .condition_expression("attribute_exists(PK)")
-            .expression_attribute_values(":a", value)
-            .send()
-            .await
-            .map_err(|e| aws_error("DynamoDB UpdateItem", e))?;
-        Ok(())
-    }
 }
 
 impl UserStore for DynamoStore {
+    /// The failed logins of `username` in the window that holds `now` (seconds).
+    async fn login_failures(&self, username: &str, now: i64) -> Result<u32> {
+        let Some(item) =
+            self.get(format!("LOGINFAIL#{}", key_of(&[username])), "LOGINFAIL").await?
+        else {
+            return Ok(0);
+        };
+        let number = |k: &str| {
+            item.get(k).and_then(|v| v.as_n().ok()).and_then(|n| n.parse::<i64>().ok()).unwrap_or(0)
+        };
+        Ok(if number(TTL_ATTRIBUTE) > now { number("failures") as u32 } else { 0 })
+    }
+
+    /// Counts a failed login of `username`: the window starts with the first
+    /// failure and lasts `window` seconds (the record then expires).
+    async fn count_login_failure(&self, username: &str, now: i64, window: i64) -> Result<()> {
+        let k = key(format!("LOGINFAIL#{}", key_of(&[username])), "LOGINFAIL");
+        let counted = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(k.clone()))
+            .update_expression("ADD failures :one")
+            .condition_expression("#exp > :now")
+            .expression_attribute_names("#exp", TTL_ATTRIBUTE)
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":now", n(now))
+            .send()
+            .await;
+        match counted {
+            Ok(_) => Ok(()),
+            // No window open (none yet, or the last one is over): a new one.
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(aws_sdk_dynamodb::operation::update_item::UpdateItemError::is_conditional_check_failed_exception) =>
+            {
+                let mut item = k;
+                item.insert("failures".into(), n(1));
+                item.insert(TTL_ATTRIBUTE.into(), n(now + window));
+                self.client
+                    .put_item()
+                    .table_name(&self.table)
+                    .set_item(Some(item))
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("DynamoDB PutItem", e))?;
+                Ok(())
+            }
+            Err(e) => Err(aws_error("DynamoDB UpdateItem", e)),
+        }
+    }
+
+    /// Forgets `username`'s failed logins (after a successful one).
+    async fn clear_login_failures(&self, username: &str) -> Result<()> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("LOGINFAIL#{}", key_of(&[username])), "LOGINFAIL")))
+            .send()
+            .await
+            .map_err(|e| aws_error("DynamoDB DeleteItem", e))?;
+        Ok(())
+    }
+
     async fn put_user(&self, user: &ApiUser, replace: bool) -> Result<bool> {
         let item =
             to_item(user, &[("PK", format!("USER#{}", user.username)), ("SK", "USER".into())])?;
@@ -1256,6 +1185,58 @@ impl UserStore for DynamoStore {
             .await
             .map_err(|e| aws_error("DynamoDB DeleteItem", e))?;
         Ok(out.attributes.is_some())
+    }
+}
+
+impl RecordStore for DynamoStore {
+    /// Writes a record unless one with that id exists; whether it wrote.
+    async fn put_record_if_absent<T: Serialize>(
+        &self,
+        kind: &str,
+        id: &str,
+        value: &T,
+    ) -> Result<bool> {
+        let item = to_item(value, &[("PK", format!("{kind}#{id}")), ("SK", kind.to_owned())])?;
+        let res = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(PK)")
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(is_condition_failure) => Ok(false),
+            Err(e) => Err(aws_error("DynamoDB PutItem", e)),
+        }
+    }
+
+    async fn put_record<T: Serialize>(&self, kind: &str, id: &str, value: &T) -> Result<()> {
+        let item = to_item(value, &[("PK", format!("{kind}#{id}")), ("SK", kind.to_owned())])?;
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| aws_error("DynamoDB PutItem", e))?;
+        Ok(())
+    }
+
+    async fn delete_record(&self, kind: &str, id: &str) -> Result<()> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("{kind}#{id}"), kind)))
+            .send()
+            .await
+            .map_err(|e| aws_error("DynamoDB DeleteItem", e))?;
+        Ok(())
+    }
+
+    async fn get_record<T: DeserializeOwned>(&self, kind: &str, id: &str) -> Result<Option<T>> {
+        self.get(format!("{kind}#{id}"), kind).await?.map(from_item).transpose()
     }
 }
 

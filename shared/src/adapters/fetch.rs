@@ -11,6 +11,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::ports::Fetch;
 use crate::{Error, Result};
 
 /// Whether connecting to `ip` could reach something that is not the public internet.
@@ -135,12 +136,7 @@ impl reqwest::dns::Resolve for GuardedResolver {
     }
 }
 
-/// A fetched file.
-#[derive(Clone, Debug)]
-pub struct Fetched {
-    pub bytes: Vec<u8>,
-    pub content_type: String,
-}
+pub use crate::ports::Fetched;
 
 #[derive(Clone)]
 pub struct Fetcher {
@@ -181,9 +177,11 @@ impl Fetcher {
             .map_err(|e| Error::Config(format!("building the media fetcher: {e}")))?;
         Ok(Fetcher { http, policy })
     }
+}
 
+impl Fetch for Fetcher {
     /// Fetches `url` under the policy.
-    pub async fn fetch(&self, url: &str) -> Result<Fetched> {
+    async fn fetch(&self, url: &str) -> Result<Fetched> {
         let refused = |why: String| Error::permanent(format!("media not fetched: {why}"), None);
         let parsed = reqwest::Url::parse(url).map_err(|e| refused(format!("bad URL: {e}")))?;
         if !matches!(parsed.scheme(), "http" | "https") {

@@ -1,5 +1,6 @@
 //! Adapters: the AWS services and, one module each, the peers.
 
+pub mod custom_channel;
 pub mod dynamodb;
 pub mod fetch;
 pub mod http_client;

@@ -27,9 +27,26 @@ impl S3Blobs {
     pub fn bucket(&self) -> &str {
         &self.bucket
     }
+}
 
+/// How a browser opening a presigned link shows the object: inline only
+/// for media it cannot run (raster images, audio, video, PDF, plain text);
+/// anything else (SVG, HTML, XML...) is downloaded, never rendered as a
+/// page of the bucket's origin.
+pub fn disposition(content_type: &str) -> &'static str {
+    const INLINE: [&str; 6] =
+        ["image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf", "text/plain"];
+    let t = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    if INLINE.contains(&t.as_str()) || t.starts_with("audio/") || t.starts_with("video/") {
+        "inline"
+    } else {
+        "attachment"
+    }
+}
+
+impl BlobStore for S3Blobs {
     /// Deletes every object under `prefix`; returns how many there were.
-    pub async fn delete_prefix(&self, prefix: &str) -> Result<usize> {
+    async fn delete_prefix(&self, prefix: &str) -> Result<usize> {
         use aws_sdk_s3::types::{Delete, ObjectIdentifier};
         let mut count = 0;
         let mut token = None;
@@ -82,24 +99,7 @@ impl S3Blobs {
             }
         }
     }
-}
 
-/// How a browser opening a presigned link shows the object: inline only
-/// for media it cannot run (raster images, audio, video, PDF, plain text);
-/// anything else (SVG, HTML, XML...) is downloaded, never rendered as a
-/// page of the bucket's origin.
-pub fn disposition(content_type: &str) -> &'static str {
-    const INLINE: [&str; 6] =
-        ["image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf", "text/plain"];
-    let t = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    if INLINE.contains(&t.as_str()) || t.starts_with("audio/") || t.starts_with("video/") {
-        "inline"
-    } else {
-        "attachment"
-    }
-}
-
-impl BlobStore for S3Blobs {
     async fn put_blob(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<()> {
         self.client
             .put_object()

@@ -89,4 +89,8 @@ impl Queue for SqsQueue {
         )
         .await
     }
+
+    async fn forward(&self, queue: QueueName, body: &str, group: &str, dedup: &str) -> Result<()> {
+        self.send_raw(self.settings.queue_url(queue)?, body, group, dedup, None).await
+    }
 }

@@ -4,8 +4,8 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
 
-use crate::adapters::dynamodb::DynamoStore;
 use crate::bootstrap::{Endpoint as EndpointTrait, Runtime};
+use crate::compose::AwsStore;
 use crate::http::{self, yalo};
 use crate::ports::UserStore;
 use crate::services::auth::{verify_password, TokenKeys};
@@ -32,12 +32,12 @@ struct TokenBody {
 }
 
 pub struct Endpoint {
-    users: DynamoStore,
+    users: AwsStore,
     keys: TokenKeys,
 }
 
 impl Endpoint {
-    pub fn new(users: DynamoStore, keys: TokenKeys) -> Self {
+    pub fn new(users: AwsStore, keys: TokenKeys) -> Self {
         Endpoint { users, keys }
     }
 }

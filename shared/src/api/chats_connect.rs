@@ -7,6 +7,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::bootstrap::{Endpoint as EndpointTrait, Runtime};
+use crate::compose::Aws;
 use crate::http::{self, yalo as envelope};
 use crate::model::{ChannelKind, Participant};
 use crate::services::auth::Role;
@@ -36,7 +37,7 @@ struct ChatPayload {
 
 pub struct Endpoint {
     gate: super::Gate,
-    handoff: Handoff,
+    handoff: Handoff<Aws>,
 }
 
 impl EndpointTrait for Endpoint {

@@ -6,9 +6,9 @@
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 
-use crate::adapters::dynamodb::DynamoStore;
 use crate::adapters::salesforce::SalesforceDesk;
 use crate::bootstrap::{Endpoint as EndpointTrait, Runtime};
+use crate::compose::AwsStore;
 use crate::http::{self, yalo as envelope};
 use crate::model::{now_millis, ChannelKind, ConversationStatus, DeskKind};
 use crate::ports::ConversationStore;
@@ -18,7 +18,7 @@ use crate::Result;
 
 pub struct Endpoint {
     gate: super::Gate,
-    store: DynamoStore,
+    store: AwsStore,
     salesforce: Option<SalesforceDesk>,
 }
 

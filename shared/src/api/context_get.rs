@@ -4,8 +4,8 @@
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 
-use crate::adapters::dynamodb::DynamoStore;
 use crate::bootstrap::{Endpoint as EndpointTrait, Runtime};
+use crate::compose::AwsStore;
 use crate::http::{self, yalo};
 use crate::model::{now_millis, validate_id};
 use crate::ports::ContextStore;
@@ -14,7 +14,7 @@ use crate::services::context::ContextItem;
 use crate::Result;
 
 pub struct Endpoint {
-    store: DynamoStore,
+    store: AwsStore,
     gate: super::Gate,
 }
 

@@ -6,13 +6,14 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 
 use crate::bootstrap::{Endpoint as EndpointTrait, Runtime};
+use crate::compose::Aws;
 use crate::http::{self, custom as envelope};
 use crate::services::custom_channel::CustomInbound;
 use crate::services::handoff::Handoff;
 use crate::Result;
 
 pub struct Endpoint {
-    inbound: CustomInbound,
+    inbound: CustomInbound<Aws>,
 }
 
 impl EndpointTrait for Endpoint {

@@ -51,8 +51,8 @@ pub mod yeahdesk_webhook;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use crate::adapters::dynamodb::DynamoStore;
 use crate::bootstrap::Runtime;
+use crate::compose::AwsStore;
 use crate::ports::UserStore;
 use crate::services::auth::{Claims, Denied, Role, TokenKeys};
 use crate::Result;
@@ -75,7 +75,7 @@ type Denial = Box<lambda_http::Response<lambda_http::Body>>;
 /// A deleted user's tokens stop working within a minute.
 pub(crate) struct Gate {
     keys: TokenKeys,
-    users: DynamoStore,
+    users: AwsStore,
     /// Users found lately, with their role and when they were looked up.
     seen: std::sync::Mutex<HashMap<String, (Role, Instant)>>,
 }

@@ -9,6 +9,7 @@ use secrecy::{ExposeSecret, SecretString};
 use subtle::ConstantTimeEq;
 
 use crate::bootstrap::Runtime;
+use crate::compose::Aws;
 use crate::config::SecretSource;
 use crate::http::{self, pipedrive as envelope};
 use crate::services::pipedrive::{PipedriveChannel, Provider, DEFAULT_PAGE, MAX_PAGE};
@@ -16,7 +17,7 @@ use crate::{Error, Result};
 
 pub struct ProviderEndpoint {
     credentials: Option<(String, SecretString)>,
-    pub provider: Provider,
+    pub provider: Provider<Aws>,
 }
 
 impl ProviderEndpoint {

@@ -6,6 +6,7 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 
 use crate::bootstrap::{Endpoint as EndpointTrait, Runtime};
+use crate::compose::Aws;
 use crate::http::{self, yalo as envelope};
 use crate::services::auth::Role;
 use crate::services::salesforce_events::AgentEvents;
@@ -13,14 +14,14 @@ use crate::Result;
 
 pub struct Endpoint {
     gate: super::Gate,
-    events: AgentEvents,
+    events: AgentEvents<Aws>,
 }
 
 impl EndpointTrait for Endpoint {
     async fn build(rt: &Runtime) -> Result<Self> {
         Ok(Endpoint {
             gate: super::Gate::from_runtime(rt).await?,
-            events: AgentEvents::from_runtime(rt).await?,
+            events: rt.agent_events().await?,
         })
     }
 

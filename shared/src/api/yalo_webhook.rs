@@ -7,10 +7,9 @@ use secrecy::{ExposeSecret, SecretString};
 use subtle::ConstantTimeEq;
 use tracing::Instrument;
 
-use crate::adapters::dynamodb::DynamoStore;
-use crate::adapters::sqs::SqsQueue;
 use crate::adapters::yalo::{self, Parsed, Refused};
 use crate::bootstrap::Runtime;
+use crate::compose::{AwsQueue, AwsStore};
 use crate::config::SecretSource;
 use crate::http::{self, yalo as envelope};
 use crate::model::{now_millis, ChannelKind};
@@ -19,7 +18,7 @@ use crate::Result;
 
 pub struct Webhook {
     channel: ChannelKind,
-    inbound: Inbound<DynamoStore, SqsQueue>,
+    inbound: Inbound<AwsStore, AwsQueue>,
     secret: Option<SecretString>,
     max_age: std::time::Duration,
 }

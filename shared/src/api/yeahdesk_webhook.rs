@@ -10,18 +10,17 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 use subtle::ConstantTimeEq;
 
-use crate::adapters::dynamodb::DynamoStore;
-use crate::adapters::sqs::SqsQueue;
 use crate::adapters::yeahdesk::Webhook;
 use crate::bootstrap::{Endpoint as EndpointTrait, Runtime};
+use crate::compose::{AwsQueue, AwsStore};
 use crate::config::SecretSource;
 use crate::http::{self, custom as envelope};
 use crate::services::yeahdesk::{take_webhook, Hook};
 use crate::{Error, Result};
 
 pub struct Endpoint {
-    store: DynamoStore,
-    queue: SqsQueue,
+    store: AwsStore,
+    queue: AwsQueue,
     secret: Option<SecretString>,
 }
 

@@ -2,23 +2,21 @@
 //! its customers' messages to omnibridge with the seed's custom-channel
 //! contract, and gets the agents' replies back by a signed webhook.
 
-use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use std::time::Duration;
 use subtle::ConstantTimeEq;
 
-use crate::adapters::dynamodb::DynamoStore;
-use crate::adapters::http_client;
-use crate::adapters::s3::S3Blobs;
-use crate::adapters::sqs::SqsQueue;
 use crate::adapters::yeahdesk::{Accepted, ContactData, ContactObject, CustomMessage};
 use crate::model::{
     now_millis, Attachment, Author, ChannelKind, ContextEntry, Conversation, ConversationId,
     DeskKind, Direction, EpochMillis, Message, Participant,
 };
-use crate::ports::{BlobStore, ContextStore, ConversationStore, QueueName, Receipt, Recorded};
+use crate::ports::{
+    BlobStore, ContextStore, ConversationStore, Ports, QueueName, Receipt, RecordStore, Recorded,
+    SourceWebhook,
+};
 use crate::services::delivery::record_and_queue;
 use crate::services::handoff::{Handoff, HandoffRequest};
 use crate::services::once::once;
@@ -146,7 +144,7 @@ struct Pointer {
 
 /// The pointer key of a contact-data value, within its owner's contacts.
 fn value_key(owner: &str, d: &ContactData) -> String {
-    crate::adapters::dynamodb::key_of(&[owner, &d.kind, &d.value])
+    crate::ports::key_of(&[owner, &d.kind, &d.value])
 }
 
 fn refused(status: u16, code: &'static str, message: &str) -> Error {
@@ -155,12 +153,12 @@ fn refused(status: u16, code: &'static str, message: &str) -> Error {
 
 /// The channels, contacts and dialogs of the custom channels.
 #[derive(Clone, Debug)]
-pub struct Registry {
-    store: DynamoStore,
+pub struct Registry<S> {
+    store: S,
 }
 
-impl Registry {
-    pub fn new(store: DynamoStore) -> Self {
+impl<S: RecordStore> Registry<S> {
+    pub fn new(store: S) -> Self {
         Registry { store }
     }
 
@@ -442,20 +440,20 @@ const REQUEST_LEASE: Duration = Duration::from_secs(60);
 /// `POST /api/custom-channel/message/{channelId}`: the message is recorded
 /// in its dialog (found by id or `reference`, or new), the customer handed to
 /// the channel's desk when the dialog is new, and the message queued for the desk.
-pub struct CustomInbound {
-    store: DynamoStore,
-    registry: Registry,
-    queue: SqsQueue,
-    handoff: Handoff,
+pub struct CustomInbound<P: Ports> {
+    store: P::Store,
+    registry: Registry<P::Store>,
+    queue: P::Queue,
+    handoff: Handoff<P>,
     client_name: String,
     context_ttl: Duration,
 }
 
-impl CustomInbound {
+impl<P: Ports> CustomInbound<P> {
     pub fn new(
-        store: DynamoStore,
-        queue: SqsQueue,
-        handoff: Handoff,
+        store: P::Store,
+        queue: P::Queue,
+        handoff: Handoff<P>,
         client_name: String,
         context_ttl: Duration,
     ) -> Self {
@@ -681,35 +679,22 @@ fn title_of(m: &CustomMessage) -> Option<&str> {
     m.dialog_title.as_deref().map(str::trim).filter(|t| !t.is_empty())
 }
 
-/// The header that carries a reply webhook's signature:
-/// `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">`.
-pub const SIGNATURE_HEADER: &str = "x-omnibridge-signature";
-
-/// The signature of `body` sent at `t` (unix seconds) with `secret`.
-pub fn sign(secret: &str, t: i64, body: &[u8]) -> String {
-    let mut mac =
-        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
-    mac.update(format!("{t}.").as_bytes());
-    mac.update(body);
-    format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()))
-}
-
 /// Agent replies to a custom channel's customer, POSTed to its webhook URL, signed.
-pub struct CustomSender {
-    registry: Registry,
-    http: reqwest::Client,
-    blobs: S3Blobs,
+pub struct CustomSender<P: Ports> {
+    registry: Registry<P::Store>,
+    webhook: P::Webhook,
+    blobs: P::Blobs,
     presign_ttl: Duration,
 }
 
-impl CustomSender {
+impl<P: Ports> CustomSender<P> {
     pub fn new(
-        store: DynamoStore,
-        http: reqwest::Client,
-        blobs: S3Blobs,
+        store: P::Store,
+        webhook: P::Webhook,
+        blobs: P::Blobs,
         presign_ttl: Duration,
     ) -> Self {
-        CustomSender { registry: Registry::new(store), http, blobs, presign_ttl }
+        CustomSender { registry: Registry::new(store), webhook, blobs, presign_ttl }
     }
 
     pub async fn send(&self, c: &Conversation, m: &Message) -> Result<Receipt> {
@@ -748,15 +733,7 @@ impl CustomSender {
         });
         let body = serde_json::to_vec(&payload)
             .map_err(|e| Error::permanent("encoding the webhook failed", Some(Box::new(e))))?;
-        let signature = sign(&channel.signing_secret, now_millis() / 1000, &body);
-        let req = self
-            .http
-            .post(url)
-            .header("content-type", "application/json")
-            .header(SIGNATURE_HEADER, signature)
-            .header("idempotency-key", m.id.as_str())
-            .body(body);
-        http_client::send("the custom channel's webhook", req).await?;
+        self.webhook.post(url, &channel.signing_secret, m.id.as_str(), body).await?;
         Ok(Receipt { id: Some(m.id.to_string()) })
     }
 }
@@ -772,15 +749,6 @@ mod tests {
         assert!(!c.token_matches("other"));
         assert!(!format!("{c:?}").contains(&token), "only the hash is kept");
         assert!(is_object_id(&c.id));
-    }
-
-    #[test]
-    fn when_a_webhook_is_signed_should_cover_the_time_and_the_body() {
-        let s = sign("k", 1_700_000_000, b"{}");
-        assert!(s.starts_with("t=1700000000,v1="));
-        assert_ne!(s, sign("k", 1_700_000_001, b"{}"));
-        assert_ne!(s, sign("k", 1_700_000_000, b"{ }"));
-        assert_ne!(s, sign("j", 1_700_000_000, b"{}"));
     }
 
     #[test]

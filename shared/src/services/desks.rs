@@ -3,7 +3,7 @@
 
 use crate::adapters::salesforce::{File, SalesforceDesk};
 use crate::model::{Conversation, DeskKind, Message};
-use crate::ports::{BlobStore, Receipt};
+use crate::ports::{BlobStore, Ports, Receipt};
 use crate::services::media::Media;
 use crate::services::once::once;
 use crate::services::pipedrive::PipedriveDesk;
@@ -11,27 +11,27 @@ use crate::services::yeahdesk::YeahdeskDesk;
 use crate::{Error, Result};
 
 /// The desk adapters of this deployment, chosen by each conversation's desk.
-pub struct Desks {
+pub struct Desks<P: Ports> {
     pub salesforce: Option<SalesforceDesk>,
-    pub pipedrive: Option<PipedriveDesk>,
-    pub yeahdesk: Option<YeahdeskDesk>,
-    pub media: Media,
+    pub pipedrive: Option<PipedriveDesk<P>>,
+    pub yeahdesk: Option<YeahdeskDesk<P>>,
+    pub media: Media<P>,
 }
 
 fn not_configured(desk: DeskKind) -> Error {
     Error::permanent(format!("no {desk} desk adapter is configured in this deployment"), None)
 }
 
-impl Desks {
+impl<P: Ports> Desks<P> {
     pub fn salesforce(&self) -> Result<&SalesforceDesk> {
         self.salesforce.as_ref().ok_or_else(|| not_configured(DeskKind::Salesforce))
     }
 
-    pub fn pipedrive(&self) -> Result<&PipedriveDesk> {
+    pub fn pipedrive(&self) -> Result<&PipedriveDesk<P>> {
         self.pipedrive.as_ref().ok_or_else(|| not_configured(DeskKind::Pipedrive))
     }
 
-    pub fn yeahdesk(&self) -> Result<&YeahdeskDesk> {
+    pub fn yeahdesk(&self) -> Result<&YeahdeskDesk<P>> {
         self.yeahdesk.as_ref().ok_or_else(|| not_configured(DeskKind::Yeahdesk))
     }
 
@@ -98,9 +98,9 @@ const DELIVERY_FAILED_CODE: &str = "500";
 
 /// One interaction per file (Salesforce takes one file per request), the
 /// text with the first; entry ids are stable so a retry is recognised.
-async fn deliver_to_salesforce(
+async fn deliver_to_salesforce<P: Ports>(
     sf: &SalesforceDesk,
-    media: &Media,
+    media: &Media<P>,
     c: &Conversation,
     m: &Message,
 ) -> Result<Receipt> {

@@ -7,9 +7,8 @@
 
 use serde::Serialize;
 
-use crate::adapters::dynamodb::DynamoStore;
-use crate::adapters::s3::S3Blobs;
 use crate::model::ChannelKind;
+use crate::ports::{BlobStore, ContextStore, ConversationStore, RecordStore};
 use crate::services::custom_channel::Registry;
 use crate::Result;
 
@@ -25,12 +24,16 @@ pub struct Erased {
 
 /// Erases `customer` of `channel` (a WhatsApp or Messenger user id, or a
 /// custom channel's contact id). Running it again erases what arrived since.
-pub async fn erase_customer(
-    store: &DynamoStore,
-    blobs: &S3Blobs,
+pub async fn erase_customer<S, B>(
+    store: &S,
+    blobs: &B,
     channel: ChannelKind,
     customer: &str,
-) -> Result<Erased> {
+) -> Result<Erased>
+where
+    S: ConversationStore + ContextStore + RecordStore + Clone,
+    B: BlobStore,
+{
     let mut erased = Erased::default();
     for c in store.conversations_of(channel, customer).await? {
         // Objects first: a conversation gone from the table could no longer

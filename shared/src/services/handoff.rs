@@ -6,13 +6,12 @@
 use serde_json::{Map, Value};
 use std::time::Duration;
 
-use crate::adapters::dynamodb::DynamoStore;
 use crate::config::Settings;
 use crate::model::{
     limits, now_millis, Author, ChannelKind, ContextEntry, Conversation, ConversationStatus,
     DeskKind, Direction, EpochMillis, Message, Participant,
 };
-use crate::ports::{ContextStore, ConversationStore, MessageStore, QueueJob, Recorded};
+use crate::ports::{ContextStore, ConversationStore, MessageStore, Ports, QueueJob, Recorded};
 use crate::services::delivery::deliver;
 use crate::services::desks::Desks;
 use crate::services::once::once;
@@ -92,14 +91,14 @@ pub fn transcript(req: &HandoffRequest, entries: &[ContextEntry]) -> String {
     out
 }
 
-pub struct Handoff {
-    store: DynamoStore,
-    desks: Desks,
+pub struct Handoff<P: Ports> {
+    store: P::Store,
+    desks: Desks<P>,
     settings: Settings,
 }
 
-impl Handoff {
-    pub fn new(store: DynamoStore, desks: Desks, settings: Settings) -> Self {
+impl<P: Ports> Handoff<P> {
+    pub fn new(store: P::Store, desks: Desks<P>, settings: Settings) -> Self {
         Handoff { store, desks, settings }
     }
 

@@ -1,23 +1,20 @@
 //! Attachments on their way to a desk: fetched safely from the platform's
 //! link and kept in our bucket, their keys recorded with the message.
 
-use crate::adapters::dynamodb::DynamoStore;
-use crate::adapters::fetch::Fetcher;
-use crate::adapters::s3::S3Blobs;
 use crate::model::{Attachment, Message};
-use crate::ports::BlobStore;
+use crate::ports::{BlobStore, Fetch, MessageStore, Ports};
 use crate::{Error, Result};
 
 /// Attachments on their way to a desk: fetched safely from the platform's
 /// link (which may expire within minutes) and kept in our bucket.
-pub struct Media {
-    fetcher: Fetcher,
-    pub blobs: S3Blobs,
-    pub(crate) store: DynamoStore,
+pub struct Media<P: Ports> {
+    fetcher: P::Fetch,
+    pub blobs: P::Blobs,
+    pub(crate) store: P::Store,
 }
 
-impl Media {
-    pub fn new(fetcher: Fetcher, blobs: S3Blobs, store: DynamoStore) -> Self {
+impl<P: Ports> Media<P> {
+    pub fn new(fetcher: P::Fetch, blobs: P::Blobs, store: P::Store) -> Self {
         Media { fetcher, blobs, store }
     }
 

@@ -7,18 +7,17 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::time::Duration;
 
-use crate::adapters::dynamodb::DynamoStore;
 use crate::adapters::pipedrive::{
     format_time, PipedriveClient, Receive, RegisterChannel, WireAttachment, WireConversation,
     WireMessage, WireParticipant,
 };
-use crate::adapters::s3::S3Blobs;
-use crate::adapters::sqs::SqsQueue;
 use crate::model::{
     now_millis, Attachment, Conversation, ConversationId, ConversationStatus, DeskKind, Direction,
     EpochMillis, Message, MessageId, MessageStatus,
 };
-use crate::ports::{BlobStore, ConversationStore, MessageStore, QueueName, Receipt};
+use crate::ports::{
+    BlobStore, ConversationStore, MessageStore, Ports, QueueName, Receipt, RecordStore,
+};
 use crate::services::delivery::record_and_queue;
 use crate::services::media::Media;
 use crate::{Error, Result};
@@ -103,12 +102,12 @@ impl PipedriveChannel {
 
 /// The registered channels and the senders Pipedrive may ask about.
 #[derive(Clone, Debug)]
-pub struct Registry {
-    store: DynamoStore,
+pub struct Registry<S> {
+    store: S,
 }
 
-impl Registry {
-    pub fn new(store: DynamoStore) -> Self {
+impl<S: RecordStore> Registry<S> {
+    pub fn new(store: S) -> Self {
         Registry { store }
     }
 
@@ -156,7 +155,7 @@ fn wire_status(status: MessageStatus) -> &'static str {
 /// A message as the provider endpoints serve it, attachments as fresh
 /// presigned links. `created_at` is RFC 3339, as the seed's schema says
 /// (`format: date-time`); `messages/receive` takes `YYYY-MM-DD HH:MM` instead.
-async fn wire_message(blobs: &S3Blobs, ttl: Duration, m: &Message) -> Result<WireMessage> {
+async fn wire_message<B: BlobStore>(blobs: &B, ttl: Duration, m: &Message) -> Result<WireMessage> {
     let mut attachments = Vec::with_capacity(m.attachments.len());
     for (i, a) in m.attachments.iter().enumerate() {
         let url = match (&a.key, &a.source_url) {
@@ -191,31 +190,35 @@ fn rfc3339(ms: EpochMillis) -> String {
 }
 
 /// A message as `messages/receive` takes it.
-async fn received_message(blobs: &S3Blobs, ttl: Duration, m: &Message) -> Result<WireMessage> {
+async fn received_message<B: BlobStore>(
+    blobs: &B,
+    ttl: Duration,
+    m: &Message,
+) -> Result<WireMessage> {
     let mut wire = wire_message(blobs, ttl, m).await?;
     wire.created_at = format_time(m.created_at);
     Ok(wire)
 }
 
 /// The Pipedrive desk: customer messages into Pipedrive's inbox.
-pub struct PipedriveDesk {
+pub struct PipedriveDesk<P: Ports> {
     client: PipedriveClient,
-    registry: Registry,
-    blobs: S3Blobs,
+    registry: Registry<P::Store>,
+    blobs: P::Blobs,
     presign_ttl: Duration,
 }
 
-impl PipedriveDesk {
+impl<P: Ports> PipedriveDesk<P> {
     pub fn new(
         client: PipedriveClient,
-        store: DynamoStore,
-        blobs: S3Blobs,
+        store: P::Store,
+        blobs: P::Blobs,
         presign_ttl: Duration,
     ) -> Self {
         PipedriveDesk { client, registry: Registry::new(store), blobs, presign_ttl }
     }
 
-    pub fn registry(&self) -> &Registry {
+    pub fn registry(&self) -> &Registry<P::Store> {
         &self.registry
     }
 
@@ -256,7 +259,12 @@ impl PipedriveDesk {
     }
 
     /// Delivers a customer message, its files copied to our bucket and linked with expiring URLs.
-    pub async fn deliver(&self, media: &Media, c: &Conversation, m: &Message) -> Result<Receipt> {
+    pub async fn deliver(
+        &self,
+        media: &Media<P>,
+        c: &Conversation,
+        m: &Message,
+    ) -> Result<Receipt> {
         let channel = self.live_channel(&c.desk_channel).await?;
         let mut m = m.clone();
         m.attachments = media.store_all(&m).await?;
@@ -307,20 +315,20 @@ pub struct PostedFile {
 }
 
 /// What the provider endpoints serve, from DynamoDB and S3.
-pub struct Provider {
-    store: DynamoStore,
-    registry: Registry,
-    blobs: S3Blobs,
-    queue: SqsQueue,
+pub struct Provider<P: Ports> {
+    store: P::Store,
+    registry: Registry<P::Store>,
+    blobs: P::Blobs,
+    queue: P::Queue,
     presign_ttl: Duration,
     max_file_bytes: u64,
 }
 
-impl Provider {
+impl<P: Ports> Provider<P> {
     pub fn new(
-        store: DynamoStore,
-        blobs: S3Blobs,
-        queue: SqsQueue,
+        store: P::Store,
+        blobs: P::Blobs,
+        queue: P::Queue,
         presign_ttl: Duration,
         max_file_bytes: u64,
     ) -> Self {
@@ -334,7 +342,7 @@ impl Provider {
         }
     }
 
-    pub fn registry(&self) -> &Registry {
+    pub fn registry(&self) -> &Registry<P::Store> {
         &self.registry
     }
 

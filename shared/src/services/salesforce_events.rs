@@ -8,18 +8,14 @@
 use serde_json::{Map, Value};
 use sha2::Digest;
 
-use crate::adapters::dynamodb::DynamoStore;
 use crate::adapters::salesforce::{Capacity, SalesforceDesk};
-use crate::adapters::sqs::SqsQueue;
-use crate::bootstrap::{Runtime, Worker as WorkerTrait};
 use crate::config::SalesforceSettings;
 use crate::model::{
     now_millis, Attachment, ChannelKind, Conversation, ConversationStatus, DeskKind, Direction,
     Message,
 };
-use crate::ports::{ConversationStore, QueueName};
+use crate::ports::{ConversationStore, Ports, Queue, QueueName};
 use crate::services::delivery::{find_open_on, record_and_queue};
-use crate::worker::Attempt;
 use crate::{Error, Result};
 
 /// What an event asks for.
@@ -166,32 +162,22 @@ pub fn parse(event: &Value, names: &SalesforceSettings) -> Result<AgentEvent> {
     }
 }
 
-pub struct AgentEvents {
-    store: DynamoStore,
-    queue: SqsQueue,
+pub struct AgentEvents<P: Ports> {
+    store: P::Store,
+    queue: P::Queue,
     names: SalesforceSettings,
     /// CCaaS partner routing: the desk, the agent and the capacity to assign with.
     agent_work: Option<(SalesforceDesk, String, Capacity)>,
 }
 
-impl AgentEvents {
-    pub async fn from_runtime(rt: &Runtime) -> Result<Self> {
-        let s = &rt.settings.salesforce;
-        let agent_work =
-            match (&s.agent_work, &s.ccaas_agent_id) {
-                (Some(capacity), Some(agent)) => {
-                    let desk = rt.salesforce().await?.ok_or_else(|| {
-                        Error::Config("agent work needs Salesforce configured".into())
-                    })?;
-                    Some((desk, agent.clone(), Capacity::parse(capacity)?))
-                }
-                (Some(_), None) => return Err(Error::Config(
-                    "OMNIBRIDGE_SALESFORCE_AGENT_WORK needs OMNIBRIDGE_SALESFORCE_CCAAS_AGENT_ID"
-                        .into(),
-                )),
-                _ => None,
-            };
-        Ok(AgentEvents { store: rt.dynamo()?, queue: rt.queue(), names: s.clone(), agent_work })
+impl<P: Ports> AgentEvents<P> {
+    pub fn new(
+        store: P::Store,
+        queue: P::Queue,
+        names: SalesforceSettings,
+        agent_work: Option<(SalesforceDesk, String, Capacity)>,
+    ) -> Self {
+        AgentEvents { store, queue, names, agent_work }
     }
 
     /// The end user's open conversation with Salesforce: Salesforce's events
@@ -306,48 +292,28 @@ impl AgentEvent {
 /// fixed group), where one failing event would hold back everyone's; the
 /// router only moves each event to the `salesforce-conversation-events`
 /// queue, grouped by conversation, where they are handled.
-pub struct Router {
+pub struct Router<Q> {
     names: SalesforceSettings,
-    queue: SqsQueue,
-    url: String,
+    queue: Q,
 }
 
-impl WorkerTrait for Router {
-    const QUEUE: QueueName = QueueName::SalesforceEvents;
-    type Job = Value;
-
-    async fn build(rt: &Runtime) -> Result<Self> {
-        let url = rt.settings.queue_url(QueueName::SalesforceConversationEvents)?.to_owned();
-        Ok(Router { names: rt.settings.salesforce.clone(), queue: rt.queue(), url })
+impl<Q: Queue> Router<Q> {
+    pub fn new(names: SalesforceSettings, queue: Q) -> Self {
+        Router { names, queue }
     }
 
-    async fn process(&self, event: Value, _attempt: Attempt) -> Result<()> {
-        let parsed = parse(&event, &self.names)?;
+    pub async fn handle(&self, event: &Value) -> Result<()> {
+        let parsed = parse(event, &self.names)?;
         let Some(group) = parsed.group() else {
             tracing::debug!(?parsed, "Salesforce event ignored");
             return Ok(());
         };
         // A redelivered event (the same detail) is one message in the next queue.
-        let detail = event.get("detail").unwrap_or(&event);
+        let detail = event.get("detail").unwrap_or(event);
         let dedup = hex::encode(sha2::Sha256::digest(detail.to_string().as_bytes()));
         let group = hex::encode(sha2::Sha256::digest(group.as_bytes()));
-        self.queue.send_raw(&self.url, &event.to_string(), &group, &dedup, None).await
-    }
-}
-
-/// The worker of the per-conversation Salesforce events queue.
-pub struct Worker(AgentEvents);
-
-impl WorkerTrait for Worker {
-    const QUEUE: QueueName = QueueName::SalesforceConversationEvents;
-    type Job = Value;
-
-    async fn build(rt: &Runtime) -> Result<Self> {
-        Ok(Worker(AgentEvents::from_runtime(rt).await?))
-    }
-
-    async fn process(&self, event: Value, _attempt: Attempt) -> Result<()> {
-        self.0.handle(&event).await
+        let body = event.to_string();
+        self.queue.forward(QueueName::SalesforceConversationEvents, &body, &group, &dedup).await
     }
 }
 

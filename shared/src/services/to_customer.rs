@@ -1,50 +1,29 @@
-//! The `to-customer` worker: agent messages from the `to-customer` queue to
-//! the customer's channel.
+//! Agent messages from the `to-customer` queue to the customer's channel.
 
 use std::time::Duration;
 
-use crate::adapters::dynamodb::DynamoStore;
-use crate::adapters::s3::S3Blobs;
 use crate::adapters::yalo::{Outgoing, YaloClient};
-use crate::bootstrap::{Runtime, Worker as WorkerTrait};
 use crate::model::{ChannelKind, Conversation, Direction, Message, MessageStatus};
-use crate::ports::{BlobStore, ConversationStore, MessageStore, QueueJob, QueueName, Receipt};
+use crate::ports::{BlobStore, ConversationStore, MessageStore, Ports, QueueJob, Receipt};
 use crate::services::custom_channel::CustomSender;
 use crate::services::delivery::{deliver, Delivered};
 use crate::services::desks::Desks;
 use crate::services::once::once;
-use crate::worker::Attempt;
 use crate::{Error, Result};
 
 /// The channel adapters of this deployment, chosen by each conversation's channel.
-pub struct Channels {
-    yalo: Option<YaloClient>,
-    custom: CustomSender,
-    blobs: S3Blobs,
-    presign_ttl: Duration,
-    sends: DynamoStore,
+pub struct Channels<P: Ports> {
+    pub yalo: Option<YaloClient>,
+    pub custom: CustomSender<P>,
+    pub blobs: P::Blobs,
+    pub presign_ttl: Duration,
+    pub sends: P::Store,
 }
 
 /// How long one attempt may hold a send before another may take over.
 const SEND_LEASE: Duration = Duration::from_secs(60);
 
-impl Channels {
-    pub async fn from_runtime(rt: &Runtime) -> Result<Self> {
-        let custom = CustomSender::new(
-            rt.dynamo()?,
-            crate::adapters::http_client::client()?,
-            rt.blobs()?,
-            rt.settings.presign_ttl,
-        );
-        Ok(Channels {
-            yalo: rt.yalo().await?,
-            custom,
-            blobs: rt.blobs()?,
-            presign_ttl: rt.settings.presign_ttl,
-            sends: rt.dynamo()?,
-        })
-    }
-
+impl<P: Ports> Channels<P> {
     /// The message as the pieces a channel sends: each file by URL (the first
     /// with the text as its caption on WhatsApp), or the text alone.
     async fn parts(&self, channel: ChannelKind, message: &Message) -> Result<Vec<Outgoing>> {
@@ -110,15 +89,15 @@ impl Channels {
     }
 }
 
-pub struct Worker {
-    store: DynamoStore,
-    channels: Channels,
-    desks: Desks,
+pub struct ToCustomer<P: Ports> {
+    store: P::Store,
+    channels: Channels<P>,
+    desks: Desks<P>,
 }
 
-impl Worker {
-    pub fn new(store: DynamoStore, channels: Channels, desks: Desks) -> Self {
-        Worker { store, channels, desks }
+impl<P: Ports> ToCustomer<P> {
+    pub fn new(store: P::Store, channels: Channels<P>, desks: Desks<P>) -> Self {
+        ToCustomer { store, channels, desks }
     }
 
     /// Tells the desk that one of its agent's messages did not reach the
@@ -139,19 +118,11 @@ impl Worker {
         .await
         .map(|_| ())
     }
-}
 
-impl WorkerTrait for Worker {
-    type Job = QueueJob;
-    const QUEUE: QueueName = QueueName::ToCustomer;
-
-    async fn build(rt: &Runtime) -> Result<Self> {
-        Ok(Worker::new(rt.dynamo()?, Channels::from_runtime(rt).await?, rt.desks().await?))
-    }
-
-    async fn process(&self, job: QueueJob, attempt: Attempt) -> Result<()> {
+    /// Sends one job's message; `last` when the queue will not bring it again.
+    pub async fn handle(&self, job: QueueJob, last: bool) -> Result<()> {
         let outcome =
-            deliver(&self.store, &job, Direction::Outbound, attempt.last, |c, mut m| async move {
+            deliver(&self.store, &job, Direction::Outbound, last, |c, mut m| async move {
                 // The desk's links may expire before the customer opens them: send our copies.
                 m.attachments = self.desks.media.store_all(&m).await?;
                 self.channels.send(&c, &m).await

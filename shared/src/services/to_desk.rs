@@ -1,36 +1,24 @@
-//! The `to-desk` worker: customer messages from the `to-desk` queue into the
-//! conversation's desk.
+//! Customer messages from the `to-desk` queue into the conversation's desk.
 
-use crate::adapters::dynamodb::DynamoStore;
-use crate::bootstrap::{Runtime, Worker as WorkerTrait};
 use crate::model::Direction;
-use crate::ports::{QueueJob, QueueName};
+use crate::ports::{Ports, QueueJob};
 use crate::services::delivery::deliver;
 use crate::services::desks::Desks;
-use crate::worker::Attempt;
 use crate::Result;
 
-pub struct Worker {
-    store: DynamoStore,
-    desks: Desks,
+pub struct ToDesk<P: Ports> {
+    store: P::Store,
+    desks: Desks<P>,
 }
 
-impl Worker {
-    pub fn new(store: DynamoStore, desks: Desks) -> Self {
-        Worker { store, desks }
-    }
-}
-
-impl WorkerTrait for Worker {
-    type Job = QueueJob;
-    const QUEUE: QueueName = QueueName::ToDesk;
-
-    async fn build(rt: &Runtime) -> Result<Self> {
-        Ok(Worker::new(rt.dynamo()?, rt.desks().await?))
+impl<P: Ports> ToDesk<P> {
+    pub fn new(store: P::Store, desks: Desks<P>) -> Self {
+        ToDesk { store, desks }
     }
 
-    async fn process(&self, job: QueueJob, attempt: Attempt) -> Result<()> {
-        deliver(&self.store, &job, Direction::Inbound, attempt.last, |c, m| async move {
+    /// Delivers one job's message; `last` when the queue will not bring it again.
+    pub async fn handle(&self, job: QueueJob, last: bool) -> Result<()> {
+        deliver(&self.store, &job, Direction::Inbound, last, |c, m| async move {
             self.desks.deliver(&c, &m).await
         })
         .await

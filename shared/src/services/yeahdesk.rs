@@ -4,25 +4,22 @@
 
 use std::time::Duration;
 
-use crate::adapters::dynamodb::DynamoStore;
-use crate::adapters::s3::S3Blobs;
-use crate::adapters::sqs::SqsQueue;
 use crate::adapters::yeahdesk::{
     ContactData, ContactObject, CustomMessage, Webhook, WireAttachment, YeahdeskClient,
 };
 use crate::model::{
     Attachment, Conversation, ConversationId, ConversationStatus, DeskKind, Direction, Message,
 };
-use crate::ports::{BlobStore, ConversationStore, QueueName, Receipt};
+use crate::ports::{BlobStore, ConversationStore, MessageStore, Ports, Queue, QueueName, Receipt};
 use crate::services::delivery::record_and_queue;
 use crate::services::media::Media;
 use crate::{Error, Result};
 
-pub struct YeahdeskDesk {
+pub struct YeahdeskDesk<P: Ports> {
     client: YeahdeskClient,
     channel_id: String,
-    store: DynamoStore,
-    blobs: S3Blobs,
+    store: P::Store,
+    blobs: P::Blobs,
     presign_ttl: Duration,
 }
 
@@ -46,12 +43,12 @@ fn contact(c: &Conversation) -> ContactObject {
     ContactObject { id: None, name: c.customer.name.clone(), description: None, contacts }
 }
 
-impl YeahdeskDesk {
+impl<P: Ports> YeahdeskDesk<P> {
     pub fn new(
         client: YeahdeskClient,
         channel_id: &str,
-        store: DynamoStore,
-        blobs: S3Blobs,
+        store: P::Store,
+        blobs: P::Blobs,
         presign_ttl: Duration,
     ) -> Self {
         YeahdeskDesk { client, channel_id: channel_id.to_owned(), store, blobs, presign_ttl }
@@ -64,7 +61,12 @@ impl YeahdeskDesk {
 
     /// Posts a customer message into the conversation's dialog (found or
     /// created by `reference` = our conversation id), files as presigned links.
-    pub async fn deliver(&self, media: &Media, c: &Conversation, m: &Message) -> Result<Receipt> {
+    pub async fn deliver(
+        &self,
+        media: &Media<P>,
+        c: &Conversation,
+        m: &Message,
+    ) -> Result<Receipt> {
         let mut attachments = Vec::new();
         for a in media.store_all(m).await? {
             let key = a.key.as_deref().unwrap_or_default();
@@ -106,7 +108,11 @@ pub enum Hook {
 
 /// `POST /v1/yeahdesk/webhook`: an agent's reply becomes an outbound message,
 /// once however often Yeahdesk delivers it.
-pub async fn take_webhook(store: &DynamoStore, queue: &SqsQueue, hook: &Webhook) -> Result<Hook> {
+pub async fn take_webhook<S, Q>(store: &S, queue: &Q, hook: &Webhook) -> Result<Hook>
+where
+    S: ConversationStore + MessageStore,
+    Q: Queue,
+{
     if hook.event != "message.created" {
         return Ok(Hook::Ignored("not a new message"));
     }
@@ -158,8 +164,8 @@ pub async fn take_webhook(store: &DynamoStore, queue: &SqsQueue, hook: &Webhook)
 }
 
 /// Our conversation a dialog belongs to: its `reference` is our id.
-async fn find_conversation(
-    store: &DynamoStore,
+async fn find_conversation<S: ConversationStore>(
+    store: &S,
     reference: Option<&str>,
 ) -> Result<Option<Conversation>> {
     let Some(id) = reference.and_then(|r| ConversationId::parse(r).ok()) else { return Ok(None) };

@@ -1,0 +1,166 @@
+//! The composition root: the one module that names adapters and services
+//! together. It builds the adapters from the runtime's settings and AWS
+//! configuration and hands them to the services, which see only the ports.
+
+use crate::adapters::custom_channel::SignedWebhook;
+use crate::adapters::dynamodb::DynamoStore;
+use crate::adapters::fetch::{FetchPolicy, Fetcher};
+use crate::adapters::http_client;
+use crate::adapters::pipedrive::{PipedriveClient, Refresh};
+use crate::adapters::s3::S3Blobs;
+use crate::adapters::salesforce::{Capacity, SalesforceDesk};
+use crate::adapters::sqs::SqsQueue;
+use crate::adapters::yalo::YaloClient;
+use crate::adapters::yeahdesk::YeahdeskClient;
+use crate::bootstrap::Runtime;
+use crate::config::SecretSource;
+use crate::ports::Ports;
+use crate::services::custom_channel::CustomSender;
+use crate::services::desks::Desks;
+use crate::services::media::Media;
+use crate::services::pipedrive::PipedriveDesk;
+use crate::services::salesforce_events::AgentEvents;
+use crate::services::to_customer::Channels;
+use crate::services::yeahdesk::YeahdeskDesk;
+use crate::{Error, Result};
+
+/// What a deployment runs on: DynamoDB, S3, SQS and the guarded fetcher.
+pub struct Aws;
+
+impl Ports for Aws {
+    type Store = DynamoStore;
+    type Blobs = S3Blobs;
+    type Queue = SqsQueue;
+    type Fetch = Fetcher;
+    type Webhook = SignedWebhook;
+}
+
+/// The deployment's adapter for each port, for the endpoints and workers
+/// that hold services.
+pub type AwsStore = <Aws as Ports>::Store;
+pub type AwsQueue = <Aws as Ports>::Queue;
+pub type AwsBlobs = <Aws as Ports>::Blobs;
+
+impl Runtime {
+    /// The Salesforce desk, when the settings name an org (`None` otherwise).
+    pub async fn salesforce(&self) -> Result<Option<SalesforceDesk>> {
+        let key = match &self.settings.salesforce.private_key {
+            SecretSource::Unset => None,
+            source => Some(self.secret(source, "OMNIBRIDGE_SALESFORCE_PRIVATE_KEY").await?),
+        };
+        SalesforceDesk::from_settings(&self.settings, key, http_client::client()?)
+    }
+
+    /// Yalo's integrations API, when its URL and token are set (`None` otherwise).
+    pub async fn yalo(&self) -> Result<Option<YaloClient>> {
+        let s = &self.settings;
+        match (&s.peers.yalo, &s.yalo.token) {
+            (Some(_), SecretSource::Unset) | (None, _) => Ok(None),
+            (Some(url), token) => {
+                let token = self.secret(token, "OMNIBRIDGE_YALO_TOKEN").await?;
+                Ok(Some(YaloClient::new(http_client::client()?, url, token, &s.yalo)))
+            }
+        }
+    }
+
+    /// The Pipedrive desk, when an access or refresh token is set (`None` otherwise).
+    pub async fn pipedrive(&self) -> Result<Option<PipedriveDesk<Aws>>> {
+        let s = &self.settings;
+        let p = &s.pipedrive;
+        let token = match &p.api_token {
+            SecretSource::Unset => None,
+            source => Some(self.secret(source, "OMNIBRIDGE_PIPEDRIVE_API_TOKEN").await?),
+        };
+        let refresh = match &p.refresh_token {
+            SecretSource::Unset => None,
+            source => Some(Refresh {
+                oauth_url: s.peers.pipedrive_oauth.clone(),
+                client_id: p.client_id.clone().ok_or_else(|| {
+                    Error::Config(
+                        "OMNIBRIDGE_PIPEDRIVE_REFRESH_TOKEN needs OMNIBRIDGE_PIPEDRIVE_CLIENT_ID"
+                            .into(),
+                    )
+                })?,
+                client_secret: self
+                    .secret(&p.client_secret, "OMNIBRIDGE_PIPEDRIVE_CLIENT_SECRET")
+                    .await?,
+                refresh_token: self.secret(source, "OMNIBRIDGE_PIPEDRIVE_REFRESH_TOKEN").await?,
+            }),
+        };
+        if token.is_none() && refresh.is_none() {
+            return Ok(None);
+        }
+        let client =
+            PipedriveClient::new(http_client::client()?, &s.peers.pipedrive, token, refresh);
+        Ok(Some(PipedriveDesk::new(client, self.dynamo()?, self.blobs()?, s.presign_ttl)))
+    }
+
+    /// The Yeahdesk desk, when its channel and token are set (`None` otherwise).
+    pub async fn yeahdesk(&self) -> Result<Option<YeahdeskDesk<Aws>>> {
+        let s = &self.settings;
+        let (Some(channel), false) =
+            (&s.yeahdesk.channel_id, matches!(s.yeahdesk.token, SecretSource::Unset))
+        else {
+            return Ok(None);
+        };
+        let token = self.secret(&s.yeahdesk.token, "OMNIBRIDGE_YEAHDESK_TOKEN").await?;
+        let client = YeahdeskClient::new(http_client::client()?, &s.peers.yeahdesk, channel, token);
+        Ok(Some(YeahdeskDesk::new(client, channel, self.dynamo()?, self.blobs()?, s.presign_ttl)))
+    }
+
+    /// Every desk this deployment is configured for, and the attachments'
+    /// way to them.
+    pub async fn desks(&self) -> Result<Desks<Aws>> {
+        Ok(Desks {
+            salesforce: self.salesforce().await?,
+            pipedrive: self.pipedrive().await?,
+            yeahdesk: self.yeahdesk().await?,
+            media: self.media()?,
+        })
+    }
+
+    /// The channels agent messages go out on: Yalo and custom sources.
+    pub async fn channels(&self) -> Result<Channels<Aws>> {
+        let custom = CustomSender::new(
+            self.dynamo()?,
+            SignedWebhook::new(http_client::client()?),
+            self.blobs()?,
+            self.settings.presign_ttl,
+        );
+        Ok(Channels {
+            yalo: self.yalo().await?,
+            custom,
+            blobs: self.blobs()?,
+            presign_ttl: self.settings.presign_ttl,
+            sends: self.dynamo()?,
+        })
+    }
+
+    /// Salesforce's agent events, with CCaaS partner routing when set.
+    pub async fn agent_events(&self) -> Result<AgentEvents<Aws>> {
+        let s = &self.settings.salesforce;
+        let agent_work =
+            match (&s.agent_work, &s.ccaas_agent_id) {
+                (Some(capacity), Some(agent)) => {
+                    let desk = self.salesforce().await?.ok_or_else(|| {
+                        Error::Config("agent work needs Salesforce configured".into())
+                    })?;
+                    Some((desk, agent.clone(), Capacity::parse(capacity)?))
+                }
+                (Some(_), None) => return Err(Error::Config(
+                    "OMNIBRIDGE_SALESFORCE_AGENT_WORK needs OMNIBRIDGE_SALESFORCE_CCAAS_AGENT_ID"
+                        .into(),
+                )),
+                _ => None,
+            };
+        Ok(AgentEvents::new(self.dynamo()?, self.queue(), s.clone(), agent_work))
+    }
+
+    /// Attachments on their way to a desk: fetched under the settings'
+    /// limits and kept in the bucket.
+    pub fn media(&self) -> Result<Media<Aws>> {
+        let s = &self.settings;
+        let policy = FetchPolicy::new(s.attachment_max_bytes, s.fetch_allow_private.clone());
+        Ok(Media::new(Fetcher::new(policy)?, self.blobs()?, self.dynamo()?))
+    }
+}
