@@ -353,6 +353,31 @@ pub fn check_len(field: &'static str, value: &str, max: usize) -> Result<()> {
     Ok(())
 }
 
+/// A file a channel's message links to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InboundMedia {
+    pub url: String,
+    pub mime_type: Option<String>,
+    pub caption: Option<String>,
+}
+
+/// One message a channel's webhook carried, whoever wrote it (the customer
+/// or the bot), as the channel's adapter read it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InboundMessage {
+    pub channel: ChannelKind,
+    /// The customer, whoever wrote the message.
+    pub user_id: String,
+    pub author: Author,
+    /// The platform's message id (WhatsApp `id`, Messenger `mid`).
+    pub source_id: String,
+    pub timestamp: EpochMillis,
+    /// `text`, `image`, `document`, `audio`, `voice`, `video`, `location`, `file`, ...
+    pub kind: String,
+    pub text: Option<String>,
+    pub media: Option<InboundMedia>,
+}
+
 /// One entry of a conversation.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Message {

@@ -1,9 +1,12 @@
-//! Adapters: the AWS services and, one module each, the peers.
+//! Adapters: the AWS services and, one module each, the peers; in memory
+//! for tests (the `memory` feature).
 
 pub mod custom_channel;
 pub mod dynamodb;
 pub mod fetch;
 pub mod http_client;
+#[cfg(feature = "memory")]
+pub mod memory;
 pub mod pipedrive;
 pub mod s3;
 pub mod salesforce;

@@ -6,31 +6,7 @@ use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::model::{Author, ChannelKind, EpochMillis};
-
-/// Media carried by a webhook message.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Media {
-    pub url: String,
-    pub mime_type: Option<String>,
-    pub caption: Option<String>,
-}
-
-/// One message of a webhook, whoever wrote it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct YaloInbound {
-    pub channel: ChannelKind,
-    /// The customer, whoever wrote the message.
-    pub user_id: String,
-    pub author: Author,
-    /// The platform's message id (WhatsApp `id`, Messenger `mid`).
-    pub source_id: String,
-    pub timestamp: EpochMillis,
-    /// `text`, `image`, `document`, `audio`, `voice`, `video`, `location`, `file`, ...
-    pub kind: String,
-    pub text: Option<String>,
-    pub media: Option<Media>,
-}
+use crate::model::{Author, ChannelKind, EpochMillis, InboundMedia, InboundMessage};
 
 /// Why a webhook body was refused, in the seed's words.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -43,42 +19,41 @@ pub enum Refused {
     TooLong(&'static str, &'static str),
 }
 
-impl YaloInbound {
-    /// Refuses a message whose parts are over omnibridge's limits, before anything is stored.
-    fn within_limits(self, payload: &'static str) -> Result<Self, Refused> {
-        use crate::model::limits;
-        let id_ok = |s: &str| s.len() <= limits::ID && !s.chars().any(char::is_control);
-        let checks = [
-            ("From", id_ok(&self.user_id)),
-            ("ID", id_ok(&self.source_id)),
-            ("Text", self.text.as_ref().is_none_or(|t| t.len() <= limits::TEXT)),
-            ("Url", self.media.as_ref().is_none_or(|m| m.url.len() <= limits::URL)),
-            (
-                "Caption",
-                self.media
-                    .as_ref()
-                    .and_then(|m| m.caption.as_ref())
-                    .is_none_or(|c| c.len() <= limits::CAPTION),
-            ),
-            (
-                "MimeType",
-                self.media
-                    .as_ref()
-                    .and_then(|m| m.mime_type.as_ref())
-                    .is_none_or(|t| t.len() <= limits::MIME_TYPE),
-            ),
-        ];
-        match checks.into_iter().find(|(_, ok)| !ok) {
-            Some((field, _)) => Err(Refused::TooLong(payload, field)),
-            None => Ok(self),
-        }
+/// Refuses a message whose parts are over omnibridge's limits, before
+/// anything is stored, naming the Go field as the seed's errors do.
+fn within_limits(m: InboundMessage, payload: &'static str) -> Result<InboundMessage, Refused> {
+    use crate::model::limits;
+    let id_ok = |s: &str| s.len() <= limits::ID && !s.chars().any(char::is_control);
+    let checks = [
+        ("From", id_ok(&m.user_id)),
+        ("ID", id_ok(&m.source_id)),
+        ("Text", m.text.as_ref().is_none_or(|t| t.len() <= limits::TEXT)),
+        ("Url", m.media.as_ref().is_none_or(|m| m.url.len() <= limits::URL)),
+        (
+            "Caption",
+            m.media
+                .as_ref()
+                .and_then(|m| m.caption.as_ref())
+                .is_none_or(|c| c.len() <= limits::CAPTION),
+        ),
+        (
+            "MimeType",
+            m.media
+                .as_ref()
+                .and_then(|m| m.mime_type.as_ref())
+                .is_none_or(|t| t.len() <= limits::MIME_TYPE),
+        ),
+    ];
+    match checks.into_iter().find(|(_, ok)| !ok) {
+        Some((field, _)) => Err(Refused::TooLong(payload, field)),
+        None => Ok(m),
     }
 }
 
 /// What a webhook body holds.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Parsed {
-    Messages(Vec<YaloInbound>),
+    Messages(Vec<InboundMessage>),
     /// A platform notice (delivery status and the like) that is not a message.
     Skipped(String),
 }
@@ -180,7 +155,7 @@ pub fn parse_whatsapp(body: &[u8]) -> Result<Parsed, Refused> {
     }
     let media = |m: &Option<WaMedia>| {
         m.as_ref().and_then(|m| {
-            m.url.clone().filter(|u| !u.is_empty()).map(|url| Media {
+            m.url.clone().filter(|u| !u.is_empty()).map(|url| InboundMedia {
                 url,
                 mime_type: m.mime_type.clone().filter(|s| !s.is_empty()),
                 caption: m.caption.clone().filter(|s| !s.is_empty()),
@@ -198,7 +173,7 @@ pub fn parse_whatsapp(body: &[u8]) -> Result<Parsed, Refused> {
         "location" => (req.location.as_ref().and_then(location_text), None),
         _ => (None, None),
     };
-    let message = YaloInbound {
+    let message = InboundMessage {
         channel: ChannelKind::Whatsapp,
         user_id,
         author,
@@ -208,7 +183,7 @@ pub fn parse_whatsapp(body: &[u8]) -> Result<Parsed, Refused> {
         text: text.filter(|t| !t.is_empty()),
         media,
     };
-    Ok(Parsed::Messages(vec![message.within_limits("IntegrationsRequest")?]))
+    Ok(Parsed::Messages(vec![within_limits(message, "IntegrationsRequest")?]))
 }
 
 #[derive(Deserialize)]
@@ -315,7 +290,7 @@ pub fn parse_facebook(body: &[u8]) -> Result<Parsed, Refused> {
             return Err(Refused::Missing("IntegrationsFacebook", vec!["Message.Entry.Messaging"]));
         };
         let author = if from_user { Author::User } else { Author::Bot };
-        let base = |kind: &str, source_id: String| YaloInbound {
+        let base = |kind: &str, source_id: String| InboundMessage {
             channel: ChannelKind::Facebook,
             user_id: user_id.clone(),
             author,
@@ -326,7 +301,7 @@ pub fn parse_facebook(body: &[u8]) -> Result<Parsed, Refused> {
             media: None,
         };
         if let Some(text) = message.text.filter(|t| !t.is_empty()) {
-            out.push(YaloInbound { text: Some(text), ..base("text", mid.clone()) });
+            out.push(InboundMessage { text: Some(text), ..base("text", mid.clone()) });
         }
         let many = message.attachments.len() > 1;
         for (i, att) in message.attachments.into_iter().enumerate() {
@@ -334,13 +309,13 @@ pub fn parse_facebook(body: &[u8]) -> Result<Parsed, Refused> {
             let source_id = if many { format!("{mid}#{i}") } else { mid.clone() };
             let payload = att.payload;
             if let Some(c) = payload.as_ref().and_then(|p| p.coordinates.as_ref()) {
-                out.push(YaloInbound {
+                out.push(InboundMessage {
                     text: Some(format!("📍 {},{}", c.lat, c.long)),
                     ..base("location", source_id)
                 });
             } else if let Some(url) = payload.and_then(|p| p.url).filter(|u| !u.is_empty()) {
-                out.push(YaloInbound {
-                    media: Some(Media { url, mime_type: None, caption: None }),
+                out.push(InboundMessage {
+                    media: Some(InboundMedia { url, mime_type: None, caption: None }),
                     ..base(&att.kind, source_id)
                 });
             }
@@ -351,7 +326,7 @@ pub fn parse_facebook(body: &[u8]) -> Result<Parsed, Refused> {
     }
     let out = out
         .into_iter()
-        .map(|m| m.within_limits("IntegrationsFacebook"))
+        .map(|m| within_limits(m, "IntegrationsFacebook"))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Parsed::Messages(out))
 }

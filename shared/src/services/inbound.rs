@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
-use crate::adapters::yalo::YaloInbound;
 use crate::model::{
-    Attachment, Author, ContextEntry, ConversationId, Direction, EpochMillis, Message,
+    Attachment, Author, ContextEntry, ConversationId, Direction, EpochMillis, InboundMessage,
+    Message,
 };
 use crate::ports::{ContextStore, ConversationStore, MessageStore, Queue, QueueName};
 use crate::services::delivery::queue_to_record;
@@ -44,7 +44,7 @@ where
     /// entry and the message are keyed on the platform's id; a copy queued
     /// again within five minutes is dropped by the queue, and a later one
     /// finds the message recorded and handled.
-    pub async fn receive(&self, m: &YaloInbound, now: EpochMillis) -> Result<Outcome> {
+    pub async fn receive(&self, m: &InboundMessage, now: EpochMillis) -> Result<Outcome> {
         // Everything that can be refused is, before anything is written:
         // the context entry and the desk's copy are built (and checked) first.
         let mut entry = ContextEntry::new(
