@@ -1,15 +1,7 @@
 //! The DynamoDB adapter: one table, every access a GetItem, a Query or a
 //! conditional write (never a Scan).
 //!
-//! | item | PK | SK | GSI1PK / GSI1SK |
-//! |---|---|---|---|
-//! | conversation | `CONV#<id>` | `CONV` | `DESKCH#<desk>#<desk channel>` / `<created ms>#<id>`; GSI2: `CUST#<channel>#<customer>` / `<created ms>#<id>` |
-//! | open-conversation pointer | `OPEN#<channel>#<customer>` | `OPEN` | |
-//! | message | `MSG#<id>` | `MSG` | `CONVMSG#<conversation>` / `<created ms>#<id>` |
-//! | context entry | `CTX#<user>` | `<timestamp ms>#<source id>` | |
-//! | idempotency record | `IDEM#<key>` | `IDEM` | |
-//! | API user | `USER#<username>` | `USER` | |
-//! | registration (Pipedrive channel, sender, custom channel) | `<KIND>#<id>` | `<KIND>` | |
+//! The keys of every item: ARCHITECTURE.md, "The table".
 //!
 //! GSI2 (only conversations carry its keys) finds a customer's conversations
 //! to erase them. `expires_at` (epoch seconds) is the table's TTL attribute. DynamoDB
