@@ -171,7 +171,7 @@ fn key_prefixes(src: &Path) -> BTreeSet<String> {
         let is_store = file.ends_with("adapters/dynamodb.rs");
         for (at, _) in source.match_indices('"') {
             let word: String =
-                source[at + 1..].chars().take_while(|c| c.is_ascii_uppercase()).collect();
+                source[at + 1..].chars().take_while(char::is_ascii_uppercase).collect();
             let after = source[at + 1 + word.len()..].chars().next();
             let before = &source[..at];
             // `format!("CONV#…` in the store; `const KIND: &str = "PDCHANNEL";` in services.
