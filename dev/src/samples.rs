@@ -11,7 +11,7 @@ use anyhow::Context;
 use omnibridge::bootstrap::Runtime;
 use omnibridge::model::{
     now_millis, ChannelKind, Conversation, ConversationId, DeskKind, Direction, Message, MessageId,
-    Participant,
+    MessageSource, Participant,
 };
 use omnibridge::ports::{ConversationStore, MessageStore, UserStore};
 use omnibridge::services::auth::{ApiUser, Role};
@@ -74,7 +74,7 @@ async fn message(
     conv: &Conversation,
     id_text: &str,
     direction: Direction,
-    source: &str,
+    source: MessageSource,
     sender: &str,
     text: &str,
 ) -> anyhow::Result<()> {
@@ -123,7 +123,7 @@ pub async fn prepare(rt: &Runtime) -> anyhow::Result<Vec<String>> {
         &c,
         TO_DESK_MESSAGE,
         Direction::Inbound,
-        "whatsapp",
+        ChannelKind::Whatsapp.into(),
         CUSTOMER,
         "Necesito ayuda con mi pedido",
     )
@@ -133,7 +133,7 @@ pub async fn prepare(rt: &Runtime) -> anyhow::Result<Vec<String>> {
         &c,
         TO_CUSTOMER_MESSAGE,
         Direction::Outbound,
-        "salesforce",
+        DeskKind::Salesforce.into(),
         "005SB000000001",
         "Hola, soy Eva. ¿En qué te ayudo?",
     )
@@ -156,7 +156,7 @@ pub async fn prepare(rt: &Runtime) -> anyhow::Result<Vec<String>> {
         &p,
         PIPEDRIVE_MESSAGE,
         Direction::Inbound,
-        "whatsapp",
+        ChannelKind::Whatsapp.into(),
         PIPEDRIVE_CUSTOMER,
         "¿Tienen envío a Monterrey?",
     )

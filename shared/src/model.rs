@@ -378,6 +378,76 @@ pub struct InboundMessage {
     pub media: Option<InboundMedia>,
 }
 
+/// Who produced a message: a customer's channel, a desk, the handoff (the
+/// transcript it shows the agent first), or a custom channel's source.
+/// Stored as its text: `whatsapp`, `salesforce`, `handoff`, `custom:<channel id>`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum MessageSource {
+    /// WhatsApp or Messenger, through Yalo.
+    Channel(ChannelKind),
+    Desk(DeskKind),
+    Handoff,
+    /// A custom channel, by its id.
+    Custom(String),
+}
+
+impl From<ChannelKind> for MessageSource {
+    fn from(channel: ChannelKind) -> Self {
+        MessageSource::Channel(channel)
+    }
+}
+
+impl From<DeskKind> for MessageSource {
+    fn from(desk: DeskKind) -> Self {
+        MessageSource::Desk(desk)
+    }
+}
+
+impl fmt::Display for MessageSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MessageSource::Channel(c) => f.write_str(c.as_str()),
+            MessageSource::Desk(d) => f.write_str(d.as_str()),
+            MessageSource::Handoff => f.write_str("handoff"),
+            MessageSource::Custom(id) => write!(f, "custom:{id}"),
+        }
+    }
+}
+
+impl FromStr for MessageSource {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        if s == "handoff" {
+            return Ok(MessageSource::Handoff);
+        }
+        if let Some(id) = s.strip_prefix("custom:") {
+            validate_id("custom channel id", id)?;
+            return Ok(MessageSource::Custom(id.to_owned()));
+        }
+        match (s.parse::<ChannelKind>(), s.parse::<DeskKind>()) {
+            (Ok(ChannelKind::Custom), _) | (Err(_), Err(_)) => {
+                Err(Error::invalid("message source", format!("unknown value {s:?}")))
+            }
+            (Ok(c), _) => Ok(MessageSource::Channel(c)),
+            (_, Ok(d)) => Ok(MessageSource::Desk(d)),
+        }
+    }
+}
+
+impl TryFrom<String> for MessageSource {
+    type Error = Error;
+    fn try_from(s: String) -> Result<Self> {
+        s.parse()
+    }
+}
+
+impl From<MessageSource> for String {
+    fn from(source: MessageSource) -> String {
+        source.to_string()
+    }
+}
+
 /// One entry of a conversation.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Message {
@@ -385,7 +455,7 @@ pub struct Message {
     pub conversation_id: ConversationId,
     pub direction: Direction,
     /// Who produced it and their id for it (`whatsapp` + wamid, `pipedrive` + …).
-    pub source: String,
+    pub source: MessageSource,
     pub source_id: String,
     /// The participant who wrote it.
     pub sender_id: String,
@@ -416,13 +486,14 @@ impl Message {
     pub fn received(
         conversation_id: ConversationId,
         direction: Direction,
-        source: &str,
+        source: impl Into<MessageSource>,
         source_id: &str,
         sender_id: &str,
         text: Option<String>,
         attachments: Vec<Attachment>,
         created_at: EpochMillis,
     ) -> Result<Self> {
+        let source = source.into();
         validate_id("sender id", sender_id)?;
         let text = text.filter(|t| !t.is_empty());
         if text.is_none() && attachments.is_empty() {
@@ -452,10 +523,10 @@ impl Message {
             return Err(Error::invalid("message timestamp", "must be positive epoch milliseconds"));
         }
         Ok(Message {
-            id: MessageId::from_source(source, source_id)?,
+            id: MessageId::from_source(&source.to_string(), source_id)?,
             conversation_id,
             direction,
-            source: source.to_owned(),
+            source,
             source_id: source_id.to_owned(),
             sender_id: sender_id.to_owned(),
             text,
@@ -546,6 +617,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_message_source_is_stored_as_the_text_it_always_was() {
+        let all = [
+            (MessageSource::Channel(ChannelKind::Whatsapp), "whatsapp"),
+            (MessageSource::Channel(ChannelKind::Facebook), "facebook"),
+            (MessageSource::Desk(DeskKind::Salesforce), "salesforce"),
+            (MessageSource::Desk(DeskKind::Pipedrive), "pipedrive"),
+            (MessageSource::Desk(DeskKind::Yeahdesk), "yeahdesk"),
+            (MessageSource::Handoff, "handoff"),
+            (MessageSource::Custom("65a1b2".into()), "custom:65a1b2"),
+        ];
+        for (source, text) in all {
+            assert_eq!(serde_json::to_value(&source).unwrap(), serde_json::json!(text));
+            assert_eq!(serde_json::from_value::<MessageSource>(text.into()).unwrap(), source);
+        }
+        for odd in ["custom", "custom:", "sms", ""] {
+            assert!(odd.parse::<MessageSource>().is_err(), "{odd}");
+        }
+    }
+
+    #[test]
     fn when_same_source_id_is_seen_twice_should_map_to_one_message_id() {
         let a = MessageId::from_source("whatsapp", "wamid.1").unwrap();
         let b = MessageId::from_source("whatsapp", "wamid.1").unwrap();
@@ -559,7 +650,7 @@ mod tests {
         let err = Message::received(
             ConversationId::new(),
             Direction::Inbound,
-            "whatsapp",
+            ChannelKind::Whatsapp,
             "id1",
             "521",
             Some(String::new()),

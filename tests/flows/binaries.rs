@@ -2,7 +2,7 @@
 //! Lambda Runtime API emulator, with the environment and rights of its
 //! template entry: the README's story, and a short chaos run.
 
-use omnibridge_tests::{eventually, start, template, Options, System};
+use omnibridge_tests::{eventually, start, Options, System};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -102,15 +102,8 @@ async fn when_the_functions_run_as_their_binaries_should_pass_the_readme_story()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_the_binaries_face_the_chaos_should_deliver_every_message_once_in_order() {
-    // A crashed batch comes back after its queue's visibility timeout: 30 s
-    // here (the workers' timeout, the least Lambda allows) instead of 180 s,
-    // so that this short run is not mostly waiting.
-    let mut t = template();
-    for q in ["ToDeskQueue", "ToCustomerQueue"] {
-        t.resource_mut(q).unwrap()["Properties"]["VisibilityTimeout"] = json!(30);
-    }
     let mut options = Options::new(true).binaries();
-    options.template = t;
+    options.template = crate::chaos::quick_redelivery();
     let n = std::env::var("CHAOS_BINARIES_CONVERSATIONS")
         .ok()
         .and_then(|v| v.parse().ok())

@@ -235,7 +235,7 @@ async fn when_contacts_share_data_or_dialogs_share_a_reference_should_be_one_con
         s.rt.dynamo().unwrap().list_messages(&conv.id, 10, None, false).await.unwrap().items;
     let texts: Vec<&str> = messages
         .iter()
-        .filter(|m| m.source != "handoff")
+        .filter(|m| m.source != MessageSource::Handoff)
         .map(|m| m.text.as_deref().unwrap())
         .collect();
     assert_eq!(texts, ["uno", "dos", "tres"]);
@@ -254,9 +254,14 @@ async fn when_a_source_retries_with_the_same_idempotency_key_should_create_one_m
     let conv = ConversationId::parse(a.1["dialog_id"].as_str().unwrap()).unwrap();
     let messages =
         s.rt.dynamo().unwrap().list_messages(&conv, 10, None, false).await.unwrap().items;
-    assert_eq!(messages.iter().filter(|m| m.source != "handoff").count(), 1);
+    assert_eq!(messages.iter().filter(|m| m.source != MessageSource::Handoff).count(), 1);
     assert_eq!(
-        messages.iter().find(|m| m.source != "handoff").unwrap().integration_data.as_deref(),
+        messages
+            .iter()
+            .find(|m| m.source != MessageSource::Handoff)
+            .unwrap()
+            .integration_data
+            .as_deref(),
         Some("{\"chat\":9}")
     );
     let mut changed = body.clone();
@@ -372,7 +377,7 @@ async fn when_the_sources_webhook_keeps_failing_should_retry_then_mark_the_reply
     let reply = Message::received(
         conv.clone(),
         Direction::Outbound,
-        "yeahdesk",
+        DeskKind::Yeahdesk,
         "agent-msg-1",
         "agent",
         Some("hola".into()),

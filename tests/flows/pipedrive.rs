@@ -360,7 +360,7 @@ async fn seed_channel(s: &System, conversations: usize, messages: usize) -> Vec<
         let m = Message::received(
             first.id.clone(),
             Direction::Inbound,
-            "whatsapp",
+            ChannelKind::Whatsapp,
             &format!("wamid.{j}"),
             &first.customer.id,
             Some(format!("mensaje {j}")),

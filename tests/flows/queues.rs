@@ -227,7 +227,7 @@ async fn when_a_failed_message_is_delivered_again_should_fail_again_with_its_rea
     let m = Message::received(
         c.id.clone(),
         Direction::Inbound,
-        "whatsapp",
+        ChannelKind::Whatsapp,
         "wamid.failed-once",
         "5217331175599",
         Some("Hola".into()),
@@ -286,7 +286,7 @@ async fn when_a_message_is_too_large_to_travel_in_its_job_should_record_it_first
         Message::received(
             c.id.clone(),
             Direction::Inbound,
-            "whatsapp",
+            ChannelKind::Whatsapp,
             id,
             "5217331175599",
             Some(text),

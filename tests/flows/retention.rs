@@ -69,7 +69,7 @@ async fn when_conversations_and_messages_are_written_should_expire_after_the_ret
     let m = Message::received(
         c.id.clone(),
         Direction::Inbound,
-        "whatsapp",
+        ChannelKind::Whatsapp,
         "wamid.r1",
         "521",
         Some("hola".into()),

@@ -55,7 +55,7 @@ async fn when_job_is_enqueued_should_be_processed_by_the_in_process_worker() {
     let msg = Message::received(
         conv.id.clone(),
         Direction::Inbound,
-        "whatsapp",
+        ChannelKind::Whatsapp,
         "wamid.w1",
         "5217331175599",
         Some("Hola".into()),

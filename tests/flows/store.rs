@@ -27,7 +27,7 @@ fn text_message(conv: &ConversationId, source_id: &str, at: EpochMillis) -> Mess
     Message::received(
         conv.clone(),
         Direction::Inbound,
-        "whatsapp",
+        ChannelKind::Whatsapp,
         source_id,
         "521",
         Some(format!("hello {source_id}")),

@@ -197,7 +197,10 @@ async fn when_a_facebook_customer_and_bot_write_should_store_both_and_forward_th
     let jobs = s.queued_jobs().await;
     assert_eq!(jobs.len(), 1);
     assert_eq!(jobs[0].conversation_id, chat.id);
-    assert_eq!(jobs[0].record.as_ref().unwrap().source, "facebook");
+    assert_eq!(
+        jobs[0].record.as_ref().unwrap().source,
+        MessageSource::Channel(ChannelKind::Facebook)
+    );
 }
 
 #[tokio::test]

@@ -175,7 +175,7 @@ async fn agent_message(
     let m = Message::received(
         conv.id.clone(),
         Direction::Outbound,
-        "salesforce",
+        DeskKind::Salesforce,
         source_id,
         "005SB",
         text.map(str::to_owned),

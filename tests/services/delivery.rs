@@ -13,7 +13,7 @@ fn message(c: &omnibridge::model::Conversation, id: &str) -> Message {
     Message::received(
         c.id.clone(),
         Direction::Inbound,
-        "whatsapp",
+        ChannelKind::Whatsapp,
         id,
         "521",
         text,

@@ -17,7 +17,7 @@ async fn when_a_customer_is_erased_should_leave_no_conversation_message_file_or_
         let m = Message::received(
             c.id.clone(),
             Direction::Inbound,
-            "whatsapp",
+            ChannelKind::Whatsapp,
             id,
             "x",
             Some("Hola".into()),

@@ -11,7 +11,7 @@ use subtle::ConstantTimeEq;
 use crate::adapters::yeahdesk::{Accepted, ContactData, ContactObject, CustomMessage};
 use crate::model::{
     now_millis, Attachment, Author, ChannelKind, ContextEntry, Conversation, ConversationId,
-    DeskKind, Direction, EpochMillis, Message, Participant,
+    DeskKind, Direction, EpochMillis, Message, MessageSource, Participant,
 };
 use crate::ports::{
     BlobStore, ContextStore, ConversationStore, Ports, QueueName, Receipt, RecordStore, Recorded,
@@ -590,11 +590,11 @@ impl<P: Ports> CustomInbound<P> {
         entry.url = attachments.first().and_then(|a| a.source_url.clone());
         entry.mime_type = attachments.first().map(|a| a.content_type.clone());
         self.store.append_context(&entry).await?;
-        let source = format!("custom:{}", channel.id);
+        let source = MessageSource::Custom(channel.id.clone());
         let mut message = Message::received(
             conversation.id.clone(),
             Direction::Inbound,
-            &source,
+            source,
             source_id,
             &contact.id,
             text,

@@ -2,7 +2,7 @@
 //! dispatch by each conversation's desk.
 
 use crate::adapters::salesforce::{File, SalesforceDesk};
-use crate::model::{Conversation, DeskKind, Message};
+use crate::model::{Conversation, DeskKind, Message, MessageSource};
 use crate::ports::{BlobStore, Ports, Receipt};
 use crate::services::media::Media;
 use crate::services::once::once;
@@ -73,7 +73,7 @@ impl<P: Ports> Desks<P> {
         message: &Message,
     ) -> Result<()> {
         match conversation.desk {
-            DeskKind::Salesforce if message.source == "salesforce" => {
+            DeskKind::Salesforce if message.source == MessageSource::Desk(DeskKind::Salesforce) => {
                 self.salesforce()?
                     .delivery_failed(
                         &conversation.customer.id,
@@ -82,7 +82,7 @@ impl<P: Ports> Desks<P> {
                     )
                     .await
             }
-            DeskKind::Pipedrive if message.source == "pipedrive" => {
+            DeskKind::Pipedrive if message.source == MessageSource::Desk(DeskKind::Pipedrive) => {
                 self.pipedrive()?.report_status(conversation, message).await
             }
             _ => Ok(()),

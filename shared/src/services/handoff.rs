@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::config::Settings;
 use crate::model::{
     limits, now_millis, Author, ChannelKind, ContextEntry, Conversation, ConversationStatus,
-    DeskKind, Direction, EpochMillis, Message, Participant,
+    DeskKind, Direction, EpochMillis, Message, MessageSource, Participant,
 };
 use crate::ports::{ContextStore, ConversationStore, MessageStore, Ports, QueueJob, Recorded};
 use crate::services::delivery::deliver;
@@ -27,9 +27,6 @@ pub struct HandoffRequest {
 }
 
 const STEP_LEASE: Duration = Duration::from_secs(60);
-
-/// The source of transcript messages (their source id is the conversation id).
-const TRANSCRIPT_SOURCE: &str = "handoff";
 
 /// The longest line of the transcript (a longer message is cut, with `…`).
 const TRANSCRIPT_LINE: usize = 2 * 1024;
@@ -176,7 +173,10 @@ impl<P: Ports> Handoff<P> {
         if c.desk == DeskKind::Salesforce {
             return Ok(c.desk_conversation_id.is_some());
         }
-        let id = crate::model::MessageId::from_source(TRANSCRIPT_SOURCE, c.id.as_str())?;
+        let id = crate::model::MessageId::from_source(
+            &MessageSource::Handoff.to_string(),
+            c.id.as_str(),
+        )?;
         Ok(self.store.get_message(&id).await?.is_some_and(|m| m.status.is_final()))
     }
 
@@ -227,7 +227,7 @@ impl<P: Ports> Handoff<P> {
         let m = Message::received(
             c.id.clone(),
             Direction::Inbound,
-            TRANSCRIPT_SOURCE,
+            MessageSource::Handoff,
             c.id.as_str(),
             &c.customer.id,
             Some(text),

@@ -79,7 +79,7 @@ where
             (Author::User, true) => Some(Message::received(
                 ConversationId::new(),
                 Direction::Inbound,
-                m.channel.as_str(),
+                m.channel,
                 &m.source_id,
                 &m.user_id,
                 text,

@@ -506,7 +506,7 @@ impl<P: Ports> Provider<P> {
         let message = Message::received(
             c.id.clone(),
             Direction::Outbound,
-            "pipedrive",
+            DeskKind::Pipedrive,
             &source_id,
             &p.sender_id,
             text,

@@ -244,7 +244,7 @@ impl<P: Ports> AgentEvents<P> {
                 let m = Message::received(
                     c.id.clone(),
                     Direction::Outbound,
-                    "salesforce",
+                    DeskKind::Salesforce,
                     &identifier,
                     &sender,
                     text,

@@ -138,7 +138,7 @@ where
     let message = Message::received(
         conversation.id.clone(),
         Direction::Outbound,
-        "yeahdesk",
+        DeskKind::Yeahdesk,
         &m.id,
         sender,
         m.text.clone(),
