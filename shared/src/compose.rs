@@ -24,7 +24,8 @@ use crate::services::to_customer::Channels;
 use crate::services::yeahdesk::YeahdeskDesk;
 use crate::{Error, Result};
 
-/// What a deployment runs on: DynamoDB, S3, SQS and the guarded fetcher.
+/// What a deployment runs on: DynamoDB, S3, SQS, the guarded fetcher and
+/// the signed custom-channel webhook.
 pub struct Aws;
 
 impl Ports for Aws {
@@ -39,7 +40,6 @@ impl Ports for Aws {
 /// that hold services.
 pub type AwsStore = <Aws as Ports>::Store;
 pub type AwsQueue = <Aws as Ports>::Queue;
-pub type AwsBlobs = <Aws as Ports>::Blobs;
 
 impl Runtime {
     /// The Salesforce desk, when the settings name an org (`None` otherwise).

@@ -209,21 +209,11 @@ async fn when_body_is_not_a_job_should_fail_for_good_without_a_dlq_configured() 
 async fn when_a_failed_message_is_delivered_again_should_fail_again_with_its_reason_and_send_nothing(
 ) {
     use omnibridge::model::*;
-    use omnibridge::ports::{ConversationStore, MessageStore, StatusDetail};
+    use omnibridge::ports::{MessageStore, StatusDetail};
     use omnibridge::services::delivery::deliver;
     let rt = runtime().await;
     let store = rt.dynamo().unwrap();
-    let customer = Participant::new("5217331175599", "Eduardo Ochoa").unwrap();
-    let c = Conversation::open(
-        ChannelKind::Whatsapp,
-        "coppel-bot",
-        customer,
-        DeskKind::Salesforce,
-        "sf",
-        now_millis(),
-    )
-    .unwrap();
-    store.open_conversation(&c).await.unwrap();
+    let c = open_chat(&store).await;
     let m = Message::received(
         c.id.clone(),
         Direction::Inbound,
@@ -266,21 +256,11 @@ async fn when_a_failed_message_is_delivered_again_should_fail_again_with_its_rea
 async fn when_a_message_is_too_large_to_travel_in_its_job_should_record_it_first_and_queue_a_pointer(
 ) {
     use omnibridge::model::*;
-    use omnibridge::ports::{ConversationStore, MessageStore};
+    use omnibridge::ports::MessageStore;
     use omnibridge::services::delivery::{queue_to_record, MAX_CARRIED_JOB_BYTES};
     let rt = runtime().await;
     let store = rt.dynamo().unwrap();
-    let customer = Participant::new("5217331175599", "Eduardo Ochoa").unwrap();
-    let c = Conversation::open(
-        ChannelKind::Whatsapp,
-        "coppel-bot",
-        customer,
-        DeskKind::Salesforce,
-        "sf",
-        now_millis(),
-    )
-    .unwrap();
-    store.open_conversation(&c).await.unwrap();
+    let c = open_chat(&store).await;
     let url = rt.settings.to_desk_queue_url.clone().unwrap();
     let received = |id: &str, text: String| {
         Message::received(
@@ -324,4 +304,24 @@ async fn when_a_message_is_too_large_to_travel_in_its_job_should_record_it_first
         "the large one is recorded first"
     );
     assert_eq!(store.get_message(&large.id).await.unwrap().unwrap().text, large.text);
+}
+
+/// A WhatsApp customer's open chat with Salesforce.
+async fn open_chat(
+    store: &omnibridge::adapters::dynamodb::DynamoStore,
+) -> omnibridge::model::Conversation {
+    use omnibridge::model::*;
+    use omnibridge::ports::ConversationStore;
+    let customer = Participant::new("5217331175599", "Eduardo Ochoa").unwrap();
+    let c = Conversation::open(
+        ChannelKind::Whatsapp,
+        "coppel-bot",
+        customer,
+        DeskKind::Salesforce,
+        "sf",
+        now_millis(),
+    )
+    .unwrap();
+    store.open_conversation(&c).await.unwrap();
+    c
 }
