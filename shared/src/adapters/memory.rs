@@ -550,7 +550,8 @@ impl BlobStore for MemoryBlobs {
     }
 }
 
-/// FIFO queues: jobs in order, a deduplication id seen once.
+/// FIFO queues: jobs in order, a deduplication id taken once (SQS forgets
+/// one after five minutes; this never does).
 #[derive(Clone, Default)]
 pub struct MemoryQueue {
     queued: Arc<Mutex<HashMap<QueueName, Vec<String>>>>,
