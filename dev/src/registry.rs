@@ -10,7 +10,7 @@ use futures::future::BoxFuture;
 use lambda_http::request::LambdaRequest;
 use lambda_http::Service;
 use lambda_runtime::{Context, LambdaEvent};
-use omnibridge::bootstrap::{self, Endpoint, Runtime, Worker};
+use omnibridge::bootstrap::{self, HttpFunction, QueueFunction, Runtime};
 use omnibridge::{api, workers};
 use std::sync::Arc;
 
@@ -32,7 +32,7 @@ fn marshal<T: serde::Serialize>(answer: &T) -> Result<Bytes, InvokeError> {
         .map_err(|e| InvokeError::failed("Runtime.SerializationError", e.to_string()))
 }
 
-async fn endpoint<E: Endpoint>(rt: &Runtime) -> anyhow::Result<Handler> {
+async fn endpoint<E: HttpFunction>(rt: &Runtime) -> anyhow::Result<Handler> {
     let e = Arc::new(E::build(rt).await?);
     Ok(Arc::new(move |payload: Bytes, context: Context| {
         let e = e.clone();
@@ -52,7 +52,7 @@ async fn endpoint<E: Endpoint>(rt: &Runtime) -> anyhow::Result<Handler> {
     }))
 }
 
-async fn worker<W: Worker>(rt: &Runtime) -> anyhow::Result<Handler> {
+async fn worker<W: QueueFunction>(rt: &Runtime) -> anyhow::Result<Handler> {
     let w = Arc::new(W::build(rt).await?);
     let retry = Arc::new(rt.retry_policy(W::QUEUE)?);
     Ok(Arc::new(move |payload: Bytes, context: Context| {

@@ -213,7 +213,7 @@ impl Runtime {
 }
 
 /// An HTTP endpoint: built once per cold start, then serving requests.
-pub trait Endpoint: Sized + Send + Sync + 'static {
+pub trait HttpFunction: Sized + Send + Sync + 'static {
     fn build(rt: &Runtime) -> impl Future<Output = Result<Self>> + Send;
     /// Answers a request. Every failure is already an HTTP answer in the
     /// envelope of the endpoint's API family.
@@ -226,7 +226,7 @@ pub trait Endpoint: Sized + Send + Sync + 'static {
 }
 
 /// A queue worker: built once per cold start, then processing jobs.
-pub trait Worker: Sized + Send + Sync + 'static {
+pub trait QueueFunction: Sized + Send + Sync + 'static {
     const QUEUE: QueueName;
     /// What one queue message carries.
     type Job: serde::de::DeserializeOwned + Send;
@@ -239,7 +239,7 @@ pub trait Worker: Sized + Send + Sync + 'static {
 /// Answers one API Gateway request with `endpoint`. A request still running
 /// near the invocation's deadline is answered 503 (in the endpoint's
 /// envelope) instead of being cut off by Lambda with nothing said.
-pub async fn serve_http<E: Endpoint>(endpoint: &E, req: Request) -> Response<Body> {
+pub async fn serve_http<E: HttpFunction>(endpoint: &E, req: Request) -> Response<Body> {
     use lambda_http::RequestExt;
     let Some(until) = req.lambda_context_ref().and_then(|c| work_until(c, HTTP_DEADLINE_MARGIN))
     else {
@@ -259,7 +259,7 @@ pub async fn serve_http<E: Endpoint>(endpoint: &E, req: Request) -> Response<Bod
 }
 
 /// Processes one SQS batch with `worker`, finishing before the invocation's deadline.
-pub async fn serve_batch<W: Worker>(
+pub async fn serve_batch<W: QueueFunction>(
     worker: &W,
     retry: Option<&RetryPolicy>,
     event: lambda_runtime::LambdaEvent<SqsEvent>,
@@ -292,7 +292,7 @@ pub fn init_tracing() {
 }
 
 /// Cold start, then serve API Gateway requests with `E`.
-pub async fn run_http<E: Endpoint>() -> Result<(), BoxError> {
+pub async fn run_http<E: HttpFunction>() -> Result<(), BoxError> {
     init_tracing();
     let rt = Runtime::from_lambda_environment().await?;
     let endpoint = E::build(&rt).await?;
@@ -304,7 +304,7 @@ pub async fn run_http<E: Endpoint>() -> Result<(), BoxError> {
 }
 
 /// Cold start, then process SQS batches with `W`, reporting partial batch failures.
-pub async fn run_worker<W: Worker>() -> Result<(), BoxError> {
+pub async fn run_worker<W: QueueFunction>() -> Result<(), BoxError> {
     init_tracing();
     let rt = Runtime::from_lambda_environment().await?;
     let worker = W::build(&rt).await?;

@@ -4,7 +4,7 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
 
-use crate::bootstrap::{Endpoint as EndpointTrait, Runtime};
+use crate::bootstrap::{HttpFunction, Runtime};
 use crate::compose::AwsStore;
 use crate::http::{self, yalo};
 use crate::ports::UserStore;
@@ -42,7 +42,7 @@ impl Endpoint {
     }
 }
 
-impl EndpointTrait for Endpoint {
+impl HttpFunction for Endpoint {
     async fn build(rt: &Runtime) -> Result<Self> {
         Ok(Endpoint::new(rt.dynamo()?, super::token_keys(rt).await?))
     }

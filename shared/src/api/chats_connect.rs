@@ -6,7 +6,7 @@ use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::bootstrap::{Endpoint as EndpointTrait, Runtime};
+use crate::bootstrap::{HttpFunction, Runtime};
 use crate::compose::Aws;
 use crate::http::{self, yalo as envelope};
 use crate::model::{ChannelKind, Participant};
@@ -40,7 +40,7 @@ pub struct Endpoint {
     handoff: Handoff<Aws>,
 }
 
-impl EndpointTrait for Endpoint {
+impl HttpFunction for Endpoint {
     async fn build(rt: &Runtime) -> Result<Self> {
         let handoff = Handoff::new(rt.dynamo()?, rt.desks().await?, rt.settings.clone());
         Ok(Endpoint { gate: super::Gate::from_runtime(rt).await?, handoff })

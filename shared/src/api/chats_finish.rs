@@ -7,7 +7,7 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 
 use crate::adapters::salesforce::SalesforceDesk;
-use crate::bootstrap::{Endpoint as EndpointTrait, Runtime};
+use crate::bootstrap::{HttpFunction, Runtime};
 use crate::compose::AwsStore;
 use crate::http::{self, yalo as envelope};
 use crate::model::{now_millis, ChannelKind, ConversationStatus, DeskKind};
@@ -22,7 +22,7 @@ pub struct Endpoint {
     salesforce: Option<SalesforceDesk>,
 }
 
-impl EndpointTrait for Endpoint {
+impl HttpFunction for Endpoint {
     async fn build(rt: &Runtime) -> Result<Self> {
         Ok(Endpoint {
             gate: super::Gate::from_runtime(rt).await?,

@@ -7,7 +7,7 @@ use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 
 use crate::adapters::salesforce::SalesforceDesk;
-use crate::bootstrap::{Endpoint as EndpointTrait, Runtime};
+use crate::bootstrap::{HttpFunction, Runtime};
 use crate::http::{self, yalo as envelope};
 use crate::services::auth::Role;
 use crate::Result;
@@ -27,7 +27,7 @@ pub struct Endpoint {
     salesforce: Option<SalesforceDesk>,
 }
 
-impl EndpointTrait for Endpoint {
+impl HttpFunction for Endpoint {
     async fn build(rt: &Runtime) -> Result<Self> {
         Ok(Endpoint {
             gate: super::Gate::from_runtime(rt).await?,

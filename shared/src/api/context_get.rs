@@ -4,7 +4,7 @@
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 
-use crate::bootstrap::{Endpoint as EndpointTrait, Runtime};
+use crate::bootstrap::{HttpFunction, Runtime};
 use crate::compose::AwsStore;
 use crate::http::{self, yalo};
 use crate::model::{now_millis, validate_id};
@@ -18,7 +18,7 @@ pub struct Endpoint {
     gate: super::Gate,
 }
 
-impl EndpointTrait for Endpoint {
+impl HttpFunction for Endpoint {
     async fn build(rt: &Runtime) -> Result<Self> {
         Ok(Endpoint { store: rt.dynamo()?, gate: super::Gate::from_runtime(rt).await? })
     }

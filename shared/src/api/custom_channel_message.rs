@@ -5,7 +5,7 @@
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 
-use crate::bootstrap::{Endpoint as EndpointTrait, Runtime};
+use crate::bootstrap::{HttpFunction, Runtime};
 use crate::compose::Aws;
 use crate::http::{self, custom as envelope};
 use crate::services::custom_channel::CustomInbound;
@@ -16,7 +16,7 @@ pub struct Endpoint {
     inbound: CustomInbound<Aws>,
 }
 
-impl EndpointTrait for Endpoint {
+impl HttpFunction for Endpoint {
     fn failure(err: &crate::Error) -> Response<Body> {
         crate::http::custom::failure(err)
     }

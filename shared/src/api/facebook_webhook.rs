@@ -4,13 +4,13 @@
 use lambda_http::{Body, Request, Response};
 
 use super::yalo_webhook::Webhook;
-use crate::bootstrap::{Endpoint as EndpointTrait, Runtime};
+use crate::bootstrap::{HttpFunction, Runtime};
 use crate::model::ChannelKind;
 use crate::Result;
 
 pub struct Endpoint(Webhook);
 
-impl EndpointTrait for Endpoint {
+impl HttpFunction for Endpoint {
     async fn build(rt: &Runtime) -> Result<Self> {
         Ok(Endpoint(Webhook::build(rt, ChannelKind::Facebook).await?))
     }

@@ -8,13 +8,13 @@ use lambda_http::{Body, Request, Response};
 use serde_json::json;
 
 use super::pipedrive_provider::ProviderEndpoint;
-use crate::bootstrap::{Endpoint as EndpointTrait, Runtime};
+use crate::bootstrap::{HttpFunction, Runtime};
 use crate::http::{self, pipedrive as envelope};
 use crate::Result;
 
 pub struct Endpoint(ProviderEndpoint);
 
-impl EndpointTrait for Endpoint {
+impl HttpFunction for Endpoint {
     fn failure(err: &crate::Error) -> Response<Body> {
         crate::http::pipedrive::failure(err)
     }

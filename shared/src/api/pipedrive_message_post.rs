@@ -7,7 +7,7 @@ use lambda_http::{Body, Request, Response};
 use serde_json::json;
 
 use super::pipedrive_provider::ProviderEndpoint;
-use crate::bootstrap::{Endpoint as EndpointTrait, Runtime};
+use crate::bootstrap::{HttpFunction, Runtime};
 use crate::http::{self, pipedrive as envelope};
 use crate::model::now_millis;
 use crate::services::pipedrive::{Posted, PostedFile};
@@ -48,7 +48,7 @@ async fn parse(content_type: Option<&str>, body: &[u8]) -> Result<Posted> {
     Ok(posted)
 }
 
-impl EndpointTrait for Endpoint {
+impl HttpFunction for Endpoint {
     fn failure(err: &crate::Error) -> Response<Body> {
         crate::http::pipedrive::failure(err)
     }

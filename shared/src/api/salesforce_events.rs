@@ -5,7 +5,7 @@
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 
-use crate::bootstrap::{Endpoint as EndpointTrait, Runtime};
+use crate::bootstrap::{HttpFunction, Runtime};
 use crate::compose::Aws;
 use crate::http::{self, yalo as envelope};
 use crate::services::auth::Role;
@@ -17,7 +17,7 @@ pub struct Endpoint {
     events: AgentEvents<Aws>,
 }
 
-impl EndpointTrait for Endpoint {
+impl HttpFunction for Endpoint {
     async fn build(rt: &Runtime) -> Result<Self> {
         Ok(Endpoint {
             gate: super::Gate::from_runtime(rt).await?,

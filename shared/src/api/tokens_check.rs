@@ -4,7 +4,7 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
 
-use crate::bootstrap::{Endpoint as EndpointTrait, Runtime};
+use crate::bootstrap::{HttpFunction, Runtime};
 use crate::http;
 use crate::services::auth::Role;
 use crate::Result;
@@ -19,7 +19,7 @@ pub struct Endpoint {
     gate: super::Gate,
 }
 
-impl EndpointTrait for Endpoint {
+impl HttpFunction for Endpoint {
     async fn build(rt: &Runtime) -> Result<Self> {
         Ok(Endpoint { gate: super::Gate::from_runtime(rt).await? })
     }

@@ -4,12 +4,12 @@
 use lambda_http::{Body, Request, Response};
 
 use super::yalo_registration::{Action, Registration};
-use crate::bootstrap::{Endpoint as EndpointTrait, Runtime};
+use crate::bootstrap::{HttpFunction, Runtime};
 use crate::Result;
 
 pub struct Endpoint(Registration);
 
-impl EndpointTrait for Endpoint {
+impl HttpFunction for Endpoint {
     async fn build(rt: &Runtime) -> Result<Self> {
         Ok(Endpoint(Registration::build(rt, Action::Register).await?))
     }

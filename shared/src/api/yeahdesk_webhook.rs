@@ -11,7 +11,7 @@ use serde_json::json;
 use subtle::ConstantTimeEq;
 
 use crate::adapters::yeahdesk::Webhook;
-use crate::bootstrap::{Endpoint as EndpointTrait, Runtime};
+use crate::bootstrap::{HttpFunction, Runtime};
 use crate::compose::{AwsQueue, AwsStore};
 use crate::config::SecretSource;
 use crate::http::{self, custom as envelope};
@@ -24,7 +24,7 @@ pub struct Endpoint {
     secret: Option<SecretString>,
 }
 
-impl EndpointTrait for Endpoint {
+impl HttpFunction for Endpoint {
     fn failure(err: &crate::Error) -> Response<Body> {
         crate::http::custom::failure(err)
     }

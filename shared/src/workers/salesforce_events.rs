@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::bootstrap::{Runtime, Worker as WorkerTrait};
+use crate::bootstrap::{QueueFunction, Runtime};
 use crate::compose::Aws;
 use crate::ports::{Ports, QueueName};
 use crate::services::salesforce_events::{AgentEvents, Router as EventRouter};
@@ -14,7 +14,7 @@ use crate::Result;
 /// to the `salesforce-conversation-events` queue, grouped by conversation.
 pub struct Router(EventRouter<<Aws as Ports>::Queue>);
 
-impl WorkerTrait for Router {
+impl QueueFunction for Router {
     const QUEUE: QueueName = QueueName::SalesforceEvents;
     type Job = Value;
 
@@ -31,7 +31,7 @@ impl WorkerTrait for Router {
 /// The worker of the per-conversation Salesforce events queue.
 pub struct Worker(AgentEvents<Aws>);
 
-impl WorkerTrait for Worker {
+impl QueueFunction for Worker {
     const QUEUE: QueueName = QueueName::SalesforceConversationEvents;
     type Job = Value;
 

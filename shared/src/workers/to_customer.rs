@@ -1,6 +1,6 @@
 //! The `to-customer` worker: agent messages to the customer's channel.
 
-use crate::bootstrap::{Runtime, Worker as WorkerTrait};
+use crate::bootstrap::{QueueFunction, Runtime};
 use crate::compose::Aws;
 use crate::ports::{QueueJob, QueueName};
 use crate::services::to_customer::ToCustomer;
@@ -9,7 +9,7 @@ use crate::Result;
 
 pub struct Worker(ToCustomer<Aws>);
 
-impl WorkerTrait for Worker {
+impl QueueFunction for Worker {
     type Job = QueueJob;
     const QUEUE: QueueName = QueueName::ToCustomer;
 

@@ -1,6 +1,6 @@
 //! The `to-desk` worker: customer messages into the conversation's desk.
 
-use crate::bootstrap::{Runtime, Worker as WorkerTrait};
+use crate::bootstrap::{QueueFunction, Runtime};
 use crate::compose::Aws;
 use crate::ports::{QueueJob, QueueName};
 use crate::services::to_desk::ToDesk;
@@ -9,7 +9,7 @@ use crate::Result;
 
 pub struct Worker(ToDesk<Aws>);
 
-impl WorkerTrait for Worker {
+impl QueueFunction for Worker {
     type Job = QueueJob;
     const QUEUE: QueueName = QueueName::ToDesk;
 
