@@ -221,7 +221,7 @@ pub trait HttpFunction: Sized + Send + Sync + 'static {
     /// A failure in the envelope of the endpoint's API family (the Yalo
     /// `{"ErrorDescription"}` one unless the endpoint says otherwise).
     fn failure(err: &Error) -> Response<Body> {
-        crate::http::yalo::failure(err)
+        crate::http::v1::failure(err)
     }
 }
 

@@ -51,9 +51,10 @@ pub fn body(req: &Request) -> &[u8] {
     req.body().as_ref()
 }
 
-/// The Yalo-facing API of the seed (`/v1/...`): `{"Message": ...}` on
-/// success, `{"ErrorDescription": ...}` on failure.
-pub mod yalo {
+/// The `/v1` family of the seed (the API Yalo's bots call, and the
+/// Salesforce events endpoint): `{"Message": ...}` on success,
+/// `{"ErrorDescription": ...}` on failure.
+pub mod v1 {
     use super::*;
     use crate::services::auth::Denied;
 

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::bootstrap::{HttpFunction, Runtime};
 use crate::compose::AwsStore;
-use crate::http::{self, yalo};
+use crate::http::{self, v1};
 use crate::ports::UserStore;
 use crate::services::auth::{verify_password, TokenKeys};
 use crate::Result;
@@ -50,7 +50,7 @@ impl HttpFunction for Endpoint {
     async fn handle(&self, req: Request) -> Response<Body> {
         let payload: AuthPayload = match serde_json::from_slice(http::body(&req)) {
             Ok(p) => p,
-            Err(e) => return yalo::bad_payload(&e),
+            Err(e) => return v1::bad_payload(&e),
         };
         let missing: Vec<&str> = [("Username", &payload.username), ("Password", &payload.password)]
             .into_iter()
@@ -58,12 +58,12 @@ impl HttpFunction for Endpoint {
             .map(|(k, _)| k)
             .collect();
         if !missing.is_empty() {
-            return yalo::missing_fields("AuthPayload", &missing);
+            return v1::missing_fields("AuthPayload", &missing);
         }
         if payload.username.len() > crate::model::limits::ID
             || payload.password.len() > MAX_PASSWORD
         {
-            return yalo::error(StatusCode::UNAUTHORIZED, "Invalid credentials.");
+            return v1::error(StatusCode::UNAUTHORIZED, "Invalid credentials.");
         }
         let now = crate::model::now_millis() / 1000;
         // The brake: after a few failures in a row, the user's logins wait out
@@ -71,7 +71,7 @@ impl HttpFunction for Endpoint {
         match self.users.login_failures(&payload.username, now).await {
             Ok(n) if n >= MAX_FAILED_LOGINS => {
                 tracing::warn!(username = %payload.username, "login refused: too many failed attempts");
-                let mut res = yalo::error(
+                let mut res = v1::error(
                     StatusCode::TOO_MANY_REQUESTS,
                     "Too many failed attempts, try again later.",
                 );
@@ -80,11 +80,11 @@ impl HttpFunction for Endpoint {
                 return res;
             }
             Ok(_) => {}
-            Err(e) => return yalo::failure(&e),
+            Err(e) => return v1::failure(&e),
         }
         let user = match self.users.get_user(&payload.username).await {
             Ok(u) => u,
-            Err(e) => return yalo::failure(&e),
+            Err(e) => return v1::failure(&e),
         };
         // argon2 is deliberately slow: keep it off the async workers.
         let password = payload.password;
@@ -100,12 +100,12 @@ impl HttpFunction for Endpoint {
                     .count_login_failure(&payload.username, now, LOCKOUT.as_secs() as i64)
                     .await
                 {
-                    return yalo::failure(&e);
+                    return v1::failure(&e);
                 }
-                return yalo::error(StatusCode::UNAUTHORIZED, "Invalid credentials.");
+                return v1::error(StatusCode::UNAUTHORIZED, "Invalid credentials.");
             }
             Err(e) => {
-                return yalo::failure(&crate::Error::permanent(
+                return v1::failure(&crate::Error::permanent(
                     "password check did not finish",
                     Some(Box::new(e)),
                 ))
@@ -116,7 +116,7 @@ impl HttpFunction for Endpoint {
         }
         match self.keys.issue(&user, now) {
             Ok(token) => http::json(StatusCode::OK, &TokenBody { token }),
-            Err(e) => yalo::failure(&e),
+            Err(e) => v1::failure(&e),
         }
     }
 }

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 use crate::bootstrap::{HttpFunction, Runtime};
 use crate::compose::Aws;
-use crate::http::{self, yalo as envelope};
+use crate::http::{self, v1 as envelope};
 use crate::model::{ChannelKind, Participant};
 use crate::services::auth::Role;
 use crate::services::handoff::{Handoff, HandoffRequest};

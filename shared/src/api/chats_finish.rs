@@ -9,7 +9,7 @@ use lambda_http::{Body, Request, Response};
 use crate::adapters::salesforce::SalesforceDesk;
 use crate::bootstrap::{HttpFunction, Runtime};
 use crate::compose::AwsStore;
-use crate::http::{self, yalo as envelope};
+use crate::http::{self, v1 as envelope};
 use crate::model::{now_millis, ChannelKind, ConversationStatus, DeskKind};
 use crate::ports::ConversationStore;
 use crate::services::auth::Role;

@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use crate::adapters::salesforce::SalesforceDesk;
 use crate::bootstrap::{HttpFunction, Runtime};
-use crate::http::{self, yalo as envelope};
+use crate::http::{self, v1 as envelope};
 use crate::services::auth::Role;
 use crate::Result;
 

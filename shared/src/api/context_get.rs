@@ -6,7 +6,7 @@ use lambda_http::{Body, Request, Response};
 
 use crate::bootstrap::{HttpFunction, Runtime};
 use crate::compose::AwsStore;
-use crate::http::{self, yalo};
+use crate::http::{self, v1};
 use crate::model::{now_millis, validate_id};
 use crate::ports::ContextStore;
 use crate::services::auth::Role;
@@ -29,7 +29,7 @@ impl HttpFunction for Endpoint {
         }
         let user_id = http::path(&req, "userID").unwrap_or_default();
         if validate_id("userID", &user_id).is_err() {
-            return yalo::error(StatusCode::BAD_REQUEST, "Missing param : userID");
+            return v1::error(StatusCode::BAD_REQUEST, "Missing param : userID");
         }
         match self.store.list_context(&user_id, now_millis()).await {
             // An empty transcript is `[]` (the predecessor answered `null`, which clients had to special-case).
@@ -37,7 +37,7 @@ impl HttpFunction for Endpoint {
                 StatusCode::OK,
                 &entries.iter().map(ContextItem::from).collect::<Vec<_>>(),
             ),
-            Err(e) => yalo::failure(&e),
+            Err(e) => v1::failure(&e),
         }
     }
 }

@@ -90,7 +90,7 @@ impl Gate {
         req: &lambda_http::Request,
         roles: &[Role],
     ) -> std::result::Result<Claims, Denial> {
-        let denied = |d| Box::new(crate::http::yalo::denied(d));
+        let denied = |d| Box::new(crate::http::v1::denied(d));
         let query_token = crate::http::query(req, "token");
         let claims = crate::services::auth::authorize(
             &self.keys,
@@ -105,7 +105,7 @@ impl Gate {
                 tracing::info!(username = %claims.username, "token refused: its user is gone or has another role");
                 Err(denied(Denied::InvalidToken))
             }
-            Err(e) => Err(Box::new(crate::http::yalo::failure(&e))),
+            Err(e) => Err(Box::new(crate::http::v1::failure(&e))),
         }
     }
 

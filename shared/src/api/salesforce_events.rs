@@ -7,7 +7,7 @@ use lambda_http::{Body, Request, Response};
 
 use crate::bootstrap::{HttpFunction, Runtime};
 use crate::compose::Aws;
-use crate::http::{self, yalo as envelope};
+use crate::http::{self, v1 as envelope};
 use crate::services::auth::Role;
 use crate::services::salesforce_events::AgentEvents;
 use crate::Result;

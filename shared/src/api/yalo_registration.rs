@@ -7,7 +7,7 @@ use lambda_http::{Body, Request, Response};
 use crate::adapters::yalo::YaloClient;
 use crate::bootstrap::Runtime;
 use crate::config::SecretSource;
-use crate::http::{self, yalo as envelope};
+use crate::http::{self, v1 as envelope};
 use crate::model::ChannelKind;
 use crate::services::auth::Role;
 use crate::Result;

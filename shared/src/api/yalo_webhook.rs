@@ -11,7 +11,7 @@ use crate::adapters::yalo::{self, Parsed, Refused};
 use crate::bootstrap::Runtime;
 use crate::compose::{AwsQueue, AwsStore};
 use crate::config::SecretSource;
-use crate::http::{self, yalo as envelope};
+use crate::http::{self, v1 as envelope};
 use crate::model::{now_millis, ChannelKind};
 use crate::services::inbound::Inbound;
 use crate::Result;
