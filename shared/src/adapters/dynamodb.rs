@@ -461,7 +461,7 @@ impl DynamoStore {
 
 /// Whether an item read is past its lifetime (DynamoDB deletes expired
 /// items within days, not at once; reads skip them meanwhile).
-fn expired(expires_at: Option<i64>) -> bool {
+pub(crate) fn expired(expires_at: Option<i64>) -> bool {
     expires_at.is_some_and(|at| at <= now_millis() / 1000)
 }
 

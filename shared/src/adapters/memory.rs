@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::adapters::dynamodb::Retention;
+use crate::adapters::dynamodb::{expired, Retention};
 use crate::model::{
     now_millis, Attachment, ChannelKind, ContextEntry, Conversation, ConversationId,
     ConversationRef, ConversationStatus, DeskKind, EpochMillis, Message, MessageId, MessageStatus,
@@ -43,10 +43,6 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 fn now_secs() -> i64 {
     now_millis() / 1000
-}
-
-fn expired(expires_at: Option<i64>) -> bool {
-    expires_at.is_some_and(|at| at <= now_secs())
 }
 
 /// An idempotency claim as stored.
