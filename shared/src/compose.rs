@@ -8,20 +8,20 @@ use crate::adapters::fetch::{FetchPolicy, Fetcher};
 use crate::adapters::http_client;
 use crate::adapters::pipedrive::{PipedriveClient, Refresh};
 use crate::adapters::s3::S3Blobs;
-use crate::adapters::salesforce::{Capacity, SalesforceDesk};
+use crate::adapters::salesforce::SalesforceDesk;
 use crate::adapters::sqs::SqsQueue;
 use crate::adapters::yalo::YaloClient;
-use crate::adapters::yeahdesk::YeahdeskClient;
+use crate::adapters::yeahdesk::{YeahdeskClient, YeahdeskDesk};
 use crate::bootstrap::Runtime;
 use crate::config::SecretSource;
-use crate::ports::Ports;
+use crate::model::DeskKind;
+use crate::ports::{Desk, Ports};
 use crate::services::custom_channel::CustomSender;
 use crate::services::desks::Desks;
-use crate::services::media::Media;
+use crate::services::media::{Media, StoredFiles};
 use crate::services::pipedrive::PipedriveDesk;
 use crate::services::salesforce_events::AgentEvents;
 use crate::services::to_customer::Channels;
-use crate::services::yeahdesk::YeahdeskDesk;
 use crate::{Error, Result};
 
 /// What a deployment runs on: DynamoDB, S3, SQS, the guarded fetcher and
@@ -92,11 +92,11 @@ impl Runtime {
         }
         let client =
             PipedriveClient::new(http_client::client()?, &s.peers.pipedrive, token, refresh);
-        Ok(Some(PipedriveDesk::new(client, self.dynamo()?, self.blobs()?, s.presign_ttl)))
+        Ok(Some(PipedriveDesk::new(client, self.dynamo()?, &p.channel_id)))
     }
 
     /// The Yeahdesk desk, when its channel and token are set (`None` otherwise).
-    pub async fn yeahdesk(&self) -> Result<Option<YeahdeskDesk<Aws>>> {
+    pub async fn yeahdesk(&self) -> Result<Option<YeahdeskDesk<AwsStore>>> {
         let s = &self.settings;
         let (Some(channel), false) =
             (&s.yeahdesk.channel_id, matches!(s.yeahdesk.token, SecretSource::Unset))
@@ -105,18 +105,35 @@ impl Runtime {
         };
         let token = self.secret(&s.yeahdesk.token, "OMNIBRIDGE_YEAHDESK_TOKEN").await?;
         let client = YeahdeskClient::new(http_client::client()?, &s.peers.yeahdesk, channel, token);
-        Ok(Some(YeahdeskDesk::new(client, channel, self.dynamo()?, self.blobs()?, s.presign_ttl)))
+        Ok(Some(YeahdeskDesk::new(client, channel, self.dynamo()?)))
+    }
+
+    /// The desk of that kind, when this deployment is configured for it.
+    /// A new desk is one line here.
+    pub async fn desk(&self, kind: DeskKind) -> Result<Option<Box<dyn Desk>>> {
+        fn boxed<D: Desk + 'static>(desk: Option<D>) -> Option<Box<dyn Desk>> {
+            desk.map(|d| Box::new(d) as Box<dyn Desk>)
+        }
+        Ok(match kind {
+            DeskKind::Salesforce => boxed(self.salesforce().await?),
+            DeskKind::Pipedrive => boxed(self.pipedrive().await?),
+            DeskKind::Yeahdesk => boxed(self.yeahdesk().await?),
+        })
+    }
+
+    /// Every desk this deployment is configured for.
+    pub async fn desk_list(&self) -> Result<Vec<Box<dyn Desk>>> {
+        let mut desks = Vec::new();
+        for kind in DeskKind::ALL {
+            desks.extend(self.desk(*kind).await?);
+        }
+        Ok(desks)
     }
 
     /// Every desk this deployment is configured for, and the attachments'
     /// way to them.
     pub async fn desks(&self) -> Result<Desks<Aws>> {
-        Ok(Desks {
-            salesforce: self.salesforce().await?,
-            pipedrive: self.pipedrive().await?,
-            yeahdesk: self.yeahdesk().await?,
-            media: self.media()?,
-        })
+        Ok(Desks::new(self.desk_list().await?, self.media()?))
     }
 
     /// The channels agent messages go out on: Yalo and custom sources.
@@ -139,21 +156,19 @@ impl Runtime {
     /// Salesforce's agent events, with CCaaS partner routing when set.
     pub async fn agent_events(&self) -> Result<AgentEvents<Aws>> {
         let s = &self.settings.salesforce;
-        let agent_work =
-            match (&s.agent_work, &s.ccaas_agent_id) {
-                (Some(capacity), Some(agent)) => {
-                    let desk = self.salesforce().await?.ok_or_else(|| {
-                        Error::Config("agent work needs Salesforce configured".into())
-                    })?;
-                    Some((desk, agent.clone(), Capacity::parse(capacity)?))
-                }
-                (Some(_), None) => return Err(Error::Config(
-                    "OMNIBRIDGE_SALESFORCE_AGENT_WORK needs OMNIBRIDGE_SALESFORCE_CCAAS_AGENT_ID"
-                        .into(),
-                )),
-                _ => None,
+        let desk =
+            match s.agent_work {
+                Some(_) => Some(self.desk(DeskKind::Salesforce).await?.ok_or_else(|| {
+                    Error::Config("agent work needs Salesforce configured".into())
+                })?),
+                None => None,
             };
-        Ok(AgentEvents::new(self.dynamo()?, self.queue(), s.clone(), agent_work))
+        Ok(AgentEvents::new(self.dynamo()?, self.queue(), s.clone(), desk))
+    }
+
+    /// The bucket's files, as peers take them.
+    pub fn files(&self) -> Result<StoredFiles<S3Blobs>> {
+        Ok(StoredFiles { blobs: self.blobs()?, presign_ttl: self.settings.presign_ttl })
     }
 
     /// Attachments on their way to a desk: fetched under the settings'
@@ -161,6 +176,6 @@ impl Runtime {
     pub fn media(&self) -> Result<Media<Aws>> {
         let s = &self.settings;
         let policy = FetchPolicy::new(s.attachment_max_bytes, s.fetch_allow_private.clone());
-        Ok(Media::new(Fetcher::new(policy)?, self.blobs()?, self.dynamo()?))
+        Ok(Media::new(Fetcher::new(policy)?, self.files()?, self.dynamo()?))
     }
 }

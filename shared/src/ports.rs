@@ -373,14 +373,107 @@ pub struct Receipt {
     pub id: Option<String>,
 }
 
-/// A desk where agents answer (Salesforce, Pipedrive, Yeahdesk).
+/// Stored attachments (their `key` set), as a desk or channel takes them.
+#[async_trait::async_trait]
+pub trait Files: Send + Sync {
+    /// The file's bytes and type.
+    async fn read(&self, key: &str) -> Result<StoredBlob>;
+    /// A link the peer can fetch the file from, for the deployment's presign time.
+    async fn link(&self, key: &str) -> Result<String>;
+}
+
+/// How a desk shows the agent the bot's transcript at handoff.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Handover {
+    /// As the conversation's first message, delivered like any other.
+    FirstMessage,
+    /// As the desk's own first entry ([`Desk::send_transcript`]), which
+    /// gives the desk's id of the conversation, then [`Desk::route`].
+    Routed,
+}
+
+/// A desk asks for its work to be assigned to an agent (Salesforce's CCaaS
+/// partner routing).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WorkRequest {
+    pub conversation_identifier: String,
+    pub work_item_id: String,
+    pub routing_type: String,
+    pub correlation: String,
+}
+
+/// A desk where agents answer (Salesforce, Pipedrive, Yeahdesk): one
+/// adapter each, chosen by each conversation's `desk` (`services::desks`).
+/// What a desk cannot do has a default: nothing, or a permanent error.
+#[async_trait::async_trait]
 pub trait Desk: Send + Sync {
-    /// Delivers a customer message into the conversation on the desk.
-    fn deliver(
+    fn kind(&self) -> DeskKind;
+    /// The desk channel a new conversation is filed under: `requested` (a
+    /// bot's routing) when the desk has several, else its own.
+    fn channel(&self, requested: Option<&str>) -> String;
+    /// How the agent is shown the transcript at handoff.
+    fn handover(&self) -> Handover {
+        Handover::FirstMessage
+    }
+    /// Makes a new conversation known to the desk before anything is
+    /// delivered into it.
+    async fn open(&self, _conversation: &Conversation) -> Result<()> {
+        Ok(())
+    }
+    /// [`Handover::Routed`] desks: the transcript as the desk's first entry
+    /// (`entry_id` stable across retries); returns the desk's id of the
+    /// conversation.
+    async fn send_transcript(
+        &self,
+        _conversation: &Conversation,
+        _entry_id: &str,
+        _text: &str,
+        _at: EpochMillis,
+    ) -> Result<Option<String>> {
+        Err(unsupported(self.kind(), "a transcript entry"))
+    }
+    /// [`Handover::Routed`] desks: asks for the conversation to be routed to
+    /// an agent, the way the desk's settings say for `bot`.
+    async fn route(
+        &self,
+        _bot: &str,
+        _desk_conversation_id: &str,
+        _attributes: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<()> {
+        Ok(())
+    }
+    /// Delivers a customer message; its attachments are stored in `files`.
+    async fn deliver(
         &self,
         conversation: &Conversation,
         message: &Message,
-    ) -> impl Future<Output = Result<Receipt>> + Send;
+        files: &dyn Files,
+    ) -> Result<Receipt>;
+    /// Tells the desk that one of its agent's messages did not reach the customer.
+    async fn delivery_failed(
+        &self,
+        _conversation: &Conversation,
+        _message: &Message,
+        _files: &dyn Files,
+    ) -> Result<()> {
+        Ok(())
+    }
+    /// The bot ends the chat: the desk withdraws or ends its side.
+    async fn finish(&self, _conversation: &Conversation) -> Result<()> {
+        Ok(())
+    }
+    /// Records a customer's messaging consent.
+    async fn consent(&self, _customer: &str, _status: &str) -> Result<()> {
+        Err(unsupported(self.kind(), "consent"))
+    }
+    /// Assigns work the desk asked to have routed.
+    async fn assign(&self, _work: &WorkRequest) -> Result<()> {
+        Err(unsupported(self.kind(), "work assignment"))
+    }
+}
+
+fn unsupported(desk: DeskKind, what: &str) -> crate::Error {
+    crate::Error::permanent(format!("the {desk} desk does not take {what}"), None)
 }
 
 /// A channel where customers write (Yalo WhatsApp/Facebook, a custom source).

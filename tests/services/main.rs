@@ -4,6 +4,7 @@
 
 mod delivery;
 mod erase;
+mod handoff;
 mod inbound;
 mod salesforce_events;
 

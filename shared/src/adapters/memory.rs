@@ -19,9 +19,9 @@ use crate::model::{
     Page, CONTEXT_READ_LIMIT,
 };
 use crate::ports::{
-    BlobStore, Claim, ContextStore, ConversationStore, Fetch, Fetched, IdempotencyStore,
-    MessageStore, Ports, Queue, QueueJob, QueueName, RecordStore, Recorded, SourceWebhook,
-    StatusDetail, StoredBlob, UserStore,
+    BlobStore, Claim, ContextStore, ConversationStore, Desk, Fetch, Fetched, Files, Handover,
+    IdempotencyStore, MessageStore, Ports, Queue, QueueJob, QueueName, Receipt, RecordStore,
+    Recorded, SourceWebhook, StatusDetail, StoredBlob, UserStore,
 };
 use crate::services::auth::ApiUser;
 use crate::{Error, Result};
@@ -631,6 +631,113 @@ impl MemoryWebhook {
 impl SourceWebhook for MemoryWebhook {
     async fn post(&self, url: &str, _secret: &str, _key: &str, body: Vec<u8>) -> Result<()> {
         lock(&self.posted).push(Posted { url: url.to_owned(), body });
+        Ok(())
+    }
+}
+
+/// What a [`MemoryDesk`] was asked to do, in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DeskCall {
+    Open(ConversationId),
+    Transcript {
+        entry_id: String,
+        text: String,
+    },
+    Route {
+        bot: String,
+        desk_conversation_id: String,
+    },
+    /// A delivered message: its id, text and each attachment's bytes.
+    Deliver {
+        message: MessageId,
+        text: Option<String>,
+        files: Vec<Vec<u8>>,
+    },
+    DeliveryFailed(MessageId),
+    Finish(ConversationId),
+}
+
+/// A desk that records what it is asked, for the services' tests.
+#[derive(Clone)]
+pub struct MemoryDesk {
+    kind: DeskKind,
+    handover: Handover,
+    calls: Arc<Mutex<Vec<DeskCall>>>,
+}
+
+impl MemoryDesk {
+    pub fn new(kind: DeskKind, handover: Handover) -> Self {
+        MemoryDesk { kind, handover, calls: Arc::default() }
+    }
+
+    /// Every call so far, in order.
+    pub fn calls(&self) -> Vec<DeskCall> {
+        lock(&self.calls).clone()
+    }
+
+    fn record(&self, call: DeskCall) {
+        lock(&self.calls).push(call);
+    }
+}
+
+#[async_trait::async_trait]
+impl Desk for MemoryDesk {
+    fn kind(&self) -> DeskKind {
+        self.kind
+    }
+
+    fn channel(&self, requested: Option<&str>) -> String {
+        requested.unwrap_or("memory-channel").to_owned()
+    }
+
+    fn handover(&self) -> Handover {
+        self.handover
+    }
+
+    async fn open(&self, c: &Conversation) -> Result<()> {
+        self.record(DeskCall::Open(c.id.clone()));
+        Ok(())
+    }
+
+    async fn send_transcript(
+        &self,
+        c: &Conversation,
+        entry_id: &str,
+        text: &str,
+        _at: EpochMillis,
+    ) -> Result<Option<String>> {
+        self.record(DeskCall::Transcript { entry_id: entry_id.to_owned(), text: text.to_owned() });
+        Ok(Some(format!("desk-{}", c.id)))
+    }
+
+    async fn route(
+        &self,
+        bot: &str,
+        desk_conversation_id: &str,
+        _attributes: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<()> {
+        let desk_conversation_id = desk_conversation_id.to_owned();
+        self.record(DeskCall::Route { bot: bot.to_owned(), desk_conversation_id });
+        Ok(())
+    }
+
+    async fn deliver(&self, _c: &Conversation, m: &Message, files: &dyn Files) -> Result<Receipt> {
+        let mut bytes = Vec::with_capacity(m.attachments.len());
+        for a in &m.attachments {
+            bytes.push(files.read(a.key.as_deref().unwrap_or_default()).await?.bytes);
+        }
+        let call = DeskCall::Deliver { message: m.id.clone(), text: m.text.clone(), files: bytes };
+        self.record(call);
+        Ok(Receipt { id: Some(format!("desk-{}", m.id)) })
+    }
+
+    async fn delivery_failed(&self, _c: &Conversation, m: &Message, _: &dyn Files) -> Result<()> {
+        self.record(DeskCall::DeliveryFailed(m.id.clone()));
+        Ok(())
+    }
+
+    async fn finish(&self, c: &Conversation) -> Result<()> {
+        self.record(DeskCall::Finish(c.id.clone()));
         Ok(())
     }
 }

@@ -12,7 +12,10 @@ use serde_json::{json, Value};
 
 use super::http_client::{self, Token, TokenCache};
 use crate::config::{SalesforceSettings, Settings};
-use crate::model::now_millis;
+use crate::model::{
+    now_millis, Conversation, ConversationStatus, DeskKind, EpochMillis, Message, MessageSource,
+};
+use crate::ports::{Desk, Files, Handover, Receipt, WorkRequest};
 use crate::{Error, Result};
 
 const PEER: &str = "Salesforce";
@@ -101,6 +104,8 @@ pub struct SalesforceDesk {
     routing_by_bot: Vec<(String, Routing)>,
     opt_out: Vec<String>,
     opt_in: Vec<String>,
+    /// CCaaS partner routing: the agent work is assigned to, and the capacity it takes.
+    agent_work: Option<(String, Capacity)>,
     token: TokenCache,
 }
 
@@ -162,6 +167,14 @@ impl SalesforceDesk {
                 .collect::<Result<_>>()?,
             opt_out: s.opt_out_keywords.clone(),
             opt_in: s.opt_in_keywords.clone(),
+            agent_work: match (&s.agent_work, &s.ccaas_agent_id) {
+                (Some(capacity), Some(agent)) => Some((agent.clone(), Capacity::parse(capacity)?)),
+                (Some(_), None) => return Err(Error::Config(
+                    "OMNIBRIDGE_SALESFORCE_AGENT_WORK needs OMNIBRIDGE_SALESFORCE_CCAAS_AGENT_ID"
+                        .into(),
+                )),
+                _ => None,
+            },
             token: TokenCache::default(),
         }))
     }
@@ -277,7 +290,7 @@ impl SalesforceDesk {
     }
 
     /// A text message from the end user; `id` is the entry id (ours, stable across retries).
-    pub async fn send_text(
+    async fn send_text(
         &self,
         from: &str,
         id: &str,
@@ -291,7 +304,7 @@ impl SalesforceDesk {
     }
 
     /// One file from the end user, with an optional text.
-    pub async fn send_file(
+    async fn send_file(
         &self,
         from: &str,
         id: &str,
@@ -317,7 +330,7 @@ impl SalesforceDesk {
     }
 
     /// An agent's message could not be delivered to the end user.
-    pub async fn delivery_failed(
+    async fn entry_failed(
         &self,
         end_user: &str,
         failed_entry: &str,
@@ -331,12 +344,12 @@ impl SalesforceDesk {
     }
 
     /// How `bot`'s conversations are routed.
-    pub fn routing_for(&self, bot: &str) -> &Routing {
+    fn routing_for(&self, bot: &str) -> &Routing {
         self.routing_by_bot.iter().find(|(b, _)| b == bot).map(|(_, r)| r).unwrap_or(&self.routing)
     }
 
     /// Routes the conversation to an agent, the way the settings say for `bot`.
-    pub async fn route(
+    async fn route_to_agent(
         &self,
         bot: &str,
         conversation_identifier: &str,
@@ -360,14 +373,14 @@ impl SalesforceDesk {
 
     /// Ends the messaging session (the answer to the seed's "Is there any way
     /// to end the chat through the Interaction API?": `POST /messagingSession`).
-    pub async fn end_session(&self, conversation_identifier: &str, end_user: &str) -> Result<()> {
+    async fn end_session(&self, conversation_identifier: &str, end_user: &str) -> Result<()> {
         let body = json!({"channelAddressIdentifier": self.channel_address_id, "conversationIdentifier": conversation_identifier,
                           "endUserClientId": end_user, "operation": "End", "operationBy": "EndUser"});
         self.call(|| self.http.post(self.url("messagingSession")).json(&body)).await.map(|_| ())
     }
 
     /// The consent a customer's message asks for, when it is one of the keywords.
-    pub fn consent_keyword(&self, text: &str) -> Option<&'static str> {
+    fn consent_keyword(&self, text: &str) -> Option<&'static str> {
         let t = text.trim().to_uppercase();
         if self.opt_out.contains(&t) {
             Some("OptedOut")
@@ -380,23 +393,19 @@ impl SalesforceDesk {
 
     /// Records the end user's messaging consent (`OptedOut`, `ImplicitlyOptedIn`,
     /// `ExplicitlyOptedIn`, `DoublyOptedIn`).
-    pub async fn consent(&self, end_user: &str, status: &str) -> Result<()> {
+    async fn set_consent(&self, end_user: &str, status: &str) -> Result<()> {
         let body = json!({"endUserClientId": end_user, "channelAddressIdentifier": self.channel_address_id, "consentStatus": status});
         self.call(|| self.http.patch(self.url("consent")).json(&body)).await.map(|_| ())
     }
 
-    /// Assigns a work item to an agent (CCaaS partner routing).
-    pub async fn agent_work(
-        &self,
-        user_id: &str,
-        work_item_id: &str,
-        capacity: &Capacity,
-        conversation_identifier: &str,
-        routing_type: &str,
-        correlation: &str,
-    ) -> Result<()> {
-        let mut body = json!({"userId": user_id, "workItemId": work_item_id,
-            "routingContext": {"conversationIdentifier": conversation_identifier, "routingType": routing_type, "routingCorrelationId": correlation}});
+    /// Assigns a work item to the CCaaS agent (partner routing).
+    async fn agent_work(&self, work: &WorkRequest) -> Result<()> {
+        let Some((user_id, capacity)) = &self.agent_work else {
+            return Err(Error::Config("OMNIBRIDGE_SALESFORCE_AGENT_WORK is not set".into()));
+        };
+        let mut body = json!({"userId": user_id, "workItemId": work.work_item_id,
+            "routingContext": {"conversationIdentifier": work.conversation_identifier,
+                "routingType": work.routing_type, "routingCorrelationId": work.correlation}});
         match capacity {
             Capacity::Weight(w) => body["capacityWeight"] = json!(w),
             Capacity::Percentage(p) => body["capacityPercentage"] = json!(p),
@@ -405,9 +414,94 @@ impl SalesforceDesk {
     }
 
     /// Withdraws the routing request of a conversation no agent has taken.
-    pub async fn delete_route(&self, conversation_identifier: &str) -> Result<()> {
+    async fn delete_route(&self, conversation_identifier: &str) -> Result<()> {
         let body = json!({"conversationIdentifier": conversation_identifier});
         self.call(|| self.http.delete(self.url("route")).json(&body)).await.map(|_| ())
+    }
+}
+
+/// The `errorCode` sent with MessageDeliveryFailed: the channel refused the message.
+const DELIVERY_FAILED_CODE: &str = "500";
+
+#[async_trait::async_trait]
+impl Desk for SalesforceDesk {
+    fn kind(&self) -> DeskKind {
+        DeskKind::Salesforce
+    }
+
+    fn channel(&self, _requested: Option<&str>) -> String {
+        self.channel_address_id.clone()
+    }
+
+    fn handover(&self) -> Handover {
+        Handover::Routed
+    }
+
+    async fn send_transcript(
+        &self,
+        c: &Conversation,
+        entry_id: &str,
+        text: &str,
+        at: EpochMillis,
+    ) -> Result<Option<String>> {
+        Ok(self.send_text(&c.customer.id, entry_id, text, at).await?.conversation_identifier)
+    }
+
+    async fn route(
+        &self,
+        bot: &str,
+        desk_conversation_id: &str,
+        attributes: &serde_json::Map<String, Value>,
+    ) -> Result<()> {
+        self.route_to_agent(bot, desk_conversation_id, attributes).await
+    }
+
+    /// One interaction per file (Salesforce takes one file per request), the
+    /// text with the first; entry ids are stable so a retry is recognised.
+    async fn deliver(&self, c: &Conversation, m: &Message, files: &dyn Files) -> Result<Receipt> {
+        let from = &c.customer.id;
+        for (i, a) in m.attachments.iter().enumerate() {
+            let blob = files.read(a.key.as_deref().unwrap_or_default()).await?;
+            let name = a.name.clone().unwrap_or_else(|| format!("attachment-{}", i + 1));
+            let file = File { name, content_type: blob.content_type, bytes: blob.bytes };
+            let id = if i == 0 { m.id.to_string() } else { format!("{}-{i}", m.id) };
+            let text = if i == 0 { m.text.as_deref() } else { None };
+            self.send_file(from, &id, text, &file, m.created_at).await?;
+        }
+        if !m.attachments.is_empty() {
+            return Ok(Receipt { id: Some(m.id.to_string()) });
+        }
+        let text = m.text.as_deref().ok_or_else(|| Error::invalid("message", "has no text"))?;
+        self.send_text(from, m.id.as_str(), text, m.created_at).await?;
+        if let Some(status) = self.consent_keyword(text) {
+            self.set_consent(&c.customer.id, status).await?;
+        }
+        Ok(Receipt { id: Some(m.id.to_string()) })
+    }
+
+    async fn delivery_failed(&self, c: &Conversation, m: &Message, _: &dyn Files) -> Result<()> {
+        if m.source != MessageSource::Desk(DeskKind::Salesforce) {
+            return Ok(());
+        }
+        self.entry_failed(&c.customer.id, &m.source_id, DELIVERY_FAILED_CODE).await
+    }
+
+    /// A chat no agent has taken has its routing withdrawn; a taken one has
+    /// its messaging session ended.
+    async fn finish(&self, c: &Conversation) -> Result<()> {
+        let Some(desk_id) = c.desk_conversation_id.as_deref() else { return Ok(()) };
+        match c.status {
+            ConversationStatus::Active => self.end_session(desk_id, &c.customer.id).await,
+            _ => self.delete_route(desk_id).await,
+        }
+    }
+
+    async fn consent(&self, customer: &str, status: &str) -> Result<()> {
+        self.set_consent(customer, status).await
+    }
+
+    async fn assign(&self, work: &WorkRequest) -> Result<()> {
+        self.agent_work(work).await
     }
 }
 

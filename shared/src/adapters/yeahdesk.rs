@@ -7,6 +7,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 use super::http_client;
+use crate::model::{Conversation, DeskKind, Message};
+use crate::ports::{ConversationStore, Desk, Files, Receipt};
 use crate::{Error, Result};
 
 /// One contact-data item: a way to reach the contact.
@@ -214,5 +216,81 @@ impl YeahdeskClient {
         res.json().await.map_err(|e| {
             Error::permanent("Yeahdesk's answer is not the JSON expected", Some(Box::new(e)))
         })
+    }
+}
+
+/// Yeahdesk as a desk: customer messages go into its custom channel, one
+/// dialog per conversation (by `reference`), files as presigned links.
+pub struct YeahdeskDesk<S> {
+    client: YeahdeskClient,
+    channel_id: String,
+    store: S,
+}
+
+impl<S: ConversationStore> YeahdeskDesk<S> {
+    pub fn new(client: YeahdeskClient, channel_id: &str, store: S) -> Self {
+        YeahdeskDesk { client, channel_id: channel_id.to_owned(), store }
+    }
+}
+
+/// The contact Yeahdesk files a customer under: their id as `custom` contact
+/// data (Yeahdesk merges contacts that share data), plus email and phone.
+fn contact(c: &Conversation) -> ContactObject {
+    let item = |value: &str, kind: &str, service: &str| ContactData {
+        id: None,
+        value: value.to_owned(),
+        kind: kind.to_owned(),
+        service: service.to_owned(),
+        origin: "omnibridge".to_owned(),
+    };
+    let mut contacts = vec![item(&format!("{}:{}", c.channel, c.customer.id), "id", "custom")];
+    if let Some(e) = &c.customer.email {
+        contacts.push(item(e, "mail", "mail"));
+    }
+    if let Some(p) = &c.customer.phone {
+        contacts.push(item(p, "phone", "phone"));
+    }
+    ContactObject { id: None, name: c.customer.name.clone(), description: None, contacts }
+}
+
+#[async_trait::async_trait]
+impl<S: ConversationStore> Desk for YeahdeskDesk<S> {
+    fn kind(&self) -> DeskKind {
+        DeskKind::Yeahdesk
+    }
+
+    fn channel(&self, _requested: Option<&str>) -> String {
+        self.channel_id.clone()
+    }
+
+    /// Posts a customer message into the conversation's dialog (found or
+    /// created by `reference` = our conversation id).
+    async fn deliver(&self, c: &Conversation, m: &Message, files: &dyn Files) -> Result<Receipt> {
+        let mut attachments = Vec::with_capacity(m.attachments.len());
+        for a in &m.attachments {
+            attachments.push(WireAttachment {
+                url: files.link(a.key.as_deref().unwrap_or_default()).await?,
+                size: a.size,
+                name: a.name.clone(),
+                mime_type: Some(a.content_type.clone()),
+            });
+        }
+        let message = CustomMessage {
+            reference: Some(c.id.to_string()),
+            // The source's title when a custom channel gave one, else the customer's name.
+            dialog_title: Some(c.title.clone().unwrap_or_else(|| c.customer.name.clone())),
+            timestamp: Some(m.created_at),
+            text: m.text.clone(),
+            attachments,
+            contact_object: Some(contact(c)),
+            ..CustomMessage::default()
+        };
+        let accepted = self.client.post(&message).await?;
+        if !accepted.dialog_id.is_empty()
+            && c.desk_conversation_id.as_deref() != Some(accepted.dialog_id.as_str())
+        {
+            self.store.set_desk_conversation_id(&c.id, &accepted.dialog_id).await?;
+        }
+        Ok(Receipt { id: Some(accepted.message_id).filter(|id| !id.is_empty()) })
     }
 }

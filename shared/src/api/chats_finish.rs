@@ -1,17 +1,16 @@
-//! `DELETE /v1/chat/finish/{userID}`: the bot ends the customer's chat. A chat
-//! no agent has taken has its routing withdrawn; a taken one has its
-//! messaging session ended. Either way the customer's next message goes back
-//! to the bot only.
+//! `DELETE /v1/chat/finish/{userID}`: the bot ends the customer's chat. The
+//! desk ends its side (Salesforce: a chat no agent has taken has its routing
+//! withdrawn, a taken one its messaging session ended). Either way the
+//! customer's next message goes back to the bot only.
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 
-use crate::adapters::salesforce::SalesforceDesk;
 use crate::bootstrap::{HttpFunction, Runtime};
 use crate::compose::AwsStore;
 use crate::http::{self, v1 as envelope};
-use crate::model::{now_millis, ChannelKind, ConversationStatus, DeskKind};
-use crate::ports::ConversationStore;
+use crate::model::{now_millis, ChannelKind, ConversationStatus};
+use crate::ports::{ConversationStore, Desk};
 use crate::services::auth::Role;
 use crate::services::delivery::find_open_on;
 use crate::Result;
@@ -19,7 +18,8 @@ use crate::Result;
 pub struct Endpoint {
     gate: super::Gate,
     store: AwsStore,
-    salesforce: Option<SalesforceDesk>,
+    /// The desks of this function's settings; one without an adapter has nothing to end.
+    desks: Vec<Box<dyn Desk>>,
 }
 
 impl HttpFunction for Endpoint {
@@ -27,7 +27,7 @@ impl HttpFunction for Endpoint {
         Ok(Endpoint {
             gate: super::Gate::from_runtime(rt).await?,
             store: rt.dynamo()?,
-            salesforce: rt.salesforce().await?,
+            desks: rt.desk_list().await?,
         })
     }
 
@@ -49,21 +49,17 @@ impl HttpFunction for Endpoint {
                 "could not finish chat : this contact does not have an open chat",
             );
         };
-        if let (DeskKind::Salesforce, Some(sf), Some(desk_id)) =
-            (c.desk, &self.salesforce, c.desk_conversation_id.as_deref())
-        {
-            let ended = match c.status {
-                ConversationStatus::Active => sf.end_session(desk_id, &c.customer.id).await,
-                _ => sf.delete_route(desk_id).await,
-            };
-            match ended {
-                Err(e) if e.is_retryable() => return envelope::failure(&e),
-                // Ended on our side regardless: the customer must not stay stuck with a desk that refuses.
-                Err(e) => {
-                    tracing::warn!(error = %e.chain(), conversation_id = %c.id, "Salesforce did not end the chat")
-                }
-                Ok(()) => {}
+        let ended = match self.desks.iter().find(|d| d.kind() == c.desk) {
+            Some(desk) => desk.finish(&c).await,
+            None => Ok(()),
+        };
+        match ended {
+            Err(e) if e.is_retryable() => return envelope::failure(&e),
+            // Ended on our side regardless: the customer must not stay stuck with a desk that refuses.
+            Err(e) => {
+                tracing::warn!(error = %e.chain(), conversation_id = %c.id, desk = %c.desk, "the desk did not end the chat")
             }
+            Ok(()) => {}
         }
         match self
             .store

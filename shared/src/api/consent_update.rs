@@ -6,9 +6,10 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 
-use crate::adapters::salesforce::SalesforceDesk;
 use crate::bootstrap::{HttpFunction, Runtime};
 use crate::http::{self, v1 as envelope};
+use crate::model::DeskKind;
+use crate::ports::Desk;
 use crate::services::auth::Role;
 use crate::Result;
 
@@ -24,14 +25,14 @@ const STATUSES: &[&str] = &["OptedOut", "ImplicitlyOptedIn", "ExplicitlyOptedIn"
 
 pub struct Endpoint {
     gate: super::Gate,
-    salesforce: Option<SalesforceDesk>,
+    salesforce: Option<Box<dyn Desk>>,
 }
 
 impl HttpFunction for Endpoint {
     async fn build(rt: &Runtime) -> Result<Self> {
         Ok(Endpoint {
             gate: super::Gate::from_runtime(rt).await?,
-            salesforce: rt.salesforce().await?,
+            salesforce: rt.desk(DeskKind::Salesforce).await?,
         })
     }
 

@@ -29,13 +29,7 @@ impl ProviderEndpoint {
             }
             _ => None,
         };
-        let provider = Provider::new(
-            rt.dynamo()?,
-            rt.blobs()?,
-            rt.queue(),
-            s.presign_ttl,
-            s.attachment_max_bytes,
-        );
+        let provider = Provider::new(rt.dynamo()?, rt.files()?, rt.queue(), s.attachment_max_bytes);
         Ok(ProviderEndpoint { credentials, provider })
     }
 

@@ -11,7 +11,9 @@ use crate::model::{
     limits, now_millis, Author, ChannelKind, ContextEntry, Conversation, ConversationStatus,
     DeskKind, Direction, EpochMillis, Message, MessageSource, Participant,
 };
-use crate::ports::{ContextStore, ConversationStore, MessageStore, Ports, QueueJob, Recorded};
+use crate::ports::{
+    ContextStore, ConversationStore, Desk, Handover, MessageStore, Ports, QueueJob, Recorded,
+};
 use crate::services::delivery::deliver;
 use crate::services::desks::Desks;
 use crate::services::once::once;
@@ -107,15 +109,7 @@ impl<P: Ports> Handoff<P> {
     /// The desk and the desk channel its conversations belong to (`channel`
     /// when given, else the desk's default), or why it cannot be used.
     pub fn destination(&self, desk: DeskKind, channel: Option<&str>) -> Result<(DeskKind, String)> {
-        let channel = match desk {
-            DeskKind::Salesforce => self.desks.salesforce()?.channel_address_id.clone(),
-            DeskKind::Pipedrive => {
-                self.desks.pipedrive()?;
-                channel.unwrap_or(&self.settings.pipedrive.channel_id).to_owned()
-            }
-            DeskKind::Yeahdesk => self.desks.yeahdesk()?.channel_id().to_owned(),
-        };
-        Ok((desk, channel))
+        Ok((desk, self.desks.get(desk)?.channel(channel)))
     }
 
     /// Hands the customer to an agent; returns the conversation.
@@ -159,18 +153,22 @@ impl<P: Ports> Handoff<P> {
         let now = now_millis();
         let entries = self.store.list_context(&req.customer.id, now).await?;
         let text = transcript(req, &entries);
-        match conversation.desk {
-            DeskKind::Salesforce => self.to_salesforce(req, conversation, &text, now).await,
-            _ => self.as_first_message(conversation, text).await,
+        let desk = self.desks.get(conversation.desk)?;
+        match desk.handover() {
+            Handover::Routed => self.routed(desk, req, conversation, &text, now).await,
+            Handover::FirstMessage => {
+                desk.open(conversation).await?;
+                self.as_first_message(conversation, text).await
+            }
         }
     }
 
-    /// Whether the agent has been shown the transcript already (Salesforce:
-    /// the conversation has Salesforce's id; the others: the transcript
+    /// Whether the agent has been shown the transcript already (a routed
+    /// desk: the conversation has the desk's id; the others: the transcript
     /// message is delivered or failed). One read; callers that see `false`
     /// call [`Handoff::hand_over`], which finishes what is left.
     pub async fn handed_over(&self, c: &Conversation) -> Result<bool> {
-        if c.desk == DeskKind::Salesforce {
+        if self.desks.get(c.desk)?.handover() == Handover::Routed {
             return Ok(c.desk_conversation_id.is_some());
         }
         let id = crate::model::MessageId::from_source(
@@ -180,15 +178,16 @@ impl<P: Ports> Handoff<P> {
         Ok(self.store.get_message(&id).await?.is_some_and(|m| m.status.is_final()))
     }
 
-    /// Salesforce: the transcript as the first interaction, then the routing request.
-    async fn to_salesforce(
+    /// A routed desk (Salesforce): the transcript as the desk's first
+    /// entry, then the routing request.
+    async fn routed(
         &self,
+        desk: &dyn Desk,
         req: &HandoffRequest,
         conversation: &Conversation,
         text: &str,
         now: EpochMillis,
     ) -> Result<()> {
-        let sf = self.desks.salesforce()?;
         let id = &conversation.id;
         let entry_id =
             uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, format!("transcript:{id}").as_bytes())
@@ -199,8 +198,10 @@ impl<P: Ports> Handoff<P> {
             "handoff",
             STEP_LEASE,
             || async {
-                let accepted = sf.send_text(&req.customer.id, &entry_id, text, now).await?;
-                Ok(accepted.conversation_identifier.unwrap_or_default())
+                Ok(desk
+                    .send_transcript(conversation, &entry_id, text, now)
+                    .await?
+                    .unwrap_or_default())
             },
         )
         .await?;
@@ -210,7 +211,7 @@ impl<P: Ports> Handoff<P> {
             self.store.set_desk_conversation_id(id, &desk_id).await?;
         }
         once(&self.store, &format!("handoff:{id}:route"), "handoff", STEP_LEASE, || async {
-            sf.route(&req.bot, &desk_id, &req.extra).await?;
+            desk.route(&req.bot, &desk_id, &req.extra).await?;
             Ok(String::new())
         })
         .await
@@ -220,9 +221,6 @@ impl<P: Ports> Handoff<P> {
     /// Desks that read our conversations (Pipedrive, Yeahdesk): the transcript
     /// is the conversation's first message, delivered before the call returns.
     async fn as_first_message(&self, conversation: &Conversation, text: String) -> Result<()> {
-        if conversation.desk == DeskKind::Pipedrive {
-            self.desks.pipedrive()?.open(conversation).await?;
-        }
         let c = conversation;
         let m = Message::received(
             c.id.clone(),

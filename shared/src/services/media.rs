@@ -1,21 +1,42 @@
 //! Attachments on their way to a desk: fetched safely from the platform's
 //! link and kept in our bucket, their keys recorded with the message.
 
+use std::time::Duration;
+
 use crate::model::{Attachment, Message};
-use crate::ports::{BlobStore, Fetch, MessageStore, Ports};
+use crate::ports::{BlobStore, Fetch, Files, MessageStore, Ports, StoredBlob};
 use crate::{Error, Result};
+
+/// The bucket's files as peers take them: bytes, or links that expire
+/// after `presign_ttl`.
+#[derive(Clone)]
+pub struct StoredFiles<B> {
+    pub blobs: B,
+    pub presign_ttl: Duration,
+}
+
+#[async_trait::async_trait]
+impl<B: BlobStore> Files for StoredFiles<B> {
+    async fn read(&self, key: &str) -> Result<StoredBlob> {
+        self.blobs.get_blob(key).await
+    }
+
+    async fn link(&self, key: &str) -> Result<String> {
+        self.blobs.presign_get(key, self.presign_ttl).await
+    }
+}
 
 /// Attachments on their way to a desk: fetched safely from the platform's
 /// link (which may expire within minutes) and kept in our bucket.
 pub struct Media<P: Ports> {
     fetcher: P::Fetch,
-    pub blobs: P::Blobs,
+    pub files: StoredFiles<P::Blobs>,
     pub(crate) store: P::Store,
 }
 
 impl<P: Ports> Media<P> {
-    pub fn new(fetcher: P::Fetch, blobs: P::Blobs, store: P::Store) -> Self {
-        Media { fetcher, blobs, store }
+    pub fn new(fetcher: P::Fetch, files: StoredFiles<P::Blobs>, store: P::Store) -> Self {
+        Media { fetcher, files, store }
     }
 
     /// The object key of attachment `i` of `m`.
@@ -67,7 +88,7 @@ impl<P: Ports> Media<P> {
         let key = Self::key(m, i);
         a.size = Some(fetched.bytes.len() as u64);
         a.content_type = fetched.content_type.clone();
-        self.blobs.put_blob(&key, fetched.bytes, &fetched.content_type).await?;
+        self.files.blobs.put_blob(&key, fetched.bytes, &fetched.content_type).await?;
         a.key = Some(key);
         Ok(a)
     }

@@ -5,7 +5,6 @@
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::time::Duration;
 
 use crate::adapters::pipedrive::{
     format_time, PipedriveClient, Receive, RegisterChannel, WireAttachment, WireConversation,
@@ -13,13 +12,13 @@ use crate::adapters::pipedrive::{
 };
 use crate::model::{
     now_millis, Attachment, Conversation, ConversationId, ConversationStatus, DeskKind, Direction,
-    EpochMillis, Message, MessageId, MessageStatus,
+    EpochMillis, Message, MessageId, MessageSource, MessageStatus,
 };
 use crate::ports::{
-    BlobStore, ConversationStore, MessageStore, Ports, QueueName, Receipt, RecordStore,
+    BlobStore, ConversationStore, Desk, Files, MessageStore, Ports, QueueName, Receipt, RecordStore,
 };
 use crate::services::delivery::record_and_queue;
-use crate::services::media::Media;
+use crate::services::media::StoredFiles;
 use crate::{Error, Result};
 
 const CHANNEL: &str = "PDCHANNEL";
@@ -155,11 +154,11 @@ fn wire_status(status: MessageStatus) -> &'static str {
 /// A message as the provider endpoints serve it, attachments as fresh
 /// presigned links. `created_at` is RFC 3339, as the seed's schema says
 /// (`format: date-time`); `messages/receive` takes `YYYY-MM-DD HH:MM` instead.
-async fn wire_message<B: BlobStore>(blobs: &B, ttl: Duration, m: &Message) -> Result<WireMessage> {
+async fn wire_message(files: &dyn Files, m: &Message) -> Result<WireMessage> {
     let mut attachments = Vec::with_capacity(m.attachments.len());
     for (i, a) in m.attachments.iter().enumerate() {
         let url = match (&a.key, &a.source_url) {
-            (Some(key), _) => blobs.presign_get(key, ttl).await?,
+            (Some(key), _) => files.link(key).await?,
             (None, Some(url)) => url.clone(),
             (None, None) => continue,
         };
@@ -190,12 +189,8 @@ fn rfc3339(ms: EpochMillis) -> String {
 }
 
 /// A message as `messages/receive` takes it.
-async fn received_message<B: BlobStore>(
-    blobs: &B,
-    ttl: Duration,
-    m: &Message,
-) -> Result<WireMessage> {
-    let mut wire = wire_message(blobs, ttl, m).await?;
+async fn received_message(files: &dyn Files, m: &Message) -> Result<WireMessage> {
+    let mut wire = wire_message(files, m).await?;
     wire.created_at = format_time(m.created_at);
     Ok(wire)
 }
@@ -204,18 +199,17 @@ async fn received_message<B: BlobStore>(
 pub struct PipedriveDesk<P: Ports> {
     client: PipedriveClient,
     registry: Registry<P::Store>,
-    blobs: P::Blobs,
-    presign_ttl: Duration,
+    /// The desk channel of bots that name none.
+    default_channel: String,
 }
 
 impl<P: Ports> PipedriveDesk<P> {
-    pub fn new(
-        client: PipedriveClient,
-        store: P::Store,
-        blobs: P::Blobs,
-        presign_ttl: Duration,
-    ) -> Self {
-        PipedriveDesk { client, registry: Registry::new(store), blobs, presign_ttl }
+    pub fn new(client: PipedriveClient, store: P::Store, default_channel: &str) -> Self {
+        PipedriveDesk {
+            client,
+            registry: Registry::new(store),
+            default_channel: default_channel.to_owned(),
+        }
     }
 
     pub fn registry(&self) -> &Registry<P::Store> {
@@ -244,31 +238,35 @@ impl<P: Ports> PipedriveDesk<P> {
         Ok(channel)
     }
 
+    async fn live_channel(&self, id: &str) -> Result<PipedriveChannel> {
+        self.registry.active_channel(id).await.map_err(|_| {
+            Error::permanent(format!("Pipedrive channel {id} is not registered (or was deleted); register it with omnibridge-admin"), None)
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl<P: Ports> Desk for PipedriveDesk<P> {
+    fn kind(&self) -> DeskKind {
+        DeskKind::Pipedrive
+    }
+
+    fn channel(&self, requested: Option<&str>) -> String {
+        requested.unwrap_or(&self.default_channel).to_owned()
+    }
+
     /// Makes a new conversation known on its channel: the customer becomes a sender Pipedrive can look up.
-    pub async fn open(&self, c: &Conversation) -> Result<()> {
+    async fn open(&self, c: &Conversation) -> Result<()> {
         let channel = self.live_channel(&c.desk_channel).await?;
         let sender =
             Sender { id: c.customer.id.clone(), name: c.customer.name.clone(), avatar_url: None };
         self.registry.put_sender(&channel.provider_channel_id, &sender).await
     }
 
-    async fn live_channel(&self, id: &str) -> Result<PipedriveChannel> {
-        self.registry.active_channel(id).await.map_err(|_| {
-            Error::permanent(format!("Pipedrive channel {id} is not registered (or was deleted); register it with omnibridge-admin"), None)
-        })
-    }
-
-    /// Delivers a customer message, its files copied to our bucket and linked with expiring URLs.
-    pub async fn deliver(
-        &self,
-        media: &Media<P>,
-        c: &Conversation,
-        m: &Message,
-    ) -> Result<Receipt> {
+    /// Delivers a customer message, its files linked with expiring URLs.
+    async fn deliver(&self, c: &Conversation, m: &Message, files: &dyn Files) -> Result<Receipt> {
         let channel = self.live_channel(&c.desk_channel).await?;
-        let mut m = m.clone();
-        m.attachments = media.store_all(&m).await?;
-        let wire = received_message(&self.blobs, self.presign_ttl, &m).await?;
+        let wire = received_message(files, m).await?;
         let receive = Receive {
             message: &wire,
             channel_id: &channel.provider_channel_id,
@@ -278,10 +276,18 @@ impl<P: Ports> PipedriveDesk<P> {
         Ok(Receipt { id: Some(wire.id) })
     }
 
-    /// Tells Pipedrive the message's current status (an agent message that failed).
-    pub async fn report_status(&self, c: &Conversation, m: &Message) -> Result<()> {
+    /// Tells Pipedrive the status of one of its agent's messages that failed.
+    async fn delivery_failed(
+        &self,
+        c: &Conversation,
+        m: &Message,
+        files: &dyn Files,
+    ) -> Result<()> {
+        if m.source != MessageSource::Desk(DeskKind::Pipedrive) {
+            return Ok(());
+        }
         let channel = self.live_channel(&c.desk_channel).await?;
-        let wire = received_message(&self.blobs, self.presign_ttl, m).await?;
+        let wire = received_message(files, m).await?;
         let receive = Receive {
             message: &wire,
             channel_id: &channel.provider_channel_id,
@@ -318,28 +324,19 @@ pub struct PostedFile {
 pub struct Provider<P: Ports> {
     store: P::Store,
     registry: Registry<P::Store>,
-    blobs: P::Blobs,
+    files: StoredFiles<P::Blobs>,
     queue: P::Queue,
-    presign_ttl: Duration,
     max_file_bytes: u64,
 }
 
 impl<P: Ports> Provider<P> {
     pub fn new(
         store: P::Store,
-        blobs: P::Blobs,
+        files: StoredFiles<P::Blobs>,
         queue: P::Queue,
-        presign_ttl: Duration,
         max_file_bytes: u64,
     ) -> Self {
-        Provider {
-            registry: Registry::new(store.clone()),
-            store,
-            blobs,
-            queue,
-            presign_ttl,
-            max_file_bytes,
-        }
+        Provider { registry: Registry::new(store.clone()), store, files, queue, max_file_bytes }
     }
 
     pub fn registry(&self) -> &Registry<P::Store> {
@@ -355,7 +352,7 @@ impl<P: Ports> Provider<P> {
         let page = self.store.list_messages(c, limit, after, true).await?;
         let mut out = Vec::with_capacity(page.items.len());
         for m in &page.items {
-            out.push(wire_message(&self.blobs, self.presign_ttl, m).await?);
+            out.push(wire_message(&self.files, m).await?);
         }
         Ok((out, page.next))
     }
@@ -443,7 +440,7 @@ impl<P: Ports> Provider<P> {
         let mid = MessageId::parse(id).map_err(|_| not_found())?;
         let m = self.store.get_message(&mid).await?.ok_or_else(not_found)?;
         self.conversation_of(channel, m.conversation_id.as_str()).await.map_err(|_| not_found())?;
-        wire_message(&self.blobs, self.presign_ttl, &m).await
+        wire_message(&self.files, &m).await
     }
 
     /// deleteChannelById: the channel is unregistered; its conversations stop flowing to Pipedrive.
@@ -498,7 +495,7 @@ impl<P: Ports> Provider<P> {
             let key = format!("{}/{id}/{i}", c.id);
             a.name = f.name;
             a.size = Some(f.bytes.len() as u64);
-            self.blobs.put_blob(&key, f.bytes, &a.content_type).await?;
+            self.files.blobs.put_blob(&key, f.bytes, &a.content_type).await?;
             a.key = Some(key);
             attachments.push(a);
         }

@@ -8,13 +8,12 @@
 use serde_json::{Map, Value};
 use sha2::Digest;
 
-use crate::adapters::salesforce::{Capacity, SalesforceDesk};
 use crate::config::SalesforceSettings;
 use crate::model::{
     now_millis, Attachment, ChannelKind, Conversation, ConversationStatus, DeskKind, Direction,
     Message,
 };
-use crate::ports::{ConversationStore, Ports, Queue, QueueName};
+use crate::ports::{ConversationStore, Desk, Ports, Queue, QueueName, WorkRequest};
 use crate::services::delivery::{find_open_on, record_and_queue};
 use crate::{Error, Result};
 
@@ -33,12 +32,7 @@ pub enum AgentEvent {
         end_user: String,
     },
     /// CCaaS partner routing: Salesforce asks the partner to assign the work.
-    RoutingRequested {
-        conversation_identifier: String,
-        work_item_id: String,
-        routing_type: String,
-        correlation: String,
-    },
+    RoutingRequested(WorkRequest),
     /// Typing, routing and other entries the customer's channel has no use for.
     Ignored(String),
 }
@@ -81,7 +75,7 @@ pub fn parse(event: &Value, names: &SalesforceSettings) -> Result<AgentEvent> {
             let text = |k: &str| payload[k].as_str().map(str::to_owned);
             return match (text("conversationIdentifier"), text("workRecordId")) {
                 (Some(conversation_identifier), Some(work_item_id)) => {
-                    Ok(AgentEvent::RoutingRequested {
+                    Ok(AgentEvent::RoutingRequested(WorkRequest {
                         conversation_identifier,
                         work_item_id,
                         routing_type: text("routingType").unwrap_or_else(|| "Initial".into()),
@@ -90,7 +84,7 @@ pub fn parse(event: &Value, names: &SalesforceSettings) -> Result<AgentEvent> {
                             .and_then(Value::as_str)
                             .map(str::to_owned)
                             .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
-                    })
+                    }))
                 }
                 _ => Err(bad("RoutingRequested without conversationIdentifier and workRecordId")),
             };
@@ -166,8 +160,8 @@ pub struct AgentEvents<P: Ports> {
     store: P::Store,
     queue: P::Queue,
     names: SalesforceSettings,
-    /// CCaaS partner routing: the desk, the agent and the capacity to assign with.
-    agent_work: Option<(SalesforceDesk, String, Capacity)>,
+    /// CCaaS partner routing: the desk that assigns the work, when it is on.
+    agent_work: Option<Box<dyn Desk>>,
 }
 
 impl<P: Ports> AgentEvents<P> {
@@ -175,7 +169,7 @@ impl<P: Ports> AgentEvents<P> {
         store: P::Store,
         queue: P::Queue,
         names: SalesforceSettings,
-        agent_work: Option<(SalesforceDesk, String, Capacity)>,
+        agent_work: Option<Box<dyn Desk>>,
     ) -> Self {
         AgentEvents { store, queue, names, agent_work }
     }
@@ -194,26 +188,11 @@ impl<P: Ports> AgentEvents<P> {
                 tracing::debug!(kind, "Salesforce event ignored");
                 Ok(())
             }
-            AgentEvent::RoutingRequested {
-                conversation_identifier,
-                work_item_id,
-                routing_type,
-                correlation,
-            } => match &self.agent_work {
-                Some((sf, agent, capacity)) => {
-                    sf.agent_work(
-                        agent,
-                        &work_item_id,
-                        capacity,
-                        &conversation_identifier,
-                        &routing_type,
-                        &correlation,
-                    )
-                    .await
-                }
+            AgentEvent::RoutingRequested(work) => match &self.agent_work {
+                Some(desk) => desk.assign(&work).await,
                 None => {
                     tracing::debug!(
-                        conversation_identifier,
+                        work.conversation_identifier,
                         "RoutingRequested ignored: CCaaS agent work is off"
                     );
                     Ok(())
@@ -279,9 +258,7 @@ impl AgentEvent {
             AgentEvent::Message { end_user, .. } | AgentEvent::SessionEnded { end_user } => {
                 Some(end_user)
             }
-            AgentEvent::RoutingRequested { conversation_identifier, .. } => {
-                Some(conversation_identifier)
-            }
+            AgentEvent::RoutingRequested(work) => Some(&work.conversation_identifier),
             AgentEvent::Ignored(_) => None,
         }
     }
@@ -366,12 +343,12 @@ mod tests {
         let routing = json!({"id": "ev-1", "detail": {"payload": {"my__event__payloadField__c": r#"{"conversationIdentifier":"c1","workRecordId":"0Mw1","routingType":"Initial"}"#, "my__event__EventType__c": "RoutingRequested"}}});
         assert_eq!(
             parse(&routing, &names()).unwrap(),
-            AgentEvent::RoutingRequested {
+            AgentEvent::RoutingRequested(WorkRequest {
                 conversation_identifier: "c1".into(),
                 work_item_id: "0Mw1".into(),
                 routing_type: "Initial".into(),
                 correlation: "ev-1".into()
-            }
+            })
         );
     }
 }

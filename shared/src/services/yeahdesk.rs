@@ -1,101 +1,13 @@
-//! Yeahdesk as a desk: customer messages go into a Yeahdesk custom channel
-//! (one dialog per conversation, by `reference`), and agents' replies come
-//! back through Yeahdesk's webhook.
+//! Yeahdesk's agents' replies, as its webhook brings them (customer
+//! messages go the other way through `adapters::yeahdesk::YeahdeskDesk`).
 
-use std::time::Duration;
-
-use crate::adapters::yeahdesk::{
-    ContactData, ContactObject, CustomMessage, Webhook, WireAttachment, YeahdeskClient,
-};
+use crate::adapters::yeahdesk::Webhook;
 use crate::model::{
     Attachment, Conversation, ConversationId, ConversationStatus, DeskKind, Direction, Message,
 };
-use crate::ports::{BlobStore, ConversationStore, MessageStore, Ports, Queue, QueueName, Receipt};
+use crate::ports::{ConversationStore, MessageStore, Queue, QueueName};
 use crate::services::delivery::record_and_queue;
-use crate::services::media::Media;
 use crate::{Error, Result};
-
-pub struct YeahdeskDesk<P: Ports> {
-    client: YeahdeskClient,
-    channel_id: String,
-    store: P::Store,
-    blobs: P::Blobs,
-    presign_ttl: Duration,
-}
-
-/// The contact Yeahdesk files a customer under: their id as `custom` contact
-/// data (Yeahdesk merges contacts that share data), plus email and phone.
-fn contact(c: &Conversation) -> ContactObject {
-    let item = |value: &str, kind: &str, service: &str| ContactData {
-        id: None,
-        value: value.to_owned(),
-        kind: kind.to_owned(),
-        service: service.to_owned(),
-        origin: "omnibridge".to_owned(),
-    };
-    let mut contacts = vec![item(&format!("{}:{}", c.channel, c.customer.id), "id", "custom")];
-    if let Some(e) = &c.customer.email {
-        contacts.push(item(e, "mail", "mail"));
-    }
-    if let Some(p) = &c.customer.phone {
-        contacts.push(item(p, "phone", "phone"));
-    }
-    ContactObject { id: None, name: c.customer.name.clone(), description: None, contacts }
-}
-
-impl<P: Ports> YeahdeskDesk<P> {
-    pub fn new(
-        client: YeahdeskClient,
-        channel_id: &str,
-        store: P::Store,
-        blobs: P::Blobs,
-        presign_ttl: Duration,
-    ) -> Self {
-        YeahdeskDesk { client, channel_id: channel_id.to_owned(), store, blobs, presign_ttl }
-    }
-
-    /// The Yeahdesk custom channel conversations are delivered to.
-    pub fn channel_id(&self) -> &str {
-        &self.channel_id
-    }
-
-    /// Posts a customer message into the conversation's dialog (found or
-    /// created by `reference` = our conversation id), files as presigned links.
-    pub async fn deliver(
-        &self,
-        media: &Media<P>,
-        c: &Conversation,
-        m: &Message,
-    ) -> Result<Receipt> {
-        let mut attachments = Vec::new();
-        for a in media.store_all(m).await? {
-            let key = a.key.as_deref().unwrap_or_default();
-            attachments.push(WireAttachment {
-                url: self.blobs.presign_get(key, self.presign_ttl).await?,
-                size: a.size,
-                name: a.name.clone(),
-                mime_type: Some(a.content_type.clone()),
-            });
-        }
-        let message = CustomMessage {
-            reference: Some(c.id.to_string()),
-            // The source's title when a custom channel gave one, else the customer's name.
-            dialog_title: Some(c.title.clone().unwrap_or_else(|| c.customer.name.clone())),
-            timestamp: Some(m.created_at),
-            text: m.text.clone(),
-            attachments,
-            contact_object: Some(contact(c)),
-            ..CustomMessage::default()
-        };
-        let accepted = self.client.post(&message).await?;
-        if !accepted.dialog_id.is_empty()
-            && c.desk_conversation_id.as_deref() != Some(accepted.dialog_id.as_str())
-        {
-            self.store.set_desk_conversation_id(&c.id, &accepted.dialog_id).await?;
-        }
-        Ok(Receipt { id: Some(accepted.message_id).filter(|id| !id.is_empty()) })
-    }
-}
 
 /// What became of one webhook.
 #[derive(Clone, Debug, PartialEq, Eq)]
