@@ -15,7 +15,7 @@ use crate::adapters::yeahdesk::{YeahdeskClient, YeahdeskDesk};
 use crate::bootstrap::Runtime;
 use crate::config::SecretSource;
 use crate::model::DeskKind;
-use crate::ports::{Desk, Ports};
+use crate::ports::{Channel, Desk, Ports};
 use crate::services::custom_channel::CustomSender;
 use crate::services::desks::Desks;
 use crate::services::media::{Media, StoredFiles};
@@ -121,36 +121,24 @@ impl Runtime {
         })
     }
 
-    /// Every desk this deployment is configured for.
-    pub async fn desk_list(&self) -> Result<Vec<Box<dyn Desk>>> {
+    /// Every desk this deployment is configured for, and the attachments'
+    /// way to them.
+    pub async fn desks(&self) -> Result<Desks<Aws>> {
         let mut desks = Vec::new();
         for kind in DeskKind::ALL {
             desks.extend(self.desk(*kind).await?);
         }
-        Ok(desks)
-    }
-
-    /// Every desk this deployment is configured for, and the attachments'
-    /// way to them.
-    pub async fn desks(&self) -> Result<Desks<Aws>> {
-        Ok(Desks::new(self.desk_list().await?, self.media()?))
+        Ok(Desks::new(desks, self.media()?))
     }
 
     /// The channels agent messages go out on: Yalo and custom sources.
+    /// A new channel is one line here.
     pub async fn channels(&self) -> Result<Channels<Aws>> {
-        let custom = CustomSender::new(
-            self.dynamo()?,
-            SignedWebhook::new(http_client::client()?),
-            self.blobs()?,
-            self.settings.presign_ttl,
-        );
-        Ok(Channels {
-            yalo: self.yalo().await?,
-            custom,
-            blobs: self.blobs()?,
-            presign_ttl: self.settings.presign_ttl,
-            sends: self.dynamo()?,
-        })
+        let webhook = SignedWebhook::new(http_client::client()?);
+        let mut channels: Vec<Box<dyn Channel>> =
+            vec![Box::new(CustomSender::<Aws>::new(self.dynamo()?, webhook))];
+        channels.extend(self.yalo().await?.map(|y| Box::new(y) as Box<dyn Channel>));
+        Ok(Channels::new(channels, self.files()?, self.dynamo()?))
     }
 
     /// Salesforce's agent events, with CCaaS partner routing when set.

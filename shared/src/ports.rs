@@ -380,6 +380,13 @@ pub trait Files: Send + Sync {
     async fn read(&self, key: &str) -> Result<StoredBlob>;
     /// A link the peer can fetch the file from, for the deployment's presign time.
     async fn link(&self, key: &str) -> Result<String>;
+    /// The link to give a peer for an attachment: our copy's, else its source's.
+    async fn url(&self, a: &Attachment) -> Result<Option<String>> {
+        match (&a.key, &a.source_url) {
+            (Some(key), _) => self.link(key).await.map(Some),
+            (None, url) => Ok(url.clone()),
+        }
+    }
 }
 
 /// How a desk shows the agent the bot's transcript at handoff.
@@ -476,14 +483,29 @@ fn unsupported(desk: DeskKind, what: &str) -> crate::Error {
     crate::Error::permanent(format!("the {desk} desk does not take {what}"), None)
 }
 
-/// A channel where customers write (Yalo WhatsApp/Facebook, a custom source).
+/// A channel where customers write (Yalo WhatsApp/Facebook, a custom
+/// source): one adapter each, chosen by each conversation's `channel`
+/// (`services::to_customer::Channels`). A message goes out as one piece or
+/// more (a file each, on WhatsApp), each sent once: a retry after a partial
+/// failure skips the pieces already accepted.
+#[async_trait::async_trait]
 pub trait Channel: Send + Sync {
-    /// Sends an agent message to the customer.
-    fn send(
+    /// Whether this adapter sends on `channel`.
+    fn serves(&self, channel: ChannelKind) -> bool;
+    /// How many pieces `message` goes out as.
+    fn pieces(&self, conversation: &Conversation, message: &Message) -> usize {
+        let _ = (conversation, message);
+        1
+    }
+    /// Sends piece `piece` of an agent message to the customer; its
+    /// attachments are stored in `files`.
+    async fn send(
         &self,
         conversation: &Conversation,
         message: &Message,
-    ) -> impl Future<Output = Result<Receipt>> + Send;
+        piece: usize,
+        files: &dyn Files,
+    ) -> Result<Receipt>;
 }
 
 /// A custom channel's source: agent replies POSTed to its webhook URL,

@@ -429,7 +429,8 @@ use serde_json::json;
 
 use super::http_client;
 use crate::config::YaloSettings;
-use crate::ports::Receipt;
+use crate::model::{Conversation, Message};
+use crate::ports::{Channel, Files, Receipt};
 use crate::{Error, Result};
 
 /// One bot on one Yalo channel.
@@ -527,7 +528,7 @@ impl YaloClient {
     }
 
     /// Sends one message to `user_id`; `id` is ours, so a retried send can be recognised.
-    pub async fn send(
+    async fn post_message(
         &self,
         channel: ChannelKind,
         user_id: &str,
@@ -548,6 +549,51 @@ impl YaloClient {
         let answer: Value = res.json().await.unwrap_or(Value::Null);
         let id = answer.pointer("/messages/0/id").and_then(Value::as_str).map(str::to_owned);
         Ok(Receipt { id })
+    }
+}
+
+/// Whether a message goes out text first (then each file), rather than as
+/// its files with the text as the first one's caption (WhatsApp).
+fn text_first(c: &Conversation, m: &Message) -> bool {
+    m.text.is_some() && (c.channel != ChannelKind::Whatsapp || m.attachments.is_empty())
+}
+
+#[async_trait::async_trait]
+impl Channel for YaloClient {
+    fn serves(&self, channel: ChannelKind) -> bool {
+        matches!(channel, ChannelKind::Whatsapp | ChannelKind::Facebook)
+    }
+
+    /// Each file by URL (on WhatsApp the first with the text as its
+    /// caption), or the text first and then each file.
+    fn pieces(&self, c: &Conversation, m: &Message) -> usize {
+        m.attachments.len() + usize::from(text_first(c, m))
+    }
+
+    async fn send(
+        &self,
+        c: &Conversation,
+        m: &Message,
+        piece: usize,
+        files: &dyn Files,
+    ) -> Result<Receipt> {
+        let text_first = text_first(c, m);
+        let out = match (piece, text_first, &m.text) {
+            (0, true, Some(text)) => Outgoing::Text(text.clone()),
+            _ => {
+                let i = piece - usize::from(text_first);
+                let a = m.attachments.get(i).ok_or_else(|| {
+                    Error::permanent(format!("message {} has no piece {piece}", m.id), None)
+                })?;
+                let url = files.url(a).await?.ok_or_else(|| {
+                    Error::permanent("an attachment has neither a stored copy nor a URL", None)
+                })?;
+                let caption = if text_first || i > 0 { None } else { m.text.clone() };
+                Outgoing::Media { content_type: a.content_type.clone(), url, caption }
+            }
+        };
+        let id = format!("{}-{piece}", m.id);
+        self.post_message(c.channel, &c.customer.id, &id, &out).await
     }
 }
 

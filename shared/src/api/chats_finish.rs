@@ -9,7 +9,7 @@ use lambda_http::{Body, Request, Response};
 use crate::bootstrap::{HttpFunction, Runtime};
 use crate::compose::AwsStore;
 use crate::http::{self, v1 as envelope};
-use crate::model::{now_millis, ChannelKind, ConversationStatus};
+use crate::model::{now_millis, ChannelKind, ConversationStatus, DeskKind};
 use crate::ports::{ConversationStore, Desk};
 use crate::services::auth::Role;
 use crate::services::delivery::find_open_on;
@@ -18,8 +18,9 @@ use crate::Result;
 pub struct Endpoint {
     gate: super::Gate,
     store: AwsStore,
-    /// The desks of this function's settings; one without an adapter has nothing to end.
-    desks: Vec<Box<dyn Desk>>,
+    /// The one desk with a side to end (Salesforce's routing or session);
+    /// Pipedrive and Yeahdesk read the conversation's status from us.
+    desk: Option<Box<dyn Desk>>,
 }
 
 impl HttpFunction for Endpoint {
@@ -27,7 +28,7 @@ impl HttpFunction for Endpoint {
         Ok(Endpoint {
             gate: super::Gate::from_runtime(rt).await?,
             store: rt.dynamo()?,
-            desks: rt.desk_list().await?,
+            desk: rt.desk(DeskKind::Salesforce).await?,
         })
     }
 
@@ -49,7 +50,7 @@ impl HttpFunction for Endpoint {
                 "could not finish chat : this contact does not have an open chat",
             );
         };
-        let ended = match self.desks.iter().find(|d| d.kind() == c.desk) {
+        let ended = match self.desk.as_ref().filter(|d| d.kind() == c.desk) {
             Some(desk) => desk.finish(&c).await,
             None => Ok(()),
         };

@@ -14,8 +14,8 @@ use crate::model::{
     DeskKind, Direction, EpochMillis, Message, MessageSource, Participant,
 };
 use crate::ports::{
-    BlobStore, ContextStore, ConversationStore, Ports, QueueName, Receipt, RecordStore, Recorded,
-    SourceWebhook,
+    Channel, ContextStore, ConversationStore, Files, Ports, QueueName, Receipt, RecordStore,
+    Recorded, SourceWebhook,
 };
 use crate::services::delivery::record_and_queue;
 use crate::services::handoff::{Handoff, HandoffRequest};
@@ -683,21 +683,27 @@ fn title_of(m: &CustomMessage) -> Option<&str> {
 pub struct CustomSender<P: Ports> {
     registry: Registry<P::Store>,
     webhook: P::Webhook,
-    blobs: P::Blobs,
-    presign_ttl: Duration,
 }
 
 impl<P: Ports> CustomSender<P> {
-    pub fn new(
-        store: P::Store,
-        webhook: P::Webhook,
-        blobs: P::Blobs,
-        presign_ttl: Duration,
-    ) -> Self {
-        CustomSender { registry: Registry::new(store), webhook, blobs, presign_ttl }
+    pub fn new(store: P::Store, webhook: P::Webhook) -> Self {
+        CustomSender { registry: Registry::new(store), webhook }
+    }
+}
+
+#[async_trait::async_trait]
+impl<P: Ports> Channel for CustomSender<P> {
+    fn serves(&self, channel: ChannelKind) -> bool {
+        channel == ChannelKind::Custom
     }
 
-    pub async fn send(&self, c: &Conversation, m: &Message) -> Result<Receipt> {
+    async fn send(
+        &self,
+        c: &Conversation,
+        m: &Message,
+        _: usize,
+        files: &dyn Files,
+    ) -> Result<Receipt> {
         let channel =
             self.registry.channel(&c.bot).await?.filter(|ch| !ch.deleted).ok_or_else(|| {
                 Error::permanent(
@@ -710,11 +716,7 @@ impl<P: Ports> CustomSender<P> {
         })?;
         let mut attachments = Vec::with_capacity(m.attachments.len());
         for a in &m.attachments {
-            let link = match (&a.key, &a.source_url) {
-                (Some(key), _) => self.blobs.presign_get(key, self.presign_ttl).await?,
-                (None, Some(u)) => u.clone(),
-                (None, None) => continue,
-            };
+            let Some(link) = files.url(a).await? else { continue };
             attachments.push(
                 json!({"url": link, "name": a.name, "mimeType": a.content_type, "size": a.size}),
             );

@@ -2,84 +2,49 @@
 
 use std::time::Duration;
 
-use crate::adapters::yalo::{Outgoing, YaloClient};
-use crate::model::{ChannelKind, Conversation, Direction, Message, MessageStatus};
-use crate::ports::{BlobStore, ConversationStore, MessageStore, Ports, QueueJob, Receipt};
-use crate::services::custom_channel::CustomSender;
+use crate::model::{Conversation, Direction, Message, MessageStatus};
+use crate::ports::{Channel, ConversationStore, MessageStore, Ports, QueueJob, Receipt};
 use crate::services::delivery::{deliver, Delivered};
 use crate::services::desks::Desks;
+use crate::services::media::StoredFiles;
 use crate::services::once::once;
 use crate::{Error, Result};
 
 /// The channel adapters of this deployment, chosen by each conversation's channel.
 pub struct Channels<P: Ports> {
-    pub yalo: Option<YaloClient>,
-    pub custom: CustomSender<P>,
-    pub blobs: P::Blobs,
-    pub presign_ttl: Duration,
-    pub sends: P::Store,
+    channels: Vec<Box<dyn Channel>>,
+    files: StoredFiles<P::Blobs>,
+    sends: P::Store,
 }
 
 /// How long one attempt may hold a send before another may take over.
 const SEND_LEASE: Duration = Duration::from_secs(60);
 
 impl<P: Ports> Channels<P> {
-    /// The message as the pieces a channel sends: each file by URL (the first
-    /// with the text as its caption on WhatsApp), or the text alone.
-    async fn parts(&self, channel: ChannelKind, message: &Message) -> Result<Vec<Outgoing>> {
-        let mut files = Vec::new();
-        for a in &message.attachments {
-            let url = match (&a.key, &a.source_url) {
-                (Some(key), _) => self.blobs.presign_get(key, self.presign_ttl).await?,
-                (None, Some(url)) => url.clone(),
-                (None, None) => {
-                    return Err(Error::permanent(
-                        "an attachment has neither a stored copy nor a URL",
-                        None,
-                    ))
-                }
-            };
-            files.push((a.content_type.clone(), url));
-        }
-        let text = message.text.clone();
-        let mut parts = Vec::new();
-        match (channel, files.is_empty()) {
-            (ChannelKind::Whatsapp, false) => {
-                for (i, (content_type, url)) in files.into_iter().enumerate() {
-                    let caption = if i == 0 { text.clone() } else { None };
-                    parts.push(Outgoing::Media { content_type, url, caption });
-                }
-            }
-            _ => {
-                parts.extend(text.map(Outgoing::Text));
-                parts.extend(files.into_iter().map(|(content_type, url)| Outgoing::Media {
-                    content_type,
-                    url,
-                    caption: None,
-                }));
-            }
-        }
-        Ok(parts)
+    pub fn new(
+        channels: Vec<Box<dyn Channel>>,
+        files: StoredFiles<P::Blobs>,
+        sends: P::Store,
+    ) -> Self {
+        Channels { channels, files, sends }
     }
 
-    /// Sends to the customer's channel. Each piece is sent once: a retry after
-    /// a partial failure skips the pieces already accepted.
+    /// Sends to the customer's channel, each piece once: a retry after a
+    /// partial failure skips the pieces already accepted. The receipt is
+    /// the first piece's.
     pub async fn send(&self, conversation: &Conversation, message: &Message) -> Result<Receipt> {
-        let channel = conversation.channel;
-        let yalo = match channel {
-            ChannelKind::Whatsapp | ChannelKind::Facebook => self
-                .yalo
-                .as_ref()
-                .ok_or_else(|| Error::permanent("no Yalo adapter is configured (OMNIBRIDGE_YALO_API_URL, OMNIBRIDGE_YALO_TOKEN)", None))?,
-            ChannelKind::Custom => return self.custom.send(conversation, message).await,
-        };
+        let kind = conversation.channel;
+        let channel = self.channels.iter().find(|c| c.serves(kind)).ok_or_else(|| {
+            Error::permanent(
+                format!("no {kind} channel adapter is configured in this deployment"),
+                None,
+            )
+        })?;
         let mut first: Option<String> = None;
-        for (i, part) in self.parts(channel, message).await?.iter().enumerate() {
-            let key = format!("yalo-send:{}:{i}", message.id);
+        for piece in 0..channel.pieces(conversation, message) {
+            let key = format!("channel-send:{}:{piece}", message.id);
             let id = once(&self.sends, &key, message.id.as_str(), SEND_LEASE, || async {
-                let receipt = yalo
-                    .send(channel, &conversation.customer.id, &format!("{}-{i}", message.id), part)
-                    .await?;
+                let receipt = channel.send(conversation, message, piece, &self.files).await?;
                 Ok(receipt.id.unwrap_or_default())
             })
             .await?;
