@@ -8,6 +8,7 @@ use crate::adapters::fetch::{FetchPolicy, Fetcher};
 use crate::adapters::http_client;
 use crate::adapters::pipedrive::{PipedriveClient, Refresh};
 use crate::adapters::s3::S3Blobs;
+use crate::adapters::salesforce::events::PlatformEvents;
 use crate::adapters::salesforce::SalesforceDesk;
 use crate::adapters::sqs::SqsQueue;
 use crate::adapters::yalo::YaloClient;
@@ -15,7 +16,7 @@ use crate::adapters::yeahdesk::{YeahdeskClient, YeahdeskDesk};
 use crate::bootstrap::Runtime;
 use crate::config::SecretSource;
 use crate::model::DeskKind;
-use crate::ports::{Channel, Desk, Ports};
+use crate::ports::{Channel, Desk, EventFormat, Ports};
 use crate::services::custom_channel::CustomSender;
 use crate::services::desks::Desks;
 use crate::services::media::{Media, StoredFiles};
@@ -151,7 +152,12 @@ impl Runtime {
                 })?),
                 None => None,
             };
-        Ok(AgentEvents::new(self.dynamo()?, self.queue(), s.clone(), desk))
+        Ok(AgentEvents::new(self.dynamo()?, self.queue(), self.event_format(), desk))
+    }
+
+    /// Salesforce's platform event, by the settings' field names.
+    pub fn event_format(&self) -> Box<dyn EventFormat> {
+        Box::new(PlatformEvents::new(self.settings.salesforce.clone()))
     }
 
     /// The bucket's files, as peers take them.

@@ -691,3 +691,47 @@ mod tests {
         assert!(e.is_expired(10_000 + 60_000));
     }
 }
+
+/// A desk asks for its work to be assigned to an agent (Salesforce's CCaaS
+/// partner routing).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WorkRequest {
+    pub conversation_identifier: String,
+    pub work_item_id: String,
+    pub routing_type: String,
+    pub correlation: String,
+}
+
+/// What a desk's event asks for.
+#[derive(Clone, Debug, PartialEq)]
+pub enum AgentEvent {
+    Message {
+        end_user: String,
+        identifier: String,
+        sender: String,
+        text: Option<String>,
+        files: Vec<(String, String, String)>,
+        at: i64,
+    },
+    SessionEnded {
+        end_user: String,
+    },
+    /// CCaaS partner routing: Salesforce asks the partner to assign the work.
+    RoutingRequested(WorkRequest),
+    /// Typing, routing and other entries the customer's channel has no use for.
+    Ignored(String),
+}
+
+impl AgentEvent {
+    /// Whose events must keep their order: the end user's (or the Salesforce
+    /// conversation's, for a routing request); `None` for an ignored event.
+    pub fn group(&self) -> Option<&str> {
+        match self {
+            AgentEvent::Message { end_user, .. } | AgentEvent::SessionEnded { end_user } => {
+                Some(end_user)
+            }
+            AgentEvent::RoutingRequested(work) => Some(&work.conversation_identifier),
+            AgentEvent::Ignored(_) => None,
+        }
+    }
+}

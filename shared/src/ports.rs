@@ -8,8 +8,9 @@ use std::future::Future;
 use std::time::Duration;
 
 use crate::model::{
-    Attachment, ChannelKind, ContextEntry, Conversation, ConversationId, ConversationRef,
-    ConversationStatus, DeskKind, EpochMillis, Message, MessageId, MessageStatus, Page,
+    AgentEvent, Attachment, ChannelKind, ContextEntry, Conversation, ConversationId,
+    ConversationRef, ConversationStatus, DeskKind, EpochMillis, Message, MessageId, MessageStatus,
+    Page, WorkRequest,
 };
 use crate::services::auth::ApiUser;
 use crate::Result;
@@ -399,14 +400,10 @@ pub enum Handover {
     Routed,
 }
 
-/// A desk asks for its work to be assigned to an agent (Salesforce's CCaaS
-/// partner routing).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct WorkRequest {
-    pub conversation_identifier: String,
-    pub work_item_id: String,
-    pub routing_type: String,
-    pub correlation: String,
+/// A desk's event format (Salesforce's platform events): what an event
+/// asks for, in the model's words.
+pub trait EventFormat: Send + Sync {
+    fn read(&self, event: &serde_json::Value) -> Result<AgentEvent>;
 }
 
 /// A desk where agents answer (Salesforce, Pipedrive, Yeahdesk): one

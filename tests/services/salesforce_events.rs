@@ -4,13 +4,15 @@
 use serde_json::{json, Value};
 
 use omnibridge::adapters::memory::{Memory, MemoryQueue, MemoryStore};
-use omnibridge::config::{Env, SalesforceSettings, Settings};
+use omnibridge::adapters::salesforce::events::PlatformEvents;
+use omnibridge::config::{Env, Settings};
 use omnibridge::model::{ChannelKind, ConversationStatus, Direction};
 use omnibridge::ports::{ConversationStore, QueueName};
 use omnibridge::services::salesforce_events::{AgentEvents, Router};
 
-fn names() -> SalesforceSettings {
-    Settings::from_lookup(&Env(|_: &str| None)).unwrap().salesforce
+/// The platform event with the default field names.
+fn format() -> Box<PlatformEvents> {
+    Box::new(PlatformEvents::new(Settings::from_lookup(&Env(|_: &str| None)).unwrap().salesforce))
 }
 
 /// An Interaction event as Event Relay delivers it through EventBridge.
@@ -28,7 +30,7 @@ fn agent_says(customer: &str, id: &str, text: &str) -> Value {
 #[tokio::test]
 async fn when_events_arrive_in_one_group_should_route_each_to_its_customers_group_once() {
     let queue = MemoryQueue::default();
-    let router = Router::new(names(), queue.clone());
+    let router = Router::new(format(), queue.clone());
     let first = agent_says("521", "e1", "Hola");
     for e in [&first, &first, &agent_says("522", "e2", "Buenas")] {
         router.handle(e).await.unwrap();
@@ -42,7 +44,8 @@ async fn when_events_arrive_in_one_group_should_route_each_to_its_customers_grou
 async fn when_an_agent_writes_then_ends_the_session_should_queue_the_reply_and_close_the_chat() {
     let (store, queue) = (MemoryStore::new(), MemoryQueue::default());
     let chat = crate::open_chat(&store, ChannelKind::Whatsapp, "521").await;
-    let events: AgentEvents<Memory> = AgentEvents::new(store.clone(), queue.clone(), names(), None);
+    let events: AgentEvents<Memory> =
+        AgentEvents::new(store.clone(), queue.clone(), format(), None);
     events.handle(&agent_says("521", "e1", "Hola, soy Ana")).await.unwrap();
     events.handle(&agent_says("521", "e1", "Hola, soy Ana")).await.unwrap();
     let jobs = queue.take_jobs(QueueName::ToCustomer);

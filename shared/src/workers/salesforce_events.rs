@@ -20,7 +20,7 @@ impl QueueFunction for Router {
 
     async fn build(rt: &Runtime) -> Result<Self> {
         rt.settings.queue_url(QueueName::SalesforceConversationEvents)?;
-        Ok(Router(EventRouter::new(rt.settings.salesforce.clone(), rt.queue())))
+        Ok(Router(EventRouter::new(rt.event_format(), rt.queue())))
     }
 
     async fn process(&self, event: Value, _attempt: Attempt) -> Result<()> {

@@ -6,16 +6,19 @@
 //! 10055, 10056, 10019 and 10094 (and 429, 5xx) may pass; 10046 and other
 //! 4xx do not; 10073 (an entry id already accepted) is a success for a retry.
 
+pub mod events;
+
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use secrecy::SecretString;
 use serde_json::{json, Value};
 
-use super::http_client::{self, Token, TokenCache};
+use crate::adapters::http_client::{self, Token, TokenCache};
 use crate::config::{SalesforceSettings, Settings};
 use crate::model::{
     now_millis, Conversation, ConversationStatus, DeskKind, EpochMillis, Message, MessageSource,
+    WorkRequest,
 };
-use crate::ports::{Desk, Files, Handover, Receipt, WorkRequest};
+use crate::ports::{Desk, Files, Handover, Receipt};
 use crate::{Error, Result};
 
 const PEER: &str = "Salesforce";
