@@ -11,12 +11,12 @@ use crate::adapters::s3::S3Blobs;
 use crate::adapters::salesforce::events::PlatformEvents;
 use crate::adapters::salesforce::SalesforceDesk;
 use crate::adapters::sqs::SqsQueue;
-use crate::adapters::yalo::YaloClient;
+use crate::adapters::yalo::{YaloClient, YaloWebhook};
 use crate::adapters::yeahdesk::{YeahdeskClient, YeahdeskDesk};
 use crate::bootstrap::Runtime;
 use crate::config::SecretSource;
-use crate::model::DeskKind;
-use crate::ports::{Channel, Desk, EventFormat, Ports};
+use crate::model::{ChannelKind, DeskKind};
+use crate::ports::{Channel, Desk, EventFormat, Ports, WebhookFormat};
 use crate::services::custom_channel::CustomSender;
 use crate::services::desks::Desks;
 use crate::services::media::{Media, StoredFiles};
@@ -153,6 +153,11 @@ impl Runtime {
                 None => None,
             };
         Ok(AgentEvents::new(self.dynamo()?, self.queue(), self.event_format(), desk))
+    }
+
+    /// The webhook format of a channel's platform.
+    pub fn webhook_format(&self, channel: ChannelKind) -> Box<dyn WebhookFormat> {
+        Box::new(YaloWebhook(channel))
     }
 
     /// Salesforce's platform event, by the settings' field names.

@@ -735,3 +735,22 @@ impl AgentEvent {
         }
     }
 }
+
+/// What a channel's webhook body holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum InboundBatch {
+    Messages(Vec<InboundMessage>),
+    /// A platform notice (delivery status and the like) that is not a message.
+    Skipped(String),
+}
+
+/// Why a channel's webhook body was refused, in the seed's words.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BadPayload {
+    /// Not the JSON the webhook takes: `Invalid payload received : <cause>`.
+    Decode(String),
+    /// Required fields missing: `(payload struct, [Go field names])`.
+    Missing(&'static str, Vec<&'static str>),
+    /// A field over its limit: `(payload struct, Go field name)`.
+    TooLong(&'static str, &'static str),
+}

@@ -8,9 +8,9 @@ use std::future::Future;
 use std::time::Duration;
 
 use crate::model::{
-    AgentEvent, Attachment, ChannelKind, ContextEntry, Conversation, ConversationId,
-    ConversationRef, ConversationStatus, DeskKind, EpochMillis, Message, MessageId, MessageStatus,
-    Page, WorkRequest,
+    AgentEvent, Attachment, BadPayload, ChannelKind, ContextEntry, Conversation, ConversationId,
+    ConversationRef, ConversationStatus, DeskKind, EpochMillis, InboundBatch, Message, MessageId,
+    MessageStatus, Page, WorkRequest,
 };
 use crate::services::auth::ApiUser;
 use crate::Result;
@@ -400,6 +400,14 @@ pub enum Handover {
     Routed,
 }
 
+/// A channel's webhook format (Yalo's WhatsApp and Facebook webhooks).
+pub trait WebhookFormat: Send + Sync {
+    /// Whether `signature` (Meta's `X-Hub-Signature-256`) signs `body` with `secret`.
+    fn signed(&self, secret: &[u8], body: &[u8], signature: Option<&str>) -> bool;
+    /// The messages a webhook body holds, in the model's words.
+    fn read(&self, body: &[u8]) -> std::result::Result<InboundBatch, BadPayload>;
+}
+
 /// A desk's event format (Salesforce's platform events): what an event
 /// asks for, in the model's words.
 pub trait EventFormat: Send + Sync {
@@ -503,6 +511,20 @@ pub trait Channel: Send + Sync {
         piece: usize,
         files: &dyn Files,
     ) -> Result<Receipt>;
+    /// Points the platform's webhook for `channel` at `url`.
+    async fn register_webhook(&self, channel: ChannelKind, _url: &str) -> Result<()> {
+        Err(crate::Error::permanent(
+            format!("the {channel} channel has no webhook to register"),
+            None,
+        ))
+    }
+    /// Removes the platform's webhook for `channel`.
+    async fn remove_webhook(&self, channel: ChannelKind) -> Result<()> {
+        Err(crate::Error::permanent(
+            format!("the {channel} channel has no webhook to remove"),
+            None,
+        ))
+    }
 }
 
 /// A custom channel's source: agent replies POSTed to its webhook URL,

@@ -6,22 +6,14 @@ use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::model::{Author, ChannelKind, EpochMillis, InboundMedia, InboundMessage};
-
-/// Why a webhook body was refused, in the seed's words.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Refused {
-    /// Not the JSON the webhook takes: `Invalid payload received : <cause>`.
-    Decode(String),
-    /// Required fields missing: `(payload struct, [Go field names])`.
-    Missing(&'static str, Vec<&'static str>),
-    /// A field over its limit: `(payload struct, Go field name)`.
-    TooLong(&'static str, &'static str),
-}
+use crate::model::{
+    Author, BadPayload, ChannelKind, EpochMillis, InboundBatch, InboundMedia, InboundMessage,
+};
+use crate::ports::WebhookFormat;
 
 /// Refuses a message whose parts are over omnibridge's limits, before
 /// anything is stored, naming the Go field as the seed's errors do.
-fn within_limits(m: InboundMessage, payload: &'static str) -> Result<InboundMessage, Refused> {
+fn within_limits(m: InboundMessage, payload: &'static str) -> Result<InboundMessage, BadPayload> {
     use crate::model::limits;
     let id_ok = |s: &str| s.len() <= limits::ID && !s.chars().any(char::is_control);
     let checks = [
@@ -45,17 +37,9 @@ fn within_limits(m: InboundMessage, payload: &'static str) -> Result<InboundMess
         ),
     ];
     match checks.into_iter().find(|(_, ok)| !ok) {
-        Some((field, _)) => Err(Refused::TooLong(payload, field)),
+        Some((field, _)) => Err(BadPayload::TooLong(payload, field)),
         None => Ok(m),
     }
-}
-
-/// What a webhook body holds.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Parsed {
-    Messages(Vec<InboundMessage>),
-    /// A platform notice (delivery status and the like) that is not a message.
-    Skipped(String),
 }
 
 /// Message types that are notices, not messages (the predecessor's `IGNORE_MESSAGE_TYPES`, matched exactly).
@@ -124,11 +108,11 @@ fn location_text(l: &WaLocation) -> Option<String> {
 }
 
 /// Parses a WhatsApp webhook (`outgoing_webhook` channel).
-pub fn parse_whatsapp(body: &[u8]) -> Result<Parsed, Refused> {
+fn parse_whatsapp(body: &[u8]) -> Result<InboundBatch, BadPayload> {
     let req: WaRequest =
-        serde_json::from_slice(body).map_err(|e| Refused::Decode(e.to_string()))?;
+        serde_json::from_slice(body).map_err(|e| BadPayload::Decode(e.to_string()))?;
     if NOTICE_TYPES.contains(&req.kind.as_str()) {
-        return Ok(Parsed::Skipped(req.kind));
+        return Ok(InboundBatch::Skipped(req.kind));
     }
     let ts = millis(&req.timestamp);
     let mut missing = Vec::new();
@@ -151,7 +135,7 @@ pub fn parse_whatsapp(body: &[u8]) -> Result<Parsed, Refused> {
         missing.push("From");
     }
     if !missing.is_empty() {
-        return Err(Refused::Missing("IntegrationsRequest", missing));
+        return Err(BadPayload::Missing("IntegrationsRequest", missing));
     }
     let media = |m: &Option<WaMedia>| {
         m.as_ref().and_then(|m| {
@@ -183,7 +167,7 @@ pub fn parse_whatsapp(body: &[u8]) -> Result<Parsed, Refused> {
         text: text.filter(|t| !t.is_empty()),
         media,
     };
-    Ok(Parsed::Messages(vec![within_limits(message, "IntegrationsRequest")?]))
+    Ok(InboundBatch::Messages(vec![within_limits(message, "IntegrationsRequest")?]))
 }
 
 #[derive(Deserialize)]
@@ -259,9 +243,9 @@ fn id_text(id: Option<&FbId>) -> Option<String> {
 /// Parses a Facebook webhook (`passthrough` channel: the Messenger webhook
 /// wrapped with `authorRole` and `botId`). One webhook may carry several
 /// messages; each attachment becomes its own message.
-pub fn parse_facebook(body: &[u8]) -> Result<Parsed, Refused> {
+fn parse_facebook(body: &[u8]) -> Result<InboundBatch, BadPayload> {
     let req: FbRequest =
-        serde_json::from_slice(body).map_err(|e| Refused::Decode(e.to_string()))?;
+        serde_json::from_slice(body).map_err(|e| BadPayload::Decode(e.to_string()))?;
     let mut missing = Vec::new();
     if req.author_role.trim().is_empty() {
         missing.push("AuthorRole");
@@ -273,7 +257,7 @@ pub fn parse_facebook(body: &[u8]) -> Result<Parsed, Refused> {
         missing.push("Message");
     }
     if !missing.is_empty() {
-        return Err(Refused::Missing("IntegrationsFacebook", missing));
+        return Err(BadPayload::Missing("IntegrationsFacebook", missing));
     }
     let from_user = req.author_role == "user";
     let mut out = Vec::new();
@@ -287,7 +271,10 @@ pub fn parse_facebook(body: &[u8]) -> Result<Parsed, Refused> {
         let (Some(user_id), Some(mid), Some(ts)) =
             (user, message.mid.filter(|m| !m.is_empty()), millis(&messaging.timestamp))
         else {
-            return Err(Refused::Missing("IntegrationsFacebook", vec!["Message.Entry.Messaging"]));
+            return Err(BadPayload::Missing(
+                "IntegrationsFacebook",
+                vec!["Message.Entry.Messaging"],
+            ));
         };
         let author = if from_user { Author::User } else { Author::Bot };
         let base = |kind: &str, source_id: String| InboundMessage {
@@ -322,17 +309,17 @@ pub fn parse_facebook(body: &[u8]) -> Result<Parsed, Refused> {
         }
     }
     if out.len() > crate::model::limits::ATTACHMENTS + 1 {
-        return Err(Refused::TooLong("IntegrationsFacebook", "Message.Entry.Messaging"));
+        return Err(BadPayload::TooLong("IntegrationsFacebook", "Message.Entry.Messaging"));
     }
     let out = out
         .into_iter()
         .map(|m| within_limits(m, "IntegrationsFacebook"))
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(Parsed::Messages(out))
+    Ok(InboundBatch::Messages(out))
 }
 
 /// Checks `X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the raw body>` in constant time.
-pub fn signature_is_valid(secret: &[u8], body: &[u8], header: Option<&str>) -> bool {
+fn signature_is_valid(secret: &[u8], body: &[u8], header: Option<&str>) -> bool {
     let Some(hex_sig) = header.and_then(|h| h.trim().strip_prefix("sha256=")) else { return false };
     let Ok(sig) = hex::decode(hex_sig) else { return false };
     let Ok(mut mac) = Hmac::<sha2::Sha256>::new_from_slice(secret) else { return false };
@@ -350,12 +337,16 @@ mod tests {
 
     #[test]
     fn when_seed_whatsapp_examples_arrive_should_parse_text_and_image() {
-        let Parsed::Messages(m) = parse_whatsapp(WA_TEXT.as_bytes()).unwrap() else { panic!() };
+        let InboundBatch::Messages(m) = parse_whatsapp(WA_TEXT.as_bytes()).unwrap() else {
+            panic!()
+        };
         assert_eq!(
             (m[0].user_id.as_str(), m[0].author, m[0].text.as_deref(), m[0].timestamp),
             ("5215573735001", Author::User, Some("Hola"), 1632367928574)
         );
-        let Parsed::Messages(m) = parse_whatsapp(WA_IMAGE.as_bytes()).unwrap() else { panic!() };
+        let InboundBatch::Messages(m) = parse_whatsapp(WA_IMAGE.as_bytes()).unwrap() else {
+            panic!()
+        };
         let media = m[0].media.as_ref().unwrap();
         assert_eq!(
             (media.mime_type.as_deref(), media.caption.as_deref()),
@@ -366,7 +357,7 @@ mod tests {
     #[test]
     fn when_whatsapp_message_is_addressed_to_the_customer_should_be_the_bots() {
         let body = r#"{"from":"bot-number","to":"5215573735001","id":"x","text":{"body":"Menu"},"timestamp":"1632367928574","type":"text"}"#;
-        let Parsed::Messages(m) = parse_whatsapp(body.as_bytes()).unwrap() else { panic!() };
+        let InboundBatch::Messages(m) = parse_whatsapp(body.as_bytes()).unwrap() else { panic!() };
         assert_eq!((m[0].author, m[0].user_id.as_str()), (Author::Bot, "5215573735001"));
     }
 
@@ -374,35 +365,40 @@ mod tests {
     fn when_whatsapp_fields_are_missing_or_body_is_not_json_should_be_refused() {
         assert_eq!(
             parse_whatsapp(br#"{"from":"1","type":"text"}"#),
-            Err(Refused::Missing("IntegrationsRequest", vec!["ID", "Timestamp"]))
+            Err(BadPayload::Missing("IntegrationsRequest", vec!["ID", "Timestamp"]))
         );
         assert_eq!(
             parse_whatsapp(br#"{"from":"1","id":"x","timestamp":"abc","type":"text"}"#),
-            Err(Refused::Missing("IntegrationsRequest", vec!["Timestamp"]))
+            Err(BadPayload::Missing("IntegrationsRequest", vec!["Timestamp"]))
         );
-        assert!(matches!(parse_whatsapp(b"{nope"), Err(Refused::Decode(_))));
+        assert!(matches!(parse_whatsapp(b"{nope"), Err(BadPayload::Decode(_))));
         // A missing type is a refusal, not a skip (the predecessor's substring match skipped it).
         assert!(matches!(
             parse_whatsapp(br#"{"from":"1","id":"x","timestamp":"1"}"#),
-            Err(Refused::Missing(_, _))
+            Err(BadPayload::Missing(_, _))
         ));
-        assert_eq!(parse_whatsapp(br#"{"type":"status"}"#), Ok(Parsed::Skipped("status".into())));
+        assert_eq!(
+            parse_whatsapp(br#"{"type":"status"}"#),
+            Ok(InboundBatch::Skipped("status".into()))
+        );
     }
 
     #[test]
     fn when_seed_facebook_example_arrives_should_parse_the_users_message() {
-        let Parsed::Messages(m) = parse_facebook(FB_TEXT.as_bytes()).unwrap() else { panic!() };
+        let InboundBatch::Messages(m) = parse_facebook(FB_TEXT.as_bytes()).unwrap() else {
+            panic!()
+        };
         assert_eq!(m.len(), 1);
         assert_eq!(
             (m[0].user_id.as_str(), m[0].author, m[0].source_id.as_str()),
             ("5018811078134037", Author::User, "m_rhq1")
         );
         let bot = FB_TEXT.replace(r#""authorRole":"user""#, r#""authorRole":"bot""#);
-        let Parsed::Messages(m) = parse_facebook(bot.as_bytes()).unwrap() else { panic!() };
+        let InboundBatch::Messages(m) = parse_facebook(bot.as_bytes()).unwrap() else { panic!() };
         assert_eq!((m[0].user_id.as_str(), m[0].author), ("233726951928054", Author::Bot));
         assert!(matches!(
             parse_facebook(br#"{"botId":"b","message":{}}"#),
-            Err(Refused::Missing(_, _))
+            Err(BadPayload::Missing(_, _))
         ));
     }
 
@@ -423,6 +419,22 @@ mod tests {
 }
 
 // ------------------------------------------------------------------ the integrations API
+
+/// Yalo's webhook of one channel (WhatsApp's `outgoing_webhook`, Facebook's `passthrough`).
+pub struct YaloWebhook(pub ChannelKind);
+
+impl WebhookFormat for YaloWebhook {
+    fn signed(&self, secret: &[u8], body: &[u8], signature: Option<&str>) -> bool {
+        signature_is_valid(secret, body, signature)
+    }
+
+    fn read(&self, body: &[u8]) -> Result<InboundBatch, BadPayload> {
+        match self.0 {
+            ChannelKind::Facebook => parse_facebook(body),
+            _ => parse_whatsapp(body),
+        }
+    }
+}
 
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
@@ -497,7 +509,7 @@ impl YaloClient {
     }
 
     /// Registers `webhook` as the bot's webhook on `channel`.
-    pub async fn register(&self, channel: ChannelKind, webhook: &str) -> Result<()> {
+    async fn register(&self, channel: ChannelKind, webhook: &str) -> Result<()> {
         let bot = self.bot(channel)?;
         let phone = bot
             .phone
@@ -515,7 +527,7 @@ impl YaloClient {
     }
 
     /// Removes the bot's webhook on `channel`.
-    pub async fn remove(&self, channel: ChannelKind) -> Result<()> {
+    async fn remove(&self, channel: ChannelKind) -> Result<()> {
         let bot = self.bot(channel)?;
         let phone = bot.phone.clone().unwrap_or_default();
         let body = json!({"phone": phone, "provider": channel.as_str()});
@@ -594,6 +606,14 @@ impl Channel for YaloClient {
         };
         let id = format!("{}-{piece}", m.id);
         self.post_message(c.channel, &c.customer.id, &id, &out).await
+    }
+
+    async fn register_webhook(&self, channel: ChannelKind, url: &str) -> Result<()> {
+        self.register(channel, url).await
+    }
+
+    async fn remove_webhook(&self, channel: ChannelKind) -> Result<()> {
+        self.remove(channel).await
     }
 }
 

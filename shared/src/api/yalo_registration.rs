@@ -4,11 +4,11 @@
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 
-use crate::adapters::yalo::YaloClient;
 use crate::bootstrap::Runtime;
 use crate::config::SecretSource;
 use crate::http::{self, v1 as envelope};
 use crate::model::ChannelKind;
+use crate::ports::Channel;
 use crate::services::auth::Role;
 use crate::Result;
 use secrecy::{ExposeSecret, SecretString};
@@ -32,7 +32,7 @@ pub enum Action {
 pub struct Registration {
     action: Action,
     gate: super::Gate,
-    yalo: Option<YaloClient>,
+    yalo: Option<Box<dyn Channel>>,
     public_url: Option<String>,
     /// What the registered URL carries for the webhooks to accept Yalo's calls.
     webhook_secret: Option<SecretString>,
@@ -49,7 +49,7 @@ impl Registration {
         Ok(Registration {
             action,
             gate: super::Gate::from_runtime(rt).await?,
-            yalo: rt.yalo().await?,
+            yalo: rt.yalo().await?.map(|y| Box::new(y) as Box<dyn Channel>),
             public_url: rt.settings.public_url.clone(),
             webhook_secret,
         })
@@ -89,11 +89,11 @@ impl Registration {
                     Err(crate::Error::Config("OMNIBRIDGE_YALO_WEBHOOK_SECRET is not set".into()))
                 }
                 Some(secret) => match webhook_url(&base, &provider, secret) {
-                    Ok(url) => yalo.register(channel, &url).await,
+                    Ok(url) => yalo.register_webhook(channel, &url).await,
                     Err(e) => Err(e),
                 },
             },
-            (Some(yalo), _, Action::Remove) => yalo.remove(channel).await,
+            (Some(yalo), _, Action::Remove) => yalo.remove_webhook(channel).await,
         };
         match result {
             Ok(()) => {

@@ -7,17 +7,18 @@ use secrecy::{ExposeSecret, SecretString};
 use subtle::ConstantTimeEq;
 use tracing::Instrument;
 
-use crate::adapters::yalo::{self, Parsed, Refused};
 use crate::bootstrap::Runtime;
 use crate::compose::{AwsQueue, AwsStore};
 use crate::config::SecretSource;
 use crate::http::{self, v1 as envelope};
-use crate::model::{now_millis, ChannelKind};
+use crate::model::{now_millis, BadPayload, ChannelKind, InboundBatch};
+use crate::ports::WebhookFormat;
 use crate::services::inbound::Inbound;
 use crate::Result;
 
 pub struct Webhook {
     channel: ChannelKind,
+    format: Box<dyn WebhookFormat>,
     inbound: Inbound<AwsStore, AwsQueue>,
     secret: Option<SecretString>,
     max_age: std::time::Duration,
@@ -28,11 +29,16 @@ const MAX_CLOCK_AHEAD_MS: i64 = 5 * 60 * 1000;
 
 /// Whether the request carries the webhook secret: in the URL omnibridge
 /// registered with Yalo (`?secret=`), or as Meta's signature of the body.
-fn authenticated(secret: &SecretString, req: &Request, body: &[u8]) -> bool {
+fn authenticated(
+    format: &dyn WebhookFormat,
+    secret: &SecretString,
+    req: &Request,
+    body: &[u8],
+) -> bool {
     let secret = secret.expose_secret().as_bytes();
     match http::query(req, "secret") {
         Some(given) => given.as_bytes().ct_eq(secret).into(),
-        None => yalo::signature_is_valid(secret, body, http::header(req, "x-hub-signature-256")),
+        None => format.signed(secret, body, http::header(req, "x-hub-signature-256")),
     }
 }
 
@@ -48,7 +54,8 @@ impl Webhook {
             rt.settings.client_name.clone(),
             rt.settings.context_ttl,
         );
-        Ok(Webhook { channel, inbound, secret, max_age: rt.settings.webhook_max_age })
+        let format = rt.webhook_format(channel);
+        Ok(Webhook { channel, format, inbound, secret, max_age: rt.settings.webhook_max_age })
     }
 
     pub async fn handle(&self, req: Request) -> Response<Body> {
@@ -57,23 +64,19 @@ impl Webhook {
             tracing::error!("OMNIBRIDGE_YALO_WEBHOOK_SECRET is not set: every webhook is refused");
             return envelope::error(StatusCode::UNAUTHORIZED, "Invalid webhook signature.");
         };
-        if !authenticated(secret, &req, body) {
+        if !authenticated(self.format.as_ref(), secret, &req, body) {
             return envelope::error(StatusCode::UNAUTHORIZED, "Invalid webhook signature.");
         }
-        let parsed = match self.channel {
-            ChannelKind::Facebook => yalo::parse_facebook(body),
-            _ => yalo::parse_whatsapp(body),
-        };
-        let messages = match parsed {
-            Ok(Parsed::Messages(m)) => m,
-            Ok(Parsed::Skipped(kind)) => {
+        let messages = match self.format.read(body) {
+            Ok(InboundBatch::Messages(m)) => m,
+            Ok(InboundBatch::Skipped(kind)) => {
                 return envelope::message(&format!("message type: {kind} was skipped"))
             }
-            Err(Refused::Decode(cause)) => return envelope::bad_payload(&cause),
-            Err(Refused::Missing(payload, fields)) => {
+            Err(BadPayload::Decode(cause)) => return envelope::bad_payload(&cause),
+            Err(BadPayload::Missing(payload, fields)) => {
                 return envelope::missing_fields(payload, &fields)
             }
-            Err(Refused::TooLong(payload, field)) => return envelope::too_long(payload, field),
+            Err(BadPayload::TooLong(payload, field)) => return envelope::too_long(payload, field),
         };
         let now = now_millis();
         // A webhook from outside the window is a replay (or a forgery): a
