@@ -12,11 +12,11 @@ use crate::adapters::salesforce::events::PlatformEvents;
 use crate::adapters::salesforce::SalesforceDesk;
 use crate::adapters::sqs::SqsQueue;
 use crate::adapters::yalo::{YaloClient, YaloWebhook};
-use crate::adapters::yeahdesk::{YeahdeskClient, YeahdeskDesk};
+use crate::adapters::yeahdesk::{YeahdeskClient, YeahdeskDesk, YeahdeskWebhook};
 use crate::bootstrap::Runtime;
 use crate::config::SecretSource;
 use crate::model::{ChannelKind, DeskKind};
-use crate::ports::{Channel, Desk, EventFormat, Ports, WebhookFormat};
+use crate::ports::{Channel, Desk, EventFormat, Ports, ReplyFormat, WebhookFormat};
 use crate::services::custom_channel::CustomSender;
 use crate::services::desks::Desks;
 use crate::services::media::{Media, StoredFiles};
@@ -158,6 +158,11 @@ impl Runtime {
     /// The webhook format of a channel's platform.
     pub fn webhook_format(&self, channel: ChannelKind) -> Box<dyn WebhookFormat> {
         Box::new(YaloWebhook(channel))
+    }
+
+    /// Yeahdesk's webhook of agent replies.
+    pub fn reply_format(&self) -> Box<dyn ReplyFormat> {
+        Box::new(YeahdeskWebhook)
     }
 
     /// Salesforce's platform event, by the settings' field names.

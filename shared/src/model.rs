@@ -754,3 +754,20 @@ pub enum BadPayload {
     /// A field over its limit: `(payload struct, Go field name)`.
     TooLong(&'static str, &'static str),
 }
+
+/// What a desk's webhook of agent replies (Yeahdesk's) brings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReplyHook {
+    /// An agent's reply in the dialog of conversation `reference` (our id).
+    Reply {
+        reference: Option<String>,
+        /// The desk's id for the message, which recognises a redelivery.
+        id: String,
+        sender: String,
+        text: Option<String>,
+        attachments: Vec<Attachment>,
+        at: EpochMillis,
+    },
+    /// Not an agent's reply; nothing to do.
+    Ignored(&'static str),
+}

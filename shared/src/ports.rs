@@ -10,7 +10,7 @@ use std::time::Duration;
 use crate::model::{
     AgentEvent, Attachment, BadPayload, ChannelKind, ContextEntry, Conversation, ConversationId,
     ConversationRef, ConversationStatus, DeskKind, EpochMillis, InboundBatch, Message, MessageId,
-    MessageStatus, Page, WorkRequest,
+    MessageStatus, Page, ReplyHook, WorkRequest,
 };
 use crate::services::auth::ApiUser;
 use crate::Result;
@@ -406,6 +406,11 @@ pub trait WebhookFormat: Send + Sync {
     fn signed(&self, secret: &[u8], body: &[u8], signature: Option<&str>) -> bool;
     /// The messages a webhook body holds, in the model's words.
     fn read(&self, body: &[u8]) -> std::result::Result<InboundBatch, BadPayload>;
+}
+
+/// A desk's webhook format of agent replies (Yeahdesk's).
+pub trait ReplyFormat: Send + Sync {
+    fn read(&self, body: &[u8]) -> Result<ReplyHook>;
 }
 
 /// A desk's event format (Salesforce's platform events): what an event

@@ -7,8 +7,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 use super::http_client;
-use crate::model::{Conversation, DeskKind, Message};
-use crate::ports::{ConversationStore, Desk, Files, Receipt};
+use crate::model::{now_millis, Attachment, Conversation, DeskKind, Message, ReplyHook};
+use crate::ports::{ConversationStore, Desk, Files, Receipt, ReplyFormat};
 use crate::{Error, Result};
 
 /// One contact-data item: a way to reach the contact.
@@ -188,6 +188,43 @@ pub struct Webhook {
     pub event: String,
     #[serde(default)]
     pub data: Option<HookData>,
+}
+
+/// Yeahdesk's webhook, read into the model's words.
+pub struct YeahdeskWebhook;
+
+impl ReplyFormat for YeahdeskWebhook {
+    fn read(&self, body: &[u8]) -> Result<ReplyHook> {
+        let hook: Webhook = serde_json::from_slice(body)
+            .map_err(|e| Error::invalid("body", format!("is not Yeahdesk's webhook JSON: {e}")))?;
+        if hook.event != "message.created" {
+            return Ok(ReplyHook::Ignored("not a new message"));
+        }
+        let Some(data) = hook.data else { return Err(Error::invalid("data", "is required")) };
+        let Some(m) = data.message else {
+            return Err(Error::invalid("data.message", "is required"));
+        };
+        if m.author.kind != "operator" {
+            return Ok(ReplyHook::Ignored("not written by an agent"));
+        }
+        let mut attachments = Vec::with_capacity(m.attachments.len());
+        for a in m.attachments {
+            let mut att =
+                Attachment::new(a.mime_type.as_deref().unwrap_or("application/octet-stream"))?;
+            att.name = a.name;
+            att.size = a.size;
+            att.source_url = Some(a.url);
+            attachments.push(att);
+        }
+        Ok(ReplyHook::Reply {
+            reference: data.reference,
+            id: m.id,
+            sender: if m.author.id.is_empty() { "yeahdesk-agent".into() } else { m.author.id },
+            text: m.text,
+            attachments,
+            at: m.timestamp.filter(|t| *t > 0).unwrap_or_else(now_millis),
+        })
+    }
 }
 
 /// Yeahdesk's custom channel, as omnibridge posts customer messages into it.

@@ -10,17 +10,18 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 use subtle::ConstantTimeEq;
 
-use crate::adapters::yeahdesk::Webhook;
 use crate::bootstrap::{HttpFunction, Runtime};
 use crate::compose::{AwsQueue, AwsStore};
 use crate::config::SecretSource;
 use crate::http::{self, custom as envelope};
+use crate::ports::ReplyFormat;
 use crate::services::yeahdesk::{take_webhook, Hook};
-use crate::{Error, Result};
+use crate::Result;
 
 pub struct Endpoint {
     store: AwsStore,
     queue: AwsQueue,
+    format: Box<dyn ReplyFormat>,
     secret: Option<SecretString>,
 }
 
@@ -34,7 +35,7 @@ impl HttpFunction for Endpoint {
             SecretSource::Unset => None,
             s => Some(rt.secret(s, "OMNIBRIDGE_YEAHDESK_WEBHOOK_SECRET").await?),
         };
-        Ok(Endpoint { store: rt.dynamo()?, queue: rt.queue(), secret })
+        Ok(Endpoint { store: rt.dynamo()?, queue: rt.queue(), format: rt.reply_format(), secret })
     }
 
     async fn handle(&self, req: Request) -> Response<Body> {
@@ -58,19 +59,14 @@ impl HttpFunction for Endpoint {
                 "invalid webhook secret",
             );
         }
-        let hook: Webhook = match serde_json::from_slice(http::body(&req)) {
+        let hook = match self.format.read(http::body(&req)) {
             Ok(h) => h,
-            Err(e) => {
-                return envelope::failure(&Error::invalid(
-                    "body",
-                    format!("is not Yeahdesk's webhook JSON: {e}"),
-                ))
-            }
+            Err(e) => return envelope::failure(&e),
         };
-        match take_webhook(&self.store, &self.queue, &hook).await {
+        match take_webhook(&self.store, &self.queue, hook).await {
             Ok(Hook::Queued) => http::json(StatusCode::OK, &json!({"ok": true})),
             Ok(Hook::Ignored(why)) => {
-                tracing::info!(event = %hook.event, reason = why, "Yeahdesk webhook ignored");
+                tracing::info!(reason = why, "Yeahdesk webhook ignored");
                 http::json(StatusCode::OK, &json!({"ok": true, "ignored": why}))
             }
             Err(e) => envelope::failure(&e),

@@ -1,9 +1,8 @@
 //! Yeahdesk's agents' replies, as its webhook brings them (customer
 //! messages go the other way through `adapters::yeahdesk::YeahdeskDesk`).
 
-use crate::adapters::yeahdesk::Webhook;
 use crate::model::{
-    Attachment, Conversation, ConversationId, ConversationStatus, DeskKind, Direction, Message,
+    Conversation, ConversationId, ConversationStatus, DeskKind, Direction, Message, ReplyHook,
 };
 use crate::ports::{ConversationStore, MessageStore, Queue, QueueName};
 use crate::services::delivery::record_and_queue;
@@ -20,40 +19,27 @@ pub enum Hook {
 
 /// `POST /v1/yeahdesk/webhook`: an agent's reply becomes an outbound message,
 /// once however often Yeahdesk delivers it.
-pub async fn take_webhook<S, Q>(store: &S, queue: &Q, hook: &Webhook) -> Result<Hook>
+pub async fn take_webhook<S, Q>(store: &S, queue: &Q, hook: ReplyHook) -> Result<Hook>
 where
     S: ConversationStore + MessageStore,
     Q: Queue,
 {
-    if hook.event != "message.created" {
-        return Ok(Hook::Ignored("not a new message"));
-    }
-    let Some(data) = &hook.data else { return Err(Error::invalid("data", "is required")) };
-    let Some(m) = &data.message else { return Err(Error::invalid("data.message", "is required")) };
-    if m.author.kind != "operator" {
-        return Ok(Hook::Ignored("not written by an agent"));
-    }
-    let Some(conversation) = find_conversation(store, data.reference.as_deref()).await? else {
+    let (reference, id, sender, text, attachments, at) = match hook {
+        ReplyHook::Ignored(why) => return Ok(Hook::Ignored(why)),
+        ReplyHook::Reply { reference, id, sender, text, attachments, at } => {
+            (reference, id, sender, text, attachments, at)
+        }
+    };
+    let Some(conversation) = find_conversation(store, reference.as_deref()).await? else {
         return Ok(Hook::Ignored("not a dialog of omnibridge's"));
     };
-    let mut attachments = Vec::with_capacity(m.attachments.len());
-    for a in &m.attachments {
-        let mut att =
-            Attachment::new(a.mime_type.as_deref().unwrap_or("application/octet-stream"))?;
-        att.name = a.name.clone();
-        att.size = a.size;
-        att.source_url = Some(a.url.clone());
-        attachments.push(att);
-    }
-    let sender = if m.author.id.is_empty() { "yeahdesk-agent" } else { m.author.id.as_str() };
-    let at = m.timestamp.filter(|t| *t > 0).unwrap_or_else(crate::model::now_millis);
     let message = Message::received(
         conversation.id.clone(),
         Direction::Outbound,
         DeskKind::Yeahdesk,
-        &m.id,
-        sender,
-        m.text.clone(),
+        &id,
+        &sender,
+        text,
         attachments,
         at,
     )?;
