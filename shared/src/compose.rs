@@ -2,7 +2,7 @@
 //! together. It builds the adapters from the runtime's settings and AWS
 //! configuration and hands them to the services, which see only the ports.
 
-use crate::adapters::custom_channel::SignedWebhook;
+use crate::adapters::custom_channel::{CustomChannelFormat, SignedWebhook};
 use crate::adapters::dynamodb::DynamoStore;
 use crate::adapters::fetch::{FetchPolicy, Fetcher};
 use crate::adapters::http_client;
@@ -16,7 +16,7 @@ use crate::adapters::yeahdesk::{YeahdeskClient, YeahdeskDesk, YeahdeskWebhook};
 use crate::bootstrap::Runtime;
 use crate::config::SecretSource;
 use crate::model::{ChannelKind, DeskKind};
-use crate::ports::{Channel, Desk, EventFormat, Ports, ReplyFormat, WebhookFormat};
+use crate::ports::{Channel, Desk, EventFormat, Ports, ReplyFormat, SourceFormat, WebhookFormat};
 use crate::services::custom_channel::CustomSender;
 use crate::services::desks::Desks;
 use crate::services::media::{Media, StoredFiles};
@@ -158,6 +158,11 @@ impl Runtime {
     /// The webhook format of a channel's platform.
     pub fn webhook_format(&self, channel: ChannelKind) -> Box<dyn WebhookFormat> {
         Box::new(YaloWebhook(channel))
+    }
+
+    /// The custom-channel message format.
+    pub fn source_format(&self) -> Box<dyn SourceFormat> {
+        Box::new(CustomChannelFormat)
     }
 
     /// Yeahdesk's webhook of agent replies.

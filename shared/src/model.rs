@@ -771,3 +771,69 @@ pub enum ReplyHook {
     /// Not an agent's reply; nothing to do.
     Ignored(&'static str),
 }
+
+/// One contact-data item: a way to reach the contact (the custom-channel
+/// contract's shape, kept as it is in the table).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContactData {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub value: String,
+    #[serde(rename = "type", default)]
+    pub kind: String,
+    #[serde(default)]
+    pub service: String,
+    #[serde(default)]
+    pub origin: String,
+}
+
+/// `contact_object`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContactObject {
+    #[serde(rename = "_id", default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub contacts: Vec<ContactData>,
+}
+
+/// What a custom channel answers a message with (the seed gives none; this
+/// is Yeahdesk's and ours).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Accepted {
+    #[serde(default)]
+    pub dialog_id: String,
+    #[serde(default)]
+    pub message_id: String,
+    #[serde(default)]
+    pub contact_id: String,
+}
+
+/// Who a custom channel's message is from: a contact object, or contact
+/// data that finds one.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub enum SourceContact {
+    Object(ContactObject),
+    Data(Vec<ContactData>),
+}
+
+/// A message from a custom channel's source, within the limits.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SourceMessage {
+    /// The dialog (our conversation id) the source names, if any.
+    pub dialog_id: Option<String>,
+    /// The source's own reference for the dialog, if any.
+    pub reference: Option<String>,
+    /// The dialog's title, trimmed, if not blank.
+    pub title: Option<String>,
+    pub timestamp: Option<EpochMillis>,
+    /// The text (or the HTML), if not blank.
+    pub text: Option<String>,
+    pub integration_data: Option<String>,
+    pub attachments: Vec<Attachment>,
+    pub contact: SourceContact,
+}

@@ -10,7 +10,7 @@ use std::time::Duration;
 use crate::model::{
     AgentEvent, Attachment, BadPayload, ChannelKind, ContextEntry, Conversation, ConversationId,
     ConversationRef, ConversationStatus, DeskKind, EpochMillis, InboundBatch, Message, MessageId,
-    MessageStatus, Page, ReplyHook, WorkRequest,
+    MessageStatus, Page, ReplyHook, SourceMessage, WorkRequest,
 };
 use crate::services::auth::ApiUser;
 use crate::Result;
@@ -532,16 +532,29 @@ pub trait Channel: Send + Sync {
     }
 }
 
+/// An agent's reply as a custom channel's source receives it.
+pub struct SourceReply<'a> {
+    pub channel_id: &'a str,
+    pub conversation: &'a Conversation,
+    pub message: &'a Message,
+    /// The attachments that have a link, with it.
+    pub attachments: Vec<(String, &'a Attachment)>,
+}
+
 /// A custom channel's source: agent replies POSTed to its webhook URL,
-/// signed with the channel's secret.
+/// signed with the channel's secret (the message id is the idempotency key).
 pub trait SourceWebhook: Send + Sync {
     fn post(
         &self,
         url: &str,
         secret: &str,
-        idempotency_key: &str,
-        body: Vec<u8>,
+        reply: &SourceReply<'_>,
     ) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// The custom-channel message format: what a source posts, in the model's words.
+pub trait SourceFormat: Send + Sync {
+    fn read(&self, body: &[u8]) -> Result<SourceMessage>;
 }
 
 /// The adapters one deployment runs on, named once: services are generic

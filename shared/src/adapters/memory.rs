@@ -21,7 +21,7 @@ use crate::model::{
 use crate::ports::{
     BlobStore, Claim, ContextStore, ConversationStore, Desk, Fetch, Fetched, Files, Handover,
     IdempotencyStore, MessageStore, Ports, Queue, QueueJob, QueueName, Receipt, RecordStore,
-    Recorded, SourceWebhook, StatusDetail, StoredBlob, UserStore,
+    Recorded, SourceReply, SourceWebhook, StatusDetail, StoredBlob, UserStore,
 };
 use crate::services::auth::ApiUser;
 use crate::{Error, Result};
@@ -629,7 +629,8 @@ impl MemoryWebhook {
 }
 
 impl SourceWebhook for MemoryWebhook {
-    async fn post(&self, url: &str, _secret: &str, _key: &str, body: Vec<u8>) -> Result<()> {
+    async fn post(&self, url: &str, _secret: &str, reply: &SourceReply<'_>) -> Result<()> {
+        let body = crate::adapters::custom_channel::reply_body(reply)?;
         lock(&self.posted).push(Posted { url: url.to_owned(), body });
         Ok(())
     }

@@ -1,152 +1,18 @@
 //! Yeahdesk: its custom channel as omnibridge calls it (a customer message
-//! into a dialog), the custom-channel wire format omnibridge also serves
-//! (`POST /api/custom-channel/message/{channelId}`), the `E_*` error
-//! envelope, and the webhook Yeahdesk posts when an agent replies.
+//! into a dialog, in the custom-channel format of `custom_channel.rs`), and
+//! the webhook Yeahdesk posts when an agent replies.
 
 use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
+use super::custom_channel::{CustomMessage, WireAttachment};
 use super::http_client;
-use crate::model::{now_millis, Attachment, Conversation, DeskKind, Message, ReplyHook};
+use crate::model::{
+    now_millis, Accepted, Attachment, ContactData, ContactObject, Conversation, DeskKind, Message,
+    ReplyHook,
+};
 use crate::ports::{ConversationStore, Desk, Files, Receipt, ReplyFormat};
 use crate::{Error, Result};
-
-/// One contact-data item: a way to reach the contact.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ContactData {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub id: Option<String>,
-    #[serde(default)]
-    pub value: String,
-    #[serde(rename = "type", default)]
-    pub kind: String,
-    #[serde(default)]
-    pub service: String,
-    #[serde(default)]
-    pub origin: String,
-}
-
-/// `contact_object`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ContactObject {
-    #[serde(rename = "_id", default, skip_serializing_if = "Option::is_none")]
-    pub id: Option<String>,
-    #[serde(default)]
-    pub name: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
-    #[serde(default)]
-    pub contacts: Vec<ContactData>,
-}
-
-/// An attachment of a custom-channel message.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WireAttachment {
-    #[serde(default)]
-    pub url: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub size: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    #[serde(rename = "mimeType", default, skip_serializing_if = "Option::is_none")]
-    pub mime_type: Option<String>,
-}
-
-/// The body of `POST /api/custom-channel/message/{channelId}`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CustomMessage {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dialog_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reference: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dialog_title: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub timestamp: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub text: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub html: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub integration_data: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub attachments: Vec<WireAttachment>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub contact_object: Option<ContactObject>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub contacts_id: Option<Vec<ContactData>>,
-}
-
-impl CustomMessage {
-    /// Refuses a message whose parts are over omnibridge's limits, before anything is stored.
-    pub fn check_limits(&self) -> Result<()> {
-        use crate::model::{check_len, limits};
-        let opt = |field: &'static str, v: &Option<String>, max: usize| {
-            v.as_deref().map_or(Ok(()), |v| check_len(field, v, max))
-        };
-        opt("dialog_id", &self.dialog_id, limits::ID)?;
-        opt("reference", &self.reference, limits::ID)?;
-        opt("dialog_title", &self.dialog_title, limits::NAME)?;
-        opt("text", &self.text, limits::TEXT)?;
-        opt("html", &self.html, limits::TEXT)?;
-        opt("integration_data", &self.integration_data, limits::INTEGRATION_DATA)?;
-        if self.attachments.len() > limits::ATTACHMENTS {
-            return Err(Error::invalid(
-                "attachments",
-                format!("at most {} per message", limits::ATTACHMENTS),
-            ));
-        }
-        for a in &self.attachments {
-            check_len("attachments.url", &a.url, limits::URL)?;
-            opt("attachments.name", &a.name, limits::CAPTION)?;
-            opt("attachments.mimeType", &a.mime_type, limits::MIME_TYPE)?;
-        }
-        let contacts = self
-            .contact_object
-            .iter()
-            .flat_map(|c| c.contacts.iter())
-            .chain(self.contacts_id.iter().flatten());
-        if self.contact_object.as_ref().is_some_and(|c| c.contacts.len() > limits::CONTACT_DATA)
-            || self.contacts_id.as_ref().is_some_and(|c| c.len() > limits::CONTACT_DATA)
-        {
-            return Err(Error::invalid(
-                "contacts",
-                format!("at most {} contact data items", limits::CONTACT_DATA),
-            ));
-        }
-        for c in contacts {
-            opt("contacts.id", &c.id, limits::ID)?;
-            check_len("contacts.value", &c.value, limits::NAME)?;
-            check_len("contacts.type", &c.kind, limits::ID)?;
-            check_len("contacts.service", &c.service, limits::ID)?;
-            check_len("contacts.origin", &c.origin, limits::ID)?;
-        }
-        if let Some(c) = &self.contact_object {
-            opt("contact_object._id", &c.id, limits::ID)?;
-            check_len("contact_object.name", &c.name, limits::NAME)?;
-            opt("contact_object.description", &c.description, limits::CAPTION)?;
-        }
-        if self.timestamp.is_some_and(|t| t <= 0 || t > crate::model::now_millis() + 5 * 60 * 1000)
-        {
-            return Err(Error::invalid(
-                "timestamp",
-                "must be epoch milliseconds, not in the future",
-            ));
-        }
-        Ok(())
-    }
-}
-
-/// The answer to a custom-channel message (the seed gives none; this is Yeahdesk's and ours).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Accepted {
-    #[serde(default)]
-    pub dialog_id: String,
-    #[serde(default)]
-    pub message_id: String,
-    #[serde(default)]
-    pub contact_id: String,
-}
 
 /// The author of a webhook's message.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]

@@ -3,19 +3,18 @@
 //! contract, and gets the agents' replies back by a signed webhook.
 
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use sha2::{Digest, Sha256};
 use std::time::Duration;
 use subtle::ConstantTimeEq;
 
-use crate::adapters::yeahdesk::{Accepted, ContactData, ContactObject, CustomMessage};
 use crate::model::{
-    now_millis, Attachment, Author, ChannelKind, ContextEntry, Conversation, ConversationId,
-    DeskKind, Direction, EpochMillis, Message, MessageSource, Participant,
+    now_millis, Accepted, Author, ChannelKind, ContactData, ContactObject, ContextEntry,
+    Conversation, ConversationId, DeskKind, Direction, EpochMillis, Message, MessageSource,
+    Participant, SourceContact, SourceMessage,
 };
 use crate::ports::{
     Channel, ContextStore, ConversationStore, Files, Ports, QueueName, Receipt, RecordStore,
-    Recorded, SourceWebhook,
+    Recorded, SourceReply, SourceWebhook,
 };
 use crate::services::delivery::record_and_queue;
 use crate::services::handoff::{Handoff, HandoffRequest};
@@ -467,33 +466,34 @@ impl<P: Ports> CustomInbound<P> {
         }
     }
 
-    /// Takes one request. With an idempotency key, the same request again
+    /// The channel, when `token` is its token.
+    pub async fn authorize(&self, channel_id: &str, token: Option<&str>) -> Result<CustomChannel> {
+        self.registry.authorize(channel_id, token).await
+    }
+
+    /// Takes one message. With an idempotency key, the same message again
     /// answers what the first did (and changes nothing); the same key with
-    /// another body is a conflict.
+    /// another message is a conflict.
     pub async fn receive(
         &self,
-        channel_id: &str,
-        token: Option<&str>,
+        channel: &CustomChannel,
         key: Option<&str>,
-        body: &[u8],
+        message: &SourceMessage,
     ) -> Result<Accepted> {
-        let channel = self.registry.authorize(channel_id, token).await?;
-        let message: CustomMessage = serde_json::from_slice(body).map_err(|e| {
-            Error::invalid("body", format!("is not the custom-channel message JSON: {e}"))
-        })?;
-        message.check_limits()?;
         let Some(key) = key.map(str::trim).filter(|k| !k.is_empty()) else {
-            return self.accept(&channel, &message, &uuid::Uuid::new_v4().to_string()).await;
+            return self.accept(channel, message, &uuid::Uuid::new_v4().to_string()).await;
         };
         crate::model::validate_id("Idempotency-Key", key)?;
-        let fingerprint = hex::encode(Sha256::digest(body));
+        let encoded = serde_json::to_vec(message)
+            .map_err(|e| Error::permanent("encoding the message failed", Some(Box::new(e))))?;
+        let fingerprint = hex::encode(Sha256::digest(encoded));
         let outcome = once(
             &self.store,
             &format!("custom:{}:{key}", channel.id),
             &fingerprint,
             REQUEST_LEASE,
             || async {
-                let accepted = self.accept(&channel, &message, key).await?;
+                let accepted = self.accept(channel, message, key).await?;
                 serde_json::to_string(&accepted)
                     .map_err(|e| Error::permanent("encoding the answer failed", Some(Box::new(e))))
             },
@@ -507,41 +507,18 @@ impl<P: Ports> CustomInbound<P> {
     async fn accept(
         &self,
         channel: &CustomChannel,
-        m: &CustomMessage,
+        m: &SourceMessage,
         source_id: &str,
     ) -> Result<Accepted> {
-        // Everything that can be refused without the table is, before anything is written.
-        let contact_object = match (&m.contact_object, &m.contacts_id) {
-            (Some(obj), None) => Some(obj),
-            (None, Some(_)) => None,
-            _ => {
-                return Err(refused(400, "E_CONTACT_INFO_REQUIRED", "contact information for the customer is required (exactly one of contact_object, contacts_id)"))
-            }
-        };
         let now = now_millis();
         let timestamp = m.timestamp.unwrap_or(now);
-        let text = m.text.clone().or_else(|| m.html.clone()).filter(|t| !t.trim().is_empty());
-        let mut attachments = Vec::with_capacity(m.attachments.len());
-        for a in &m.attachments {
-            if !(a.url.starts_with("https://") || a.url.starts_with("http://")) {
-                return Err(Error::invalid("attachments", "each attachment needs an http(s) url"));
+        let (text, attachments) = (m.text.clone(), m.attachments.clone());
+        let contact = match &m.contact {
+            SourceContact::Object(obj) => {
+                self.registry.upsert_contact(channel.owner(), obj).await?
             }
-            let mut att =
-                Attachment::new(a.mime_type.as_deref().unwrap_or("application/octet-stream"))?;
-            att.name = a.name.clone();
-            att.size = a.size;
-            att.source_url = Some(a.url.clone());
-            attachments.push(att);
-        }
-        if text.is_none() && attachments.is_empty() {
-            return Err(Error::invalid("message", "needs text, html or attachments"));
-        }
-        let contact = match (contact_object, &m.contacts_id) {
-            (Some(obj), _) => self.registry.upsert_contact(channel.owner(), obj).await?,
-            (None, items) => {
-                self.registry
-                    .update_contact_data(channel.owner(), items.as_deref().unwrap_or_default())
-                    .await?
+            SourceContact::Data(items) => {
+                self.registry.update_contact_data(channel.owner(), items).await?
             }
         };
         let customer = contact.participant()?;
@@ -554,7 +531,9 @@ impl<P: Ports> CustomInbound<P> {
             self.store.set_integration_data(&conversation.id, data).await?;
         }
         // "Used when creating or updating the dialog": a later title replaces the first.
-        if let Some(title) = title_of(m).filter(|t| conversation.title.as_deref() != Some(*t)) {
+        if let Some(title) =
+            m.title.as_deref().filter(|t| conversation.title.as_deref() != Some(*t))
+        {
             self.store.set_title(&conversation.id, title).await?;
         }
         if new && conversation.desk == DeskKind::Salesforce {
@@ -622,7 +601,7 @@ impl<P: Ports> CustomInbound<P> {
     async fn dialog(
         &self,
         channel: &CustomChannel,
-        m: &CustomMessage,
+        m: &SourceMessage,
         customer: &Participant,
         now: EpochMillis,
     ) -> Result<(Conversation, bool)> {
@@ -646,8 +625,8 @@ impl<P: Ports> CustomInbound<P> {
             &desk_channel,
             now,
         )?;
-        fresh.reference = m.reference.clone().filter(|r| !r.is_empty());
-        fresh.title = title_of(m).map(str::to_owned);
+        fresh.reference.clone_from(&m.reference);
+        fresh.title.clone_from(&m.title);
         let Some(reference) = fresh.reference.clone() else {
             self.store.create_conversation(&fresh).await?;
             return Ok((fresh, true));
@@ -673,10 +652,6 @@ impl<P: Ports> CustomInbound<P> {
             },
         }
     }
-}
-
-fn title_of(m: &CustomMessage) -> Option<&str> {
-    m.dialog_title.as_deref().map(str::trim).filter(|t| !t.is_empty())
 }
 
 /// Agent replies to a custom channel's customer, POSTed to its webhook URL, signed.
@@ -716,26 +691,13 @@ impl<P: Ports> Channel for CustomSender<P> {
         })?;
         let mut attachments = Vec::with_capacity(m.attachments.len());
         for a in &m.attachments {
-            let Some(link) = files.url(a).await? else { continue };
-            attachments.push(
-                json!({"url": link, "name": a.name, "mimeType": a.content_type, "size": a.size}),
-            );
+            if let Some(link) = files.url(a).await? {
+                attachments.push((link, a));
+            }
         }
-        let payload = json!({
-            "event": "message.created",
-            "channel_id": channel.id,
-            "dialog_id": c.id,
-            "reference": c.reference,
-            "contact_id": c.customer.id,
-            "integration_data": c.integration_data,
-            "message": {
-                "id": m.id, "text": m.text, "attachments": attachments,
-                "author": {"type": "operator", "id": m.sender_id}, "timestamp": m.created_at,
-            },
-        });
-        let body = serde_json::to_vec(&payload)
-            .map_err(|e| Error::permanent("encoding the webhook failed", Some(Box::new(e))))?;
-        self.webhook.post(url, &channel.signing_secret, m.id.as_str(), body).await?;
+        let reply =
+            SourceReply { channel_id: &channel.id, conversation: c, message: m, attachments };
+        self.webhook.post(url, &channel.signing_secret, &reply).await?;
         Ok(Receipt { id: Some(m.id.to_string()) })
     }
 }
