@@ -282,7 +282,7 @@ pub async fn start(opts: LocalOptions) -> anyhow::Result<Local> {
 /// The sandbox's Pipedrive gets the channel handoffs use, as an operator
 /// would register it with `omnibridge-admin pipedrive register`.
 async fn register_sandbox_channel(rt: &Runtime) -> anyhow::Result<()> {
-    use omnibridge::services::pipedrive::PipedriveChannel;
+    use omnibridge::model::PipedriveChannel;
     let Some(desk) = rt.pipedrive().await? else { return Ok(()) };
     let id = &rt.settings.pipedrive.channel_id;
     let mut channel = PipedriveChannel::new(id, "omnibridge (local)", "whatsapp")?;

@@ -9,14 +9,15 @@
 
 use anyhow::Context;
 use omnibridge::bootstrap::Runtime;
+use omnibridge::model::Sender;
 use omnibridge::model::{
     now_millis, ChannelKind, Conversation, ConversationId, DeskKind, Direction, Message, MessageId,
     MessageSource, Participant,
 };
+use omnibridge::ports::PipedriveRecords;
 use omnibridge::ports::{ConversationStore, MessageStore, UserStore};
 use omnibridge::services::auth::{ApiUser, Role};
-use omnibridge::services::custom_channel::{CustomChannel, Registry};
-use omnibridge::services::pipedrive::Sender;
+use omnibridge::services::custom_channel::{CustomChannel, CustomChannels};
 use secrecy::SecretString;
 use sha2::Digest;
 
@@ -164,9 +165,7 @@ pub async fn prepare(rt: &Runtime) -> anyhow::Result<Vec<String>> {
     // As a handoff to Pipedrive does: the customer becomes a sender Pipedrive can look up.
     let sender =
         Sender { id: p.customer.id.clone(), name: p.customer.name.clone(), avatar_url: None };
-    omnibridge::services::pipedrive::Registry::new(rt.dynamo()?)
-        .put_sender(&pd_channel, &sender)
-        .await?;
+    rt.dynamo()?.put_pipedrive_sender(&pd_channel, &sender).await?;
     done.push(format!("WhatsApp customer {PIPEDRIVE_CUSTOMER} on the Pipedrive channel {pd_channel} (conversation {PIPEDRIVE_CONVERSATION}, message {PIPEDRIVE_MESSAGE})"));
 
     let yd_channel = s
@@ -190,7 +189,7 @@ pub async fn prepare(rt: &Runtime) -> anyhow::Result<Vec<String>> {
         CustomChannel::create("Avito (sample)", None, DeskKind::Salesforce, None);
     channel.id = CUSTOM_CHANNEL.to_owned();
     channel.token_sha256 = hex::encode(sha2::Sha256::digest(CUSTOM_CHANNEL_TOKEN.as_bytes()));
-    Registry::new(store).put_channel(&channel).await?;
+    CustomChannels::new(store).put_channel(&channel).await?;
     done.push(format!("custom channel {CUSTOM_CHANNEL} with the token {CUSTOM_CHANNEL_TOKEN:?}, handing customers to Salesforce"));
     Ok(done)
 }

@@ -6,7 +6,7 @@ use crate::adapters::custom_channel::{CustomChannelFormat, SignedWebhook};
 use crate::adapters::dynamodb::DynamoStore;
 use crate::adapters::fetch::{FetchPolicy, Fetcher};
 use crate::adapters::http_client;
-use crate::adapters::pipedrive::{PipedriveClient, Refresh};
+use crate::adapters::pipedrive::{PipedriveClient, PipedriveDesk, ProviderWire, Refresh};
 use crate::adapters::s3::S3Blobs;
 use crate::adapters::salesforce::events::PlatformEvents;
 use crate::adapters::salesforce::SalesforceDesk;
@@ -16,11 +16,12 @@ use crate::adapters::yeahdesk::{YeahdeskClient, YeahdeskDesk, YeahdeskWebhook};
 use crate::bootstrap::Runtime;
 use crate::config::SecretSource;
 use crate::model::{ChannelKind, DeskKind};
-use crate::ports::{Channel, Desk, EventFormat, Ports, ReplyFormat, SourceFormat, WebhookFormat};
+use crate::ports::{
+    Channel, Desk, EventFormat, Ports, ProviderFormat, ReplyFormat, SourceFormat, WebhookFormat,
+};
 use crate::services::custom_channel::CustomSender;
 use crate::services::desks::Desks;
 use crate::services::media::{Media, StoredFiles};
-use crate::services::pipedrive::PipedriveDesk;
 use crate::services::salesforce_events::AgentEvents;
 use crate::services::to_customer::Channels;
 use crate::{Error, Result};
@@ -65,7 +66,7 @@ impl Runtime {
     }
 
     /// The Pipedrive desk, when an access or refresh token is set (`None` otherwise).
-    pub async fn pipedrive(&self) -> Result<Option<PipedriveDesk<Aws>>> {
+    pub async fn pipedrive(&self) -> Result<Option<PipedriveDesk<AwsStore>>> {
         let s = &self.settings;
         let p = &s.pipedrive;
         let token = match &p.api_token {
@@ -158,6 +159,11 @@ impl Runtime {
     /// The webhook format of a channel's platform.
     pub fn webhook_format(&self, channel: ChannelKind) -> Box<dyn WebhookFormat> {
         Box::new(YaloWebhook(channel))
+    }
+
+    /// The answers of Pipedrive's provider endpoints.
+    pub fn provider_format(&self) -> Box<dyn ProviderFormat> {
+        Box::new(ProviderWire)
     }
 
     /// The custom-channel message format.

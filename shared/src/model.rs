@@ -837,3 +837,95 @@ pub struct SourceMessage {
     pub attachments: Vec<Attachment>,
     pub contact: SourceContact,
 }
+
+/// A Pipedrive channel omnibridge provides, as registered by the operator.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PipedriveChannel {
+    /// Our id for the channel (Pipedrive's `provider_channel_id`); also the
+    /// id of its `source_user`, the side agents write from.
+    pub provider_channel_id: String,
+    /// Pipedrive's id for the channel, once registered there.
+    #[serde(default)]
+    pub pipedrive_id: Option<String>,
+    pub name: String,
+    /// `whatsapp`, `facebook` or `other`.
+    pub provider_type: String,
+    pub template_support: bool,
+    #[serde(default)]
+    pub avatar_url: Option<String>,
+    /// The channel's approved WhatsApp templates (getTemplates).
+    #[serde(default)]
+    pub templates: Vec<Template>,
+    /// Pipedrive's calls are refused with ACCOUNT_SUSPENDED.
+    #[serde(default)]
+    pub suspended: bool,
+    /// Unregistered (deleteChannelById): nothing flows to Pipedrive any more.
+    #[serde(default)]
+    pub deleted: bool,
+    pub created_at: EpochMillis,
+}
+
+/// An approved message template.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Template {
+    pub id: String,
+    pub name: String,
+    pub content: String,
+    pub language: String,
+}
+
+/// A participant Pipedrive may ask about (getSenderById).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sender {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub avatar_url: Option<String>,
+}
+
+impl PipedriveChannel {
+    pub fn new(provider_channel_id: &str, name: &str, provider_type: &str) -> Result<Self> {
+        crate::model::validate_id("provider channel id", provider_channel_id)?;
+        if !["whatsapp", "facebook", "other"].contains(&provider_type) {
+            return Err(Error::invalid("provider type", "must be whatsapp, facebook or other"));
+        }
+        Ok(PipedriveChannel {
+            provider_channel_id: provider_channel_id.to_owned(),
+            pipedrive_id: None,
+            name: name.to_owned(),
+            provider_type: provider_type.to_owned(),
+            template_support: false,
+            avatar_url: None,
+            templates: vec![],
+            suspended: false,
+            deleted: false,
+            created_at: now_millis(),
+        })
+    }
+
+    /// The channel's own side, where agents write from, as a sender.
+    pub fn source_user(&self) -> Sender {
+        Sender {
+            id: self.provider_channel_id.clone(),
+            name: self.name.clone(),
+            avatar_url: self.avatar_url.clone(),
+        }
+    }
+}
+
+/// A message as a desk reads it back: each attachment's fresh link (none
+/// for one that has neither a copy nor a source URL).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LinkedMessage {
+    pub message: Message,
+    pub links: Vec<Option<String>>,
+}
+
+/// A conversation as a desk reads it back, with a page of its messages
+/// (newest first) and the cursor to the next.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConversationView {
+    pub conversation: Conversation,
+    pub messages: Vec<LinkedMessage>,
+    pub next: Option<String>,
+}

@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use crate::model::{
     AgentEvent, Attachment, BadPayload, ChannelKind, ContextEntry, Conversation, ConversationId,
-    ConversationRef, ConversationStatus, DeskKind, EpochMillis, InboundBatch, Message, MessageId,
-    MessageStatus, Page, ReplyHook, SourceMessage, WorkRequest,
+    ConversationRef, ConversationStatus, ConversationView, DeskKind, EpochMillis, InboundBatch,
+    LinkedMessage, Message, MessageId, MessageStatus, Page, PipedriveChannel, ReplyHook, Sender,
+    SourceMessage, WorkRequest,
 };
 use crate::services::auth::ApiUser;
 use crate::Result;
@@ -271,6 +272,69 @@ pub struct StoredBlob {
     pub bytes: Vec<u8>,
 }
 
+/// The Pipedrive channels omnibridge provides and the senders Pipedrive
+/// may ask about, as records of the table (every record store keeps them).
+pub trait PipedriveRecords: RecordStore {
+    fn pipedrive_channel(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<PipedriveChannel>>> + Send {
+        self.get_record(PIPEDRIVE_CHANNEL, id)
+    }
+
+    fn put_pipedrive_channel(
+        &self,
+        channel: &PipedriveChannel,
+    ) -> impl Future<Output = Result<()>> + Send {
+        self.put_record(PIPEDRIVE_CHANNEL, &channel.provider_channel_id, channel)
+    }
+
+    /// The channel, if it is registered and not deleted.
+    fn active_pipedrive_channel(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<PipedriveChannel>> + Send {
+        async move {
+            match self.pipedrive_channel(id).await? {
+                Some(c) if !c.deleted => Ok(c),
+                _ => Err(crate::Error::NotFound(format!("Pipedrive channel {id}"))),
+            }
+        }
+    }
+
+    fn put_pipedrive_sender(
+        &self,
+        channel: &str,
+        sender: &Sender,
+    ) -> impl Future<Output = Result<()>> + Send {
+        async move {
+            let key = format!("{channel}#{}", sender.id);
+            self.put_record(PIPEDRIVE_SENDER, &key, sender).await
+        }
+    }
+
+    /// A sender of the channel: its own side, or a customer it was opened for.
+    fn pipedrive_sender(
+        &self,
+        channel: &PipedriveChannel,
+        id: &str,
+    ) -> impl Future<Output = Result<Sender>> + Send {
+        async move {
+            if id == channel.provider_channel_id {
+                return Ok(channel.source_user());
+            }
+            let key = format!("{}#{id}", channel.provider_channel_id);
+            let found: Option<Sender> = self.get_record(PIPEDRIVE_SENDER, &key).await?;
+            found.ok_or_else(|| crate::Error::NotFound(format!("sender {id}")))
+        }
+    }
+}
+
+impl<S: RecordStore> PipedriveRecords for S {}
+
+const PIPEDRIVE_CHANNEL: &str = "PDCHANNEL";
+const PIPEDRIVE_SENDER: &str = "PDSENDER";
+
 /// Attachment bytes (S3).
 pub trait BlobStore: Send + Sync {
     fn put_blob(
@@ -388,6 +452,14 @@ pub trait Files: Send + Sync {
             (None, url) => Ok(url.clone()),
         }
     }
+    /// The message with each attachment's link.
+    async fn linked(&self, m: &Message) -> Result<LinkedMessage> {
+        let mut links = Vec::with_capacity(m.attachments.len());
+        for a in &m.attachments {
+            links.push(self.url(a).await?);
+        }
+        Ok(LinkedMessage { message: m.clone(), links })
+    }
 }
 
 /// How a desk shows the agent the bot's transcript at handoff.
@@ -411,6 +483,17 @@ pub trait WebhookFormat: Send + Sync {
 /// A desk's webhook format of agent replies (Yeahdesk's).
 pub trait ReplyFormat: Send + Sync {
     fn read(&self, body: &[u8]) -> Result<ReplyHook>;
+}
+
+/// How a desk's reads of our conversations are answered (Pipedrive's
+/// provider endpoints).
+pub trait ProviderFormat: Send + Sync {
+    fn conversation(
+        &self,
+        channel: &PipedriveChannel,
+        view: &ConversationView,
+    ) -> serde_json::Value;
+    fn message(&self, message: &LinkedMessage) -> serde_json::Value;
 }
 
 /// A desk's event format (Salesforce's platform events): what an event

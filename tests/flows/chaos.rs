@@ -12,11 +12,11 @@
 //! 4,000-message run (about 5 minutes here).
 
 use futures::stream::{self, StreamExt};
+use omnibridge::model::PipedriveChannel;
 use omnibridge::model::*;
 use omnibridge::ports::*;
 use omnibridge::services::auth::{ApiUser, Role, TokenKeys};
-use omnibridge::services::custom_channel::{CustomChannel, Registry};
-use omnibridge::services::pipedrive::PipedriveChannel;
+use omnibridge::services::custom_channel::{CustomChannel, CustomChannels};
 use omnibridge_dev::sandbox::{Effect, Fault};
 use omnibridge_tests::{start, Capture, Options, System, JWT_SECRET};
 use secrecy::SecretString;
@@ -511,7 +511,7 @@ pub async fn chaos(options: Options, n: usize, k: usize) {
             d,
             desk_channel,
         );
-        Registry::new(s.rt.dynamo().unwrap()).put_channel(&c).await.unwrap();
+        CustomChannels::new(s.rt.dynamo().unwrap()).put_channel(&c).await.unwrap();
         custom.insert(d, (c.id, token));
     }
     let epoch = now_millis() - 3_600_000;

@@ -6,7 +6,7 @@ use omnibridge::adapters::custom_channel::sign;
 use omnibridge::model::*;
 use omnibridge::ports::*;
 use omnibridge::services::auth::{ApiUser, Role, TokenKeys};
-use omnibridge::services::custom_channel::{CustomChannel, Registry};
+use omnibridge::services::custom_channel::{CustomChannel, CustomChannels};
 use omnibridge_tests::{eventually, system, Capture, System, JWT_SECRET};
 use secrecy::SecretString;
 use serde_json::{json, Value};
@@ -16,7 +16,7 @@ use std::time::Duration;
 async fn channel(s: &System, webhook: Option<&str>) -> (CustomChannel, String) {
     let (c, token) =
         CustomChannel::create("web shop", webhook.map(str::to_owned), DeskKind::Yeahdesk, None);
-    Registry::new(s.rt.dynamo().unwrap()).put_channel(&c).await.unwrap();
+    CustomChannels::new(s.rt.dynamo().unwrap()).put_channel(&c).await.unwrap();
     (c, token)
 }
 
@@ -101,7 +101,7 @@ async fn when_a_request_breaks_a_rule_of_the_seed_should_answer_its_e_code_and_s
     );
     let lost_dialog = json!({"text": "x", "dialog_id": uuid::Uuid::new_v4().to_string(), "contact_object": contact("u-1")});
     assert_eq!(code(&post(&s, id, &token, None, &lost_dialog).await), (404, "E_DIALOG_NOT_FOUND"));
-    let registry = Registry::new(s.rt.dynamo().unwrap());
+    let registry = CustomChannels::new(s.rt.dynamo().unwrap());
     assert!(registry.delete_contact(&contact_id).await.unwrap());
     let mut deleted = contact("u-1");
     deleted["_id"] = json!(contact_id);
@@ -166,7 +166,7 @@ async fn when_contacts_share_data_or_dialogs_share_a_reference_should_be_one_con
     .await;
     assert_eq!(second.1["contact_id"], first.1["contact_id"]);
     assert_eq!(second.1["dialog_id"], first.1["dialog_id"], "the reference finds the dialog");
-    let registry = Registry::new(s.rt.dynamo().unwrap());
+    let registry = CustomChannels::new(s.rt.dynamo().unwrap());
     let c = registry
         .contact(ch.owner(), first.1["contact_id"].as_str().unwrap())
         .await
@@ -539,7 +539,8 @@ async fn when_a_contact_is_erased_should_leave_no_contact_data_and_a_new_message
     let contact_id = first.1["contact_id"].as_str().unwrap().to_owned();
     let dialog = ConversationId::parse(first.1["dialog_id"].as_str().unwrap()).unwrap();
     let store = s.rt.dynamo().unwrap();
-    let stored = Registry::new(store.clone()).contact(&ch.id, &contact_id).await.unwrap().unwrap();
+    let stored =
+        CustomChannels::new(store.clone()).contact(&ch.id, &contact_id).await.unwrap().unwrap();
     let data_id = stored.contacts[0].id.clone().unwrap();
     // A changed value drops the old one: it no longer finds the contact.
     let changed = json!({"text": "x", "contacts_id": [{"id": data_id, "value": "u-erase-2", "type": "id", "service": "custom"}]});
@@ -570,7 +571,7 @@ async fn when_a_contact_is_erased_should_leave_no_contact_data_and_a_new_message
     );
     assert!(store.get_conversation(&dialog).await.unwrap().is_none());
     assert!(store.list_context(&contact_id, now_millis()).await.unwrap().is_empty());
-    let registry = Registry::new(store.clone());
+    let registry = CustomChannels::new(store.clone());
     assert!(registry.contact(&ch.id, &contact_id).await.unwrap().is_none());
     // The new value no longer leads to the erased contact.
     for value in ["u-erase-2"] {

@@ -8,9 +8,9 @@
 //! CI runs 64 cases per parser; a longer run, with what the cases were
 //! answered: `PROPTEST_CASES=5000 dev/test --test flows fuzz -- --nocapture`.
 
+use omnibridge::model::PipedriveChannel;
 use omnibridge::model::{now_millis, DeskKind};
-use omnibridge::services::custom_channel::{CustomChannel, Registry};
-use omnibridge::services::pipedrive::PipedriveChannel;
+use omnibridge::services::custom_channel::{CustomChannel, CustomChannels};
 use omnibridge_tests::{start, Options, JWT_SECRET};
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -246,7 +246,7 @@ fn when_any_parser_gets_mutated_odd_or_random_input_should_never_answer_a_5xx() 
             .await
             .unwrap();
         let (custom, token) = CustomChannel::create("fuzz shop", None, DeskKind::Yeahdesk, None);
-        Registry::new(local.operator.dynamo().unwrap()).put_channel(&custom).await.unwrap();
+        CustomChannels::new(local.operator.dynamo().unwrap()).put_channel(&custom).await.unwrap();
         let rt = &local.operator;
         let secret = rt
             .secret(&rt.settings.yalo_webhook_secret, "OMNIBRIDGE_YALO_WEBHOOK_SECRET")

@@ -3,9 +3,10 @@
 //! replies reach the customer — against the sandboxes.
 
 use omnibridge::model::*;
+use omnibridge::model::{PipedriveChannel, Sender, Template};
+use omnibridge::ports::PipedriveRecords;
 use omnibridge::ports::*;
 use omnibridge::services::auth::{ApiUser, Role, TokenKeys};
-use omnibridge::services::pipedrive::{PipedriveChannel, Registry};
 use omnibridge_dev::sandbox::{Effect, Fault};
 use omnibridge_tests::{eventually, system, System, JWT_SECRET};
 use secrecy::SecretString;
@@ -328,10 +329,8 @@ async fn when_yalo_refuses_an_agent_message_should_mark_it_failed_and_tell_piped
 /// Conversations and messages written straight to the store, newest last.
 async fn seed_channel(s: &System, conversations: usize, messages: usize) -> Vec<Conversation> {
     let store = s.rt.dynamo().unwrap();
-    Registry::new(store.clone())
-        .put_channel(&PipedriveChannel::new(CHANNEL, "WhatsApp shop", "whatsapp").unwrap())
-        .await
-        .unwrap();
+    let channel = PipedriveChannel::new(CHANNEL, "WhatsApp shop", "whatsapp").unwrap();
+    store.put_pipedrive_channel(&channel).await.unwrap();
     let t0 = now_millis() - 1_000_000;
     let mut out = Vec::new();
     for i in 0..conversations {
@@ -347,12 +346,9 @@ async fn seed_channel(s: &System, conversations: usize, messages: usize) -> Vec<
         )
         .unwrap();
         assert_eq!(store.open_conversation(&c).await.unwrap(), Recorded::Created);
-        let sender = omnibridge::services::pipedrive::Sender {
-            id: c.customer.id.clone(),
-            name: c.customer.name.clone(),
-            avatar_url: None,
-        };
-        Registry::new(store.clone()).put_sender(CHANNEL, &sender).await.unwrap();
+        let sender =
+            Sender { id: c.customer.id.clone(), name: c.customer.name.clone(), avatar_url: None };
+        store.put_pipedrive_sender(CHANNEL, &sender).await.unwrap();
         out.push(c);
     }
     let first = &out[0];
@@ -534,21 +530,21 @@ async fn when_pipedrive_calls_without_the_apps_credentials_or_for_a_channel_it_m
     assert_eq!(res.json::<Value>().await.unwrap()["data"]["code"], "BAD_REQUEST");
 
     // A suspended account is refused as the seed says; lifting it lets Pipedrive in again.
-    let registry = Registry::new(s.rt.dynamo().unwrap());
-    let mut channel = registry.channel(CHANNEL).await.unwrap().unwrap();
+    let store = s.rt.dynamo().unwrap();
+    let mut channel = store.pipedrive_channel(CHANNEL).await.unwrap().unwrap();
     channel.suspended = true;
-    registry.put_channel(&channel).await.unwrap();
+    store.put_pipedrive_channel(&channel).await.unwrap();
     let res = pd(reqwest::Method::GET, format!("{base}/templates")).send().await.unwrap();
     assert_eq!(res.status(), 401);
     assert_eq!(res.json::<Value>().await.unwrap()["data"]["code"], "ACCOUNT_SUSPENDED");
     channel.suspended = false;
-    channel.templates = vec![omnibridge::services::pipedrive::Template {
+    channel.templates = vec![Template {
         id: "t1".into(),
         name: "saludo".into(),
         content: "Hola {{1}}".into(),
         language: "es".into(),
     }];
-    registry.put_channel(&channel).await.unwrap();
+    store.put_pipedrive_channel(&channel).await.unwrap();
     let res = pd(reqwest::Method::GET, format!("{base}/templates")).send().await.unwrap();
     assert_eq!(
         res.json::<Value>().await.unwrap(),
@@ -619,11 +615,8 @@ async fn when_schemathesis_drives_the_seeds_openapi_document_should_find_every_r
     let s = system(false, |_| {}).await;
     let convs = seed_channel(&s, 3, 5).await;
     let page = s.rt.dynamo().unwrap().list_messages(&convs[0].id, 1, None, true).await.unwrap();
-    let registry = Registry::new(s.rt.dynamo().unwrap());
-    registry
-        .put_channel(&PipedriveChannel::new("contract-delete", "to delete", "other").unwrap())
-        .await
-        .unwrap();
+    let to_delete = PipedriveChannel::new("contract-delete", "to delete", "other").unwrap();
+    s.rt.dynamo().unwrap().put_pipedrive_channel(&to_delete).await.unwrap();
     let dir = std::env::temp_dir().join(format!("omnibridge-contract-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();
     let config = format!(

@@ -9,7 +9,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use omnibridge::model::{now_millis, DeskKind};
 use omnibridge::ports::{QueueName, UserStore};
 use omnibridge::services::auth::{ApiUser, Role};
-use omnibridge::services::custom_channel::{CustomChannel, Registry};
+use omnibridge::services::custom_channel::{CustomChannel, CustomChannels};
 use omnibridge_tests::{system, System, JWT_SECRET, TEST_PASSWORD};
 use reqwest::Method;
 use secrecy::ExposeSecret;
@@ -322,7 +322,7 @@ async fn when_a_route_gets_missing_forged_expired_replayed_wrong_role_or_foreign
     }
 
     // The custom channel: a channel's token is good for that channel only.
-    let registry = Registry::new(store.clone());
+    let registry = CustomChannels::new(store.clone());
     let (a, a_token) = CustomChannel::create("shop A", None, DeskKind::Yeahdesk, None);
     let (b, b_token) = CustomChannel::create("shop B", None, DeskKind::Yeahdesk, None);
     registry.put_channel(&a).await.unwrap();
@@ -456,7 +456,7 @@ async fn when_input_is_oversized_or_odd_should_answer_a_4xx_in_the_routes_envelo
     });
 
     // The custom channel.
-    let registry = Registry::new(s.rt.dynamo().unwrap());
+    let registry = CustomChannels::new(s.rt.dynamo().unwrap());
     let (ch, token) = CustomChannel::create("shop", None, DeskKind::Yeahdesk, None);
     registry.put_channel(&ch).await.unwrap();
     let url = format!("{base}/api/custom-channel/message/{}?token={token}", ch.id);

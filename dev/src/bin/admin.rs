@@ -5,10 +5,11 @@ use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use omnibridge::bootstrap::Runtime;
 use omnibridge::model::ChannelKind;
+use omnibridge::model::{PipedriveChannel, Template};
+use omnibridge::ports::PipedriveRecords;
 use omnibridge::ports::UserStore;
 use omnibridge::services::auth::{ApiUser, Role};
 use omnibridge::services::erase::erase_customer;
-use omnibridge::services::pipedrive::{PipedriveChannel, Registry, Template};
 use secrecy::SecretString;
 use std::io::{IsTerminal, Read};
 
@@ -252,11 +253,16 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn pipedrive(rt: &Runtime, action: PipedriveAction) -> anyhow::Result<()> {
-    let registry = Registry::new(rt.dynamo()?);
+    let store = rt.dynamo()?;
     let existing = |id: &str| {
-        let registry = registry.clone();
+        let store = store.clone();
         let id = id.to_owned();
-        async move { registry.channel(&id).await?.with_context(|| format!("no Pipedrive channel {id}")) }
+        async move {
+            store
+                .pipedrive_channel(&id)
+                .await?
+                .with_context(|| format!("no Pipedrive channel {id}"))
+        }
     };
     match action {
         PipedriveAction::Register {
@@ -267,7 +273,7 @@ async fn pipedrive(rt: &Runtime, action: PipedriveAction) -> anyhow::Result<()> 
             avatar_url,
         } => {
             let desk = rt.pipedrive().await?.context("set OMNIBRIDGE_PIPEDRIVE_API_TOKEN or OMNIBRIDGE_PIPEDRIVE_REFRESH_TOKEN (or their _ARN) to call Pipedrive")?;
-            let mut c = match registry.channel(&channel).await? {
+            let mut c = match store.pipedrive_channel(&channel).await? {
                 Some(mut c) => {
                     (c.name, c.provider_type) = (name, provider_type);
                     c
@@ -289,13 +295,13 @@ async fn pipedrive(rt: &Runtime, action: PipedriveAction) -> anyhow::Result<()> 
                 .with_context(|| format!("reading {}", file.display()))?;
             c.templates = serde_json::from_str::<Vec<Template>>(&text)
                 .context("templates must be [{id, name, content, language}]")?;
-            registry.put_channel(&c).await?;
+            store.put_pipedrive_channel(&c).await?;
             println!("channel {channel} has {} template(s)", c.templates.len());
         }
         PipedriveAction::Suspend { channel, lift } => {
             let mut c = existing(&channel).await?;
             c.suspended = !lift;
-            registry.put_channel(&c).await?;
+            store.put_pipedrive_channel(&c).await?;
             println!("channel {channel} is {}", if lift { "active" } else { "suspended" });
         }
         PipedriveAction::Show { channel } => {
@@ -306,8 +312,8 @@ async fn pipedrive(rt: &Runtime, action: PipedriveAction) -> anyhow::Result<()> 
 }
 
 async fn custom_channel(rt: &Runtime, action: CustomChannelAction) -> anyhow::Result<()> {
-    use omnibridge::services::custom_channel::{CustomChannel, Registry};
-    let registry = Registry::new(rt.dynamo()?);
+    use omnibridge::services::custom_channel::{CustomChannel, CustomChannels};
+    let registry = CustomChannels::new(rt.dynamo()?);
     let existing = |id: &str| {
         let registry = registry.clone();
         let id = id.to_owned();

@@ -1,6 +1,6 @@
 //! Pipedrive's Channels API: the calls omnibridge makes (register a channel,
-//! deliver a message), the provider endpoints' wire types (what Pipedrive
-//! reads from omnibridge), and Pipedrive's time format.
+//! deliver a message) as the Pipedrive desk, the provider endpoints' wire
+//! types (what Pipedrive reads from omnibridge), and Pipedrive's time format.
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -8,12 +8,18 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Mutex;
 
+use serde_json::Value;
+
 use super::http_client::{self, Token, TokenCache};
-use crate::model::EpochMillis;
+use crate::model::{
+    Conversation, ConversationStatus, ConversationView, DeskKind, EpochMillis, LinkedMessage,
+    Message, MessageSource, MessageStatus, PipedriveChannel, Sender,
+};
+use crate::ports::{Desk, Files, PipedriveRecords, ProviderFormat, Receipt, RecordStore};
 use crate::{Error, Result};
 
 /// `YYYY-MM-DD HH:MM` in UTC, the Channels API's `created_at`.
-pub fn format_time(ms: EpochMillis) -> String {
+fn format_time(ms: EpochMillis) -> String {
     let fmt = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]");
     time::OffsetDateTime::from_unix_timestamp(ms / 1000)
         .ok()
@@ -23,7 +29,7 @@ pub fn format_time(ms: EpochMillis) -> String {
 
 /// A participant of a provider conversation.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct WireParticipant {
+struct WireParticipant {
     pub id: String,
     pub name: String,
     /// `source_user` (the channel's own side, where agents write) or `end_user` (the customer).
@@ -34,7 +40,7 @@ pub struct WireParticipant {
 
 /// An attachment as the Channels API carries it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct WireAttachment {
+struct WireAttachment {
     pub id: String,
     /// The MIME type.
     #[serde(rename = "type")]
@@ -49,7 +55,7 @@ pub struct WireAttachment {
 
 /// A message as the provider endpoints serve it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct WireMessage {
+struct WireMessage {
     pub id: String,
     /// `sent`, `delivered`, `read` or `failed`.
     pub status: &'static str,
@@ -62,7 +68,7 @@ pub struct WireMessage {
 
 /// A conversation as the provider endpoints serve it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct WireConversation {
+struct WireConversation {
     pub id: String,
     pub link: String,
     /// `open` or `closed`.
@@ -76,7 +82,7 @@ pub struct WireConversation {
 
 /// `POST /channels/messages/receive`: a message of a channel's conversation.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Receive<'a> {
+struct Receive<'a> {
     #[serde(flatten)]
     pub message: &'a WireMessage,
     /// The provider channel id.
@@ -86,13 +92,194 @@ pub struct Receive<'a> {
 
 /// `POST /channels`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct RegisterChannel<'a> {
+struct RegisterChannel<'a> {
     pub name: &'a str,
     pub provider_channel_id: &'a str,
     pub provider_type: &'a str,
     pub template_support: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub avatar_url: Option<&'a str>,
+}
+
+/// Pipedrive's word for a message's status.
+fn wire_status(status: MessageStatus) -> &'static str {
+    match status {
+        MessageStatus::Received | MessageStatus::Sent => "sent",
+        MessageStatus::Delivered => "delivered",
+        MessageStatus::Read => "read",
+        MessageStatus::Failed => "failed",
+    }
+}
+
+/// A message as the provider endpoints serve it, attachments as their
+/// fresh links. `created_at` is RFC 3339, as the seed's schema says
+/// (`format: date-time`); `messages/receive` takes `YYYY-MM-DD HH:MM` instead.
+fn wire_message(linked: &LinkedMessage) -> WireMessage {
+    let m = &linked.message;
+    let attachments = m
+        .attachments
+        .iter()
+        .zip(&linked.links)
+        .enumerate()
+        .filter_map(|(i, (a, link))| {
+            Some(WireAttachment {
+                id: format!("{}-{i}", m.id),
+                content_type: a.content_type.clone(),
+                name: a.name.clone(),
+                size: a.size,
+                url: link.clone()?,
+                link_expires: true,
+            })
+        })
+        .collect();
+    WireMessage {
+        id: m.id.to_string(),
+        status: wire_status(m.status),
+        created_at: rfc3339(m.created_at),
+        message: m.text.clone().unwrap_or_default(),
+        sender_id: m.sender_id.clone(),
+        attachments,
+    }
+}
+
+fn rfc3339(ms: EpochMillis) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_default()
+}
+
+fn participant(s: Sender, role: &'static str) -> WireParticipant {
+    WireParticipant { id: s.id, name: s.name, role, avatar_url: s.avatar_url }
+}
+
+/// The provider endpoints' answers, in the Channels API's shapes.
+pub struct ProviderWire;
+
+impl ProviderFormat for ProviderWire {
+    fn conversation(&self, channel: &PipedriveChannel, view: &ConversationView) -> Value {
+        let c = &view.conversation;
+        let end_user =
+            Sender { id: c.customer.id.clone(), name: c.customer.name.clone(), avatar_url: None };
+        let wire = WireConversation {
+            id: c.id.to_string(),
+            link: String::new(),
+            status: if c.status == ConversationStatus::Closed { "closed" } else { "open" },
+            seen: false,
+            next_messages_cursor: view.next.clone(),
+            messages: view.messages.iter().map(wire_message).collect(),
+            participants: vec![
+                participant(channel.source_user(), "source_user"),
+                participant(end_user, "end_user"),
+            ],
+        };
+        serde_json::to_value(wire).unwrap_or_default()
+    }
+
+    fn message(&self, message: &LinkedMessage) -> Value {
+        serde_json::to_value(wire_message(message)).unwrap_or_default()
+    }
+}
+
+/// A message as `messages/receive` takes it.
+fn received_message(linked: &LinkedMessage) -> WireMessage {
+    let mut wire = wire_message(linked);
+    wire.created_at = format_time(linked.message.created_at);
+    wire
+}
+
+/// The Pipedrive desk: customer messages into Pipedrive's inbox.
+pub struct PipedriveDesk<S> {
+    client: PipedriveClient,
+    store: S,
+    /// The desk channel of bots that name none.
+    default_channel: String,
+}
+
+impl<S: RecordStore> PipedriveDesk<S> {
+    pub fn new(client: PipedriveClient, store: S, default_channel: &str) -> Self {
+        PipedriveDesk { client, store, default_channel: default_channel.to_owned() }
+    }
+
+    /// Registers a channel with Pipedrive (`POST /channels`) and records it.
+    /// Registering a registered channel again registers it anew (after a delete).
+    pub async fn register_channel(
+        &self,
+        mut channel: PipedriveChannel,
+    ) -> Result<PipedriveChannel> {
+        let id = self
+            .client
+            .register_channel(&RegisterChannel {
+                name: &channel.name,
+                provider_channel_id: &channel.provider_channel_id,
+                provider_type: &channel.provider_type,
+                template_support: channel.template_support,
+                avatar_url: channel.avatar_url.as_deref(),
+            })
+            .await?;
+        channel.pipedrive_id = Some(id);
+        channel.deleted = false;
+        self.store.put_pipedrive_channel(&channel).await?;
+        Ok(channel)
+    }
+
+    async fn live_channel(&self, id: &str) -> Result<PipedriveChannel> {
+        self.store.active_pipedrive_channel(id).await.map_err(|_| {
+            Error::permanent(format!("Pipedrive channel {id} is not registered (or was deleted); register it with omnibridge-admin"), None)
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl<S: RecordStore> Desk for PipedriveDesk<S> {
+    fn kind(&self) -> DeskKind {
+        DeskKind::Pipedrive
+    }
+
+    fn channel(&self, requested: Option<&str>) -> String {
+        requested.unwrap_or(&self.default_channel).to_owned()
+    }
+
+    /// Makes a new conversation known on its channel: the customer becomes a sender Pipedrive can look up.
+    async fn open(&self, c: &Conversation) -> Result<()> {
+        let channel = self.live_channel(&c.desk_channel).await?;
+        let sender =
+            Sender { id: c.customer.id.clone(), name: c.customer.name.clone(), avatar_url: None };
+        self.store.put_pipedrive_sender(&channel.provider_channel_id, &sender).await
+    }
+
+    /// Delivers a customer message, its files linked with expiring URLs.
+    async fn deliver(&self, c: &Conversation, m: &Message, files: &dyn Files) -> Result<Receipt> {
+        let channel = self.live_channel(&c.desk_channel).await?;
+        let wire = received_message(&files.linked(m).await?);
+        let receive = Receive {
+            message: &wire,
+            channel_id: &channel.provider_channel_id,
+            conversation_id: c.id.as_str(),
+        };
+        self.client.receive(&receive).await?;
+        Ok(Receipt { id: Some(wire.id) })
+    }
+
+    /// Tells Pipedrive the status of one of its agent's messages that failed.
+    async fn delivery_failed(
+        &self,
+        c: &Conversation,
+        m: &Message,
+        files: &dyn Files,
+    ) -> Result<()> {
+        if m.source != MessageSource::Desk(DeskKind::Pipedrive) {
+            return Ok(());
+        }
+        let channel = self.live_channel(&c.desk_channel).await?;
+        let wire = received_message(&files.linked(m).await?);
+        let receive = Receive {
+            message: &wire,
+            channel_id: &channel.provider_channel_id,
+            conversation_id: c.id.as_str(),
+        };
+        self.client.receive(&receive).await
+    }
 }
 
 /// How omnibridge gets a new access token when Pipedrive refuses the one it has:
@@ -221,7 +408,7 @@ impl PipedriveClient {
     }
 
     /// Registers a channel; returns Pipedrive's id for it.
-    pub async fn register_channel(&self, channel: &RegisterChannel<'_>) -> Result<String> {
+    async fn register_channel(&self, channel: &RegisterChannel<'_>) -> Result<String> {
         let data = self.post("/channels", channel).await?;
         data.get("id")
             .and_then(|v| {
@@ -231,7 +418,7 @@ impl PipedriveClient {
     }
 
     /// Delivers a message (or a new status of one already delivered).
-    pub async fn receive(&self, message: &Receive<'_>) -> Result<()> {
+    async fn receive(&self, message: &Receive<'_>) -> Result<()> {
         self.post("/channels/messages/receive", message).await.map(|_| ())
     }
 }

@@ -28,7 +28,7 @@ impl HttpFunction for Endpoint {
             return refusal;
         }
         let id = http::path(&req, "providerChannelId").unwrap_or_default();
-        let deleted = match self.0.provider.registry().channel(&id).await {
+        let deleted = match self.0.provider.channel(&id).await {
             Ok(Some(channel)) if !channel.deleted => self.0.provider.delete_channel(channel).await,
             Ok(_) => Ok(()),
             Err(e) => Err(e),

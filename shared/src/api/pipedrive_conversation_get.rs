@@ -29,9 +29,8 @@ impl HttpFunction for Endpoint {
         let id = http::path(&req, "sourceConversationId").unwrap_or_default();
         let after = http::query(&req, "after");
         match self.0.provider.conversation(&channel, &id, messages, after.as_deref()).await {
-            Ok(c) => {
-                let next = c.next_messages_cursor.clone();
-                envelope::ok(&c, next.as_deref())
+            Ok(view) => {
+                envelope::ok(&self.0.format.conversation(&channel, &view), view.next.as_deref())
             }
             Err(e) => read_failure(&e),
         }

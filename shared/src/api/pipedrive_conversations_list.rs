@@ -34,7 +34,11 @@ impl HttpFunction for Endpoint {
             .conversations(&channel, conversations, messages, after.as_deref())
             .await
         {
-            Ok((data, next)) => envelope::ok(&data, next.as_deref()),
+            Ok((views, next)) => {
+                let data: Vec<_> =
+                    views.iter().map(|v| self.0.format.conversation(&channel, v)).collect();
+                envelope::ok(&data, next.as_deref())
+            }
             Err(e) => read_failure(&e),
         }
     }

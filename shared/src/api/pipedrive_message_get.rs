@@ -29,7 +29,7 @@ impl HttpFunction for Endpoint {
         let id = http::path(&req, "sourceMessageId").unwrap_or_default();
         match self.0.provider.message(&channel, &id).await {
             // The seed's answer is the message object itself.
-            Ok(m) => http::json(StatusCode::OK, &m),
+            Ok(m) => http::json(StatusCode::OK, &self.0.format.message(&m)),
             Err(e) => read_failure(&e),
         }
     }

@@ -12,12 +12,16 @@ use crate::bootstrap::Runtime;
 use crate::compose::Aws;
 use crate::config::SecretSource;
 use crate::http::{self, pipedrive as envelope};
-use crate::services::pipedrive::{PipedriveChannel, Provider, DEFAULT_PAGE, MAX_PAGE};
+use crate::model::PipedriveChannel;
+use crate::ports::ProviderFormat;
+use crate::services::pipedrive::{Provider, DEFAULT_PAGE, MAX_PAGE};
 use crate::{Error, Result};
 
 pub struct ProviderEndpoint {
     credentials: Option<(String, SecretString)>,
     pub provider: Provider<Aws>,
+    /// The answers in the Channels API's shapes.
+    pub format: Box<dyn ProviderFormat>,
 }
 
 impl ProviderEndpoint {
@@ -30,7 +34,7 @@ impl ProviderEndpoint {
             _ => None,
         };
         let provider = Provider::new(rt.dynamo()?, rt.files()?, rt.queue(), s.attachment_max_bytes);
-        Ok(ProviderEndpoint { credentials, provider })
+        Ok(ProviderEndpoint { credentials, provider, format: rt.provider_format() })
     }
 
     /// Whether the request carries the app's client id and secret (compared in constant time).
@@ -69,7 +73,7 @@ impl ProviderEndpoint {
             return Err(refusal);
         }
         let id = http::path(req, "providerChannelId").unwrap_or_default();
-        match self.provider.registry().active_channel(&id).await {
+        match self.provider.active_channel(&id).await {
             Ok(c) if c.suspended => Err(envelope::error(
                 StatusCode::UNAUTHORIZED,
                 "ACCOUNT_SUSPENDED",

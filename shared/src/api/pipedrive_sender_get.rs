@@ -26,7 +26,7 @@ impl HttpFunction for Endpoint {
             Err(answer) => return answer,
         };
         let id = http::path(&req, "senderId").unwrap_or_default();
-        match self.0.provider.registry().sender(&channel, &id).await {
+        match self.0.provider.sender(&channel, &id).await {
             Ok(s) => envelope::ok(
                 &json!({"id": s.id, "name": s.name, "avatar_url": s.avatar_url.unwrap_or_default()}),
                 None,

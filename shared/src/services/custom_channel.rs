@@ -152,13 +152,13 @@ fn refused(status: u16, code: &'static str, message: &str) -> Error {
 
 /// The channels, contacts and dialogs of the custom channels.
 #[derive(Clone, Debug)]
-pub struct Registry<S> {
+pub struct CustomChannels<S> {
     store: S,
 }
 
-impl<S: RecordStore> Registry<S> {
+impl<S: RecordStore> CustomChannels<S> {
     pub fn new(store: S) -> Self {
-        Registry { store }
+        CustomChannels { store }
     }
 
     pub async fn channel(&self, id: &str) -> Result<Option<CustomChannel>> {
@@ -441,7 +441,7 @@ const REQUEST_LEASE: Duration = Duration::from_secs(60);
 /// the channel's desk when the dialog is new, and the message queued for the desk.
 pub struct CustomInbound<P: Ports> {
     store: P::Store,
-    registry: Registry<P::Store>,
+    registry: CustomChannels<P::Store>,
     queue: P::Queue,
     handoff: Handoff<P>,
     client_name: String,
@@ -457,7 +457,7 @@ impl<P: Ports> CustomInbound<P> {
         context_ttl: Duration,
     ) -> Self {
         CustomInbound {
-            registry: Registry::new(store.clone()),
+            registry: CustomChannels::new(store.clone()),
             store,
             queue,
             handoff,
@@ -656,13 +656,13 @@ impl<P: Ports> CustomInbound<P> {
 
 /// Agent replies to a custom channel's customer, POSTed to its webhook URL, signed.
 pub struct CustomSender<P: Ports> {
-    registry: Registry<P::Store>,
+    registry: CustomChannels<P::Store>,
     webhook: P::Webhook,
 }
 
 impl<P: Ports> CustomSender<P> {
     pub fn new(store: P::Store, webhook: P::Webhook) -> Self {
-        CustomSender { registry: Registry::new(store), webhook }
+        CustomSender { registry: CustomChannels::new(store), webhook }
     }
 }
 

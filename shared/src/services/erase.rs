@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::model::ChannelKind;
 use crate::ports::{BlobStore, ContextStore, ConversationStore, RecordStore};
-use crate::services::custom_channel::Registry;
+use crate::services::custom_channel::CustomChannels;
 use crate::Result;
 
 /// What was erased.
@@ -44,7 +44,7 @@ where
     }
     erased.context_entries = store.erase_context(customer).await?;
     if channel == ChannelKind::Custom {
-        erased.contact = Registry::new(store.clone()).erase_contact(customer).await?;
+        erased.contact = CustomChannels::new(store.clone()).erase_contact(customer).await?;
     }
     Ok(erased)
 }
