@@ -929,3 +929,62 @@ pub struct ConversationView {
     pub messages: Vec<LinkedMessage>,
     pub next: Option<String>,
 }
+
+/// What a user may call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Role {
+    /// The bot side (Yalo Studio): handoff, context, webhooks registration.
+    #[serde(rename = "YALO_ROLE")]
+    Yalo,
+    /// The desk side: checks its token and posts Salesforce's events over
+    /// HTTPS (`/v1/salesforce/events`).
+    #[serde(rename = "SALESFORCE_ROLE")]
+    Salesforce,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Yalo => "YALO_ROLE",
+            Role::Salesforce => "SALESFORCE_ROLE",
+        }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "YALO_ROLE" => Ok(Role::Yalo),
+            "SALESFORCE_ROLE" => Ok(Role::Salesforce),
+            other => Err(Error::invalid(
+                "role",
+                format!("{other:?} is not YALO_ROLE or SALESFORCE_ROLE"),
+            )),
+        }
+    }
+}
+
+/// A user of the JWT-protected API.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiUser {
+    pub username: String,
+    pub role: Role,
+    /// argon2id PHC string.
+    pub password_hash: String,
+}
+
+impl std::fmt::Debug for ApiUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiUser")
+            .field("username", &self.username)
+            .field("role", &self.role)
+            .finish_non_exhaustive()
+    }
+}

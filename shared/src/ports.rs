@@ -7,13 +7,13 @@ use serde::{Deserialize, Serialize};
 use std::future::Future;
 use std::time::Duration;
 
+use crate::model::ApiUser;
 use crate::model::{
     AgentEvent, Attachment, BadPayload, ChannelKind, ContextEntry, Conversation, ConversationId,
     ConversationRef, ConversationStatus, ConversationView, DeskKind, EpochMillis, InboundBatch,
     LinkedMessage, Message, MessageId, MessageStatus, Page, PipedriveChannel, ReplyHook, Sender,
     SourceMessage, WorkRequest,
 };
-use crate::services::auth::ApiUser;
 use crate::Result;
 
 /// The result of recording something that may already be recorded.

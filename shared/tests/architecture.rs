@@ -146,6 +146,43 @@ fn modules_import_each_other_without_cycles() {
     assert!(found.is_empty(), "import cycles between modules:\n{}", found.join("\n"));
 }
 
+/// What each layer must not import (ARCHITECTURE.md's table): the model
+/// and the ports import no outer layer; the services see the ports only,
+/// never an adapter; the adapters use no service; the endpoints and workers
+/// get their adapters from the composition root, never by name.
+const FORBIDDEN: &[(&str, &[&str])] = &[
+    ("model", &["ports", "adapters", "services", "api", "workers", "compose", "bootstrap"]),
+    ("ports", &["adapters", "services", "api", "workers", "compose", "bootstrap"]),
+    ("services", &["adapters", "api", "workers", "compose", "bootstrap"]),
+    ("adapters", &["services", "api", "workers", "compose", "bootstrap"]),
+    ("api", &["adapters"]),
+    ("workers", &["adapters"]),
+];
+
+fn layer(module: &str) -> &str {
+    module.split("::").next().unwrap_or(module)
+}
+
+fn violations(graph: &Graph) -> Vec<String> {
+    let mut found = Vec::new();
+    for (from, deps) in graph {
+        let Some((_, forbidden)) = FORBIDDEN.iter().find(|(l, _)| *l == layer(from)) else {
+            continue;
+        };
+        for to in deps.iter().filter(|to| forbidden.contains(&layer(to))) {
+            found.push(format!("{from} → {to}"));
+        }
+    }
+    found
+}
+
+#[test]
+fn layers_import_only_what_the_architecture_allows() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let found = violations(&graph(&src));
+    assert!(found.is_empty(), "imports across the layering:\n{}", found.join("\n"));
+}
+
 #[test]
 fn the_check_finds_a_cycle_and_reads_grouped_imports() {
     let paths = crate_paths("use crate::{a::X, b::{c::Y, d}};\nlet x = crate::e::f(1);");
@@ -159,6 +196,13 @@ fn the_check_finds_a_cycle_and_reads_grouped_imports() {
     );
     assert_eq!(cycles(&g), ["a → b → c → a"]);
     assert!(cycle_through(&g, "d").is_none());
+    let g: Graph = [("services::handoff", "adapters::salesforce"), ("api::x", "services::y")]
+        .into_iter()
+        .fold(Graph::new(), |mut g, (from, to)| {
+            g.entry(from.into()).or_default().insert(to.into());
+            g
+        });
+    assert_eq!(violations(&g), ["services::handoff → adapters::salesforce"]);
 }
 
 /// Every key prefix the table's items are written with, as the code has them.

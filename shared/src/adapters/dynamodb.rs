@@ -19,6 +19,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use super::aws_error;
+use crate::model::ApiUser;
 use crate::model::{
     now_millis, Attachment, ChannelKind, ContextEntry, Conversation, ConversationId,
     ConversationRef, ConversationStatus, DeskKind, EpochMillis, Message, MessageId, MessageStatus,
@@ -28,7 +29,6 @@ use crate::ports::{
     Claim, ContextStore, ConversationStore, IdempotencyStore, MessageStore, RecordStore, Recorded,
     StatusDetail, UserStore,
 };
-use crate::services::auth::ApiUser;
 use crate::{Error, Result};
 
 pub use crate::ports::key_of;

@@ -13,6 +13,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::adapters::dynamodb::{expired, Retention};
+use crate::model::ApiUser;
 use crate::model::{
     now_millis, Attachment, ChannelKind, ContextEntry, Conversation, ConversationId,
     ConversationRef, ConversationStatus, DeskKind, EpochMillis, Message, MessageId, MessageStatus,
@@ -23,7 +24,6 @@ use crate::ports::{
     IdempotencyStore, MessageStore, Ports, Queue, QueueJob, QueueName, Receipt, RecordStore,
     Recorded, SourceReply, SourceWebhook, StatusDetail, StoredBlob, UserStore,
 };
-use crate::services::auth::ApiUser;
 use crate::{Error, Result};
 
 /// The in-memory family of adapters.
