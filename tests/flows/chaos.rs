@@ -6,13 +6,12 @@
 //! duplicates, no losses, no order inversions; what could not be delivered
 //! is `failed`, in a DLQ, and delivered exactly once after redrive.
 //!
-//! `CHAOS_CONVERSATIONS` (default 60) and `CHAOS_MESSAGES` (each way per
-//! conversation, default 10) size it: the default run has every fault,
-//! crash and redrive at 1,200 messages; `CHAOS_CONVERSATIONS=200` is the
-//! 4,000-message run (about 5 minutes here).
+//! `CHAOS_CONVERSATIONS` (default 40) and `CHAOS_MESSAGES` (each way per
+//! conversation, default 8) size it: the default run has every fault,
+//! crash and redrive at 640 messages; `CHAOS_CONVERSATIONS=200
+//! CHAOS_MESSAGES=10` is the 4,000-message run (about 5 minutes here).
 
 use futures::stream::{self, StreamExt};
-use omnibridge::model::PipedriveChannel;
 use omnibridge::model::*;
 use omnibridge::ports::*;
 use omnibridge::services::auth::{ApiUser, Role, TokenKeys};
@@ -462,19 +461,27 @@ async fn when_peers_fail_webhooks_repeat_tokens_expire_and_workers_crash_should_
 ) {
     let mut options = Options::new(true);
     options.template = quick_redelivery();
-    chaos(options, size("CHAOS_CONVERSATIONS", 60), size("CHAOS_MESSAGES", 10)).await;
+    chaos(options, size("CHAOS_CONVERSATIONS", 40), size("CHAOS_MESSAGES", 8)).await;
 }
 
-/// The template with the delivery queues' visibility timeout at 30 s (the
-/// workers' timeout, the least Lambda allows) instead of 180 s: a crashed
-/// batch comes back after it, and the chaos runs should not be mostly waiting.
+/// The template with the delivery workers' timeout at 10 s and their
+/// queues' visibility timeout with it (the least Lambda allows) instead of
+/// 180 s: a crashed batch comes back after it, and the chaos runs should not
+/// be mostly waiting.
 pub fn quick_redelivery() -> omnibridge_dev::template::Template {
     let mut t = omnibridge_tests::template();
+    for f in ["ToDeskWorkerFunction", "ToCustomerWorkerFunction"] {
+        t.resource_mut(f).unwrap()["Properties"]["Timeout"] = serde_json::json!(QUICK_SECONDS);
+    }
     for q in ["ToDeskQueue", "ToCustomerQueue"] {
-        t.resource_mut(q).unwrap()["Properties"]["VisibilityTimeout"] = serde_json::json!(30);
+        t.resource_mut(q).unwrap()["Properties"]["VisibilityTimeout"] =
+            serde_json::json!(QUICK_SECONDS);
     }
     t
 }
+
+/// The workers' timeout and their queues' visibility timeout in the chaos runs.
+const QUICK_SECONDS: u64 = 10;
 
 /// The chaos run over `n` conversations of `k` messages each way, with the
 /// functions hosted as `options` says.
