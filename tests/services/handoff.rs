@@ -22,7 +22,7 @@ fn desks(store: &MemoryStore, fetch: MemoryFetch, desk: &MemoryDesk) -> Desks<Me
 }
 
 /// The handoff of a deployment whose bots hand customers to `desk`.
-fn handoff(store: &MemoryStore, desk: &MemoryDesk) -> Handoff<Memory> {
+pub fn handoff(store: &MemoryStore, desk: &MemoryDesk) -> Handoff<Memory> {
     let default_desk = desk.kind().to_string();
     let env =
         Env(move |name: &str| (name == "OMNIBRIDGE_DEFAULT_DESK").then(|| default_desk.clone()));

@@ -2,6 +2,8 @@
 //! each use case in milliseconds, no network. What only the real AWS APIs,
 //! IAM and the peers' sandboxes can show stays in `tests/flows/`.
 
+mod channels;
+mod custom_channel;
 mod delivery;
 mod erase;
 mod handoff;

@@ -20,9 +20,9 @@ use crate::model::{
     Page, CONTEXT_READ_LIMIT,
 };
 use crate::ports::{
-    BlobStore, Claim, ContextStore, ConversationStore, Desk, Fetch, Fetched, Files, Handover,
-    IdempotencyStore, MessageStore, Ports, Queue, QueueJob, QueueName, Receipt, RecordStore,
-    Recorded, SourceReply, SourceWebhook, StatusDetail, StoredBlob, UserStore,
+    BlobStore, Channel, Claim, ContextStore, ConversationStore, Desk, Fetch, Fetched, Files,
+    Handover, IdempotencyStore, MessageStore, Ports, Queue, QueueJob, QueueName, Receipt,
+    RecordStore, Recorded, SourceReply, SourceWebhook, StatusDetail, StoredBlob, UserStore,
 };
 use crate::{Error, Result};
 
@@ -740,5 +740,51 @@ impl Desk for MemoryDesk {
     async fn finish(&self, c: &Conversation) -> Result<()> {
         self.record(DeskCall::Finish(c.id.clone()));
         Ok(())
+    }
+}
+
+/// A channel that records each piece it sends, in order, and refuses the
+/// pieces it is told to refuse once (a peer's passing failure).
+#[derive(Clone, Default)]
+pub struct MemoryChannel {
+    sent: Arc<Mutex<Vec<(MessageId, usize)>>>,
+    fail_once: Arc<Mutex<HashSet<usize>>>,
+}
+
+impl MemoryChannel {
+    /// Every piece sent so far: the message and the piece's index.
+    pub fn sent(&self) -> Vec<(MessageId, usize)> {
+        lock(&self.sent).clone()
+    }
+
+    /// The next send of piece `piece` fails with a retryable error.
+    pub fn fail_once(&self, piece: usize) {
+        lock(&self.fail_once).insert(piece);
+    }
+}
+
+#[async_trait::async_trait]
+impl Channel for MemoryChannel {
+    fn serves(&self, channel: ChannelKind) -> bool {
+        channel == ChannelKind::Whatsapp
+    }
+
+    /// The text, then each file.
+    fn pieces(&self, _c: &Conversation, m: &Message) -> usize {
+        usize::from(m.text.is_some()) + m.attachments.len()
+    }
+
+    async fn send(
+        &self,
+        _c: &Conversation,
+        m: &Message,
+        piece: usize,
+        _: &dyn Files,
+    ) -> Result<Receipt> {
+        if lock(&self.fail_once).remove(&piece) {
+            return Err(Error::retryable("the channel is unavailable", "503"));
+        }
+        lock(&self.sent).push((m.id.clone(), piece));
+        Ok(Receipt { id: Some(format!("{}-{piece}", m.id)) })
     }
 }
