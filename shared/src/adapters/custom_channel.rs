@@ -27,6 +27,18 @@ pub struct WireAttachment {
     pub mime_type: Option<String>,
 }
 
+impl WireAttachment {
+    /// The attachment, to be fetched from its URL.
+    pub fn into_attachment(self) -> Result<Attachment> {
+        let mut a =
+            Attachment::new(self.mime_type.as_deref().unwrap_or("application/octet-stream"))?;
+        a.name = self.name;
+        a.size = self.size;
+        a.source_url = Some(self.url);
+        Ok(a)
+    }
+}
+
 /// The body of `POST /api/custom-channel/message/{channelId}`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CustomMessage {
@@ -133,12 +145,7 @@ impl SourceFormat for CustomChannelFormat {
             if !(a.url.starts_with("https://") || a.url.starts_with("http://")) {
                 return Err(Error::invalid("attachments", "each attachment needs an http(s) url"));
             }
-            let mut att =
-                Attachment::new(a.mime_type.as_deref().unwrap_or("application/octet-stream"))?;
-            att.name = a.name;
-            att.size = a.size;
-            att.source_url = Some(a.url);
-            attachments.push(att);
+            attachments.push(a.into_attachment()?);
         }
         let text = m.text.or(m.html).filter(|t| !t.trim().is_empty());
         if text.is_none() && attachments.is_empty() {

@@ -223,6 +223,20 @@ impl<S: RecordStore> PipedriveDesk<S> {
         Ok(channel)
     }
 
+    /// `messages/receive`: the message as it is now (a new one, or a
+    /// status change); returns its id as Pipedrive knows it.
+    async fn receive(&self, c: &Conversation, m: &Message, files: &dyn Files) -> Result<String> {
+        let channel = self.live_channel(&c.desk_channel).await?;
+        let wire = received_message(&files.linked(m).await?);
+        let receive = Receive {
+            message: &wire,
+            channel_id: &channel.provider_channel_id,
+            conversation_id: c.id.as_str(),
+        };
+        self.client.receive(&receive).await?;
+        Ok(wire.id)
+    }
+
     async fn live_channel(&self, id: &str) -> Result<PipedriveChannel> {
         self.store.active_pipedrive_channel(id).await.map_err(|_| {
             Error::permanent(format!("Pipedrive channel {id} is not registered (or was deleted); register it with omnibridge-admin"), None)
@@ -250,15 +264,7 @@ impl<S: RecordStore> Desk for PipedriveDesk<S> {
 
     /// Delivers a customer message, its files linked with expiring URLs.
     async fn deliver(&self, c: &Conversation, m: &Message, files: &dyn Files) -> Result<Receipt> {
-        let channel = self.live_channel(&c.desk_channel).await?;
-        let wire = received_message(&files.linked(m).await?);
-        let receive = Receive {
-            message: &wire,
-            channel_id: &channel.provider_channel_id,
-            conversation_id: c.id.as_str(),
-        };
-        self.client.receive(&receive).await?;
-        Ok(Receipt { id: Some(wire.id) })
+        Ok(Receipt { id: Some(self.receive(c, m, files).await?) })
     }
 
     /// Tells Pipedrive the status of one of its agent's messages that failed.
@@ -271,14 +277,7 @@ impl<S: RecordStore> Desk for PipedriveDesk<S> {
         if m.source != MessageSource::Desk(DeskKind::Pipedrive) {
             return Ok(());
         }
-        let channel = self.live_channel(&c.desk_channel).await?;
-        let wire = received_message(&files.linked(m).await?);
-        let receive = Receive {
-            message: &wire,
-            channel_id: &channel.provider_channel_id,
-            conversation_id: c.id.as_str(),
-        };
-        self.client.receive(&receive).await
+        self.receive(c, m, files).await.map(|_| ())
     }
 }
 

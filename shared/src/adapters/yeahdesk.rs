@@ -8,8 +8,7 @@ use serde::Deserialize;
 use super::custom_channel::{CustomMessage, WireAttachment};
 use super::http_client;
 use crate::model::{
-    now_millis, Accepted, Attachment, ContactData, ContactObject, Conversation, DeskKind, Message,
-    ReplyHook,
+    now_millis, Accepted, ContactData, ContactObject, Conversation, DeskKind, Message, ReplyHook,
 };
 use crate::ports::{ConversationStore, Desk, Files, Receipt, ReplyFormat};
 use crate::{Error, Result};
@@ -73,15 +72,11 @@ impl ReplyFormat for YeahdeskWebhook {
         if m.author.kind != "operator" {
             return Ok(ReplyHook::Ignored("not written by an agent"));
         }
-        let mut attachments = Vec::with_capacity(m.attachments.len());
-        for a in m.attachments {
-            let mut att =
-                Attachment::new(a.mime_type.as_deref().unwrap_or("application/octet-stream"))?;
-            att.name = a.name;
-            att.size = a.size;
-            att.source_url = Some(a.url);
-            attachments.push(att);
-        }
+        let attachments = m
+            .attachments
+            .into_iter()
+            .map(WireAttachment::into_attachment)
+            .collect::<Result<_>>()?;
         Ok(ReplyHook::Reply {
             reference: data.reference,
             id: m.id,
