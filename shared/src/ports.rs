@@ -263,15 +263,6 @@ pub trait RecordStore: Send + Sync {
     }
 }
 
-/// A stored attachment.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StoredBlob {
-    pub key: String,
-    pub size: u64,
-    pub content_type: String,
-    pub bytes: Vec<u8>,
-}
-
 /// The Pipedrive channels omnibridge provides and the senders Pipedrive
 /// may ask about, as records of the table (every record store keeps them).
 pub trait PipedriveRecords: RecordStore {
@@ -334,6 +325,15 @@ impl<S: RecordStore> PipedriveRecords for S {}
 
 const PIPEDRIVE_CHANNEL: &str = "PDCHANNEL";
 const PIPEDRIVE_SENDER: &str = "PDSENDER";
+
+/// A stored attachment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredBlob {
+    pub key: String,
+    pub size: u64,
+    pub content_type: String,
+    pub bytes: Vec<u8>,
+}
 
 /// Attachment bytes (S3).
 pub trait BlobStore: Send + Sync {
