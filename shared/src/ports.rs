@@ -420,8 +420,9 @@ impl QueueJob {
 /// Sends jobs to a FIFO queue.
 pub trait Queue: Send + Sync {
     fn enqueue(&self, queue: QueueName, job: &QueueJob) -> impl Future<Output = Result<()>> + Send;
-    /// Puts a body as it came (an event moved from one queue to another)
-    /// in message group `group`, deduplicated by `dedup`.
+    /// Puts a body already encoded (an event moved from one queue to
+    /// another, a job measured before it is sent) in message group `group`,
+    /// deduplicated by `dedup`.
     fn forward(
         &self,
         queue: QueueName,

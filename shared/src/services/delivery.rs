@@ -171,11 +171,13 @@ where
     Q: Queue,
 {
     let job = QueueJob::to_record(message);
-    let size = serde_json::to_vec(&job).map_or(usize::MAX, |body| body.len());
-    if size > MAX_CARRIED_JOB_BYTES {
+    let body = serde_json::to_string(&job)
+        .map_err(|e| Error::permanent("encoding a job failed", Some(Box::new(e))))?;
+    if body.len() > MAX_CARRIED_JOB_BYTES {
         return record_and_queue(store, queue, name, conversation, message).await;
     }
-    queue.enqueue(name, &job).await?;
+    // Encoded once: measured, then sent as it is (grouped and deduplicated as `enqueue` does).
+    queue.forward(name, &body, job.conversation_id.as_str(), job.message_id.as_str()).await?;
     Ok(true)
 }
 
