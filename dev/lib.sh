@@ -21,6 +21,18 @@ ensure_python_tools() {
   fi
 }
 
+# Debug builds of the workspace's own crates go through clippy's driver,
+# warnings denied: the lints come with the compile that the tests and the
+# local runner need anyway (a separate `cargo clippy` checks every
+# dependency a second time, minutes on a fresh clone), and dev/test, dev/run
+# and dev/admin share one set of artifacts. Dependencies build with rustc.
+lint_while_building() {
+  cargo clippy --version >/dev/null 2>&1 || rustup component add clippy
+  RUSTC_WORKSPACE_WRAPPER="$(rustc --print sysroot)/bin/clippy-driver"
+  export RUSTC_WORKSPACE_WRAPPER
+  export CLIPPY_ARGS=-Dwarnings
+}
+
 free_port() {
   "$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }

@@ -98,14 +98,20 @@ impl Options {
 
     /// The real function binaries (built by `cargo build --workspace --bins`).
     pub fn binaries(mut self) -> Options {
-        let dir = std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| root().join("target"))
-            .join("debug");
-        self.mode =
-            Mode::Binaries(Binaries { dir, show_logs: std::env::var_os("RUST_LOG").is_some() });
+        self.mode = Mode::Binaries(Binaries {
+            dir: debug_binaries(),
+            show_logs: std::env::var_os("RUST_LOG").is_some(),
+        });
         self
     }
+}
+
+/// Where `cargo build --workspace --bins` put the debug binaries.
+pub fn debug_binaries() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"))
+        .join("debug")
 }
 
 /// The whole local stack over the test's emulator, as `dev/run` starts it.

@@ -218,7 +218,7 @@ async fn when_the_operator_erases_a_customer_should_leave_nothing_of_them_in_the
     }
 
     // The operator's command, as run against a deployment.
-    let admin = omnibridge_tests::root().join("target/debug/omnibridge-admin");
+    let admin = omnibridge_tests::debug_binaries().join("omnibridge-admin");
     let out = tokio::process::Command::new(&admin)
         .args(["erase-customer", "--channel", "whatsapp", "--customer", user])
         .envs(omnibridge_dev::local::operator_environment(&local.stack))
