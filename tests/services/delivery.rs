@@ -87,3 +87,40 @@ async fn when_the_peer_keeps_failing_should_retry_then_record_the_failure_on_the
     assert_eq!(failed.status, MessageStatus::Failed);
     assert!(failed.failure_reason.unwrap().contains("503 from the desk"));
 }
+
+#[tokio::test]
+async fn when_another_attempt_holds_the_message_should_wait_and_send_it_once() {
+    let store = MemoryStore::new();
+    let chat = crate::open_chat(&store, ChannelKind::Whatsapp, "521").await;
+    let m = message(&chat, "wamid.held");
+    store.append_message(&m).await.unwrap();
+    let job = QueueJob::recorded(&m);
+    let sent = AtomicUsize::new(0);
+    // The first attempt is still sending when a redelivery of its job comes.
+    let err = deliver(&store, &job, Direction::Inbound, false, |_, _| async {
+        let twin = deliver(&store, &job, Direction::Inbound, false, |_, _| async {
+            panic!("a held message is not sent by another attempt")
+        })
+        .await
+        .unwrap_err();
+        assert!(twin.is_retryable(), "{twin}");
+        Err::<Receipt, _>(Error::Retryable {
+            what: "503 from the desk".into(),
+            retry_after: None,
+            source: None,
+        })
+    })
+    .await
+    .unwrap_err();
+    assert!(err.is_retryable());
+    // The failed attempt let go: the retry takes it at once and sends it.
+    let retry = deliver(&store, &job, Direction::Inbound, false, |_, _| async {
+        sent.fetch_add(1, Ordering::SeqCst);
+        Ok(Receipt { id: None })
+    })
+    .await
+    .unwrap();
+    assert_eq!((retry, sent.into_inner()), (Delivered::Sent, 1));
+    let stored = store.get_message(&m.id).await.unwrap().unwrap();
+    assert_eq!((stored.status, stored.held_until), (MessageStatus::Sent, None));
+}
