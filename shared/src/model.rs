@@ -478,10 +478,6 @@ pub struct Message {
     /// store set it; `None` until stored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<i64>,
-    /// Until when one delivery attempt holds the message (epoch ms): another
-    /// attempt meanwhile waits, so the message is never sent twice at once.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub held_until: Option<EpochMillis>,
 }
 
 impl Message {
@@ -541,7 +537,6 @@ impl Message {
             integration_data: None,
             created_at,
             expires_at: None,
-            held_until: None,
         })
     }
 }

@@ -112,17 +112,6 @@ pub struct StatusDetail {
     pub failure_reason: Option<String>,
 }
 
-/// What [`MessageStore::hold_message`] found.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Hold {
-    /// The caller holds the message; it must record its status or release it.
-    Taken,
-    /// Another attempt holds it and its time is not up.
-    Busy,
-    /// It is no longer `received` (another attempt ended it): here it is.
-    Done(Box<Message>),
-}
-
 /// The messages of conversations.
 pub trait MessageStore: Send + Sync {
     /// Records a message once: a second append of the same id (a redelivered
@@ -151,21 +140,6 @@ pub trait MessageStore: Send + Sync {
         id: &MessageId,
         status: MessageStatus,
         detail: StatusDetail,
-    ) -> impl Future<Output = Result<()>> + Send;
-    /// Takes a `received` message for one delivery attempt until `until`
-    /// (epoch ms), with one conditional write; a hold whose time is up (its
-    /// holder crashed) can be taken again. Status changes end the hold.
-    fn hold_message(
-        &self,
-        id: &MessageId,
-        until: EpochMillis,
-    ) -> impl Future<Output = Result<Hold>> + Send;
-    /// Ends the hold `until` after a failed attempt, so a retry may take it
-    /// at once (a hold taken since by another attempt is left alone).
-    fn release_message(
-        &self,
-        id: &MessageId,
-        until: EpochMillis,
     ) -> impl Future<Output = Result<()>> + Send;
     /// Records where a message's attachments are kept (their object keys, once copied).
     fn set_attachments(

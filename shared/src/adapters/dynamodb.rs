@@ -8,7 +8,6 @@
 //! deletes expired items lazily, so reads filter them out themselves.
 
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, KeysAndAttributes, Put, ReturnValue, ReturnValuesOnConditionCheckFailure,
     TransactWriteItem,
@@ -27,8 +26,8 @@ use crate::model::{
     Page,
 };
 use crate::ports::{
-    Claim, ContextStore, ConversationStore, Hold, IdempotencyStore, MessageStore, RecordStore,
-    Recorded, StatusDetail, UserStore,
+    Claim, ContextStore, ConversationStore, IdempotencyStore, MessageStore, RecordStore, Recorded,
+    StatusDetail, UserStore,
 };
 use crate::{Error, Result};
 
@@ -776,7 +775,6 @@ impl MessageStore for DynamoStore {
         status: MessageStatus,
         detail: StatusDetail,
     ) -> Result<()> {
-        // A new status ends a delivery attempt's hold.
         let mut update = String::from("SET #status = :status, updated_at = :now");
         let mut req = self
             .client
@@ -795,70 +793,12 @@ impl MessageStore for DynamoStore {
             update.push_str(", failure_reason = :why");
             req = req.expression_attribute_values(":why", s(r));
         }
-        update.push_str(" REMOVE held_until");
         match req.update_expression(update).send().await {
             Ok(_) => Ok(()),
             Err(e) if e.as_service_error().is_some_and(is_condition_failure) => {
                 Err(Error::NotFound(format!("message {id}")))
             }
             Err(e) => Err(aws_error("DynamoDB UpdateItem", e)),
-        }
-    }
-
-    async fn hold_message(&self, id: &MessageId, until: EpochMillis) -> Result<Hold> {
-        let res = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(format!("MSG#{id}"), "MSG")))
-            .update_expression("SET held_until = :until")
-            .condition_expression(
-                "attribute_exists(PK) AND #status = :received \
-                 AND (attribute_not_exists(held_until) OR held_until < :now)",
-            )
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":until", n(until))
-            .expression_attribute_values(":received", s(MessageStatus::Received.as_str()))
-            .expression_attribute_values(":now", n(now_millis()))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        match res {
-            Ok(_) => Ok(Hold::Taken),
-            Err(e) if e.as_service_error().is_some_and(is_condition_failure) => {
-                let found = match e.as_service_error() {
-                    Some(UpdateItemError::ConditionalCheckFailedException(c)) => c.item.clone(),
-                    _ => None,
-                };
-                let found: Option<Message> = match found {
-                    Some(item) => Some(from_item(item)?),
-                    None => self.get_message(id).await?,
-                };
-                match found {
-                    None => Err(Error::NotFound(format!("message {id}"))),
-                    Some(m) if m.status == MessageStatus::Received => Ok(Hold::Busy),
-                    Some(m) => Ok(Hold::Done(Box::new(m))),
-                }
-            }
-            Err(e) => Err(aws_error("DynamoDB UpdateItem", e)),
-        }
-    }
-
-    async fn release_message(&self, id: &MessageId, until: EpochMillis) -> Result<()> {
-        let res = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(format!("MSG#{id}"), "MSG")))
-            .update_expression("REMOVE held_until")
-            .condition_expression("held_until = :until")
-            .expression_attribute_values(":until", n(until))
-            .send()
-            .await;
-        match res {
-            // Taken since by another attempt, or ended: nothing to give up.
-            Err(e) if e.as_service_error().is_some_and(is_condition_failure) => Ok(()),
-            other => other.map(|_| ()).map_err(|e| aws_error("DynamoDB UpdateItem", e)),
         }
     }
 }

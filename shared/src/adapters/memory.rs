@@ -21,7 +21,7 @@ use crate::model::{
 };
 use crate::ports::{
     BlobStore, Channel, Claim, ContextStore, ConversationStore, Desk, Fetch, Fetched, Files,
-    Handover, Hold, IdempotencyStore, MessageStore, Ports, Queue, QueueJob, QueueName, Receipt,
+    Handover, IdempotencyStore, MessageStore, Ports, Queue, QueueJob, QueueName, Receipt,
     RecordStore, Recorded, SourceReply, SourceWebhook, StatusDetail, StoredBlob, UserStore,
 };
 use crate::{Error, Result};
@@ -334,33 +334,11 @@ impl MessageStore for MemoryStore {
         let mut t = lock(&self.tables);
         let m = t.messages.get_mut(id).ok_or_else(|| Error::NotFound(format!("message {id}")))?;
         m.status = status;
-        m.held_until = None;
         if detail.delivered_id.is_some() {
             m.delivered_id = detail.delivered_id;
         }
         if detail.failure_reason.is_some() {
             m.failure_reason = detail.failure_reason;
-        }
-        Ok(())
-    }
-
-    async fn hold_message(&self, id: &MessageId, until: EpochMillis) -> Result<Hold> {
-        let mut t = lock(&self.tables);
-        let m = t.messages.get_mut(id).ok_or_else(|| Error::NotFound(format!("message {id}")))?;
-        if m.status != MessageStatus::Received {
-            return Ok(Hold::Done(Box::new(m.clone())));
-        }
-        if m.held_until.is_some_and(|held| held >= now_millis()) {
-            return Ok(Hold::Busy);
-        }
-        m.held_until = Some(until);
-        Ok(Hold::Taken)
-    }
-
-    async fn release_message(&self, id: &MessageId, until: EpochMillis) -> Result<()> {
-        let mut t = lock(&self.tables);
-        if let Some(m) = t.messages.get_mut(id).filter(|m| m.held_until == Some(until)) {
-            m.held_until = None;
         }
         Ok(())
     }

@@ -3,14 +3,12 @@
 use std::future::Future;
 
 use crate::model::{
-    now_millis, ChannelKind, Conversation, ConversationRef, Direction, EpochMillis, Message,
-    MessageId, MessageStatus,
+    ChannelKind, Conversation, ConversationRef, Direction, Message, MessageId, MessageStatus,
 };
 use crate::ports::{
-    ConversationStore, Hold, MessageStore, Queue, QueueJob, QueueName, Receipt, Recorded,
-    StatusDetail,
+    ConversationStore, MessageStore, Queue, QueueJob, QueueName, Receipt, Recorded, StatusDetail,
 };
-use crate::services::once::{record_after_effect, within_invocation};
+use crate::services::once::record_after_effect;
 use crate::{Error, Result};
 
 /// What [`deliver`] did.
@@ -22,20 +20,11 @@ pub enum Delivered {
     Before(MessageStatus),
 }
 
-/// Loads the job's message and conversation, holds the message for this
-/// attempt, hands them to `send`, and records the outcome: `sent` with the
-/// receiver's id, or `failed` with the reason when the failure is permanent
-/// or this was the `last` try. A message already past `received` (a
-/// redelivered job) is not sent again; one that failed fails again with its
-/// recorded reason; one another attempt holds (a redelivery racing a slow
-/// first attempt) is a retryable error, so no peer gets it twice at once.
-///
-/// The hold is an attribute of the message (taken by the same write that
-/// records a carried message, or by one conditional update), and the status
-/// write that records the outcome ends it: no item of its own is written.
-/// Messages to the customer are not held: they are sent piece by piece, each
-/// piece under its own run-once claim (`to_customer.rs`), which already keeps
-/// two attempts apart.
+/// Loads the job's message and conversation, hands them to `send`, and
+/// records the outcome: `sent` with the receiver's id, or `failed` with the
+/// reason when the failure is permanent or this was the `last` try. A
+/// message already past `received` (a redelivered job) is not sent again;
+/// one that failed fails again with its recorded reason.
 pub async fn deliver<S, F, Fut>(
     store: &S,
     job: &QueueJob,
@@ -48,36 +37,17 @@ where
     F: FnOnce(Conversation, Message) -> Fut,
     Fut: Future<Output = Result<Receipt>>,
 {
-    let until = now_millis() + within_invocation(HOLD).as_millis() as EpochMillis;
     let loaded = match &job.record {
-        Some(message) => record_queued(store, job, message, until).await,
-        None => store
-            .get_message_in(&job.message_id, &job.conversation_id)
-            .await
-            .map(|(m, c)| (m, c, false)),
+        Some(message) => record_queued(store, job, message).await,
+        None => store.get_message_in(&job.message_id, &job.conversation_id).await,
     };
-    let (message, conversation, held) = match loaded {
+    let (message, conversation) = match loaded {
         Ok(loaded) => loaded,
         Err(e) => return Err(fail_unread(store, job, e, last).await),
     };
-    let mut message =
-        message.ok_or_else(|| Error::NotFound(format!("message {}", job.message_id)))?;
+    let message = message.ok_or_else(|| Error::NotFound(format!("message {}", job.message_id)))?;
     if message.direction != direction || message.conversation_id != job.conversation_id {
         return Err(Error::invalid("queue job", "does not match the recorded message"));
-    }
-    let holds = direction == Direction::Inbound;
-    if holds && !held && message.status == MessageStatus::Received {
-        match store.hold_message(&message.id, until).await? {
-            Hold::Taken => {}
-            Hold::Busy => {
-                return Err(Error::Retryable {
-                    what: format!("another attempt is delivering message {}", message.id),
-                    retry_after: Some(HOLD),
-                    source: None,
-                })
-            }
-            Hold::Done(ended) => message = *ended,
-        }
     }
     if message.status == MessageStatus::Failed {
         // A redelivery of a message that failed for good (its dead-lettering
@@ -103,17 +73,7 @@ where
             .await;
             Ok(Delivered::Sent)
         }
-        Err(e) if e.is_retryable() && !last => {
-            // A retry may take the message at once; if this write fails, the
-            // hold ends with its time.
-            if !holds {
-                return Err(e);
-            }
-            if let Err(release) = store.release_message(&id, until).await {
-                tracing::warn!(error = %release.chain(), message_id = %id, "could not release the message after a failed attempt");
-            }
-            Err(e)
-        }
+        Err(e) if e.is_retryable() && !last => Err(e),
         Err(e) => {
             let e = match e {
                 Error::Retryable { .. } => {
@@ -141,38 +101,31 @@ async fn record_sent<S: MessageStore>(store: &S, id: &MessageId, detail: StatusD
     }
 }
 
-/// Records the message a job carries, held by this attempt until `until`
-/// (once: a redelivered job, or a copy queued again, finds it recorded and
-/// goes on with what the store holds), and reads its conversation. Returns
-/// whether this attempt holds it. A new message keeps its conversation from
+/// Records the message a job carries (once: a redelivered job, or a copy
+/// queued again, finds it recorded and goes on with what the store holds)
+/// and reads its conversation. A new message keeps its conversation from
 /// expiring.
 async fn record_queued<S>(
     store: &S,
     job: &QueueJob,
     message: &Message,
-    until: EpochMillis,
-) -> Result<(Option<Message>, Option<Conversation>, bool)>
+) -> Result<(Option<Message>, Option<Conversation>)>
 where
     S: MessageStore + ConversationStore,
 {
     if message.id != job.message_id || message.conversation_id != job.conversation_id {
         return Err(Error::invalid("queue job", "carries another message than it names"));
     }
-    let held = Message { held_until: Some(until), ..message.clone() };
-    let (message, created) = match store.append_message(&held).await? {
-        Recorded::Created => (held, true),
+    let (message, created) = match store.append_message(message).await? {
+        Recorded::Created => (message.clone(), true),
         Recorded::Existing(stored) => (stored, false),
     };
     let conversation = store.get_conversation(&job.conversation_id).await?;
     if let Some(c) = conversation.as_ref().filter(|_| created) {
         store.keep_conversation(&c.reference()).await?;
     }
-    Ok((Some(message), conversation, created))
+    Ok((Some(message), conversation))
 }
-
-/// How long one attempt may hold a message's delivery before another may
-/// take over (less when the invocation ends sooner).
-const HOLD: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// When the message could not even be read and this is its end (a
 /// permanent error, or the last try): marks it `failed` with the reason if

@@ -4,6 +4,7 @@
 use crate::model::{Conversation, DeskKind, Message};
 use crate::ports::{Desk, Ports, Receipt};
 use crate::services::media::Media;
+use crate::services::once::once;
 use crate::{Error, Result};
 
 /// The desk adapters of this deployment, chosen by each conversation's desk.
@@ -30,14 +31,22 @@ impl<P: Ports> Desks<P> {
     }
 
     /// Delivers a customer message into the conversation's desk, its
-    /// attachments first copied to the bucket. Called by
-    /// [`crate::services::delivery::deliver`], whose hold on the message
-    /// keeps two attempts from both sending it.
+    /// attachments first copied to the bucket.
+    ///
+    /// Each message is sent under a run-once claim: two workers holding the
+    /// same message (a redelivery racing a slow first attempt) never both
+    /// send it, which matters for desks that take the same message twice.
     pub async fn deliver(&self, conversation: &Conversation, message: &Message) -> Result<Receipt> {
         let desk = self.get(conversation.desk)?;
-        let mut stored = message.clone();
-        stored.attachments = self.media.store_all(message).await?;
-        desk.deliver(conversation, &stored, &self.media.files).await
+        let key = format!("desk-send:{}", message.id);
+        let id = once(&self.media.store, &key, message.id.as_str(), SEND_LEASE, || async {
+            let mut stored = message.clone();
+            stored.attachments = self.media.store_all(message).await?;
+            let receipt = desk.deliver(conversation, &stored, &self.media.files).await?;
+            Ok(receipt.id.unwrap_or_default())
+        })
+        .await?;
+        Ok(Receipt { id: Some(id).filter(|id| !id.is_empty()) })
     }
 
     /// Tells the desk that one of its agent's messages did not reach the
@@ -51,3 +60,6 @@ impl<P: Ports> Desks<P> {
         self.get(conversation.desk)?.delivery_failed(conversation, message, &self.media.files).await
     }
 }
+
+/// How long one attempt may hold a message's delivery before another may take over.
+const SEND_LEASE: std::time::Duration = std::time::Duration::from_secs(60);

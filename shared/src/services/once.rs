@@ -26,7 +26,9 @@ where
     F: FnOnce() -> Fut,
     Fut: Future<Output = Result<String>>,
 {
-    let lease = within_invocation(lease);
+    let lease = crate::deadline::invocation_deadline()
+        .map(|d| d.duration_since(std::time::SystemTime::now()).unwrap_or_default())
+        .map_or(lease, |left| lease.min(left + LEASE_GRACE));
     match store.claim(key, fingerprint, lease).await? {
         Claim::Completed(outcome) => Ok(outcome),
         Claim::InProgress => Err(Error::Retryable {
@@ -49,13 +51,6 @@ where
             }
         },
     }
-}
-
-/// `lease`, or less: no longer than the running invocation can hold it.
-pub(crate) fn within_invocation(lease: Duration) -> Duration {
-    crate::deadline::invocation_deadline()
-        .map(|d| d.duration_since(std::time::SystemTime::now()).unwrap_or_default())
-        .map_or(lease, |left| lease.min(left + LEASE_GRACE))
 }
 
 /// How many times a write that records an effect already had is tried.
