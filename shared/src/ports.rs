@@ -415,14 +415,32 @@ impl QueueJob {
     pub fn to_record(message: &Message) -> Self {
         QueueJob { record: Some(Box::new(message.clone())), ..QueueJob::recorded(message) }
     }
+
+    /// The job as a queue message's body.
+    pub fn encode(&self) -> Result<String> {
+        serde_json::to_string(self)
+            .map_err(|e| crate::Error::permanent("encoding a job failed", Some(Box::new(e))))
+    }
 }
 
 /// Sends jobs to a FIFO queue.
 pub trait Queue: Send + Sync {
-    fn enqueue(&self, queue: QueueName, job: &QueueJob) -> impl Future<Output = Result<()>> + Send;
+    /// Sends `job`, in its conversation's message group, deduplicated by its message.
+    fn enqueue(&self, queue: QueueName, job: &QueueJob) -> impl Future<Output = Result<()>> + Send {
+        async move { self.send_encoded(queue, job, &job.encode()?).await }
+    }
+    /// Sends `job` as `body`, its encoding ([`QueueJob::encode`]) made
+    /// already (to measure it), grouped and deduplicated as [`Queue::enqueue`] does.
+    fn send_encoded(
+        &self,
+        queue: QueueName,
+        job: &QueueJob,
+        body: &str,
+    ) -> impl Future<Output = Result<()>> + Send {
+        self.forward(queue, body, job.conversation_id.as_str(), job.message_id.as_str())
+    }
     /// Puts a body already encoded (an event moved from one queue to
-    /// another, a job measured before it is sent) in message group `group`,
-    /// deduplicated by `dedup`.
+    /// another) in message group `group`, deduplicated by `dedup`.
     fn forward(
         &self,
         queue: QueueName,

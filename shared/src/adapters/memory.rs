@@ -573,13 +573,6 @@ impl MemoryQueue {
 }
 
 impl Queue for MemoryQueue {
-    async fn enqueue(&self, queue: QueueName, job: &QueueJob) -> Result<()> {
-        let body = serde_json::to_string(job)
-            .map_err(|e| Error::permanent("encoding a job failed", Some(Box::new(e))))?;
-        self.put(queue, body, job.message_id.as_str());
-        Ok(())
-    }
-
     async fn forward(&self, queue: QueueName, body: &str, _group: &str, dedup: &str) -> Result<()> {
         self.put(queue, body.to_owned(), dedup);
         Ok(())

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::aws_error;
 use crate::config::Settings;
-use crate::ports::{Queue, QueueJob, QueueName};
+use crate::ports::{Queue, QueueName};
 use crate::{Error, Result};
 
 #[derive(Clone, Debug)]
@@ -77,19 +77,6 @@ impl SqsQueue {
 }
 
 impl Queue for SqsQueue {
-    async fn enqueue(&self, queue: QueueName, job: &QueueJob) -> Result<()> {
-        let body = serde_json::to_string(job)
-            .map_err(|e| Error::permanent("encoding a job failed", Some(Box::new(e))))?;
-        self.send_raw(
-            self.settings.queue_url(queue)?,
-            &body,
-            job.conversation_id.as_str(),
-            job.message_id.as_str(),
-            None,
-        )
-        .await
-    }
-
     async fn forward(&self, queue: QueueName, body: &str, group: &str, dedup: &str) -> Result<()> {
         self.send_raw(self.settings.queue_url(queue)?, body, group, dedup, None).await
     }

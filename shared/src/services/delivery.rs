@@ -171,13 +171,12 @@ where
     Q: Queue,
 {
     let job = QueueJob::to_record(message);
-    let body = serde_json::to_string(&job)
-        .map_err(|e| Error::permanent("encoding a job failed", Some(Box::new(e))))?;
+    // Encoded once: measured, then sent as it is.
+    let body = job.encode()?;
     if body.len() > MAX_CARRIED_JOB_BYTES {
         return record_and_queue(store, queue, name, conversation, message).await;
     }
-    // Encoded once: measured, then sent as it is (grouped and deduplicated as `enqueue` does).
-    queue.forward(name, &body, job.conversation_id.as_str(), job.message_id.as_str()).await?;
+    queue.send_encoded(name, &job, &body).await?;
     Ok(true)
 }
 
