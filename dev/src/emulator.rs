@@ -75,13 +75,22 @@ impl Moto {
     }
 }
 
+/// The SDK's HTTP client for a local endpoint: plain HTTP for `http://`
+/// (every AWS client built parses its trust store again, a cost the flow
+/// tests paid thousands of times), else the deployed functions' client.
+pub fn http_client(endpoint: &str) -> aws_sdk_dynamodb::config::SharedHttpClient {
+    if endpoint.starts_with("http://") {
+        aws_smithy_http_client::Builder::new().build_http()
+    } else {
+        omnibridge::bootstrap::aws_http_client().expect("AWS_CA_BUNDLE names a PEM file")
+    }
+}
+
 /// AWS configuration for an emulator at `endpoint`, with static test credentials.
 pub async fn sdk_config(endpoint: &str) -> SdkConfig {
     let region = std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into());
     omnibridge::bootstrap::install_crypto_provider();
-    let loader = aws_config::defaults(BehaviorVersion::latest()).http_client(
-        omnibridge::bootstrap::aws_http_client().expect("AWS_CA_BUNDLE names a PEM file"),
-    );
+    let loader = aws_config::defaults(BehaviorVersion::latest()).http_client(http_client(endpoint));
     // The environment's endpoint is read by the loader itself, which then
     // also honours service-specific ones (AWS_ENDPOINT_URL_DYNAMODB: the test
     // command serves DynamoDB from a moto server of its own).

@@ -116,7 +116,7 @@ impl Gateway {
                 .collect(),
             stack: stack.clone(),
             upstreams,
-            client: reqwest::Client::builder()
+            client: omnibridge::adapters::http_client::builder()
                 .no_proxy()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()?,
@@ -722,9 +722,7 @@ pub fn sdk_config(url: &str, binary: &str, region: &str) -> aws_config::SdkConfi
         .region(Region::new(region.to_owned()))
         .endpoint_url(url)
         .credentials_provider(aws_sdk_dynamodb::config::SharedCredentialsProvider::new(credentials))
-        .http_client(
-            omnibridge::bootstrap::aws_http_client().expect("AWS_CA_BUNDLE names a PEM file"),
-        )
+        .http_client(crate::emulator::http_client(url))
         .sleep_impl(aws_smithy_async::rt::sleep::default_async_sleep().expect("a Tokio sleep"))
         .time_source(aws_smithy_async::time::SystemTimeSource::new())
         .build()

@@ -16,6 +16,15 @@ pub mod samples;
 pub mod sandbox;
 pub mod template;
 
+/// A new HTTP client for the tools and tests: the compiled-in roots, never
+/// the system's certificate store. One per use: a test's runtime ends with
+/// the test, and pooled connections with it.
+pub fn http() -> reqwest::Client {
+    omnibridge::adapters::http_client::builder()
+        .build()
+        .expect("an HTTP client with the compiled-in roots")
+}
+
 /// Logs warnings and errors only, unless `RUST_LOG` says otherwise: for the
 /// measuring commands, whose output the runner's REPORT lines would drown.
 pub fn init_quiet_tracing() {

@@ -148,7 +148,7 @@ pub async fn run(opts: LoadOptions) -> anyhow::Result<LoadReport> {
     .await?;
     let base = local.runner.base_url.clone();
     let sandbox = local.sandbox.as_ref().context("the sandboxes")?.client();
-    let http = reqwest::Client::builder().pool_max_idle_per_host(512).build()?;
+    let http = omnibridge::adapters::http_client::builder().pool_max_idle_per_host(512).build()?;
 
     // The sample API users; half the customers hand off to a Salesforce agent first.
     crate::samples::prepare(&local.operator)

@@ -20,7 +20,7 @@ struct Api {
 impl Api {
     async fn start() -> Api {
         let (rt, running) = start_runner(false, |_| {}).await;
-        Api { base: running.base_url.clone(), http: reqwest::Client::new(), _running: running, rt }
+        Api { base: running.base_url.clone(), http: omnibridge_dev::http(), _running: running, rt }
     }
 
     async fn call(&self, req: reqwest::RequestBuilder) -> (u16, Value) {

@@ -40,7 +40,7 @@ async fn when_a_protected_route_gets_a_bad_token_should_refuse_it_with_the_seeds
         sign(Algorithm::HS256, &claims(now + 600), b"another-key-that-is-long-enough-0000000"),
         "not.a.jwt".to_owned(),
     ];
-    let http = reqwest::Client::new();
+    let http = omnibridge_dev::http();
     let mut checked = 0;
     for route in routes.iter().filter(|r| !OPEN.contains(&r.function.as_str())) {
         let path =

@@ -9,7 +9,7 @@ use std::time::Duration;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_the_functions_run_as_their_binaries_should_pass_the_readme_story() {
     let s: System = start(Options::new(true).binaries(), |_| {}).await.into();
-    let (base, c, http) = (s.runner.base_url.clone(), s.sandbox.client(), reqwest::Client::new());
+    let (base, c, http) = (s.runner.base_url.clone(), s.sandbox.client(), omnibridge_dev::http());
 
     // "Try it": an API user, a token, the token checked, the context read.
     let password = omnibridge_tests::TEST_PASSWORD;

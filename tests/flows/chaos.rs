@@ -515,7 +515,7 @@ pub async fn chaos(options: Options, n: usize, k: usize) {
     }
     let epoch = now_millis() - 3_600_000;
     let chaos =
-        Chaos { s, http: reqwest::Client::new(), custom, source, sent: Default::default(), epoch };
+        Chaos { s, http: omnibridge_dev::http(), custom, source, sent: Default::default(), epoch };
     let chaos = &chaos;
     let sb = chaos.s.sandbox.client();
 

@@ -27,7 +27,7 @@ async fn post(
     key: Option<&str>,
     body: &Value,
 ) -> (u16, Value) {
-    let mut req = reqwest::Client::new()
+    let mut req = omnibridge_dev::http()
         .post(format!("{}/api/custom-channel/message/{channel}?token={token}", s.runner.base_url))
         .json(body);
     if let Some(k) = key {
@@ -430,7 +430,7 @@ async fn when_a_whatsapp_customer_reaches_a_yeahdesk_agent_should_carry_the_repl
     let user = "5215550009999";
     c.customer_writes(&json!({"provider": "whatsapp", "botId": "help-bot", "userId": user, "type": "text", "text": "Hola"})).await.unwrap();
     let body = json!({"userID": user, "botSlug": "help-bot", "botId": "1", "name": "Ana", "provider": "whatsapp", "email": "ana@example.com"});
-    let res = reqwest::Client::new()
+    let res = omnibridge_dev::http()
         .post(format!("{}/v1/chats/connect", s.runner.base_url))
         .bearer_auth(token())
         .json(&body)
@@ -496,7 +496,7 @@ async fn when_yeahdesks_webhook_lacks_the_secret_or_names_no_dialog_of_ours_shou
 ) {
     let s = system(false, |_| {}).await;
     let url = format!("{}/v1/yeahdesk/webhook", s.runner.base_url);
-    let http = reqwest::Client::new();
+    let http = omnibridge_dev::http();
     let hook = json!({"event": "message.created", "data": {"reference": uuid::Uuid::new_v4().to_string(), "message": {"id": "m1", "text": "hi", "author": {"type": "operator", "id": "a"}}}});
     assert_eq!(http.post(&url).json(&hook).send().await.unwrap().status(), 401);
     assert_eq!(

@@ -18,7 +18,7 @@ fn sample(name: &str) -> String {
 
 /// Sends a sample to the Invoke API as `cargo lambda invoke` does; the function's answer.
 async fn invoke(url: &str, function: &str) -> Value {
-    let res = reqwest::Client::new()
+    let res = omnibridge_dev::http()
         .post(format!("{url}/2015-03-31/functions/{function}/invocations"))
         .body(sample(function))
         .send()

@@ -201,7 +201,7 @@ fn never_5xx<S: Strategy<Value = (String, Vec<u8>)>>(
     let cases = std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(CASES);
     let mut runner =
         TestRunner::new(Config { cases, failure_persistence: None, ..Config::default() });
-    let http = reqwest::Client::new();
+    let http = omnibridge_dev::http();
     let tally = std::sync::Mutex::new(std::collections::BTreeMap::<u16, u32>::new());
     let result = runner.run(&strategy, |(content_type, body)| {
         let (status, answer) = rt.block_on(async {

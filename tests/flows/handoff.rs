@@ -26,7 +26,7 @@ fn chat(user: &str) -> Value {
 }
 
 async fn connect(base: &str, body: &Value) -> (u16, Value) {
-    let res = reqwest::Client::new()
+    let res = omnibridge_dev::http()
         .post(format!("{base}/v1/chats/connect"))
         .bearer_auth(token())
         .json(body)
@@ -139,7 +139,7 @@ async fn when_the_handoff_request_is_malformed_should_answer_the_seeds_400_and_o
     let mut telegram = chat("5217331175500");
     telegram["provider"] = json!("telegram");
     assert_eq!(connect(&runner.base_url, &telegram).await.0, 400);
-    let res = reqwest::Client::new()
+    let res = omnibridge_dev::http()
         .post(format!("{}/v1/chats/connect", runner.base_url))
         .json(&chat("5217331175500"))
         .send()
@@ -240,7 +240,7 @@ async fn when_the_bot_finishes_a_chat_should_withdraw_or_end_it_in_salesforce_an
     let finish = |user: &str| {
         let url = format!("{}/v1/chat/finish/{user}", runner.base_url);
         async move {
-            let res = reqwest::Client::new().delete(url).bearer_auth(token()).send().await.unwrap();
+            let res = omnibridge_dev::http().delete(url).bearer_auth(token()).send().await.unwrap();
             (res.status().as_u16(), res.json::<Value>().await.unwrap())
         }
     };
@@ -294,7 +294,7 @@ async fn when_the_bot_finishes_a_chat_should_withdraw_or_end_it_in_salesforce_an
 async fn when_consent_changes_by_the_bot_or_by_keyword_should_reach_salesforce() {
     let System { sandbox, runner, .. } = system(true, |_| {}).await;
     let c = sandbox.client();
-    let http = reqwest::Client::new();
+    let http = omnibridge_dev::http();
     let consent = |body: Value| {
         http.post(format!("{}/v1/consent", runner.base_url)).bearer_auth(token()).json(&body).send()
     };

@@ -46,7 +46,7 @@ async fn when_a_needed_statement_is_removed_from_the_template_should_fail_the_fl
     )
     .unwrap();
     let body = json!({"userID": user, "botSlug": "coppel-bot", "botId": "1", "name": "Ana", "provider": "whatsapp", "email": "ana@example.com"});
-    let res = reqwest::Client::new()
+    let res = omnibridge_dev::http()
         .post(format!("{}/v1/chats/connect", s.runner.base_url))
         .bearer_auth(&token)
         .json(&body)

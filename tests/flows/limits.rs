@@ -23,7 +23,7 @@ fn token() -> String {
 #[tokio::test]
 async fn when_a_request_is_over_what_api_gateway_and_lambda_take_should_answer_413() {
     let (_rt, runner) = start_runner(false, |_| {}).await;
-    let http = reqwest::Client::new();
+    let http = omnibridge_dev::http();
     let url = format!("{}/v1/integrations/whatsapp/webhook", runner.base_url);
     // Over Lambda's 6 MB (the event), under API Gateway's 10 MB (the body).
     let seven = format!("{{\"text\": \"{}\"}}", "x".repeat(7 * 1024 * 1024));
@@ -66,7 +66,7 @@ async fn when_a_customers_context_is_larger_than_a_response_may_be_should_answer
         entry.text = Some(text);
         store.append_context(&entry).await.unwrap();
     }
-    let res = reqwest::Client::new()
+    let res = omnibridge_dev::http()
         .get(format!("{}/v1/context/{user}?token={}", runner.base_url, token()))
         .send()
         .await
@@ -139,7 +139,7 @@ async fn when_a_peer_is_slower_than_a_functions_timeout_should_answer_before_the
     };
     let chat = json!({"userID": user, "botSlug": "coppel-bot", "botId": "1", "name": "Ana", "provider": "whatsapp", "email": "ana@example.com"});
     let connect = || {
-        reqwest::Client::new()
+        omnibridge_dev::http()
             .post(format!("{}/v1/chats/connect", s.runner.base_url))
             .bearer_auth(token())
             .json(&chat)

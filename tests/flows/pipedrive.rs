@@ -40,7 +40,7 @@ async fn pipedrive_system(workers: bool) -> System {
 
 async fn connect(base: &str, user: &str) -> u16 {
     let body = json!({"userID": user, "botSlug": BOT, "botId": "521554578545", "name": "Ana Pérez", "provider": "whatsapp", "email": "ana@example.com"});
-    reqwest::Client::new()
+    omnibridge_dev::http()
         .post(format!("{base}/v1/chats/connect"))
         .bearer_auth(token())
         .json(&body)
@@ -481,7 +481,7 @@ async fn when_pipedrive_calls_without_the_apps_credentials_or_for_a_channel_it_m
     let s = system(false, |_| {}).await;
     let convs = seed_channel(&s, 1, 1).await;
     let base = format!("{}/v1/pipedrive/channels/{CHANNEL}", s.runner.base_url);
-    let http = reqwest::Client::new();
+    let http = omnibridge_dev::http();
     let routes = [
         (reqwest::Method::GET, format!("{base}/conversations")),
         (reqwest::Method::GET, format!("{base}/conversations/{}", convs[0].id)),
@@ -583,7 +583,7 @@ async fn when_the_channel_is_deleted_should_fail_new_customer_messages_with_the_
             .unwrap()
             .unwrap();
     received(&s, conv.id.as_str(), 1).await;
-    let res = reqwest::Client::new()
+    let res = omnibridge_dev::http()
         .delete(format!("{}/v1/pipedrive/channels/{CHANNEL}", s.runner.base_url))
         .basic_auth("sandbox-client-id", Some("sandbox-client-secret"))
         .send()

@@ -179,7 +179,7 @@ async fn when_the_operator_erases_a_customer_should_leave_nothing_of_them_in_the
     let token = keys.issue(&user_of, now_millis() / 1000).unwrap();
     for u in [user, other] {
         let body = json!({"userID": u, "botSlug": "coppel-bot", "botId": "521554578545", "name": "Eduardo", "provider": "whatsapp", "email": "e@example.com"});
-        let res = reqwest::Client::new()
+        let res = omnibridge_dev::http()
             .post(format!("{}/v1/chats/connect", local.runner.base_url))
             .bearer_auth(&token)
             .json(&body)

@@ -23,7 +23,7 @@ async fn when_runner_starts_should_serve_every_route_of_the_template() {
         template.binaries().unwrap().into_iter().collect();
     assert_eq!(dirs, declared);
 
-    let http = reqwest::Client::new();
+    let http = omnibridge_dev::http();
     let res = http.get(format!("{}/v1/tokens/check", running.base_url)).send().await.unwrap();
     assert_eq!(res.status(), 401);
     let res = http.get(format!("{}/v1/nothing-here", running.base_url)).send().await.unwrap();
@@ -122,7 +122,7 @@ async fn when_the_local_system_starts_should_serve_routes_and_wire_the_peers_to_
             .starts_with("arn:aws:secretsmanager:"),
         "secrets reach functions by ARN"
     );
-    let res = reqwest::Client::new()
+    let res = omnibridge_dev::http()
         .post(format!("{}/v1/authenticate", local.runner.base_url))
         .json(&serde_json::json!({"username": "nobody", "password": "nothing-at-all"}))
         .send()
@@ -157,7 +157,7 @@ async fn when_the_template_does_not_give_a_function_a_setting_it_needs_should_fa
     options.template = t;
     options.sandbox = None;
     let local = start(options, |_| {}).await;
-    let res = reqwest::Client::new()
+    let res = omnibridge_dev::http()
         .post(format!("{}/v1/authenticate", local.runner.base_url))
         .json(&serde_json::json!({"username": "yaloUser", "password": "whatever-it-is"}))
         .send()
@@ -168,7 +168,7 @@ async fn when_the_template_does_not_give_a_function_a_setting_it_needs_should_fa
         res.json::<serde_json::Value>().await.unwrap(),
         serde_json::json!({"message": "Internal Server Error"})
     );
-    let invoked = reqwest::Client::new()
+    let invoked = omnibridge_dev::http()
         .post(format!(
             "{}/2015-03-31/functions/authenticate/invocations",
             local.runner.invoke_url.as_deref().unwrap()

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 fn client() -> reqwest::Client {
     omnibridge::bootstrap::install_crypto_provider();
-    reqwest::Client::new()
+    omnibridge_dev::http()
 }
 
 async fn send(req: reqwest::RequestBuilder) -> (u16, Value) {

@@ -152,7 +152,7 @@ async fn when_a_route_gets_missing_forged_expired_replayed_wrong_role_or_foreign
 ) {
     let s = system(false, |_| {}).await;
     let base = s.runner.base_url.clone();
-    let http = reqwest::Client::new();
+    let http = omnibridge_dev::http();
     let store = s.rt.dynamo().unwrap();
     // A user whose token outlives them.
     store
@@ -391,7 +391,7 @@ async fn when_input_is_oversized_or_odd_should_answer_a_4xx_in_the_routes_envelo
 {
     let s = system(false, |_| {}).await;
     let base = s.runner.base_url.clone();
-    let http = reqwest::Client::new();
+    let http = omnibridge_dev::http();
     let yalo = sign(&claims("yaloUser", "YALO_ROLE", 600), Algorithm::HS256, JWT_SECRET.as_bytes());
     let secret =
         s.rt.secret(&s.rt.settings.yalo_webhook_secret, "OMNIBRIDGE_YALO_WEBHOOK_SECRET")

@@ -38,7 +38,7 @@ async fn setup(secret: Option<&str>) -> Setup {
 
 impl Setup {
     async fn context(&self, user: &str) -> Vec<Value> {
-        let res = reqwest::Client::new()
+        let res = omnibridge_dev::http()
             .get(format!("{}/v1/context/{user}", self.runner.base_url))
             .bearer_auth(&self.token)
             .send()
@@ -206,7 +206,7 @@ async fn when_a_facebook_customer_and_bot_write_should_store_both_and_forward_th
 #[tokio::test]
 async fn when_a_webhook_is_malformed_should_answer_the_seeds_400_and_change_nothing() {
     let s = setup(None).await;
-    let http = reqwest::Client::new();
+    let http = omnibridge_dev::http();
     let secret =
         s.rt.secret(&s.rt.settings.yalo_webhook_secret, "OMNIBRIDGE_YALO_WEBHOOK_SECRET")
             .await
@@ -247,7 +247,7 @@ async fn when_a_webhook_secret_is_set_should_take_only_signed_webhooks() {
     let user = "5217331175601";
     let signed = s.write(json!({"provider": "whatsapp", "botId": "b", "userId": user, "type": "text", "text": "firmado"})).await;
     assert_eq!(signed["deliveries"][0]["status"], 200);
-    let http = reqwest::Client::new();
+    let http = omnibridge_dev::http();
     let body = signed["payload"].to_string();
     let url = format!("{}/v1/integrations/whatsapp/webhook", s.runner.base_url);
     let res = http.post(&url).body(body.clone()).send().await.unwrap();

@@ -26,7 +26,7 @@ fn token(role: Role) -> String {
 }
 
 async fn call(method: reqwest::Method, url: String, bearer: Option<String>) -> (u16, Value) {
-    let mut req = reqwest::Client::new().request(method, url);
+    let mut req = omnibridge_dev::http().request(method, url);
     if let Some(t) = bearer {
         req = req.bearer_auth(t);
     }

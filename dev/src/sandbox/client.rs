@@ -13,10 +13,7 @@ pub struct SandboxClient {
 impl SandboxClient {
     pub fn new(base_url: &str) -> Self {
         omnibridge::bootstrap::install_crypto_provider();
-        SandboxClient {
-            base_url: base_url.trim_end_matches('/').to_owned(),
-            http: reqwest::Client::new(),
-        }
+        SandboxClient { base_url: base_url.trim_end_matches('/').to_owned(), http: crate::http() }
     }
 
     fn url(&self, path: &str) -> String {

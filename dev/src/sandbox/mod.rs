@@ -341,7 +341,9 @@ pub async fn start(config: SandboxConfig) -> anyhow::Result<RunningSandbox> {
         config,
         base_url: base_url.clone(),
         state: Mutex::new(State::default()),
-        http: reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?,
+        http: omnibridge::adapters::http_client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()?,
     });
     let (stop, stopped) = watch::channel(false);
     let task = tokio::spawn(http::serve(listener, sandbox.clone(), stopped));

@@ -152,8 +152,7 @@ impl Fetcher {
     pub fn new(policy: FetchPolicy) -> Result<Self> {
         let policy = Arc::new(policy);
         let redirect_policy = policy.clone();
-        let http = reqwest::Client::builder()
-            .use_preconfigured_tls(super::http_client::tls_config())
+        let http = super::http_client::builder()
             .dns_resolver(Arc::new(GuardedResolver(policy.clone())))
             .connect_timeout(policy.connect_timeout)
             .timeout(policy.timeout)

@@ -37,6 +37,14 @@ pub fn tls_config() -> rustls::ClientConfig {
         .clone()
 }
 
+/// A reqwest client builder with [`tls_config`]: the only way this workspace
+/// builds an HTTP client (`reqwest::Client::new()` would read the system's
+/// certificate store again; clippy.toml forbids it).
+#[allow(clippy::disallowed_methods)]
+pub fn builder() -> reqwest::ClientBuilder {
+    reqwest::Client::builder().use_preconfigured_tls(tls_config())
+}
+
 /// The client every peer call of the process goes through, built once (so
 /// its connections are shared), with connect and overall timeouts and
 /// [`tls_config`].
@@ -45,8 +53,7 @@ pub fn client() -> Result<reqwest::Client> {
     if let Some(c) = CLIENT.get() {
         return Ok(c.clone());
     }
-    let built = reqwest::Client::builder()
-        .use_preconfigured_tls(tls_config())
+    let built = builder()
         .connect_timeout(Duration::from_secs(5))
         .timeout(CALL_TIMEOUT)
         .build()
